@@ -1,0 +1,6 @@
+// The medaid domain: pure TypeScript, no framework, no I/O, no clock, no randomness.
+export * from './primitives.js';
+export * from './policy.js';
+export * from './calculation.js';
+export * from './person.js';
+export * from './visit.js';

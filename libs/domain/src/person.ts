@@ -1,0 +1,192 @@
+// The person aggregate (spec §4, §6, §7): one stream per person holds their categories,
+// approvals (同步结算申请审批表), death record (死亡比对) and settlements, because the annual caps are
+// per person — so the person stream is the consistency boundary that keeps two concurrent
+// settlements from using the same cap room. decide() and evolve() are pure.
+import { Computation, Discharge, Eligibility, LayerResult, Totals, YearState, computeSettlement } from './calculation.js';
+import { Policy, PolicyRef } from './policy.js';
+import { Fen, IsoDate, NO_CATEGORY, Result, dayBefore, fail, ok, yearOf } from './primitives.js';
+
+export interface Interval { from: IsoDate; to: IsoDate | null }
+export interface Approval { approvalNo: string; validFrom: IsoDate; validTo: IsoDate }
+
+/** Everything recorded about a settlement; the result shown to callers is derived from it. */
+export interface SettlementRecord {
+  settlementId: string;
+  discharge: Discharge;
+  policy: PolicyRef;
+  year: number;
+  category: string;
+  aidBlockedReason: 'APPROVAL_REQUIRED' | null;
+  inScopeFen: Fen;
+  layers: LayerResult[];
+  totals: Totals;
+  contributions: YearState;
+}
+
+export type PersonEvent =
+  | { type: 'CategoryAssigned'; data: { personId: string; category: string; validFrom: IsoDate; validTo: IsoDate | null } }
+  | { type: 'CategoryRevoked'; data: { personId: string; category: string; from: IsoDate } }
+  | { type: 'ApprovalGranted'; data: { personId: string; approvalNo: string; validFrom: IsoDate; validTo: IsoDate } }
+  | { type: 'DeathRecorded'; data: { personId: string; date: IsoDate } }
+  | { type: 'DischargeSettled'; data: SettlementRecord }
+  | { type: 'SettlementReversed'; data: { personId: string; settlementId: string; hospitalId: string; visitId: string; reason: string } };
+
+export const PERSON_EVENT_TYPES: ReadonlySet<string> = new Set([
+  'CategoryAssigned', 'CategoryRevoked', 'ApprovalGranted', 'DeathRecorded', 'DischargeSettled', 'SettlementReversed',
+]);
+
+export interface ActiveSettlement { year: number; contributions: YearState; hospitalId: string; visitId: string }
+
+export interface PersonState {
+  categories: Record<string, Interval[]>;
+  approvals: Approval[];
+  deathDate: IsoDate | null;
+  years: Record<number, YearState>;
+  active: Record<string, ActiveSettlement>; // by settlementId
+}
+
+export type PersonCommand =
+  | { type: 'AssignCategory'; personId: string; category: string; validFrom: IsoDate; validTo?: IsoDate }
+  | { type: 'RevokeCategory'; personId: string; category: string; from: IsoDate }
+  | { type: 'GrantApproval'; personId: string; approvalNo: string; validFrom: IsoDate; validTo: IsoDate }
+  | { type: 'RecordDeath'; personId: string; date: IsoDate }
+  | { type: 'SettleDischarge'; discharge: Discharge; settlementId: string; policy: Policy }
+  | { type: 'ReverseSettlement'; personId: string; settlementId: string; hospitalId: string; visitId: string; reason: string };
+
+/** What the decider needs to know beyond the person's own stream. */
+export interface PersonContext {
+  /** Category codes defined by at least one published policy. */
+  isKnownCategory(code: string): boolean;
+}
+
+export const initialPersonState = (): PersonState => ({ categories: {}, approvals: [], deathDate: null, years: {}, active: {} });
+
+export function decidePerson(command: PersonCommand, state: PersonState, ctx: PersonContext): Result<PersonEvent[]> {
+  switch (command.type) {
+    case 'AssignCategory':
+    case 'RevokeCategory': {
+      if (!ctx.isKnownCategory(command.category)) {
+        return fail('UNKNOWN_CATEGORY', `category "${command.category}" is not defined by any published policy`, [
+          { field: 'category', problem: 'is not defined by any published policy' },
+        ]);
+      }
+      if (command.type === 'AssignCategory') {
+        const { personId, category, validFrom } = command;
+        return ok([{ type: 'CategoryAssigned', data: { personId, category, validFrom, validTo: command.validTo ?? null } }]);
+      }
+      const { personId, category, from } = command;
+      return ok([{ type: 'CategoryRevoked', data: { personId, category, from } }]);
+    }
+    case 'GrantApproval': {
+      const { personId, approvalNo, validFrom, validTo } = command;
+      return ok([{ type: 'ApprovalGranted', data: { personId, approvalNo, validFrom, validTo } }]);
+    }
+    case 'RecordDeath':
+      return ok([{ type: 'DeathRecorded', data: { personId: command.personId, date: command.date } }]);
+    case 'SettleDischarge': {
+      const settled = settle(command.discharge, command.policy, command.settlementId, state);
+      return settled.ok ? ok([{ type: 'DischargeSettled', data: settled.value }]) : settled;
+    }
+    case 'ReverseSettlement': {
+      if (state.active[command.settlementId] === undefined) {
+        return fail('ALREADY_REVERSED', `settlement of visit ${command.hospitalId}/${command.visitId} is already reversed`);
+      }
+      const { personId, settlementId, hospitalId, visitId, reason } = command;
+      return ok([{ type: 'SettlementReversed', data: { personId, settlementId, hospitalId, visitId, reason } }]);
+    }
+  }
+}
+
+/**
+ * Settles (or previews) a discharge against the person's current state. The caller has already
+ * done the duplicate check and chosen the policy in force; the remaining checks run in the
+ * order of spec §8.
+ */
+export function settle(d: Discharge, policy: Policy, settlementId: string, state: PersonState): Result<SettlementRecord> {
+  for (const layerId of Object.keys(d.externalPayments)) {
+    if (!policy.layers.some((l) => l.id === layerId)) {
+      return fail('VALIDATION_FAILED', `externalPayments names "${layerId}", which is not a layer of policy ${policy.policyId} v${policy.version}`, [
+        { field: `externalPayments.${layerId}`, problem: 'is not a layer of the applied policy' },
+      ]);
+    }
+  }
+  if (state.deathDate !== null && d.admissionDate > state.deathDate) {
+    return fail('PERSON_DECEASED', `person ${d.personId} was recorded deceased on ${state.deathDate}, before admission on ${d.admissionDate}`, [
+      { field: 'admissionDate', problem: `is after the recorded date of death ${state.deathDate}` },
+    ]);
+  }
+  const who = eligibility(state, policy, d.dischargeDate);
+  const year = yearOf(d.dischargeDate);
+  const computed: Result<Computation> = computeSettlement(policy, d, who, state.years[year] ?? { yearBase: {}, used: {} });
+  if (!computed.ok) return computed;
+  const c = computed.value;
+  return ok({
+    settlementId,
+    discharge: d,
+    policy: { policyId: policy.policyId, version: policy.version },
+    year,
+    category: who.category,
+    aidBlockedReason: who.aidBlocked ? 'APPROVAL_REQUIRED' : null,
+    inScopeFen: c.inScopeFen,
+    layers: c.layers,
+    totals: c.totals,
+    contributions: c.contributions,
+  });
+}
+
+/**
+ * Effective category: the first of the policy's categories (most favourable first) that the
+ * person holds on the discharge date — a person with several identities is aided under the
+ * highest one only (按较高一类救助, 不重复救助).
+ */
+export function eligibility(state: PersonState, policy: Policy, date: IsoDate): Eligibility {
+  const held = policy.categories.find((c) => (state.categories[c.code] ?? []).some((i) => i.from <= date && (i.to === null || date <= i.to)));
+  if (held === undefined) return { category: NO_CATEGORY, aidBlocked: false };
+  const approved = state.approvals.some((a) => a.validFrom <= date && date <= a.validTo);
+  return { category: held.code, aidBlocked: held.requiresApproval === true && !approved };
+}
+
+export function evolvePerson(state: PersonState, event: PersonEvent): PersonState {
+  switch (event.type) {
+    case 'CategoryAssigned': {
+      const { category, validFrom, validTo } = event.data;
+      const intervals = [...(state.categories[category] ?? []), { from: validFrom, to: validTo }];
+      return { ...state, categories: { ...state.categories, [category]: intervals } };
+    }
+    case 'CategoryRevoked': {
+      // Every interval ends on the day before `from`; those starting on or after it disappear.
+      const { category, from } = event.data;
+      const lastDay = dayBefore(from);
+      const intervals = (state.categories[category] ?? [])
+        .filter((i) => i.from < from)
+        .map((i) => (i.to === null || i.to > lastDay ? { from: i.from, to: lastDay } : i));
+      return { ...state, categories: { ...state.categories, [category]: intervals } };
+    }
+    case 'ApprovalGranted': {
+      const { approvalNo, validFrom, validTo } = event.data;
+      return { ...state, approvals: [...state.approvals, { approvalNo, validFrom, validTo }] };
+    }
+    case 'DeathRecorded':
+      return { ...state, deathDate: event.data.date };
+    case 'DischargeSettled': {
+      const s = event.data;
+      const active = { ...state.active, [s.settlementId]: { year: s.year, contributions: s.contributions, hospitalId: s.discharge.hospitalId, visitId: s.discharge.visitId } };
+      return { ...state, active, years: { ...state.years, [s.year]: applyContributions(state.years[s.year], s.contributions, 1) } };
+    }
+    case 'SettlementReversed': {
+      // A reversal removes exactly what the settlement added; other settlements are not recomputed.
+      const reversed = state.active[event.data.settlementId];
+      if (reversed === undefined) return state;
+      const active = { ...state.active };
+      delete active[event.data.settlementId];
+      return { ...state, active, years: { ...state.years, [reversed.year]: applyContributions(state.years[reversed.year], reversed.contributions, -1) } };
+    }
+  }
+}
+
+function applyContributions(year: YearState | undefined, c: YearState, sign: 1 | -1): YearState {
+  const next: YearState = { yearBase: { ...year?.yearBase }, used: { ...year?.used } };
+  for (const [k, fen] of Object.entries(c.yearBase)) next.yearBase[k] = (next.yearBase[k] ?? 0) + sign * fen;
+  for (const [k, fen] of Object.entries(c.used)) next.used[k] = (next.used[k] ?? 0) + sign * fen;
+  return next;
+}

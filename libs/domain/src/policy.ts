@@ -1,0 +1,209 @@
+// Policy documents (spec §3): the whole benefit scheme of one region (统筹区) from a date on.
+// A policy is published, never edited; a change is a new version.
+import {
+  Bp, DIAGNOSIS_PATTERN, ErrorDetail, Fen, HOSPITAL_LEVELS, HospitalLevel, IsoDate, NO_CATEGORY, Result,
+  VISIT_TYPES, VisitType, fail, isBp, isCalendarDate, isFen, isId, ok,
+} from './primitives.js';
+
+export type LayerKind = 'insurance' | 'critical_illness' | 'aid';
+export const LAYER_KINDS: readonly LayerKind[] = ['insurance', 'critical_illness', 'aid'];
+
+export interface Band { uptoFen: Fen | null; ratioBp: Bp }
+export interface Threshold { fen: Fen; per: 'settlement' | 'year' }
+export interface AnnualCap { counter: string; capFen: Fen }
+export interface Match {
+  visitTypes?: VisitType[];
+  hospitalLevels?: HospitalLevel[];
+  schemes?: string[];
+  categories?: string[];
+  diagnosisPrefixes?: string[];
+}
+export interface Rule {
+  id: string;
+  match?: Match;
+  threshold?: Threshold;
+  bands: Band[];
+  perSettlementCapFen?: Fen | null;
+  annualCaps?: AnnualCap[];
+}
+export interface Layer { id: string; kind: LayerKind; fund: string; rules: Rule[] }
+export interface Category { code: string; name: string; requiresApproval?: boolean }
+export interface Policy {
+  policyId: string;
+  version: number;
+  region: string;
+  effectiveFrom: IsoDate;
+  name?: string;
+  categories: Category[];
+  layers: Layer[];
+}
+export interface PolicyRef { policyId: string; version: number }
+
+// Limits on every list, so a policy can never make a settlement unboundedly slow.
+export const POLICY_LIMITS = {
+  categories: 100, layers: 20, rulesPerLayer: 200, bands: 20, annualCaps: 10, matchEntries: 200, maxVersion: 1_000_000,
+} as const;
+
+const PREFIX_PATTERN = /^[A-Z][0-9A-Z.]{0,9}$/;
+
+/** Validates a raw policy document; every problem is reported with its path (`INVALID_POLICY`). */
+export function validatePolicy(raw: unknown): Result<Policy> {
+  const problems: ErrorDetail[] = [];
+  const v = new Checker(problems);
+  if (!v.object(raw, 'policy', ['policyId', 'version', 'region', 'effectiveFrom', 'name', 'categories', 'layers'])) {
+    return fail('INVALID_POLICY', 'the policy must be a JSON object', problems);
+  }
+  v.id(raw.policyId, 'policyId');
+  if (!(Number.isInteger(raw.version) && (raw.version as number) >= 1 && (raw.version as number) <= POLICY_LIMITS.maxVersion)) {
+    v.problem('version', `must be an integer from 1 to ${POLICY_LIMITS.maxVersion}`);
+  }
+  v.id(raw.region, 'region');
+  if (!isCalendarDate(raw.effectiveFrom)) v.problem('effectiveFrom', 'must be an existing YYYY-MM-DD date');
+  if (raw.name !== undefined) v.text(raw.name, 'name', 200);
+
+  const codes = new Set<string>();
+  v.list(raw.categories, 'categories', POLICY_LIMITS.categories, 0).forEach((c, i) => {
+    const p = `categories[${i}]`;
+    if (!v.object(c, p, ['code', 'name', 'requiresApproval'])) return;
+    if (v.id(c.code, `${p}.code`)) {
+      if (c.code === NO_CATEGORY) v.problem(`${p}.code`, `"${NO_CATEGORY}" is reserved for persons without a category`);
+      else if (codes.has(c.code as string)) v.problem(`${p}.code`, 'duplicate category code');
+      codes.add(c.code as string);
+    }
+    v.text(c.name, `${p}.name`, 200);
+    if (c.requiresApproval !== undefined && typeof c.requiresApproval !== 'boolean') v.problem(`${p}.requiresApproval`, 'must be a boolean');
+  });
+
+  const layerIds = new Set<string>();
+  const ruleIds = new Set<string>();
+  v.list(raw.layers, 'layers', POLICY_LIMITS.layers, 1).forEach((l, i) => {
+    const p = `layers[${i}]`;
+    if (!v.object(l, p, ['id', 'kind', 'fund', 'rules'])) return;
+    if (v.id(l.id, `${p}.id`)) {
+      if (layerIds.has(l.id as string)) v.problem(`${p}.id`, 'duplicate layer id');
+      layerIds.add(l.id as string);
+    }
+    if (!LAYER_KINDS.includes(l.kind as LayerKind)) v.problem(`${p}.kind`, `must be one of ${LAYER_KINDS.join(', ')}`);
+    v.text(l.fund, `${p}.fund`, 64);
+    v.list(l.rules, `${p}.rules`, POLICY_LIMITS.rulesPerLayer, 0).forEach((r, j) => checkRule(v, r, `${p}.rules[${j}]`, codes, ruleIds));
+  });
+
+  if (problems.length > 0) {
+    const first = problems[0]!;
+    return fail('INVALID_POLICY', `invalid policy: ${first.field} ${first.problem}`, problems);
+  }
+  return ok(raw as unknown as Policy);
+}
+
+function checkRule(v: Checker, r: unknown, p: string, codes: Set<string>, ruleIds: Set<string>): void {
+  if (!v.object(r, p, ['id', 'match', 'threshold', 'bands', 'perSettlementCapFen', 'annualCaps'])) return;
+  if (v.id(r.id, `${p}.id`)) {
+    if (ruleIds.has(r.id as string)) v.problem(`${p}.id`, 'duplicate rule id (rule ids are unique across the policy)');
+    ruleIds.add(r.id as string);
+  }
+  if (r.match !== undefined && v.object(r.match, `${p}.match`, ['visitTypes', 'hospitalLevels', 'schemes', 'categories', 'diagnosisPrefixes'])) {
+    const m = r.match;
+    const entries = (key: string, ok: (x: unknown) => boolean, what: string) => {
+      if (m[key] === undefined) return;
+      v.list(m[key], `${p}.match.${key}`, POLICY_LIMITS.matchEntries, 1).forEach((x, k) => {
+        if (!ok(x)) v.problem(`${p}.match.${key}[${k}]`, `must be ${what}`);
+      });
+    };
+    entries('visitTypes', (x) => VISIT_TYPES.includes(x as VisitType), `one of ${VISIT_TYPES.join(', ')}`);
+    entries('hospitalLevels', (x) => HOSPITAL_LEVELS.includes(x as HospitalLevel), `one of ${HOSPITAL_LEVELS.join(', ')}`);
+    entries('schemes', isId, 'a well-formed identifier');
+    entries('categories', (x) => x === NO_CATEGORY || codes.has(x as string), `a category code of this policy or "${NO_CATEGORY}"`);
+    entries('diagnosisPrefixes', (x) => typeof x === 'string' && PREFIX_PATTERN.test(x), 'an ICD-10 code prefix such as "C" or "N18"');
+  }
+  if (r.threshold !== undefined && v.object(r.threshold, `${p}.threshold`, ['fen', 'per'])) {
+    if (!isFen(r.threshold.fen)) v.problem(`${p}.threshold.fen`, 'must be an integer number of fen (0 … 100000000000)');
+    if (r.threshold.per !== 'settlement' && r.threshold.per !== 'year') v.problem(`${p}.threshold.per`, 'must be "settlement" or "year"');
+  }
+  const bands = v.list(r.bands, `${p}.bands`, POLICY_LIMITS.bands, 1);
+  let previousUpto = -1;
+  bands.forEach((b, k) => {
+    const bp = `${p}.bands[${k}]`;
+    if (!v.object(b, bp, ['uptoFen', 'ratioBp'])) return;
+    if (!isBp(b.ratioBp)) v.problem(`${bp}.ratioBp`, 'must be an integer from 0 to 10000');
+    if (!('uptoFen' in b)) return v.problem(`${bp}.uptoFen`, 'is required (null = no upper bound)');
+    if (b.uptoFen === null) {
+      if (k !== bands.length - 1) v.problem(`${bp}.uptoFen`, 'only the last band may be unbounded (null)');
+      return;
+    }
+    if (!isFen(b.uptoFen)) return v.problem(`${bp}.uptoFen`, 'must be an integer number of fen or null');
+    if (b.uptoFen <= previousUpto) v.problem(`${bp}.uptoFen`, 'band bounds must be strictly increasing');
+    previousUpto = b.uptoFen;
+  });
+  if (r.perSettlementCapFen !== undefined && r.perSettlementCapFen !== null && !isFen(r.perSettlementCapFen)) {
+    v.problem(`${p}.perSettlementCapFen`, 'must be an integer number of fen or null');
+  }
+  if (r.annualCaps !== undefined) {
+    const counters = new Set<string>();
+    v.list(r.annualCaps, `${p}.annualCaps`, POLICY_LIMITS.annualCaps, 0).forEach((c, k) => {
+      const cp = `${p}.annualCaps[${k}]`;
+      if (!v.object(c, cp, ['counter', 'capFen'])) return;
+      if (v.id(c.counter, `${cp}.counter`)) {
+        if (counters.has(c.counter as string)) v.problem(`${cp}.counter`, 'a rule names each counter at most once');
+        counters.add(c.counter as string);
+      }
+      if (!isFen(c.capFen)) v.problem(`${cp}.capFen`, 'must be an integer number of fen (0 … 100000000000)');
+    });
+  }
+}
+
+/** Collects problems with their paths; each method says whether the value passed. */
+class Checker {
+  constructor(private readonly problems: ErrorDetail[]) {}
+  problem(field: string, problem: string): void {
+    this.problems.push({ field, problem });
+  }
+  object(x: unknown, path: string, allowed: string[]): x is Record<string, unknown> {
+    if (x === null || typeof x !== 'object' || Array.isArray(x)) {
+      this.problem(path, 'must be an object');
+      return false;
+    }
+    // A misspelt field (say `annualCap`) must not be silently ignored.
+    for (const k of Object.keys(x)) if (!allowed.includes(k)) this.problem(`${path}.${k}`, 'is not a field of this object');
+    return true;
+  }
+  list(x: unknown, path: string, max: number, min: number): unknown[] {
+    if (!Array.isArray(x)) {
+      this.problem(path, 'must be an array');
+      return [];
+    }
+    if (x.length < min) this.problem(path, `must have at least ${min} entr${min === 1 ? 'y' : 'ies'}`);
+    if (x.length > max) {
+      this.problem(path, `must have at most ${max} entries`);
+      return [];
+    }
+    return x;
+  }
+  id(x: unknown, path: string): boolean {
+    if (isId(x)) return true;
+    this.problem(path, 'must match ^[A-Za-z0-9._:-]{1,64}$');
+    return false;
+  }
+  text(x: unknown, path: string, max: number): void {
+    if (typeof x !== 'string' || x.length < 1 || x.length > max) this.problem(path, `must be a text of 1 to ${max} characters`);
+  }
+}
+
+/** A published policy and the order in which it was published (for tie-breaking). */
+export interface PublishedPolicy { policy: Policy; publishedSeq: number }
+
+/**
+ * Which policy applies (spec §3): among policies of the region in force on the discharge date,
+ * the one with the latest effectiveFrom; on a tie, the one published last.
+ */
+export function selectPolicy(published: Iterable<PublishedPolicy>, region: string, dischargeDate: IsoDate): PublishedPolicy | null {
+  let best: PublishedPolicy | null = null;
+  for (const p of published) {
+    if (p.policy.region !== region || p.policy.effectiveFrom > dischargeDate) continue;
+    if (
+      best === null ||
+      p.policy.effectiveFrom > best.policy.effectiveFrom ||
+      (p.policy.effectiveFrom === best.policy.effectiveFrom && p.publishedSeq > best.publishedSeq)
+    ) best = p;
+  }
+  return best;
+}
