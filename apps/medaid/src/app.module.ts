@@ -1,0 +1,71 @@
+// The service's wiring: CQRS command bus, handlers, and (for `serve`) the HTTP controllers.
+// `simulate` uses the same module without controllers, so both run the same handlers.
+import { BeforeApplicationShutdown, Controller, DynamicModule, Get, Inject, Injectable, Module, OnApplicationShutdown, Res } from '@nestjs/common';
+import { CqrsModule } from '@nestjs/cqrs';
+import { ApiTags } from '@nestjs/swagger';
+import { PersonsController } from './commands/persons/persons.controller.js';
+import { RecordPersonFactHandler } from './commands/persons/person.handlers.js';
+import { PoliciesController } from './commands/policies/policies.controller.js';
+import { PublishPolicyHandler } from './commands/policies/policy.handlers.js';
+import { PreviewDischargeHandler, ReverseSettlementHandler, SettleDischargeHandler } from './commands/settlements/settlement.handlers.js';
+import { SettlementsController } from './commands/settlements/settlements.controller.js';
+import { MedaidRuntime } from './infrastructure/runtime.js';
+import { EventWriter } from './shared/writer.js';
+
+export const RUNTIME = Symbol('MedaidRuntime');
+
+/** Closes the store after the HTTP server has drained, so pending appends are flushed last. */
+@Injectable()
+export class Lifecycle implements BeforeApplicationShutdown, OnApplicationShutdown {
+  draining = false;
+  constructor(@Inject(RUNTIME) private readonly runtime: MedaidRuntime) {}
+  beforeApplicationShutdown(): void {
+    this.draining = true;
+  }
+  async onApplicationShutdown(): Promise<void> {
+    await this.runtime.close();
+  }
+}
+
+interface StatusReply { status(code: number): unknown }
+
+@ApiTags('operations')
+@Controller()
+export class HealthController {
+  constructor(private readonly lifecycle: Lifecycle, @Inject(RUNTIME) private readonly runtime: MedaidRuntime) {}
+
+  /** Liveness: the process answers. */
+  @Get('health')
+  health() {
+    return { status: 'ok' };
+  }
+
+  /** Readiness: the store is open and the read model rebuilt; 503 while draining for shutdown. */
+  @Get('ready')
+  ready(@Res({ passthrough: true }) reply: StatusReply) {
+    if (this.lifecycle.draining) reply.status(503);
+    const { model } = this.runtime;
+    return { status: this.lifecycle.draining ? 'draining' : 'ready', position: model.position, events: model.eventCount, rebuilt: this.runtime.rebuilt };
+  }
+}
+
+@Module({})
+export class MedaidModule {
+  static forRoot(runtime: MedaidRuntime, options: { http: boolean }): DynamicModule {
+    return {
+      module: MedaidModule,
+      imports: [CqrsModule.forRoot()],
+      controllers: options.http ? [PoliciesController, PersonsController, SettlementsController, HealthController] : [],
+      providers: [
+        { provide: RUNTIME, useValue: runtime },
+        { provide: EventWriter, useValue: runtime.writer },
+        Lifecycle,
+        PublishPolicyHandler,
+        RecordPersonFactHandler,
+        SettleDischargeHandler,
+        PreviewDischargeHandler,
+        ReverseSettlementHandler,
+      ],
+    };
+  }
+}

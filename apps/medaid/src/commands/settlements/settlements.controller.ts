@@ -1,0 +1,51 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Meta } from '../../http/actor.js';
+import { notFound, unwrap } from '../../http/errors.js';
+import { validateInput } from '../../shared/validation.js';
+import { CommandMeta, EventWriter } from '../../shared/writer.js';
+import { DischargeDto, ReversalDto, toDischarge } from './settlement.dto.js';
+import { PreviewDischarge, ReverseSettlement, SettleDischarge, visitHistory } from './settlement.handlers.js';
+
+interface StatusReply { status(code: number): unknown }
+
+@ApiTags('settlements')
+@Controller('v1/settlements')
+export class SettlementsController {
+  constructor(private readonly bus: CommandBus, private readonly writer: EventWriter) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Settle a discharge (同步结算): 201 when new, 200 when the identical discharge was settled before' })
+  @ApiBody({ type: DischargeDto })
+  async settle(@Body() body: unknown, @Meta() meta: CommandMeta, @Res({ passthrough: true }) reply: StatusReply) {
+    const outcome = unwrap(await this.bus.execute(new SettleDischarge(unwrap(toDischarge(body)), meta)));
+    reply.status(outcome.created ? 201 : 200);
+    return outcome.result;
+  }
+
+  @Post('preview')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Preview a settlement (预结算): computes with the current state, records nothing' })
+  @ApiBody({ type: DischargeDto })
+  async preview(@Body() body: unknown) {
+    return unwrap(await this.bus.execute(new PreviewDischarge(unwrap(toDischarge(body)))));
+  }
+
+  @Post(':hospitalId/:visitId/reversal')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Reverse the active settlement of a visit (结算撤销)' })
+  @ApiBody({ type: ReversalDto })
+  async reverse(@Param('hospitalId') hospitalId: string, @Param('visitId') visitId: string, @Body() body: unknown, @Meta() meta: CommandMeta) {
+    const { reason } = unwrap(validateInput(ReversalDto, body));
+    return unwrap(await this.bus.execute(new ReverseSettlement(hospitalId, visitId, reason, meta)));
+  }
+
+  @Get(':hospitalId/:visitId')
+  @ApiOperation({ summary: 'Current state and history of a visit' })
+  async get(@Param('hospitalId') hospitalId: string, @Param('visitId') visitId: string) {
+    const view = await visitHistory(this.writer, hospitalId, visitId);
+    if (view === null) throw notFound(`settlement of visit ${hospitalId}/${visitId}`);
+    return view;
+  }
+}

@@ -1,0 +1,63 @@
+// How business rejections and edge failures look over HTTP: always `{code, message, details}`,
+// never a stack trace.
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
+import { DomainError, ErrorCode, Result } from '#domain';
+
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  VALIDATION_FAILED: 400,
+  INVALID_POLICY: 400,
+  SETTLEMENT_NOT_FOUND: 404,
+  VISIT_CONFLICT: 409,
+  POLICY_VERSION_CONFLICT: 409,
+  ALREADY_REVERSED: 409,
+  NO_POLICY_IN_FORCE: 422,
+  UNKNOWN_CATEGORY: 422,
+  PERSON_DECEASED: 422,
+};
+
+/** A rejection on its way to the client; thrown only between controller and filter. */
+export class Rejected extends Error {
+  constructor(readonly status: number, readonly body: { code: string; message: string; details: unknown[] }) {
+    super(body.message);
+  }
+}
+
+export const rejected = (e: DomainError) => new Rejected(HTTP_STATUS[e.code], { code: e.code, message: e.message, details: e.details });
+export const notFound = (what: string) => new Rejected(404, { code: 'NOT_FOUND', message: `${what} not found`, details: [] });
+
+export function unwrap<T>(r: Result<T> | { ok: false; error: DomainError }): T {
+  if (!r.ok) throw rejected(r.error);
+  return (r as { value: T }).value;
+}
+
+interface Reply { status(code: number): Reply; header(k: string, v: string): Reply; send(body: unknown): void }
+interface Req { medaidOutcome?: string; log?: { error(o: unknown): void } }
+
+@Catch()
+export class ErrorFilter implements ExceptionFilter {
+  catch(error: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const reply = http.getResponse<Reply>();
+    const request = http.getRequest<Req>();
+    const { status, body } = toResponse(error);
+    request.medaidOutcome = body.code;
+    if (status >= 500) process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'unhandled error', error: String((error as Error)?.stack ?? error) })}\n`);
+    reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
+  }
+}
+
+export function toResponse(error: unknown): { status: number; body: { code: string; message: string; details: unknown[] } } {
+  if (error instanceof Rejected) return { status: error.status, body: error.body };
+  if (error instanceof HttpException) {
+    const status = error.getStatus();
+    const code = status === 404 ? 'NOT_FOUND' : status === 413 ? 'PAYLOAD_TOO_LARGE' : status < 500 ? 'VALIDATION_FAILED' : 'INTERNAL';
+    return { status, body: { code, message: status < 500 ? error.message : 'internal error', details: [] } };
+  }
+  const e = error as { statusCode?: number; code?: string; message?: string };
+  // Fastify's own errors (malformed JSON, wrong content type, body too large) are client errors.
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    const code = e.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : e.statusCode === 404 ? 'NOT_FOUND' : 'VALIDATION_FAILED';
+    return { status: e.statusCode, body: { code, message: e.message ?? 'bad request', details: [{ field: '(body)', problem: e.message ?? 'bad request' }] } };
+  }
+  return { status: 500, body: { code: 'INTERNAL', message: 'internal error', details: [] } };
+}

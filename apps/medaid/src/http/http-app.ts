@@ -1,0 +1,64 @@
+// The HTTP service: NestJS on Fastify, one JSON log line per request, OpenAPI at /docs.
+import { LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { randomUUID } from 'node:crypto';
+import { MedaidModule } from '../app.module.js';
+import { MedaidRuntime } from '../infrastructure/runtime.js';
+import { ErrorFilter } from './errors.js';
+
+/** Policy documents are the largest bodies (a few tens of KB); nothing needs more than this. */
+const BODY_LIMIT_BYTES = 1024 * 1024;
+
+export interface HttpOptions { logRequests: boolean }
+
+export async function createHttpApp(runtime: MedaidRuntime, options: HttpOptions): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: BODY_LIMIT_BYTES,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(MedaidModule.forRoot(runtime, { http: true }), adapter, {
+    logger: new JsonLogger(),
+  });
+  app.useGlobalFilters(new ErrorFilter());
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  if (options.logRequests) {
+    fastify.addHook('onResponse', async (request, reply) => {
+      const outcome = (request as unknown as { medaidOutcome?: string }).medaidOutcome ?? (reply.statusCode < 400 ? 'ok' : 'error');
+      process.stdout.write(`${JSON.stringify({
+        time: new Date().toISOString(), level: 'info', msg: 'request', requestId: request.id, method: request.method,
+        url: request.url, status: reply.statusCode, outcome, durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      })}\n`);
+    });
+  }
+
+  const doc = new DocumentBuilder()
+    .setTitle('medaid — 一站式 medical-aid settlement')
+    .setDescription('Settles discharges across basic insurance, critical-illness insurance and medical aid. Money is integer fen (分); ratios are basis points.')
+    .setVersion('1')
+    .build();
+  SwaggerModule.setup('docs', app, SwaggerModule.createDocument(app, doc));
+  return app;
+}
+
+/** Nest's own log lines as JSON, on stderr, so stdout carries only request lines. */
+class JsonLogger implements LoggerService {
+  private write(level: string, message: unknown, context?: unknown) {
+    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg: String(message), context })}\n`);
+  }
+  log(message: unknown, context?: unknown) {
+    if (context === 'RoutesResolver' || context === 'RouterExplorer' || context === 'InstanceLoader') return;
+    this.write('info', message, context);
+  }
+  error(message: unknown, ...rest: unknown[]) { this.write('error', message, rest[rest.length - 1]); }
+  warn(message: unknown, context?: unknown) { this.write('warn', message, context); }
+}

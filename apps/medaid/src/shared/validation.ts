@@ -1,0 +1,73 @@
+// Validation at the edge, shared by HTTP and `medaid simulate` so both reject exactly the same
+// input: class-validator with whitelist + forbidNonWhitelisted, no implicit type conversion
+// (a string "100" is not an amount), and the offending field named in every error.
+import { plainToInstance } from 'class-transformer';
+import { ValidateBy, ValidationError, ValidationOptions, validateSync } from 'class-validator';
+import { DomainError, ErrorDetail, MAX_FEN, isCalendarDate, isFen, isId } from '#domain';
+
+export type Validated<T> = { ok: true; value: T } | { ok: false; error: DomainError };
+
+export function validateInput<T extends object>(dtoClass: new () => T, input: unknown): Validated<T> {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    return invalid([{ field: '(body)', problem: 'must be a JSON object' }]);
+  }
+  const instance = plainToInstance(dtoClass, input, { enableImplicitConversion: false });
+  const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
+  if (errors.length > 0) return invalid(flatten(errors));
+  return { ok: true, value: instance };
+}
+
+export function invalid(details: ErrorDetail[]): { ok: false; error: DomainError } {
+  const first = details[0];
+  const message = first ? `${first.field}: ${first.problem}` : 'invalid input';
+  return { ok: false, error: { code: 'VALIDATION_FAILED', message, details } };
+}
+
+function flatten(errors: ValidationError[], prefix = ''): ErrorDetail[] {
+  return errors.flatMap((e) => {
+    const field = prefix ? `${prefix}.${e.property}` : e.property;
+    const own = Object.values(e.constraints ?? {}).map((problem) => ({ field, problem: stripProperty(problem, e.property) }));
+    return [...own, ...flatten(e.children ?? [], field)];
+  });
+}
+
+// class-validator prefixes messages with the property name ("visitId must …"); the field is
+// already in `field`, so the problem reads on its own.
+function stripProperty(message: string, property: string): string {
+  return message.startsWith(`${property} `) ? message.slice(property.length + 1) : message;
+}
+
+// ---- decorators for the units of spec §2 ----------------------------------------------------
+
+export const IsFen = (o?: ValidationOptions) =>
+  ValidateBy({ name: 'isFen', validator: { validate: isFen, defaultMessage: () => `must be an integer number of fen from 0 to ${MAX_FEN}` } }, o);
+
+export const IsIdentifier = (o?: ValidationOptions) =>
+  ValidateBy({ name: 'isIdentifier', validator: { validate: isId, defaultMessage: () => 'must match ^[A-Za-z0-9._:-]{1,64}$' } }, o);
+
+export const IsCalendarDate = (o?: ValidationOptions) =>
+  ValidateBy({ name: 'isCalendarDate', validator: { validate: isCalendarDate, defaultMessage: () => 'must be an existing calendar date YYYY-MM-DD' } }, o);
+
+const MAX_EXTERNAL_LAYERS = 20;
+
+/** `{layerId: fen}` — layers already adjudicated elsewhere. */
+export const IsExternalPayments = (o?: ValidationOptions) =>
+  ValidateBy({
+    name: 'isExternalPayments',
+    validator: {
+      validate: (v: unknown) =>
+        v !== null && typeof v === 'object' && !Array.isArray(v) &&
+        Object.keys(v).length <= MAX_EXTERNAL_LAYERS &&
+        Object.entries(v).every(([k, fen]) => isId(k) && isFen(fen)),
+      defaultMessage: () => `must be an object of at most ${MAX_EXTERNAL_LAYERS} {layerId: fen} entries`,
+    },
+  }, o);
+
+export const IsText = (maxLength: number, o?: ValidationOptions) =>
+  ValidateBy({
+    name: 'isText',
+    validator: {
+      validate: (v: unknown) => typeof v === 'string' && v.length >= 1 && v.length <= maxLength,
+      defaultMessage: () => `must be a text of 1 to ${maxLength} characters`,
+    },
+  }, o);

@@ -1,0 +1,81 @@
+// The one way events get into the store: append with an exact expected revision, then advance
+// the read model. Commands carry who asked (the actor) into every event's metadata, so an
+// authenticated caller can be added at the edge later without touching a handler.
+import { PersonEvent, SettlementRecord } from '#domain';
+import { EventStore, WrongExpectedRevisionError, deterministicEventId } from '#event-store';
+import { KeyedLock, ReadModel, personStream } from './read-model.js';
+
+export type ActorKind = 'anonymous' | 'hospital' | 'admin' | 'auditor' | 'system';
+export interface Actor { kind: ActorKind; id: string }
+export interface CommandMeta { actor: Actor; correlationId: string }
+
+export const SYSTEM_ACTOR: Actor = { kind: 'system', id: 'medaid' };
+
+/** How often a command is re-decided when another writer appended to its stream first. */
+const MAX_DECIDE_ATTEMPTS = 3;
+
+export class EventWriter {
+  readonly locks = new KeyedLock();
+
+  constructor(readonly store: EventStore, readonly model: ReadModel) {}
+
+  /** Appends to a stream at the expected revision (-1 = the stream must not exist yet). */
+  async append(streamId: string, expectedRevision: number | 'any', events: Array<{ id: string; type: string; data: unknown }>, meta: CommandMeta): Promise<number> {
+    const result = await this.store.appendToStream(
+      streamId,
+      events.map((e) => ({ ...e, metadata: meta })),
+      { expectedRevision: expectedRevision === -1 ? 'no_stream' : expectedRevision },
+    );
+    const firstRevision = result.nextExpectedRevision - events.length + 1;
+    events.forEach((e, i) => this.model.apply(streamId, firstRevision + i, result.position, e.type, e.data));
+    return firstRevision;
+  }
+
+  /**
+   * Decides a person command against the person's current state and appends the outcome, one
+   * command per person at a time. If another process appended first, the person is re-read and
+   * the command decided again, so two settlements never share the same cap room.
+   */
+  async decideForPerson<T>(
+    personId: string,
+    meta: CommandMeta,
+    decide: (entry: ReturnType<ReadModel['person']>) => { events: PersonEvent[]; eventIds: string[]; value: T } | { error: T },
+  ): Promise<{ value: T; firstRevision: number | null }> {
+    return this.locks.run(`person:${personId}`, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const entry = this.model.person(personId);
+        const decision = decide(entry);
+        if ('error' in decision) return { value: decision.error, firstRevision: null };
+        if (decision.events.length === 0) return { value: decision.value, firstRevision: null };
+        try {
+          const events = decision.events.map((e, i) => ({ id: decision.eventIds[i]!, type: e.type, data: e.data }));
+          const firstRevision = await this.append(personStream(personId), entry.revision, events, meta);
+          return { value: decision.value, firstRevision };
+        } catch (e) {
+          if (!(e instanceof WrongExpectedRevisionError) || attempt >= MAX_DECIDE_ATTEMPTS) throw e;
+          await this.model.reloadPerson(this.store, personId);
+        }
+      }
+    });
+  }
+
+  /** The settlement recorded at a revision of a person's stream. */
+  async readSettlement(personId: string, revision: number): Promise<SettlementRecord> {
+    const [event] = await this.store.readStream(personStream(personId), { fromRevision: revision, maxCount: 1 });
+    if (event === undefined || event.type !== 'DischargeSettled') {
+      throw new Error(`no DischargeSettled at ${personStream(personId)}@${revision}: the read model and the store disagree`);
+    }
+    return event.data as SettlementRecord;
+  }
+
+  async readEvent(streamId: string, revision: number) {
+    const [event] = await this.store.readStream(streamId, { fromRevision: revision, maxCount: 1 });
+    return event;
+  }
+}
+
+/** Event ids derived from what the event records, so that a retry can never record it twice. */
+export const settlementEventId = (settlementId: string) => deterministicEventId('DischargeSettled', settlementId);
+export const reversalEventId = (settlementId: string) => deterministicEventId('SettlementReversed', settlementId);
+export const personEventId = (personId: string, revision: number, type: string) => deterministicEventId(personId, String(revision), type);
+export const policyEventId = (policyId: string, version: number) => deterministicEventId('PolicyPublished', policyId, String(version));
