@@ -1,0 +1,7 @@
+export {
+  SqliteEventStore,
+  StoreClosedError,
+  StoreOverloadedError,
+  type SqliteEventStoreOptions,
+  type SqliteEventStoreStats,
+} from './sqlite-event-store.js';
