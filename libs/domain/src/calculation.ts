@@ -4,7 +4,7 @@
 // layer of the policy, applied in order to what the previous layers left unpaid. Pure: integer
 // 分 in, integer 分 out; no clock, no I/O.
 import { Band, Layer, LayerKind, Match, Policy, Rule } from './policy.js';
-import { Fen, HospitalLevel, IsoDate, MAX_BP, NO_CATEGORY, Result, VisitType, assert, fail, ok } from './primitives.js';
+import { Fen, HospitalLevel, IsoDate, MAX_BP, NO_CATEGORY, Result, VisitType, assert, dict, fail, ok, own } from './primitives.js';
 
 /** A discharge with defaults applied (absent amounts = 0, diagnoses = [], externalPayments = {}). */
 export interface Discharge {
@@ -76,13 +76,17 @@ export function inScopeOf(d: Pick<Discharge, 'totalFen' | 'fullOwnPayFen' | 'ove
 
 export function computeSettlement(policy: Policy, d: Discharge, who: Eligibility, year: YearState): Result<Computation> {
   const inScopeFen = inScopeOf(d);
-  assert(inScopeFen >= 0, 'in-scope amount is validated before computing');
-  const contributions: YearState = { yearBase: {}, used: {} };
+  if (inScopeFen < 0) {
+    return fail('VALIDATION_FAILED', 'totalFen is less than fullOwnPayFen + overLimitFen + preSelfPayFen', [
+      { field: 'totalFen', problem: 'must be at least fullOwnPayFen + overLimitFen + preSelfPayFen' },
+    ]);
+  }
+  const contributions: YearState = { yearBase: dict(), used: dict() };
   const layers: LayerResult[] = [];
   let remaining = inScopeFen;
 
   for (const layer of policy.layers) {
-    const external = d.externalPayments[layer.id];
+    const external = own(d.externalPayments, layer.id);
     if (external !== undefined) {
       if (external > remaining) {
         return fail('VALIDATION_FAILED', `externalPayments.${layer.id} (${external}) is more than the ${remaining} fen left when that layer is reached`, [
@@ -114,7 +118,7 @@ function applyRule(rule: Rule, baseFen: Fen, layerId: string, year: YearState, c
   // crossed the threshold.
   const perYear = rule.threshold?.per === 'year';
   const thresholdFen = rule.threshold?.fen ?? 0;
-  const prevFen = perYear ? (year.yearBase[layerId] ?? 0) + (contributions.yearBase[layerId] ?? 0) : 0;
+  const prevFen = perYear ? (own(year.yearBase, layerId) ?? 0) + (own(contributions.yearBase, layerId) ?? 0) : 0;
   const lo = Math.max(prevFen, thresholdFen);
   const hi = prevFen + baseFen;
   const rawFen = roundHalfUpBp(bandNumerator(rule.bands, lo, hi));
@@ -122,7 +126,7 @@ function applyRule(rule: Rule, baseFen: Fen, layerId: string, year: YearState, c
   const limits: Array<[string, Fen]> = [];
   if (rule.perSettlementCapFen !== undefined && rule.perSettlementCapFen !== null) limits.push(['settlement', rule.perSettlementCapFen]);
   for (const cap of rule.annualCaps ?? []) {
-    const usedFen = (year.used[cap.counter] ?? 0) + (contributions.used[cap.counter] ?? 0);
+    const usedFen = (own(year.used, cap.counter) ?? 0) + (own(contributions.used, cap.counter) ?? 0);
     limits.push([cap.counter, Math.max(0, cap.capFen - usedFen)]);
   }
   const payFen = Math.min(rawFen, baseFen, ...limits.map(([, fen]) => fen));
@@ -199,5 +203,5 @@ function layerResult(
 }
 
 function add(map: Record<string, Fen>, key: string, fen: Fen): void {
-  map[key] = (map[key] ?? 0) + fen;
+  map[key] = (own(map, key) ?? 0) + fen;
 }

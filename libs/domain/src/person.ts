@@ -4,7 +4,7 @@
 // settlements from using the same cap room. decide() and evolve() are pure.
 import { Computation, Discharge, Eligibility, LayerResult, Totals, YearState, computeSettlement } from './calculation.js';
 import { Policy, PolicyRef } from './policy.js';
-import { Fen, IsoDate, NO_CATEGORY, Result, dayBefore, fail, ok, yearOf } from './primitives.js';
+import { Fen, IsoDate, NO_CATEGORY, Result, dayBefore, dict, fail, ok, own, yearOf } from './primitives.js';
 
 export interface Interval { from: IsoDate; to: IsoDate | null }
 export interface Approval { approvalNo: string; validFrom: IsoDate; validTo: IsoDate }
@@ -59,7 +59,7 @@ export interface PersonContext {
   isKnownCategory(code: string): boolean;
 }
 
-export const initialPersonState = (): PersonState => ({ categories: {}, approvals: [], deathDate: null, years: {}, active: {} });
+export const initialPersonState = (): PersonState => ({ categories: dict(), approvals: [], deathDate: null, years: {}, active: dict() });
 
 export function decidePerson(command: PersonCommand, state: PersonState, ctx: PersonContext): Result<PersonEvent[]> {
   switch (command.type) {
@@ -72,6 +72,7 @@ export function decidePerson(command: PersonCommand, state: PersonState, ctx: Pe
       }
       if (command.type === 'AssignCategory') {
         const { personId, category, validFrom } = command;
+        if (command.validTo !== undefined && command.validTo < validFrom) return fail('VALIDATION_FAILED', 'validTo is before validFrom', [{ field: 'validTo', problem: 'must not be before validFrom' }]);
         return ok([{ type: 'CategoryAssigned', data: { personId, category, validFrom, validTo: command.validTo ?? null } }]);
       }
       const { personId, category, from } = command;
@@ -79,6 +80,7 @@ export function decidePerson(command: PersonCommand, state: PersonState, ctx: Pe
     }
     case 'GrantApproval': {
       const { personId, approvalNo, validFrom, validTo } = command;
+      if (validTo < validFrom) return fail('VALIDATION_FAILED', 'validTo is before validFrom', [{ field: 'validTo', problem: 'must not be before validFrom' }]);
       return ok([{ type: 'ApprovalGranted', data: { personId, approvalNo, validFrom, validTo } }]);
     }
     case 'RecordDeath':
@@ -88,7 +90,7 @@ export function decidePerson(command: PersonCommand, state: PersonState, ctx: Pe
       return settled.ok ? ok([{ type: 'DischargeSettled', data: settled.value }]) : settled;
     }
     case 'ReverseSettlement': {
-      if (state.active[command.settlementId] === undefined) {
+      if (own(state.active, command.settlementId) === undefined) {
         return fail('ALREADY_REVERSED', `settlement of visit ${command.hospitalId}/${command.visitId} is already reversed`);
       }
       const { personId, settlementId, hospitalId, visitId, reason } = command;
@@ -140,7 +142,7 @@ export function settle(d: Discharge, policy: Policy, settlementId: string, state
  * highest one only (按较高一类救助, 不重复救助).
  */
 export function eligibility(state: PersonState, policy: Policy, date: IsoDate): Eligibility {
-  const held = policy.categories.find((c) => (state.categories[c.code] ?? []).some((i) => i.from <= date && (i.to === null || date <= i.to)));
+  const held = policy.categories.find((c) => (own(state.categories, c.code) ?? []).some((i) => i.from <= date && (i.to === null || date <= i.to)));
   if (held === undefined) return { category: NO_CATEGORY, aidBlocked: false };
   const approved = state.approvals.some((a) => a.validFrom <= date && date <= a.validTo);
   return { category: held.code, aidBlocked: held.requiresApproval === true && !approved };
@@ -150,17 +152,17 @@ export function evolvePerson(state: PersonState, event: PersonEvent): PersonStat
   switch (event.type) {
     case 'CategoryAssigned': {
       const { category, validFrom, validTo } = event.data;
-      const intervals = [...(state.categories[category] ?? []), { from: validFrom, to: validTo }];
-      return { ...state, categories: { ...state.categories, [category]: intervals } };
+      const intervals = [...(own(state.categories, category) ?? []), { from: validFrom, to: validTo }];
+      return { ...state, categories: withEntry(state.categories, category, intervals) };
     }
     case 'CategoryRevoked': {
       // Every interval ends on the day before `from`; those starting on or after it disappear.
       const { category, from } = event.data;
       const lastDay = dayBefore(from);
-      const intervals = (state.categories[category] ?? [])
+      const intervals = (own(state.categories, category) ?? [])
         .filter((i) => i.from < from)
         .map((i) => (i.to === null || i.to > lastDay ? { from: i.from, to: lastDay } : i));
-      return { ...state, categories: { ...state.categories, [category]: intervals } };
+      return { ...state, categories: withEntry(state.categories, category, intervals) };
     }
     case 'ApprovalGranted': {
       const { approvalNo, validFrom, validTo } = event.data;
@@ -170,14 +172,14 @@ export function evolvePerson(state: PersonState, event: PersonEvent): PersonStat
       return { ...state, deathDate: event.data.date };
     case 'DischargeSettled': {
       const s = event.data;
-      const active = { ...state.active, [s.settlementId]: { year: s.year, contributions: s.contributions, hospitalId: s.discharge.hospitalId, visitId: s.discharge.visitId } };
+      const active = withEntry(state.active, s.settlementId, { year: s.year, contributions: s.contributions, hospitalId: s.discharge.hospitalId, visitId: s.discharge.visitId });
       return { ...state, active, years: { ...state.years, [s.year]: applyContributions(state.years[s.year], s.contributions, 1) } };
     }
     case 'SettlementReversed': {
       // A reversal removes exactly what the settlement added; other settlements are not recomputed.
-      const reversed = state.active[event.data.settlementId];
+      const reversed = own(state.active, event.data.settlementId);
       if (reversed === undefined) return state;
-      const active = { ...state.active };
+      const active = dict(state.active);
       delete active[event.data.settlementId];
       return { ...state, active, years: { ...state.years, [reversed.year]: applyContributions(state.years[reversed.year], reversed.contributions, -1) } };
     }
@@ -185,8 +187,14 @@ export function evolvePerson(state: PersonState, event: PersonEvent): PersonStat
 }
 
 function applyContributions(year: YearState | undefined, c: YearState, sign: 1 | -1): YearState {
-  const next: YearState = { yearBase: { ...year?.yearBase }, used: { ...year?.used } };
-  for (const [k, fen] of Object.entries(c.yearBase)) next.yearBase[k] = (next.yearBase[k] ?? 0) + sign * fen;
-  for (const [k, fen] of Object.entries(c.used)) next.used[k] = (next.used[k] ?? 0) + sign * fen;
+  const next: YearState = { yearBase: dict(year?.yearBase), used: dict(year?.used) };
+  for (const [k, fen] of Object.entries(c.yearBase)) next.yearBase[k] = (own(next.yearBase, k) ?? 0) + sign * fen;
+  for (const [k, fen] of Object.entries(c.used)) next.used[k] = (own(next.used, k) ?? 0) + sign * fen;
+  return next;
+}
+
+function withEntry<V>(map: Record<string, V>, key: string, value: V): Record<string, V> {
+  const next = dict(map);
+  next[key] = value;
   return next;
 }

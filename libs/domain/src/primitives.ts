@@ -112,6 +112,14 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
 }
 
+/**
+ * Records keyed by policy ids, counters and category codes. Such ids may be "constructor" or
+ * "__proto__" (they match the id pattern), so maps are prototype-free and read by own key only.
+ */
+export const dict = <V>(from?: Readonly<Record<string, V>>): Record<string, V> => Object.assign(Object.create(null) as Record<string, V>, from);
+export const own = <V>(map: Readonly<Record<string, V>> | undefined, key: string): V | undefined =>
+  map !== undefined && Object.hasOwn(map, key) ? map[key] : undefined;
+
 /** TIGER_STYLE: invariants are asserted in the code, not only in tests. */
 export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`invariant violated: ${message}`);
