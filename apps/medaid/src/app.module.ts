@@ -18,9 +18,14 @@ export const RUNTIME = Symbol('MedaidRuntime');
 @Injectable()
 export class Lifecycle implements BeforeApplicationShutdown, OnApplicationShutdown {
   draining = false;
+  private readonly drainListeners: Array<() => void> = [];
   constructor(@Inject(RUNTIME) private readonly runtime: MedaidRuntime) {}
+  onDrain(listener: () => void): void {
+    this.drainListeners.push(listener);
+  }
   beforeApplicationShutdown(): void {
     this.draining = true;
+    for (const listener of this.drainListeners) listener();
   }
   async onApplicationShutdown(): Promise<void> {
     await this.runtime.close();

@@ -4,9 +4,16 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { randomUUID } from 'node:crypto';
-import { MedaidModule } from '../app.module.js';
+import { Lifecycle, MedaidModule } from '../app.module.js';
 import { MedaidRuntime } from '../infrastructure/runtime.js';
 import { ErrorFilter } from './errors.js';
+
+/**
+ * How long in-flight requests may take to finish after SIGTERM before their connections are cut;
+ * well inside the usual 30 s grace period of an orchestrator, so the store is always closed
+ * cleanly before a SIGKILL could come.
+ */
+const DRAIN_DEADLINE_MS = 10_000;
 
 /** Policy documents are the largest bodies (a few tens of KB); nothing needs more than this. */
 const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -28,8 +35,18 @@ export async function createHttpApp(runtime: MedaidRuntime, options: HttpOptions
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
 
   const fastify = app.getHttpAdapter().getInstance();
+  const lifecycle = app.get(Lifecycle);
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  // While draining, every answer closes its connection: otherwise a keep-alive connection that was
+  // busy when shutdown began stays open until the keep-alive timeout, and the store stays open.
+  fastify.addHook('onSend', async (_request, reply) => {
+    if (lifecycle.draining) reply.header('connection', 'close');
+  });
+  lifecycle.onDrain(() => {
+    const server = app.getHttpServer();
+    setTimeout(() => server.closeAllConnections(), DRAIN_DEADLINE_MS).unref();
   });
   if (options.logRequests) {
     fastify.addHook('onResponse', async (request, reply) => {

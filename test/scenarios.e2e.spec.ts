@@ -1,0 +1,125 @@
+// The shared scenarios (../shared/spec/examples/scenarios) must be reproduced byte for byte,
+// ignoring only `settlementId` and error messages: through `medaid simulate` (a real child
+// process) and through the HTTP API of a started service.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { SCENARIOS, Service, http, removeDir, runSimulate, startService } from './support/service.js';
+
+const scenarios = readdirSync(SCENARIOS).filter((f) => f.endsWith('.commands.jsonl')).sort();
+const readLines = (file: string) => readFileSync(join(SCENARIOS, file), 'utf8').split('\n').filter((l) => l.trim() !== '');
+const expectedOf = (file: string) => readLines(file.replace('.commands.', '.expected.'));
+
+/** Drops what the comparison ignores; keeps every other byte as the tool printed it. */
+export function comparable(line: string): string {
+  const o = JSON.parse(line) as { ok: boolean; result?: Record<string, unknown>; error?: Record<string, unknown> };
+  if (o.ok && o.result && typeof o.result === 'object') delete o.result.settlementId;
+  if (!o.ok && o.error) delete o.error.message;
+  return JSON.stringify(o);
+}
+
+describe('shared scenarios through `medaid simulate`', () => {
+  it('finds the five shared scenarios', () => {
+    expect(scenarios.length).toBeGreaterThanOrEqual(5);
+  });
+
+  it.each(scenarios)('%s', (file) => {
+    // Given the scenario's commands, when simulate runs them on a fresh store
+    const run = runSimulate(['--input', join(SCENARIOS, file)]);
+    // then it exits 0 and prints exactly the expected lines
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.lines.map(comparable)).toEqual(expectedOf(file));
+  });
+
+  it('reads commands from standard input and publishes --policy files first without a line for them', () => {
+    const commands = readLines('02-dibao-cancer-year.commands.jsonl').filter((l) => !l.includes('"PublishPolicy"'));
+    const run = runSimulate(['--policy', join(SCENARIOS, '../demo-policy.json')], commands.join('\n') + '\n');
+    expect(run.status).toBe(0);
+    expect(run.lines.map(comparable)).toEqual(expectedOf('02-dibao-cancer-year.commands.jsonl').slice(1));
+  });
+
+  it('prints a VALIDATION_FAILED line for a non-JSON line and goes on', () => {
+    const run = runSimulate([], 'not json\n{"type":"RecordDeath","personId":"p","date":"2012-01-01"}\n');
+    expect(run.status).toBe(0);
+    expect(run.lines.map(comparable)).toEqual([
+      '{"ok":false,"error":{"code":"VALIDATION_FAILED"}}',
+      '{"ok":true,"result":{"personId":"p"}}',
+    ]);
+  });
+});
+
+/** The HTTP request that carries a simulate command; null for what only a command file can say. */
+function toRequest(command: Record<string, unknown>): { method: string; path: string; body: unknown } | null {
+  const { type, ...fields } = command;
+  const person = (suffix: string) => {
+    const { personId, ...body } = fields;
+    return { method: 'POST', path: `/v1/persons/${encodeURIComponent(String(personId))}/${suffix}`, body };
+  };
+  switch (type) {
+    case 'PublishPolicy': return { method: 'POST', path: '/v1/policies', body: fields.policy };
+    case 'AssignCategory': return person('categories');
+    case 'RevokeCategory': return person('category-revocations');
+    case 'GrantApproval': return person('approvals');
+    case 'RecordDeath': return person('death');
+    case 'SettleDischarge': return { method: 'POST', path: '/v1/settlements', body: fields };
+    case 'PreviewDischarge': return { method: 'POST', path: '/v1/settlements/preview', body: fields };
+    case 'ReverseSettlement': {
+      const { hospitalId, visitId, ...body } = fields;
+      return { method: 'POST', path: `/v1/settlements/${encodeURIComponent(String(hospitalId))}/${encodeURIComponent(String(visitId))}/reversal`, body };
+    }
+    default: return null; // an unknown `type` has no HTTP route
+  }
+}
+
+describe('shared scenarios through HTTP', () => {
+  const services: Service[] = [];
+  afterAll(async () => {
+    for (const s of services) {
+      await s.stop();
+      removeDir(s.dataDir);
+    }
+  });
+
+  it.each(scenarios)('%s', async (file) => {
+    // Given a started service with an empty store (no demo policy)
+    const service = await startService({ demoPolicy: false });
+    services.push(service);
+    const expected = expectedOf(file);
+    const commands = readLines(file);
+    let compared = 0;
+    for (const [i, line] of commands.entries()) {
+      const request = toRequest(JSON.parse(line) as Record<string, unknown>);
+      if (request === null) continue;
+      // when each command is posted to its route
+      const reply = await http(service.url, request.method, request.path, request.body);
+      const printed = reply.status < 300 ? { ok: true, result: reply.body } : { ok: false, error: { code: reply.body.code } };
+      // then the body is the expected result, and errors carry a message and the right status
+      expect(`${i}: ${comparable(JSON.stringify(printed))}`).toBe(`${i}: ${expected[i]}`);
+      if (reply.status >= 300) expect(typeof reply.body.message).toBe('string');
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(0);
+  });
+});
+
+describe('the HTTP status of each outcome', () => {
+  let service: Service;
+  beforeAll(async () => {
+    service = await startService();
+  });
+  afterAll(async () => {
+    await service.stop();
+    removeDir(service.dataDir);
+  });
+
+  it('answers 201 for a new settlement and 200 with the same settlementId for the identical re-post', async () => {
+    const body = JSON.parse(readLines('02-dibao-cancer-year.commands.jsonl')[2]!) as Record<string, unknown>;
+    delete body.type;
+    const first = await http(service.url, 'POST', '/v1/settlements', body);
+    const again = await http(service.url, 'POST', '/v1/settlements', body);
+    expect([first.status, again.status]).toEqual([201, 200]);
+    expect(again.body.duplicate).toBe(true);
+    expect(again.body.settlementId).toBe(first.body.settlementId);
+  });
+});

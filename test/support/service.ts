@@ -1,0 +1,117 @@
+// Starts the real service as a child process (`node bin/medaid.js serve`) on a free port with its
+// own data directory, and talks to it over real HTTP. Tests run against the built dist/ (the
+// test command builds first).
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../..');
+export const BIN = join(ROOT, 'bin/medaid.js');
+export const SCENARIOS = resolve(ROOT, '../shared/spec/examples/scenarios');
+
+export function tempDir(prefix = 'medaid-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => res(port));
+    });
+  });
+}
+
+export interface Service {
+  url: string;
+  port: number;
+  dataDir: string;
+  process: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves with the exit code (or signal) when the process ends. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export interface StartOptions { dataDir?: string; port?: number; demoPolicy?: boolean; quiet?: boolean }
+
+export async function startService(options: StartOptions = {}): Promise<Service> {
+  const dataDir = options.dataDir ?? tempDir();
+  const port = options.port ?? (await freePort());
+  const args = [BIN, 'serve', '--data', dataDir, '--port', String(port)];
+  if (options.demoPolicy === false) args.push('--no-demo-policy');
+  if (options.quiet !== false) args.push('--quiet');
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`service exited during start-up: ${err}`);
+    try {
+      const r = await fetch(`${url}/ready`);
+      if (r.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`service did not become ready in time: ${err}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url, port, dataDir, process: child, exited,
+    stdout: () => out,
+    stderr: () => err,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export interface HttpReply { status: number; body: any; headers: Headers }
+
+export async function http(base: string, method: string, path: string, body?: unknown): Promise<HttpReply> {
+  const r = await fetch(`${base}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await r.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: r.status, body: parsed, headers: r.headers };
+}
+
+/** Runs `medaid simulate` as a child process and returns its stdout lines. */
+export function runSimulate(args: string[], input?: string): { status: number | null; lines: string[]; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, 'simulate', ...args], { cwd: ROOT, input, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  return { status: r.status, lines: r.stdout.split('\n').filter((l) => l !== ''), stderr: r.stderr };
+}
+
+/** A discharge of the demo policy's region with sensible defaults; override what a test needs. */
+export function discharge(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    hospitalId: 'h-county', visitId: 'v-1', personId: 'p-1', region: '360827', scheme: 'nrcms', visitType: 'inpatient',
+    hospitalLevel: 'county', admissionDate: '2012-03-01', dischargeDate: '2012-03-10', diagnosisCodes: ['C34.9'],
+    totalFen: 1_000_000, ...overrides,
+  };
+}
