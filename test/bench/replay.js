@@ -1,0 +1,117 @@
+// (d) Replay: the start-up rebuild of the read model (ReadModel.rebuild: read the whole log in
+// pages, apply every event — policy registry, person states, the visits index with its
+// fingerprints) against a plain read of the same log (store.readAll in pages of the same size,
+// rows parsed into RecordedEvents, nothing applied). The log is realistic: the demo policy,
+// person facts and DischargeSettled events computed by the domain (settle + evolvePerson)
+// exactly as the handler would record them, written directly into the store's table.
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { dist, dischargeFor, loadDemoPolicy, personFacts, personId, removeDir, scaled, tempDir } from './common.js';
+
+const { evolvePerson, initialPersonState, settle, settlementIdFor, validatePolicy } = await import(dist('libs/domain/src/index.js'));
+const { SqliteEventStore } = await import(dist('libs/event-store-sqlite/src/index.js'));
+const { ReadModel } = await import(dist('apps/medaid/src/shared/read-model.js'));
+
+const PAGE = 10_000;
+
+/** Writes `total` events (policy, facts, settlements round-robin over persons); returns the count. */
+async function generateLog(path, total, persons) {
+  const policy = validatePolicy(loadDemoPolicy());
+  if (!policy.ok) throw new Error(policy.error.message);
+  const store = await SqliteEventStore.open({ path }); // creates the schema
+  await store.close();
+  const db = new Database(path);
+  db.pragma('cache_size = -262144'); // 256 MiB for the bulk load only (random event ids make index inserts scattered)
+  const insert = db.prepare('INSERT INTO events (stream_id, revision, event_id, type, data, metadata, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const states = new Array(persons);
+  const revisions = new Int32Array(persons).fill(-1);
+  let written = 0;
+  const now = Date.now();
+  const put = (stream, revision, type, data) => {
+    insert.run(stream, revision, randomUUID(), type, JSON.stringify(data),
+      JSON.stringify({ actor: { kind: 'anonymous', id: 'anonymous' }, correlationId: randomUUID() }), now + written);
+    written++;
+  };
+  db.transaction(() => {
+    put('policy-demo-county', 0, 'PolicyPublished', { policy: policy.value });
+    for (let p = 0; p < persons && written < total; p++) {
+      let state = initialPersonState();
+      for (const f of personFacts(p)) {
+        if (written >= total) break;
+        const event = f.type === 'AssignCategory'
+          ? { type: 'CategoryAssigned', data: { personId: f.personId, category: f.category, validFrom: f.validFrom, validTo: null } }
+          : { type: 'ApprovalGranted', data: { personId: f.personId, approvalNo: f.approvalNo, validFrom: f.validFrom, validTo: f.validTo } };
+        put(`person-${personId(p)}`, ++revisions[p], event.type, event.data);
+        state = evolvePerson(state, event);
+      }
+      states[p] = state;
+    }
+    for (let n = 0; written < total; n++) {
+      const p = n % persons;
+      const d = dischargeFor(n, p, 'r');
+      const r = settle(d, policy.value, settlementIdFor(d.hospitalId, d.visitId, 1), states[p]);
+      if (!r.ok) throw new Error(`settle: ${r.error.message}`);
+      put(`person-${personId(p)}`, ++revisions[p], 'DischargeSettled', r.value);
+      states[p] = evolvePerson(states[p], { type: 'DischargeSettled', data: r.value });
+    }
+  }).immediate();
+  const bytes = db.prepare('SELECT SUM(LENGTH(data) + LENGTH(metadata)) FROM events').pluck().get();
+  db.close();
+  return { written, bytes };
+}
+
+async function plainRead(store) {
+  let n = 0;
+  let position = 0;
+  for (;;) {
+    const page = await store.readAll({ fromPosition: position, maxCount: PAGE });
+    n += page.length;
+    if (page.length < PAGE) return n;
+    position = page[page.length - 1].position;
+  }
+}
+
+export async function benchReplay() {
+  const total = scaled('BENCH_REPLAY_EVENTS', 200_000, 2_000);
+  const persons = scaled('BENCH_REPLAY_PERSONS', 20_000, 100);
+  const dir = tempDir('replay');
+  try {
+    const path = join(dir, 'events.sqlite');
+    const genStart = performance.now();
+    const { written, bytes } = await generateLog(path, total, persons);
+    const genMs = performance.now() - genStart;
+    const store = await SqliteEventStore.open({ path });
+    // Sandwich: plain read, rebuild, plain read — the baseline is the mean of the reads either
+    // side, so a change of machine load during the run shows up as their spread.
+    const plain = [];
+    let rebuildRate;
+    let model;
+    try {
+      const timedPlain = async () => {
+        const t = performance.now();
+        const read = await plainRead(store);
+        if (read !== written) throw new Error(`plain read saw ${read} events, expected ${written}`);
+        plain.push((read / (performance.now() - t)) * 1000);
+      };
+      await timedPlain();
+      model = new ReadModel();
+      const t = performance.now();
+      const applied = await model.rebuild(store, PAGE);
+      rebuildRate = (applied / (performance.now() - t)) * 1000;
+      if (applied !== written || model.eventCount !== written) throw new Error(`rebuild applied ${applied} events, expected ${written}`);
+      await timedPlain();
+    } finally {
+      await store.close();
+    }
+    return {
+      rate: rebuildRate,
+      plainRate: (plain[0] + plain[1]) / 2,
+      notes: `${written} events (${(bytes / written).toFixed(0)} B JSON each, generated in ${(genMs / 1000).toFixed(1)} s) of ` +
+        `${model.persons.size} persons, ${model.visits.size} visits; pages of ${PAGE}; plain read before/after the rebuild: ` +
+        `${plain.map((x) => Math.round(x).toLocaleString('en-US')).join(' / ')} events/s (mean is the baseline)`,
+    };
+  } finally {
+    removeDir(dir);
+  }
+}

@@ -1,0 +1,135 @@
+// `npm run bench`: throughput and latency of medaid, each figure measured side by side with its
+// baseline in the same run and reported as a ratio (the machine is small and shared, so absolute
+// numbers are noisy). A measurement, not a test: exit code 0 even when a target is missed,
+// non-zero only when something crashed.
+//
+//   BENCH_SCALE=0.1 npm run bench      quick smoke run (every size and duration × 0.1)
+//   BENCH_ONLY=a,d node test/bench/run.js   only some sections
+// Other knobs: BENCH_PERSONS, BENCH_COMPUTE_ITEMS, BENCH_COMPUTE_MS, BENCH_STORE_SETTLEMENTS,
+// BENCH_STORE_CONCURRENCY, BENCH_FSYNC_MS, BENCH_HTTP_CONNECTIONS, BENCH_HTTP_SECONDS,
+// BENCH_HTTP_WARMUP, BENCH_REPLAY_EVENTS, BENCH_REPLAY_PERSONS.
+import 'reflect-metadata'; // the command handlers are decorated classes
+import { SCALE, cleanupAll, fmtNum, machine, printTable } from './common.js';
+
+process.on('exit', cleanupAll);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    cleanupAll();
+    process.exit(130);
+  });
+}
+
+const perSec = (x) => `${fmtNum(x)}/s`;
+const ms = (x) => `${fmtNum(x, 2)} ms`;
+const ratio = (a, b) => (b > 0 ? `${(a / b).toFixed(2)}×` : '—');
+const pct = (a, b) => (b > 0 ? `${((a / b) * 100).toFixed(1)} %` : '—');
+
+const rows = [];
+const notes = [];
+const verdicts = [];
+/** A table row; `pass` undefined = informational (no target). */
+function row(label, figure, baseline, r, target, pass) {
+  const status = pass === undefined ? '' : pass === 'error' ? 'ERROR' : pass ? 'PASS' : 'MISS';
+  rows.push([label, figure, baseline, r, target, status]);
+  if (pass !== undefined) verdicts.push([label, target, status]);
+}
+
+const SECTIONS = {
+  a: {
+    title: 'pure computation',
+    async run() {
+      const { benchCompute } = await import('./compute.js');
+      const r = await benchCompute();
+      row('(a) computeSettlement, settlements/s', perSec(r.engine), `${perSec(r.flat)} hand-written 1-layer`, ratio(r.engine, r.flat), '≥ 200,000/s', r.engine >= 200_000);
+      row('(a) settle() incl. eligibility + record', perSec(r.settle), `${perSec(r.flat)} hand-written 1-layer`, ratio(r.settle, r.flat), 'info');
+      return r.notes;
+    },
+  },
+  b: {
+    title: 'durable settlements through the handler (group commit)',
+    async run() {
+      const { benchStore } = await import('./store.js');
+      const r = await benchStore();
+      row('(b) SettleDischargeHandler durable, /s', perSec(r.rate), `${perSec(r.perRowRate)} bare SQLite 1 tx/row`, ratio(r.rate, r.perRowRate), '≥ 20,000/s', r.rate >= 20_000);
+      row('(b)   same, vs all rows in one tx', perSec(r.rate), `${perSec(r.oneTxRate)} bare SQLite 1 tx`, ratio(r.rate, r.oneTxRate), 'info');
+      return r.notes;
+    },
+  },
+  c: {
+    title: 'HTTP settlements (autocannon)',
+    async run() {
+      const { benchHttp } = await import('./http.js');
+      const { service: s, baseline: b, notes: n } = await benchHttp();
+      row('(c) HTTP settlements/s (2xx)', perSec(s.rate), `${perSec(b.rate)} bare Fastify`, ratio(s.rate, b.rate), '≥ 5,000/s', s.rate >= 5_000);
+      row('(c) HTTP rate as share of bare Fastify', pct(s.rate, b.rate), '100 %', ratio(s.rate, b.rate), '≥ 15 %', s.rate >= 0.15 * b.rate);
+      row('(c) HTTP latency p50', ms(s.p50), `${ms(b.p50)} bare Fastify`, ratio(s.p50, b.p50), 'info');
+      row('(c) HTTP latency p99', ms(s.p99), `${ms(b.p99)} bare Fastify`, ratio(s.p99, b.p99), '< 20 ms', s.p99 < 20);
+      const bad = s.non2xx + s.errors + s.timeouts;
+      row('(c) non-2xx + errors + timeouts', fmtNum(bad), `${fmtNum(b.non2xx + b.errors + b.timeouts)} bare Fastify`, '', '= 0', bad === 0);
+      return `${n}; medaid: ${fmtNum(s.created)} new settlements (201) of ${fmtNum(s.ok2xx)} 2xx in ${s.duration} s, ` +
+        `status codes ${JSON.stringify(s.statusCodes)}, errors ${s.errors}, timeouts ${s.timeouts}; bare: status codes ${JSON.stringify(b.statusCodes)}`;
+    },
+  },
+  d: {
+    title: 'replay (read-model rebuild)',
+    async run() {
+      const { benchReplay } = await import('./replay.js');
+      const r = await benchReplay();
+      row('(d) replay ReadModel.rebuild, events/s', perSec(r.rate), `${perSec(r.plainRate)} plain readAll`, ratio(r.rate, r.plainRate), '≥ 200,000/s', r.rate >= 200_000);
+      return r.notes;
+    },
+  },
+};
+
+async function main() {
+  const m = machine();
+  console.log('medaid benchmark');
+  console.log(`  cpu:    ${m.cpu}`);
+  console.log(`  memory: ${m.memory}`);
+  console.log(`  node:   ${m.node} (${m.platform})`);
+  console.log(`  scale:  BENCH_SCALE=${SCALE}`);
+  console.log('');
+  const only = (process.env.BENCH_ONLY ?? 'a,b,c,d').split(',').map((s) => s.trim()).filter(Boolean);
+  let crashed = false;
+  const started = performance.now();
+  for (const key of only) {
+    const section = SECTIONS[key];
+    if (section === undefined) throw new Error(`BENCH_ONLY: unknown section "${key}" (a, b, c, d)`);
+    const t = performance.now();
+    process.stdout.write(`(${key}) ${section.title} … `);
+    try {
+      const note = await section.run();
+      notes.push(`(${key}) ${note}`);
+      console.log(`done in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    } catch (e) {
+      crashed = true;
+      console.log('CRASHED');
+      console.error(e?.stack ?? String(e));
+      row(`(${key}) ${section.title}`, 'ERROR', '', '', 'runs', 'error');
+      notes.push(`(${key}) crashed: ${e?.message ?? String(e)}`);
+    }
+  }
+  console.log('');
+  printTable(['measure', 'figure', 'baseline (same run)', 'ratio', 'target', ''], rows);
+  console.log('');
+  console.log('notes:');
+  for (const n of notes) console.log(`  ${n}`);
+  console.log('');
+  console.log(`summary (${((performance.now() - started) / 1000).toFixed(0)} s):`);
+  for (const [label, target, status] of verdicts) console.log(`  ${status.padEnd(5)} ${label}  (target ${target})`);
+  const missed = verdicts.filter(([, , s]) => s !== 'PASS').length;
+  console.log(`  ${verdicts.length - missed}/${verdicts.length} targets met${crashed ? '; SOME SECTIONS CRASHED' : ''}`);
+  return crashed ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    cleanupAll();
+    process.exitCode = code;
+  },
+  (e) => {
+    console.error(e?.stack ?? String(e));
+    cleanupAll();
+    process.exitCode = 1;
+  },
+);
