@@ -4,7 +4,7 @@
 // layer of the policy, applied in order to what the previous layers left unpaid. Pure: integer
 // 分 in, integer 分 out; no clock, no I/O.
 import { Band, Layer, LayerKind, Match, Policy, Rule } from './policy.js';
-import { Fen, HospitalLevel, IsoDate, MAX_BP, NO_CATEGORY, Result, VisitType, assert, dict, fail, ok, own } from './primitives.js';
+import { Fen, HospitalLevel, IsoDate, MAX_BP, NO_CATEGORY, Result, VisitType, assert, dict, fail, ok, own, setOwn } from './primitives.js';
 
 /** A discharge with defaults applied (absent amounts = 0, diagnoses = [], externalPayments = {}). */
 export interface Discharge {
@@ -23,6 +23,18 @@ export interface Discharge {
   overLimitFen: Fen; // 超限价自费 overlmt_selfpay
   preSelfPayFen: Fen; // 先行自付 preselfpay_amt
   externalPayments: Record<string, Fen>; // layers already adjudicated elsewhere
+}
+
+/**
+ * Canonical form of a discharge with defaults applied; two posts are "identical" iff equal.
+ * Fields in a fixed order (diagnosis order is significant), external payments sorted by layer.
+ */
+export function dischargeFingerprint(d: Discharge): string {
+  const external = Object.keys(d.externalPayments).sort().map((k) => [k, d.externalPayments[k]]);
+  return JSON.stringify([
+    d.hospitalId, d.visitId, d.personId, d.region, d.scheme, d.visitType, d.hospitalLevel, d.admissionDate, d.dischargeDate,
+    d.diagnosisCodes, d.totalFen, d.fullOwnPayFen, d.overLimitFen, d.preSelfPayFen, external,
+  ]);
 }
 
 /** Year-to-date state of one person for one settlement year, over active settlements. */
@@ -203,5 +215,5 @@ function layerResult(
 }
 
 function add(map: Record<string, Fen>, key: string, fen: Fen): void {
-  map[key] = (own(map, key) ?? 0) + fen;
+  setOwn(map, key, (own(map, key) ?? 0) + fen);
 }

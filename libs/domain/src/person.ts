@@ -2,9 +2,9 @@
 // approvals (同步结算申请审批表), death record (死亡比对) and settlements, because the annual caps are
 // per person — so the person stream is the consistency boundary that keeps two concurrent
 // settlements from using the same cap room. decide() and evolve() are pure.
-import { Computation, Discharge, Eligibility, LayerResult, Totals, YearState, computeSettlement } from './calculation.js';
+import { Computation, Discharge, Eligibility, LayerResult, Totals, YearState, computeSettlement, dischargeFingerprint } from './calculation.js';
 import { Policy, PolicyRef } from './policy.js';
-import { Fen, IsoDate, NO_CATEGORY, Result, dayBefore, dict, fail, ok, own, yearOf } from './primitives.js';
+import { Fen, IsoDate, NO_CATEGORY, Result, dayBefore, dict, fail, ok, own, setOwn, yearOf } from './primitives.js';
 
 export interface Interval { from: IsoDate; to: IsoDate | null }
 export interface Approval { approvalNo: string; validFrom: IsoDate; validTo: IsoDate }
@@ -12,6 +12,8 @@ export interface Approval { approvalNo: string; validFrom: IsoDate; validTo: Iso
 /** Everything recorded about a settlement; the result shown to callers is derived from it. */
 export interface SettlementRecord {
   settlementId: string;
+  /** Digest of the canonical discharge (see dischargeFingerprint): tells an identical re-post. */
+  fingerprint: string;
   discharge: Discharge;
   policy: PolicyRef;
   year: number;
@@ -50,7 +52,7 @@ export type PersonCommand =
   | { type: 'RevokeCategory'; personId: string; category: string; from: IsoDate }
   | { type: 'GrantApproval'; personId: string; approvalNo: string; validFrom: IsoDate; validTo: IsoDate }
   | { type: 'RecordDeath'; personId: string; date: IsoDate }
-  | { type: 'SettleDischarge'; discharge: Discharge; settlementId: string; policy: Policy }
+  | { type: 'SettleDischarge'; discharge: Discharge; settlementId: string; policy: Policy; fingerprint?: string }
   | { type: 'ReverseSettlement'; personId: string; settlementId: string; hospitalId: string; visitId: string; reason: string };
 
 /** What the decider needs to know beyond the person's own stream. */
@@ -86,7 +88,7 @@ export function decidePerson(command: PersonCommand, state: PersonState, ctx: Pe
     case 'RecordDeath':
       return ok([{ type: 'DeathRecorded', data: { personId: command.personId, date: command.date } }]);
     case 'SettleDischarge': {
-      const settled = settle(command.discharge, command.policy, command.settlementId, state);
+      const settled = settle(command.discharge, command.policy, command.settlementId, state, command.fingerprint);
       return settled.ok ? ok([{ type: 'DischargeSettled', data: settled.value }]) : settled;
     }
     case 'ReverseSettlement': {
@@ -104,7 +106,7 @@ export function decidePerson(command: PersonCommand, state: PersonState, ctx: Pe
  * done the duplicate check and chosen the policy in force; the remaining checks run in the
  * order of spec §8.
  */
-export function settle(d: Discharge, policy: Policy, settlementId: string, state: PersonState): Result<SettlementRecord> {
+export function settle(d: Discharge, policy: Policy, settlementId: string, state: PersonState, fingerprint?: string): Result<SettlementRecord> {
   for (const layerId of Object.keys(d.externalPayments)) {
     if (!policy.layers.some((l) => l.id === layerId)) {
       return fail('VALIDATION_FAILED', `externalPayments names "${layerId}", which is not a layer of policy ${policy.policyId} v${policy.version}`, [
@@ -124,6 +126,8 @@ export function settle(d: Discharge, policy: Policy, settlementId: string, state
   const c = computed.value;
   return ok({
     settlementId,
+    // The service passes a digest of the canonical form; without one, the canonical form itself.
+    fingerprint: fingerprint ?? dischargeFingerprint(d),
     discharge: d,
     policy: { policyId: policy.policyId, version: policy.version },
     year,
@@ -188,13 +192,13 @@ export function evolvePerson(state: PersonState, event: PersonEvent): PersonStat
 
 function applyContributions(year: YearState | undefined, c: YearState, sign: 1 | -1): YearState {
   const next: YearState = { yearBase: dict(year?.yearBase), used: dict(year?.used) };
-  for (const [k, fen] of Object.entries(c.yearBase)) next.yearBase[k] = (own(next.yearBase, k) ?? 0) + sign * fen;
-  for (const [k, fen] of Object.entries(c.used)) next.used[k] = (own(next.used, k) ?? 0) + sign * fen;
+  for (const [k, fen] of Object.entries(c.yearBase)) setOwn(next.yearBase, k, (own(next.yearBase, k) ?? 0) + sign * fen);
+  for (const [k, fen] of Object.entries(c.used)) setOwn(next.used, k, (own(next.used, k) ?? 0) + sign * fen);
   return next;
 }
 
 function withEntry<V>(map: Record<string, V>, key: string, value: V): Record<string, V> {
   const next = dict(map);
-  next[key] = value;
+  setOwn(next, key, value);
   return next;
 }

@@ -113,12 +113,18 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * Records keyed by policy ids, counters and category codes. Such ids may be "constructor" or
- * "__proto__" (they match the id pattern), so maps are prototype-free and read by own key only.
+ * Records keyed by layer ids, counters and category codes. Such ids may be "constructor" or
+ * "__proto__" (they match the id pattern), so records are read by own key only and written with
+ * setOwn. They stay ordinary objects (fast, and JSON as they are); spreading copies an own
+ * "__proto__" key as data.
  */
-export const dict = <V>(from?: Readonly<Record<string, V>>): Record<string, V> => Object.assign(Object.create(null) as Record<string, V>, from);
+export const dict = <V>(from?: Readonly<Record<string, V>>): Record<string, V> => ({ ...from });
 export const own = <V>(map: Readonly<Record<string, V>> | undefined, key: string): V | undefined =>
   map !== undefined && Object.hasOwn(map, key) ? map[key] : undefined;
+export function setOwn<V>(map: Record<string, V>, key: string, value: V): void {
+  if (key === '__proto__') Object.defineProperty(map, key, { value, writable: true, enumerable: true, configurable: true });
+  else map[key] = value;
+}
 
 /** TIGER_STYLE: invariants are asserted in the code, not only in tests. */
 export function assert(condition: unknown, message: string): asserts condition {

@@ -2,16 +2,9 @@
 // (hospitalId, visitId) is the idempotency key: the same discharge posted again returns the
 // recorded result, a different one is a conflict, and after a reversal the visit may be settled
 // anew. Also the policy registry: publishing is idempotent per (policyId, version).
-import { Discharge } from './calculation.js';
 import { SettlementRecord } from './person.js';
 import { Policy, PublishedPolicy, validatePolicy } from './policy.js';
 import { Result, canonicalJson, fail, ok } from './primitives.js';
-
-/** Canonical form of a discharge with defaults applied; two posts are "identical" iff equal. */
-export function dischargeFingerprint(d: Discharge): string {
-  // Diagnosis order is significant, so the array is kept as sent; object keys are sorted.
-  return canonicalJson(d);
-}
 
 export interface VisitAttempt {
   settlementId: string;

@@ -4,7 +4,7 @@
 // after each acknowledged append — so a crash can never leave them out of step with the store.
 import { createHash } from 'node:crypto';
 import {
-  PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, SettlementRecord, VisitAttempt, applyPolicyPublished,
+  Discharge, PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, VisitAttempt, applyPolicyPublished,
   dischargeFingerprint, evolvePerson, initialPersonState, initialPolicyRegistry,
 } from '#domain';
 import { EventStore, RecordedEvent } from '#event-store';
@@ -25,8 +25,8 @@ export interface VisitEntry extends VisitAttempt {
 }
 
 /** SHA-256 of the canonical discharge: the index keeps 64 characters per visit, not the input. */
-export function fingerprintOf(record: Pick<SettlementRecord, 'discharge'>): string {
-  return createHash('sha256').update(dischargeFingerprint(record.discharge)).digest('hex');
+export function fingerprintOf(discharge: Discharge): string {
+  return createHash('sha256').update(dischargeFingerprint(discharge)).digest('hex');
 }
 
 export class ReadModel {
@@ -76,7 +76,7 @@ export class ReadModel {
       const r = event.data;
       const key = visitKey(r.discharge.hospitalId, r.discharge.visitId);
       const attempts = this.visits.get(key) ?? [];
-      attempts.push({ settlementId: r.settlementId, personId, revision, fingerprint: fingerprintOf(r), status: 'settled', reversalRevision: null });
+      attempts.push({ settlementId: r.settlementId, personId, revision, fingerprint: r.fingerprint, status: 'settled', reversalRevision: null });
       this.visits.set(key, attempts);
     } else if (event.type === 'SettlementReversed') {
       const attempt = this.visits.get(visitKey(event.data.hospitalId, event.data.visitId))?.find((a) => a.settlementId === event.data.settlementId);

@@ -39,7 +39,8 @@ export class SettleDischargeHandler implements ICommandHandler<SettleDischarge> 
     // The visit lock makes "same discharge posted concurrently" settle once: the second post
     // waits, then finds the first one's settlement and returns it as a duplicate.
     return this.writer.locks.run(`visit:${visitKey(d.hospitalId, d.visitId)}`, async () => {
-      const visit = decideVisitSettlement(model.visits.get(visitKey(d.hospitalId, d.visitId)), fingerprintOf({ discharge: d }));
+      const fingerprint = fingerprintOf(d);
+      const visit = decideVisitSettlement(model.visits.get(visitKey(d.hospitalId, d.visitId)), fingerprint);
       if (!visit.ok) return visit;
       if (visit.value.kind === 'duplicate') {
         const { personId, revision } = visit.value.active;
@@ -50,7 +51,7 @@ export class SettleDischargeHandler implements ICommandHandler<SettleDischarge> 
       const settlementId = settlementIdFor(d.hospitalId, d.visitId, visit.value.attempt);
       const ctx = { isKnownCategory: (c: string) => model.registry.categoryCodes.has(c) };
       const { value } = await this.writer.decideForPerson<Result<SettleOutcome>>(d.personId, meta, (entry) => {
-        const decided = decidePerson({ type: 'SettleDischarge', discharge: d, settlementId, policy }, entry.state, ctx);
+        const decided = decidePerson({ type: 'SettleDischarge', discharge: d, fingerprint, settlementId, policy }, entry.state, ctx);
         if (!decided.ok) return { error: decided };
         const [event] = decided.value;
         if (event?.type !== 'DischargeSettled') throw new Error('settling a discharge records exactly one DischargeSettled');
