@@ -1,5 +1,5 @@
 // Jest runs in native ESM mode (see package.json "test"): NestJS 12 ships ESM-only packages,
-// which Jest can load only that way. @swc/jest strips types and emits decorator metadata.
+// which Jest can load only that way. ts-jest transpiles TypeScript, with decorator metadata.
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
@@ -12,14 +12,8 @@ export default {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: {
-    '^.+\\.ts$': ['@swc/jest', {
-      jsc: {
-        target: 'es2022',
-        parser: { syntax: 'typescript', decorators: true },
-        transform: { legacyDecorator: true, decoratorMetadata: true },
-      },
-      module: { type: 'es6' },
-    }],
+    // Type-checking is `npm run typecheck` (run before the tests); here each file is only transpiled.
+    '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json', transpilation: true }],
   },
   testTimeout: 60000,
   reporters: ['default', '<rootDir>/test/support/summary-reporter.cjs'],

@@ -1,0 +1,48 @@
+// The dependency rule, checked: the domain imports nothing but itself; the port imports no client
+// library; exactly one library imports better-sqlite3; exactly one file of the service picks the
+// store adapter; nothing in libs/ knows NestJS.
+import { describe, expect, it } from '@jest/globals';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { ROOT } from './support/service.js';
+
+function sources(dir: string): string[] {
+  return readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.spec.ts'))
+    .map((f) => join(dir, f));
+}
+
+function imports(file: string): string[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  return [...text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm), ...text.matchAll(/^\s*import\s+['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
+}
+
+describe('the dependency rule', () => {
+  it('keeps the domain free of frameworks, I/O and other layers', () => {
+    const files = sources('libs/domain/src');
+    expect(files.length).toBeGreaterThan(3);
+    for (const file of files) {
+      for (const spec of imports(file)) expect(`${file} imports ${spec}`).toMatch(/ imports \.\/[a-z-]+\.js$/);
+    }
+  });
+
+  it('keeps the domain free of clocks and randomness', () => {
+    for (const file of sources('libs/domain/src')) {
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      expect(`${file}: ${/\b(Date\.now|new Date|Math\.random|performance\.now|process\.)/.exec(text)?.[0] ?? 'clean'}`).toBe(`${file}: clean`);
+    }
+  });
+
+  it('lets only the SQLite adapter import better-sqlite3, and only the runtime pick the adapter', () => {
+    const all = [...sources('libs'), ...sources('apps')];
+    const importers = (name: string) => all.filter((f) => imports(f).includes(name)).map((f) => relative('.', f));
+    expect(importers('better-sqlite3')).toEqual(['libs/event-store-sqlite/src/sqlite-event-store.ts']);
+    expect(importers('#event-store-sqlite')).toEqual(['apps/medaid/src/infrastructure/runtime.ts']);
+  });
+
+  it('keeps NestJS out of libs/', () => {
+    for (const file of sources('libs')) {
+      for (const spec of imports(file)) expect(`${file} imports ${spec}`).not.toMatch(/ imports @nestjs\//);
+    }
+  });
+});
