@@ -9,7 +9,7 @@ import { PoliciesController } from './commands/policies/policies.controller.js';
 import { PublishPolicyHandler } from './commands/policies/policy.handlers.js';
 import { PreviewDischargeHandler, ReverseSettlementHandler, SettleDischargeHandler } from './commands/settlements/settlement.handlers.js';
 import { SettlementsController } from './commands/settlements/settlements.controller.js';
-import { MedaidRuntime } from './infrastructure/runtime.js';
+import type { MedaidRuntime } from './infrastructure/runtime.js';
 import { EventWriter } from './shared/writer.js';
 
 export const RUNTIME = Symbol('MedaidRuntime');

@@ -4,7 +4,8 @@ import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Meta } from '../../http/actor.js';
 import { notFound, unwrap } from '../../http/errors.js';
 import { invalid } from '../../shared/validation.js';
-import { CommandMeta, EventWriter } from '../../shared/writer.js';
+import { EventWriter } from '../../shared/writer.js';
+import type { CommandMeta } from '../../shared/writer.js';
 import { AssignCategoryDto, GrantApprovalDto, PersonFactType, RecordDeathDto, RevokeCategoryDto, toPersonFact } from './person.dto.js';
 import { RecordPersonFact, personView } from './person.handlers.js';
 

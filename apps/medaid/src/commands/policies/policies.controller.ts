@@ -4,7 +4,8 @@ import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { policyKey } from '#domain';
 import { Meta } from '../../http/actor.js';
 import { notFound, unwrap } from '../../http/errors.js';
-import { CommandMeta, EventWriter } from '../../shared/writer.js';
+import { EventWriter } from '../../shared/writer.js';
+import type { CommandMeta } from '../../shared/writer.js';
 import { PublishPolicy } from './policy.handlers.js';
 
 interface StatusReply { status(code: number): unknown }

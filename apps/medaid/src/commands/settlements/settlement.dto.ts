@@ -1,7 +1,8 @@
 // The discharge posted by a hospital billing system at 出院结算 (spec §5), and the reversal (结算撤销).
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, IsArray, IsIn, IsOptional, Matches } from 'class-validator';
-import { DIAGNOSIS_PATTERN, Discharge, Fen, HOSPITAL_LEVELS, HospitalLevel, MAX_DIAGNOSES, VISIT_TYPES, VisitType, inScopeOf } from '#domain';
+import { DIAGNOSIS_PATTERN, HOSPITAL_LEVELS, MAX_DIAGNOSES, VISIT_TYPES, inScopeOf } from '#domain';
+import type { Discharge, Fen, HospitalLevel, VisitType } from '#domain';
 import { IsCalendarDate, IsExternalPayments, IsFen, IsIdentifier, IsText, Validated, invalid, validateInput } from '../../shared/validation.js';
 
 export class DischargeDto {

@@ -4,7 +4,8 @@ import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Meta } from '../../http/actor.js';
 import { notFound, unwrap } from '../../http/errors.js';
 import { validateInput } from '../../shared/validation.js';
-import { CommandMeta, EventWriter } from '../../shared/writer.js';
+import { EventWriter } from '../../shared/writer.js';
+import type { CommandMeta } from '../../shared/writer.js';
 import { DischargeDto, ReversalDto, toDischarge } from './settlement.dto.js';
 import { PreviewDischarge, ReverseSettlement, SettleDischarge, visitHistory } from './settlement.handlers.js';
 
