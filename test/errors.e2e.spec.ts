@@ -47,6 +47,9 @@ const cases: Case[] = [
   ['an external payment for no layer', 'POST', '/v1/settlements', discharge({ visitId: 'x14', externalPayments: { nope: 1 } }), 400, 'VALIDATION_FAILED', 'externalPayments.nope'],
   ['an external payment above what remains', 'POST', '/v1/settlements', discharge({ visitId: 'x15', externalPayments: { basic: 1_000_001 } }), 400, 'VALIDATION_FAILED', 'externalPayments.basic'],
   ['a body that is not JSON', 'POST', '/v1/settlements', '{"hospitalId":', 400, 'VALIDATION_FAILED'],
+  // Fastify's JSON parser refuses prototype keys before any DTO sees them (simulate: scenarios spec).
+  ['a "constructor" field', 'POST', '/v1/settlements', '{"constructor":{"prototype":{}},"hospitalId":"h"}', 400, 'VALIDATION_FAILED', '(body)'],
+  ['a "__proto__" field', 'POST', '/v1/settlements', '{"__proto__":{"totalFen":1},"hospitalId":"h"}', 400, 'VALIDATION_FAILED', '(body)'],
   ['a JSON array as body', 'POST', '/v1/settlements', [1, 2], 400, 'VALIDATION_FAILED'],
   ['a preview with bad input', 'POST', '/v1/settlements/preview', discharge({ visitId: 'x16', visitType: 'daycare' }), 400, 'VALIDATION_FAILED', 'visitType'],
   ['no policy in force (other region)', 'POST', '/v1/settlements', discharge({ visitId: 'x17', region: '999999' }), 422, 'NO_POLICY_IN_FORCE', 'dischargeDate'],

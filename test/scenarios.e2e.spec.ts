@@ -39,6 +39,14 @@ describe('shared scenarios through `medaid simulate`', () => {
     expect(run.lines.map(comparable)).toEqual(expectedOf('02-dibao-cancer-year.commands.jsonl').slice(1));
   });
 
+  it('refuses fields that would reach an object prototype', () => {
+    const run = runSimulate([], [
+      '{"type":"RecordDeath","personId":"p","date":"2012-01-01","__proto__":{"x":1}}',
+      '{"type":"RecordDeath","personId":"p","date":"2012-01-01","constructor":{}}',
+    ].join('\n'));
+    expect(run.lines.map((l) => JSON.parse(l).error?.code)).toEqual(['VALIDATION_FAILED', 'VALIDATION_FAILED']);
+  });
+
   it('prints a VALIDATION_FAILED line for a non-JSON line and goes on', () => {
     const run = runSimulate([], 'not json\n{"type":"RecordDeath","personId":"p","date":"2012-01-01"}\n');
     expect(run.status).toBe(0);

@@ -51,7 +51,9 @@ export function toResponse(error: unknown): { status: number; body: { code: stri
   if (error instanceof HttpException) {
     const status = error.getStatus();
     const code = status === 404 ? 'NOT_FOUND' : status === 413 ? 'PAYLOAD_TOO_LARGE' : status < 500 ? 'VALIDATION_FAILED' : 'INTERNAL';
-    return { status, body: { code, message: status < 500 ? error.message : 'internal error', details: [] } };
+    // Malformed bodies (not JSON, prototype keys, wrong content type) arrive here from the parser.
+    const details = code === 'VALIDATION_FAILED' || code === 'PAYLOAD_TOO_LARGE' ? [{ field: '(body)', problem: error.message }] : [];
+    return { status, body: { code, message: status < 500 ? error.message : 'internal error', details } };
   }
   const e = error as { statusCode?: number; code?: string; message?: string };
   // Fastify's own errors (malformed JSON, wrong content type, body too large) are client errors.

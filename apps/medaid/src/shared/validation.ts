@@ -1,7 +1,6 @@
 // Validation at the edge, shared by HTTP and `medaid simulate` so both reject exactly the same
 // input: class-validator with whitelist + forbidNonWhitelisted, no implicit type conversion
 // (a string "100" is not an amount), and the offending field named in every error.
-import { plainToInstance } from 'class-transformer';
 import { ValidateBy, ValidationError, ValidationOptions, validateSync } from 'class-validator';
 import { DomainError, ErrorDetail, MAX_FEN, isCalendarDate, isFen, isId } from '#domain';
 
@@ -11,7 +10,12 @@ export function validateInput<T extends object>(dtoClass: new () => T, input: un
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     return invalid([{ field: '(body)', problem: 'must be a JSON object' }]);
   }
-  const instance = plainToInstance(dtoClass, input, { enableImplicitConversion: false });
+  // No DTO nests another class, so the body's own fields are copied onto an instance as they are:
+  // no conversion of any kind (a string "100" stays a string and fails IsFen). Keys that would
+  // reach the prototype are refused before anything is copied.
+  const hostile = Object.keys(input).find((k) => k === '__proto__' || k === 'constructor' || k === 'prototype');
+  if (hostile !== undefined) return invalid([{ field: hostile, problem: 'is not a field of this command' }]);
+  const instance = Object.assign(new dtoClass(), input);
   const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
   if (errors.length > 0) return invalid(flatten(errors));
   return { ok: true, value: instance };
