@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
+import Database from 'better-sqlite3';
 import { EventIdConflictError, WrongExpectedRevisionError, type EventData, type RecordedEvent } from '#event-store';
 import { eventStoreContract } from '../../../test/contract/event-store.contract.js';
 import { SqliteEventStore, StoreClosedError, StoreOverloadedError, type SqliteEventStoreOptions } from './index.js';
@@ -319,4 +320,84 @@ describe('SqliteEventStore', () => {
     }
   });
 
+  describe('writer thread', () => {
+    /** Lets the batch scheduled by the appends just made leave for the writer thread (it is sent on a microtask). */
+    const afterSend = () => Promise.resolve();
+
+    it('given a batch in flight, when more appends arrive, then they wait and form the next batch', async () => {
+      const store = await open();
+      const first = Array.from({ length: 10 }, (_, i) => store.appendToStream(`a-${i}`, [event()], { expectedRevision: 'no_stream' }));
+      await afterSend();
+      const second = Array.from({ length: 10 }, (_, i) => store.appendToStream(`b-${i}`, [event()], { expectedRevision: 'no_stream' }));
+      expect(store.stats().pendingAppends).toBe(20);
+
+      const [a, b] = [await Promise.all(first), await Promise.all(second)];
+
+      expect(store.stats().transactions).toBe(2);
+      expect(Math.max(...a.map((r) => r.position))).toBeLessThan(Math.min(...b.map((r) => r.position)));
+      expect(store.stats()).toMatchObject({ committedAppends: 20, committedEvents: 20, pendingAppends: 0 });
+    });
+
+    it('given a batch in flight and more queued, when close() is called, then every append is committed and acknowledged', async () => {
+      const store = await open();
+      const first = Array.from({ length: 30 }, (_, i) => store.appendToStream(`f-${i}`, [event()], { expectedRevision: 'no_stream' }));
+      await afterSend();
+      const second = Array.from({ length: 30 }, (_, i) => store.appendToStream(`f-${i}`, [event()], { expectedRevision: 0 }));
+
+      await store.close();
+      const outcomes = await Promise.allSettled([...first, ...second]);
+      const reopened = await open();
+
+      expect(outcomes.every((o) => o.status === 'fulfilled')).toBe(true);
+      expect(await reopened.readAll()).toHaveLength(60);
+    });
+
+    it('given the writer thread dies, then in-flight and queued appends are rejected, later ones fail fast, reads and close() still work', async () => {
+      const store = await open();
+      await store.appendToStream('before', [event()], { expectedRevision: 'no_stream' });
+      const inFlight = Array.from({ length: 5 }, (_, i) => store.appendToStream(`d-${i}`, [event()], { expectedRevision: 'any' }));
+      await afterSend();
+      const queued = Array.from({ length: 5 }, (_, i) => store.appendToStream(`q-${i}`, [event()], { expectedRevision: 'any' }));
+
+      // White box: the only way to kill the thread from outside; terminate() ends it like a crash would.
+      await (store as unknown as { committer: { worker: { terminate(): Promise<number> } } }).committer.worker.terminate();
+      const [flown, waited] = [await Promise.allSettled(inFlight), await Promise.allSettled(queued)];
+
+      // The in-flight batch may have committed just before the thread stopped: acknowledged or failed, never hanging.
+      for (const o of flown) if (o.status === 'rejected') expect(o.reason).toMatchObject({ code: 'STORE_WRITER_FAILED' });
+      for (const o of waited) expect(o).toMatchObject({ status: 'rejected', reason: { code: 'STORE_WRITER_FAILED' } });
+      await expect(store.appendToStream('later', [event()], { expectedRevision: 'any' })).rejects.toMatchObject({ code: 'STORE_WRITER_FAILED' });
+      expect(store.stats().pendingAppends).toBe(0);
+      expect(await store.readStream('before')).toHaveLength(1);
+      await store.close();
+      await expect(store.appendToStream('closed', [event()], { expectedRevision: 'any' })).rejects.toBeInstanceOf(StoreClosedError);
+    });
+
+    it('given a file of another schema version, when opened, then open() rejects with the reason', async () => {
+      await (await open()).close();
+      const db = new Database(path);
+      db.prepare("UPDATE meta SET value = '99' WHERE key = 'schema_version'").run();
+      db.close();
+
+      await expect(SqliteEventStore.open({ path })).rejects.toThrow('unsupported event store schema version 99, expected 1');
+    });
+
+    it('given another connection holding the write lock beyond busy_timeout, then that batch is rejected with SQLITE_BUSY and the next one commits', async () => {
+      const store = await open();
+      await store.appendToStream('lock', [event()], { expectedRevision: 'no_stream' });
+      const blocker = new Database(path);
+      blocker.prepare('BEGIN IMMEDIATE').run();
+      let outcome: unknown;
+      try {
+        outcome = await store.appendToStream('lock', [event()], { expectedRevision: 0 }).catch((e: unknown) => e);
+      } finally {
+        blocker.prepare('ROLLBACK').run();
+        blocker.close();
+      }
+
+      expect(outcome).toMatchObject({ code: 'SQLITE_BUSY' });
+      expect(store.stats().transactions).toBe(1);
+      await expect(store.appendToStream('lock', [event()], { expectedRevision: 0 })).resolves.toEqual({ nextExpectedRevision: 1, position: 2 });
+    });
+  });
 });

@@ -1,23 +1,26 @@
 // Embedded adapter of the event-store port on SQLite (better-sqlite3). The only module that may
-// import better-sqlite3. Appends are group-committed: every append queued during one event-loop
-// turn is written in ONE transaction, so many concurrent appends share one fsync (synchronous=FULL
-// makes each COMMIT durable, and fsync is what bounds the throughput of a durable log).
+// import better-sqlite3. Appends are group-committed: the appends queued while one commit runs
+// are written together in the next transaction, so many concurrent appends share one fsync
+// (synchronous=FULL makes each COMMIT durable, and fsync is what bounds a durable log). The
+// commits (and the WAL checkpoints they trigger) run on a writer thread (GroupCommitter,
+// sqlite-writer.worker.ts) with its own connection, so this thread's event loop never waits for
+// them; reads use a second connection here (WAL lets them run alongside the writer, and a read
+// started after an append was acknowledged sees it).
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import {
-  EventIdConflictError, WrongExpectedRevisionError,
-  type AppendResult, type EventData, type EventStore, type ExpectedRevision, type LogPosition, type ReadAllOptions,
-  type ReadStreamOptions, type RecordedEvent, type StreamRevision, type SubscribeToAllOptions, type Subscription,
+import type {
+  AppendResult, EventData, EventStore, ExpectedRevision, LogPosition, ReadAllOptions,
+  ReadStreamOptions, RecordedEvent, SubscribeToAllOptions, Subscription,
 } from '#event-store';
+import { checkLimit, checkMaxCount, checkNonNegative, prepareEvents, type PreparedAppend } from './append-input.js';
+import { StoreClosedError } from './errors.js';
+import { GroupCommitter } from './group-committer.js';
+import type { IdRow, WriteConnection } from './write-batch.js';
+
+export { StoreClosedError, StoreOverloadedError } from './errors.js';
 
 const SCHEMA_VERSION = 1;
-const MAX_STREAM_ID_LENGTH = 1_000;
-const MAX_EVENT_ID_LENGTH = 100;
-const MAX_EVENT_TYPE_LENGTH = 500;
-const MAX_EVENTS_PER_APPEND = 10_000;
-/** Bounds one transaction (and the event-loop pause it causes) whatever maxBatchAppends says. */
-const MAX_BATCH_EVENTS = 20_000;
 const MAX_PAGE_SIZE = 10_000;
 const SUBSCRIPTION_PAGE_SIZE = 500;
 /** Another process holding the write lock makes us wait (synchronously) at most this long. */
@@ -45,63 +48,31 @@ export interface SqliteEventStoreStats {
   committedAppends: number;
   /** Events written. */
   committedEvents: number;
+  /** Append requests not yet acknowledged: queued, or in the commit under way. */
   pendingAppends: number;
   subscriptions: number;
-}
-
-/** Back-pressure: the append queue is full; the caller should retry later (HTTP 503). */
-export class StoreOverloadedError extends Error {
-  readonly code = 'STORE_OVERLOADED';
-  constructor(readonly maxPendingAppends: number) {
-    super(`event store overloaded: ${maxPendingAppends} appends already pending, retry later`);
-  }
-}
-
-export class StoreClosedError extends Error {
-  readonly code = 'STORE_CLOSED';
-  constructor() { super('event store is closed'); }
 }
 
 interface EventRow {
   position: number; stream_id: string; revision: number; event_id: string;
   type: string; data: string; metadata: string | null; created_ms: number;
 }
-type IdRow = Pick<EventRow, 'stream_id' | 'revision' | 'position' | 'type'>;
-interface PreparedEvent { id: string; type: string; dataJson: string; metadataJson: string | null }
-interface AppendRequest {
-  streamId: string; expected: ExpectedRevision; events: PreparedEvent[];
-  resolve: (result: AppendResult) => void; reject: (error: unknown) => void;
-}
 interface LiveSubscription { checkpoint: LogPosition; stopped: boolean; wake: (() => void) | undefined; done: Promise<void> }
 
 const COLUMNS = 'position, stream_id, revision, event_id, type, data, metadata, created_ms';
 
 export class SqliteEventStore implements EventStore {
-  private readonly queue: AppendRequest[] = [];
   private readonly subscriptions = new Set<LiveSubscription>();
-  private flushTimer: NodeJS.Immediate | undefined;
   private closing: Promise<void> | undefined;
-  private transactions = 0;
-  private committedAppends = 0;
-  private committedEvents = 0;
   private readonly stmt;
 
   private constructor(
+    /** The main thread's read connection; the writes go through the committer's thread. */
     private readonly db: Database.Database,
-    private readonly maxBatchAppends: number,
-    private readonly maxPendingAppends: number,
+    private readonly committer: GroupCommitter,
     private readonly maxEventBytes: number,
   ) {
     this.stmt = {
-      begin: db.prepare('BEGIN IMMEDIATE'),
-      commit: db.prepare('COMMIT'),
-      rollback: db.prepare('ROLLBACK'),
-      // ORDER BY … LIMIT 1 walks the (stream_id, revision) index backwards: one probe.
-      lastRevision: db.prepare<[string], number>('SELECT revision FROM events WHERE stream_id = ? ORDER BY revision DESC LIMIT 1').pluck(),
-      byEventId: db.prepare<[string], IdRow>('SELECT stream_id, revision, position, type FROM events WHERE event_id = ?'),
-      insert: db.prepare<[string, number, string, string, string, string | null, number]>(
-        'INSERT INTO events (stream_id, revision, event_id, type, data, metadata, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ),
       readStream: db.prepare<[string, number, number], EventRow>(`SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision LIMIT ?`),
       readAll: db.prepare<[number, number], EventRow>(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`),
       head: db.prepare<[], number | null>('SELECT MAX(position) FROM events').pluck(),
@@ -113,30 +84,31 @@ export class SqliteEventStore implements EventStore {
     const maxPendingAppends = checkLimit('maxPendingAppends', options.maxPendingAppends ?? 50_000, 10_000_000);
     const maxEventBytes = checkLimit('maxEventBytes', options.maxEventBytes ?? 1024 * 1024, 64 * 1024 * 1024);
     mkdirSync(dirname(options.path), { recursive: true });
-    const db = new Database(options.path);
+    // The writer thread creates the file and the schema; the read connection opens after it.
+    // `store` is set below, before any commit can call back (no append can exist before).
+    let store: SqliteEventStore | undefined;
+    const committer = await GroupCommitter.start({ path: options.path, maxBatchAppends, maxPendingAppends }, () => store?.wakeSubscriptions());
     try {
-      migrate(db);
-      return new SqliteEventStore(db, maxBatchAppends, maxPendingAppends, maxEventBytes);
+      store = new SqliteEventStore(openReadConnection(options.path), committer, maxEventBytes);
+      return store;
     } catch (error) {
-      db.close();
+      await committer.close();
       throw error;
     }
   }
 
   appendToStream(streamId: string, events: readonly EventData[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult> {
     if (this.closing !== undefined) return Promise.reject(new StoreClosedError());
-    if (this.queue.length >= this.maxPendingAppends) return Promise.reject(new StoreOverloadedError(this.maxPendingAppends));
-    let prepared: PreparedEvent[];
+    const refusal = this.committer.refusal();
+    if (refusal !== undefined) return Promise.reject(refusal);
+    let prepared: PreparedAppend;
     try {
-      // Validated and serialised here, outside the write transaction, to keep the lock short.
-      prepared = this.prepareEvents(streamId, events, options?.expectedRevision);
+      // Validated and serialised here, before queueing: bad input never reaches the writer thread.
+      prepared = prepareEvents(streamId, events, options?.expectedRevision, this.maxEventBytes);
     } catch (error) {
       return Promise.reject(error);
     }
-    return new Promise<AppendResult>((resolve, reject) => {
-      this.queue.push({ streamId, expected: options.expectedRevision, events: prepared, resolve, reject });
-      this.scheduleFlush();
-    });
+    return this.committer.append(streamId, options.expectedRevision, prepared);
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -188,14 +160,13 @@ export class SqliteEventStore implements EventStore {
   }
 
   stats(): Readonly<SqliteEventStoreStats> {
-    const { transactions, committedAppends, committedEvents } = this;
-    return { transactions, committedAppends, committedEvents, pendingAppends: this.queue.length, subscriptions: this.subscriptions.size };
+    const { transactions, committedAppends, committedEvents, pending } = this.committer;
+    return { transactions, committedAppends, committedEvents, pendingAppends: pending, subscriptions: this.subscriptions.size };
   }
 
   private async shutdown(): Promise<void> {
-    if (this.flushTimer !== undefined) clearImmediate(this.flushTimer);
-    this.flushTimer = undefined;
-    while (this.queue.length > 0) this.flush(); // each flush takes at least one request
+    // New appends are refused from now on (closing is set); those accepted are all committed.
+    await this.committer.close();
     const subs = [...this.subscriptions];
     for (const sub of subs) {
       sub.stopped = true;
@@ -205,128 +176,8 @@ export class SqliteEventStore implements EventStore {
     this.db.close();
   }
 
-  /** One group commit: a transaction over the head of the queue, then the promises are settled. */
-  private flush(): void {
-    let count = 0;
-    let eventCount = 0;
-    while (count < this.queue.length && count < this.maxBatchAppends) {
-      const size = this.queue[count]!.events.length;
-      if (count > 0 && eventCount + size > MAX_BATCH_EVENTS) break;
-      eventCount += size;
-      count++;
-    }
-    const batch = this.queue.splice(0, count);
-    const outcomes: Array<AppendResult | Error> = [];
-    let failure: unknown;
-    let written = 0;
-    try {
-      this.stmt.begin.run();
-      try {
-        const createdMs = Date.now();
-        for (const request of batch) {
-          const outcome = this.applyAppend(request, createdMs);
-          outcomes.push(outcome);
-          if (!(outcome instanceof Error)) written += request.events.length;
-        }
-        this.stmt.commit.run();
-      } catch (error) {
-        // An unexpected SQLite error or a failed COMMIT: nothing of this batch is acknowledged.
-        try {
-          if (this.db.inTransaction) this.stmt.rollback.run();
-        } catch {
-          // the original error is the one worth reporting
-        }
-        throw error;
-      }
-    } catch (error) {
-      failure = error ?? new Error('group commit failed');
-    }
-    if (failure === undefined) {
-      this.transactions++;
-      batch.forEach((request, i) => {
-        const outcome = outcomes[i]!;
-        if (outcome instanceof Error) return request.reject(outcome);
-        this.committedAppends++;
-        request.resolve(outcome);
-      });
-      this.committedEvents += written;
-      if (written > 0) this.subscriptions.forEach(wake);
-    } else {
-      for (const request of batch) request.reject(failure);
-    }
-    if (this.queue.length > 0 && this.closing === undefined) this.scheduleFlush();
-  }
-
-  /** setImmediate (not a microtask) lets every append issued in this event-loop turn join the batch. */
-  private scheduleFlush(): void {
-    this.flushTimer ??= setImmediate(() => {
-      this.flushTimer = undefined;
-      this.flush();
-    });
-  }
-
-  /** Checks and writes one request inside the open transaction; an expected failure writes nothing. */
-  private applyAppend(request: AppendRequest, createdMs: number): AppendResult | Error {
-    const { streamId, expected, events } = request;
-    // Read with SQL inside the write transaction: correct even when another process appends too.
-    const current = this.stmt.lastRevision.get(streamId) ?? -1;
-    const first = this.stmt.byEventId.get(events[0]!.id);
-    if (first !== undefined) return this.retriedAppend(request, first);
-    if (!revisionMatches(expected, current)) {
-      return new WrongExpectedRevisionError(streamId, expected, current < 0 ? 'no_stream' : current);
-    }
-    // Probed before writing so that a conflict leaves no partial append (no savepoint needed).
-    for (let i = 1; i < events.length; i++) {
-      if (this.stmt.byEventId.get(events[i]!.id) !== undefined) return new EventIdConflictError(streamId, events[i]!.id);
-    }
-    let position = 0;
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i]!;
-      position = Number(this.stmt.insert.run(streamId, current + 1 + i, e.id, e.type, e.dataJson, e.metadataJson, createdMs).lastInsertRowid);
-    }
-    return { nextExpectedRevision: current + events.length, position };
-  }
-
-  /** The first id is already stored: an idempotent retry if all ids sit at the expected place. */
-  private retriedAppend({ streamId, expected, events }: AppendRequest, first: IdRow): AppendResult | Error {
-    const start = typeof expected === 'number' ? expected + 1 : expected === 'no_stream' ? 0 : first.revision;
-    let position = 0;
-    for (let i = 0; i < events.length; i++) {
-      const row = i === 0 ? first : this.stmt.byEventId.get(events[i]!.id);
-      if (row === undefined || row.stream_id !== streamId || row.revision !== start + i || row.type !== events[i]!.type) {
-        return new EventIdConflictError(streamId, events[i]!.id);
-      }
-      position = row.position;
-    }
-    return { nextExpectedRevision: start + events.length - 1, position };
-  }
-
-  private prepareEvents(streamId: string, events: readonly EventData[], expected: unknown): PreparedEvent[] {
-    if (typeof streamId !== 'string' || streamId.length === 0 || streamId.length > MAX_STREAM_ID_LENGTH) {
-      throw new TypeError(`streamId must be a string of 1..${MAX_STREAM_ID_LENGTH} characters`);
-    }
-    if (!(expected === 'no_stream' || expected === 'any' || expected === 'stream_exists' || (Number.isSafeInteger(expected) && (expected as number) >= 0))) {
-      throw new TypeError(`invalid expectedRevision: ${String(expected)}`);
-    }
-    if (!Array.isArray(events) || events.length === 0 || events.length > MAX_EVENTS_PER_APPEND) {
-      throw new RangeError(`an append takes 1..${MAX_EVENTS_PER_APPEND} events`);
-    }
-    const ids = new Set<string>();
-    return events.map((e: EventData): PreparedEvent => {
-      if (typeof e.id !== 'string' || e.id.length === 0 || e.id.length > MAX_EVENT_ID_LENGTH) {
-        throw new TypeError(`event id must be a string of 1..${MAX_EVENT_ID_LENGTH} characters`);
-      }
-      if (ids.has(e.id)) throw new EventIdConflictError(streamId, e.id);
-      ids.add(e.id);
-      if (typeof e.type !== 'string' || e.type.length === 0 || e.type.length > MAX_EVENT_TYPE_LENGTH) {
-        throw new TypeError(`event type must be a string of 1..${MAX_EVENT_TYPE_LENGTH} characters`);
-      }
-      const dataJson = JSON.stringify(e.data) ?? 'null';
-      const metadataJson = e.metadata === undefined ? null : (JSON.stringify(e.metadata) ?? 'null');
-      const bytes = Buffer.byteLength(dataJson) + (metadataJson === null ? 0 : Buffer.byteLength(metadataJson));
-      if (bytes > this.maxEventBytes) throw new RangeError(`event ${e.id} is ${bytes} bytes, more than ${this.maxEventBytes}`);
-      return { id: e.id, type: e.type, dataJson, metadataJson };
-    });
+  private wakeSubscriptions(): void {
+    this.subscriptions.forEach(wake);
   }
 
   /** Catch-up and live are one loop: read a page after the checkpoint, or wait for the next commit. */
@@ -371,6 +222,51 @@ export class SqliteEventStore implements EventStore {
   }
 }
 
+/** The main thread's connection: reads only, opened once the writer has created the schema. */
+function openReadConnection(path: string): Database.Database {
+  const db = new Database(path, { fileMustExist: true });
+  try {
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.pragma('query_only = ON'); // every write goes through the writer thread's transaction
+    db.pragma(`cache_size = -${CACHE_SIZE_KIB}`);
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+/** The writer thread's connection (see sqlite-writer.worker.ts): migrates, then serves writeBatch. */
+export function openWriteConnection(path: string): WriteConnection & { close(): void } {
+  const db = new Database(path);
+  try {
+    migrate(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  const begin = db.prepare('BEGIN IMMEDIATE');
+  const commit = db.prepare('COMMIT');
+  const rollback = db.prepare('ROLLBACK');
+  // ORDER BY … LIMIT 1 walks the (stream_id, revision) index backwards: one probe.
+  const lastRevision = db.prepare<[string], number>('SELECT revision FROM events WHERE stream_id = ? ORDER BY revision DESC LIMIT 1').pluck();
+  const byEventId = db.prepare<[string], IdRow>('SELECT stream_id, revision, position, type FROM events WHERE event_id = ?');
+  const insert = db.prepare<[string, number, string, string, string, string | null, number]>(
+    'INSERT INTO events (stream_id, revision, event_id, type, data, metadata, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  );
+  return {
+    begin: () => void begin.run(),
+    commit: () => void commit.run(),
+    rollbackIfOpen: () => {
+      if (db.inTransaction) rollback.run();
+    },
+    lastRevision: (streamId) => lastRevision.get(streamId),
+    eventById: (eventId) => byEventId.get(eventId),
+    insert: (...row) => Number(insert.run(...row).lastInsertRowid),
+    close: () => db.close(),
+  };
+}
+
 function migrate(db: Database.Database): void {
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`); // first, so that the steps below wait for other processes
   // Takes effect only on a new file. 16 KiB pages hold ~10 events of 1.5 KB: fewer WAL frames per
@@ -399,13 +295,6 @@ function migrate(db: Database.Database): void {
   }).immediate();
 }
 
-function revisionMatches(expected: ExpectedRevision, current: StreamRevision): boolean {
-  if (expected === 'any') return true;
-  if (expected === 'no_stream') return current < 0;
-  if (expected === 'stream_exists') return current >= 0;
-  return current === expected;
-}
-
 function toRecorded(row: EventRow): RecordedEvent {
   const metadata: unknown = row.metadata === null ? null : JSON.parse(row.metadata);
   const { stream_id: streamId, revision, position, event_id: id, type, created_ms: createdMs } = row;
@@ -416,19 +305,4 @@ function wake(sub: LiveSubscription): void {
   const resolve = sub.wake;
   sub.wake = undefined;
   resolve?.();
-}
-
-function checkNonNegative(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer`);
-  return value;
-}
-
-/** SQLite reads LIMIT -1 as "no limit". */
-function checkMaxCount(maxCount: number | undefined): number {
-  return maxCount === undefined ? -1 : checkNonNegative('maxCount', maxCount);
-}
-
-function checkLimit(name: string, value: number, max: number): number {
-  if (!Number.isSafeInteger(value) || value < 1 || value > max) throw new RangeError(`${name} must be an integer in 1..${max}`);
-  return value;
 }

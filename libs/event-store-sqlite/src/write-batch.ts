@@ -1,0 +1,101 @@
+// One group commit, run by the writer thread: BEGIN IMMEDIATE, each request's revision and id
+// checks, INSERTs, COMMIT. Written against a narrow interface (built in sqlite-event-store.ts,
+// the one module that may import better-sqlite3) so this logic carries no driver dependency.
+import type { ExpectedRevision, StreamRevision } from '#event-store';
+import type { FromWriter, RejectedAppend, WriteBatch } from './writer-protocol.js';
+
+export interface IdRow { stream_id: string; revision: number; position: number; type: string }
+
+export interface WriteConnection {
+  /** BEGIN IMMEDIATE: takes the write lock now, so the reads below see the latest committed state. */
+  begin(): void;
+  commit(): void;
+  rollbackIfOpen(): void;
+  lastRevision(streamId: string): number | undefined;
+  eventById(eventId: string): IdRow | undefined;
+  /** Returns the new event's position (its rowid). */
+  insert(streamId: string, revision: number, eventId: string, type: string, data: string, metadata: string | null, createdMs: number): number;
+}
+
+type Committed = Extract<FromWriter, { type: 'committed' }>;
+
+/** Throws (after rolling back) when SQLite fails: then no request of the batch is acknowledged. */
+export function writeBatch(conn: WriteConnection, batch: WriteBatch): Committed {
+  const results: number[] = [];
+  const rejected: RejectedAppend[] = [];
+  let written = 0;
+  conn.begin();
+  try {
+    const createdMs = Date.now();
+    let offset = 0;
+    for (let index = 0; index < batch.streamIds.length; index++) {
+      const count = batch.eventCounts[index]!;
+      const outcome = writeAppend(conn, batch, index, offset, count, createdMs);
+      offset += count;
+      if ('kind' in outcome) {
+        rejected.push(outcome);
+        results.push(-1, -1);
+      } else {
+        written += count; // as before the worker: an idempotent retry counts too
+        results.push(outcome.nextExpectedRevision, outcome.position);
+      }
+    }
+    conn.commit();
+  } catch (error) {
+    try {
+      conn.rollbackIfOpen();
+    } catch {
+      // the original error is the one worth reporting
+    }
+    throw error;
+  }
+  return { type: 'committed', results, rejected, written };
+}
+
+type AppendOutcome = RejectedAppend | { nextExpectedRevision: number; position: number };
+
+/** Checks and writes one request inside the open transaction; an expected failure writes nothing. */
+function writeAppend(conn: WriteConnection, batch: WriteBatch, index: number, offset: number, count: number, createdMs: number): AppendOutcome {
+  const streamId = batch.streamIds[index]!;
+  const expected = batch.expected[index]!;
+  // Read with SQL inside the write transaction: correct even when another process appends too.
+  const current = conn.lastRevision(streamId) ?? -1;
+  const first = conn.eventById(batch.eventIds[offset]!);
+  if (first !== undefined) return retriedAppend(conn, batch, index, offset, count, first);
+  if (!revisionMatches(expected, current)) return { index, kind: 'revision', actual: current < 0 ? 'no_stream' : current };
+  // Probed before writing so that a conflict leaves no partial append (no savepoint needed).
+  for (let i = 1; i < count; i++) {
+    const eventId = batch.eventIds[offset + i]!;
+    if (conn.eventById(eventId) !== undefined) return { index, kind: 'event_id', eventId };
+  }
+  let position = 0;
+  for (let i = 0; i < count; i++) {
+    const e = offset + i;
+    position = conn.insert(streamId, current + 1 + i, batch.eventIds[e]!, batch.types[e]!, batch.data[e]!, batch.metadata[e]!, createdMs);
+  }
+  return { nextExpectedRevision: current + count, position };
+}
+
+/** The first id is already stored: an idempotent retry if all ids sit at the expected place. */
+function retriedAppend(conn: WriteConnection, batch: WriteBatch, index: number, offset: number, count: number, first: IdRow): AppendOutcome {
+  const streamId = batch.streamIds[index]!;
+  const expected = batch.expected[index]!;
+  const start = typeof expected === 'number' ? expected + 1 : expected === 'no_stream' ? 0 : first.revision;
+  let position = 0;
+  for (let i = 0; i < count; i++) {
+    const eventId = batch.eventIds[offset + i]!;
+    const row = i === 0 ? first : conn.eventById(eventId);
+    if (row === undefined || row.stream_id !== streamId || row.revision !== start + i || row.type !== batch.types[offset + i]) {
+      return { index, kind: 'event_id', eventId };
+    }
+    position = row.position;
+  }
+  return { nextExpectedRevision: start + count - 1, position };
+}
+
+function revisionMatches(expected: ExpectedRevision, current: StreamRevision): boolean {
+  if (expected === 'any') return true;
+  if (expected === 'no_stream') return current < 0;
+  if (expected === 'stream_exists') return current >= 0;
+  return current === expected;
+}
