@@ -131,3 +131,26 @@ describe('the HTTP status of each outcome', () => {
     expect(again.body.settlementId).toBe(first.body.settlementId);
   });
 });
+
+describe('request logs', () => {
+  it('writes one JSON line per request with its id, outcome and duration', async () => {
+    const service = await startService({ quiet: false });
+    try {
+      // Given two requests, one accepted and one rejected, each with a caller-chosen request id
+      const ok = await fetch(`${service.url}/v1/policies`, { headers: { 'x-request-id': 'req-ok-1' } });
+      const bad = await fetch(`${service.url}/v1/settlements`, {
+        method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'req-bad-1' }, body: '{}',
+      });
+      expect([ok.status, bad.status, bad.headers.get('x-request-id')]).toEqual([200, 400, 'req-bad-1']);
+      // then stdout holds exactly one line for each, as JSON, with id, outcome and duration
+      await new Promise((r) => setTimeout(r, 200));
+      const lines = service.stdout().split('\n').filter((l) => l.includes('"req-'));
+      const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(entries.map((e) => [e.requestId, e.status, e.outcome])).toEqual([['req-ok-1', 200, 'ok'], ['req-bad-1', 400, 'VALIDATION_FAILED']]);
+      for (const e of entries) expect(typeof e.durationMs).toBe('number');
+    } finally {
+      await service.stop();
+      removeDir(service.dataDir);
+    }
+  });
+});
