@@ -33,10 +33,6 @@ export type PersonEvent =
   | { type: 'DischargeSettled'; data: SettlementRecord }
   | { type: 'SettlementReversed'; data: { personId: string; settlementId: string; hospitalId: string; visitId: string; reason: string } };
 
-export const PERSON_EVENT_TYPES: ReadonlySet<string> = new Set([
-  'CategoryAssigned', 'CategoryRevoked', 'ApprovalGranted', 'DeathRecorded', 'DischargeSettled', 'SettlementReversed',
-]);
-
 export interface ActiveSettlement { year: number; contributions: YearState; hospitalId: string; visitId: string }
 
 export interface PersonState {

@@ -7,7 +7,7 @@ import {
   Discharge, PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, VisitAttempt, applyPolicyPublished,
   dischargeFingerprint, evolvePerson, initialPersonState, initialPolicyRegistry,
 } from '#domain';
-import { EventStore, RecordedEvent } from '#event-store';
+import { EventStore } from '#event-store';
 
 export const personStream = (personId: string) => `person-${personId}`;
 export const policyStream = (policyId: string) => `policy-${policyId}`;
@@ -86,10 +86,6 @@ export class ReadModel {
       }
     }
   }
-
-  applyRecorded(e: RecordedEvent): void {
-    this.apply(e.streamId, e.revision, e.position, e.type, e.data);
-  }
 }
 
 /**
@@ -108,9 +104,5 @@ export class KeyedLock {
       if (this.tails.get(key) === tail) this.tails.delete(key);
     });
     return result;
-  }
-
-  get size(): number {
-    return this.tails.size;
   }
 }
