@@ -41,13 +41,25 @@ export class ErrorFilter implements ExceptionFilter {
     const request = http.getRequest<Req>();
     const { status, body } = toResponse(error);
     request.medaidOutcome = body.code;
-    if (status >= 500) process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'unhandled error', error: String((error as Error)?.stack ?? error) })}\n`);
+    if (status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+    if (status >= 500 && status !== 503) process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'unhandled error', error: String((error as Error)?.stack ?? error) })}\n`);
     reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
   }
 }
 
+/**
+ * Store conditions a client should retry, not report: the append queue is full, or the service is
+ * shutting down. Nothing was recorded, and settlements are idempotent, so a retry is safe.
+ */
+const RETRYABLE_STORE_CODES = new Set(['STORE_OVERLOADED', 'STORE_CLOSED']);
+export const RETRY_AFTER_SECONDS = 1;
+
 export function toResponse(error: unknown): { status: number; body: { code: string; message: string; details: unknown[] } } {
   if (error instanceof Rejected) return { status: error.status, body: error.body };
+  const storeCode = (error as { code?: unknown } | null)?.code;
+  if (typeof storeCode === 'string' && RETRYABLE_STORE_CODES.has(storeCode)) {
+    return { status: 503, body: { code: storeCode, message: 'the store cannot take this command now; nothing was recorded, retry shortly', details: [] } };
+  }
   if (error instanceof HttpException) {
     const status = error.getStatus();
     const code = status === 404 ? 'NOT_FOUND' : status === 413 ? 'PAYLOAD_TOO_LARGE' : status < 500 ? 'VALIDATION_FAILED' : 'INTERNAL';
