@@ -4,7 +4,7 @@
 // after each acknowledged append — so a crash can never leave them out of step with the store.
 import { createHash } from 'node:crypto';
 import {
-  Discharge, PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, VisitAttempt, applyPolicyPublished,
+  Discharge, PersonContext, PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, VisitAttempt, applyPolicyPublished,
   dischargeFingerprint, evolvePerson, initialPersonState, initialPolicyRegistry,
 } from '#domain';
 import { EventStore } from '#event-store';
@@ -36,6 +36,9 @@ export class ReadModel {
   /** Global position of the last event applied. */
   position = 0;
   eventCount = 0;
+
+  /** What the person decider needs to know beyond the person's stream: the published categories. */
+  readonly personContext: PersonContext = { isKnownCategory: (code) => this.registry.categoryCodes.has(code) };
 
   person(personId: string): PersonEntry {
     return this.persons.get(personId) ?? { state: initialPersonState(), revision: -1 };

@@ -17,9 +17,8 @@ export class RecordPersonFactHandler implements ICommandHandler<RecordPersonFact
 
   async execute({ command, meta }: RecordPersonFact): Promise<Result<{ personId: string }>> {
     const { model } = this.writer;
-    const ctx = { isKnownCategory: (c: string) => model.registry.categoryCodes.has(c) };
     const { value } = await this.writer.decideForPerson<Result<{ personId: string }>>(command.personId, meta, (entry: PersonEntry) => {
-      const decided = decidePerson(command, entry.state, ctx);
+      const decided = decidePerson(command, entry.state, model.personContext);
       if (!decided.ok) return { error: decided };
       const eventIds = decided.value.map((e, i) => personEventId(command.personId, entry.revision + 1 + i, e.type));
       return { events: decided.value, eventIds, value: ok({ personId: command.personId }) };

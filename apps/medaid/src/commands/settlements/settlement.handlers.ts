@@ -49,9 +49,8 @@ export class SettleDischargeHandler implements ICommandHandler<SettleDischarge> 
       const policy = policyInForce(model, d);
       if (policy === null) return noPolicy(d);
       const settlementId = settlementIdFor(d.hospitalId, d.visitId, visit.value.attempt);
-      const ctx = { isKnownCategory: (c: string) => model.registry.categoryCodes.has(c) };
       const { value } = await this.writer.decideForPerson<Result<SettleOutcome>>(d.personId, meta, (entry) => {
-        const decided = decidePerson({ type: 'SettleDischarge', discharge: d, fingerprint, settlementId, policy }, entry.state, ctx);
+        const decided = decidePerson({ type: 'SettleDischarge', discharge: d, fingerprint, settlementId, policy }, entry.state, model.personContext);
         if (!decided.ok) return { error: decided };
         const [event] = decided.value;
         if (event?.type !== 'DischargeSettled') throw new Error('settling a discharge records exactly one DischargeSettled');
@@ -88,9 +87,8 @@ export class ReverseSettlementHandler implements ICommandHandler<ReverseSettleme
       if (!found.ok) return found;
       const { personId, settlementId, revision } = found.value;
       const record = await this.writer.readSettlement(personId, revision);
-      const ctx = { isKnownCategory: (c: string) => model.registry.categoryCodes.has(c) };
       const { value } = await this.writer.decideForPerson<Result<SettlementResult>>(personId, meta, (entry) => {
-        const decided = decidePerson({ type: 'ReverseSettlement', personId, settlementId, hospitalId, visitId, reason }, entry.state, ctx);
+        const decided = decidePerson({ type: 'ReverseSettlement', personId, settlementId, hospitalId, visitId, reason }, entry.state, model.personContext);
         if (!decided.ok) return { error: decided };
         return { events: decided.value, eventIds: [reversalEventId(settlementId)], value: ok(settlementResult(record, 'reversed', false)) };
       });
