@@ -9,6 +9,8 @@ export default {
     '^#domain$': '<rootDir>/libs/domain/src/index.ts',
     '^#event-store$': '<rootDir>/libs/event-store/src/index.ts',
     '^#event-store-sqlite$': '<rootDir>/libs/event-store-sqlite/src/index.ts',
+    '^#event-store-esdb$': '<rootDir>/libs/event-store-esdb/src/index.ts',
+    '^#kafka$': '<rootDir>/libs/kafka/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: {
