@@ -38,7 +38,16 @@ export interface Service {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export interface StartOptions { dataDir?: string; port?: number; demoPolicy?: boolean; quiet?: boolean }
+export interface StartOptions {
+  dataDir?: string;
+  port?: number;
+  demoPolicy?: boolean;
+  quiet?: boolean;
+  /** More `serve` arguments (e.g. --grpc-port). */
+  args?: string[];
+  /** More environment variables for the child (e.g. KAFKA_BROKERS). */
+  env?: Record<string, string>;
+}
 
 export async function startService(options: StartOptions = {}): Promise<Service> {
   const dataDir = options.dataDir ?? tempDir();
@@ -46,7 +55,9 @@ export async function startService(options: StartOptions = {}): Promise<Service>
   const args = [BIN, 'serve', '--data', dataDir, '--port', String(port)];
   if (options.demoPolicy === false) args.push('--no-demo-policy');
   if (options.quiet !== false) args.push('--quiet');
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  args.push(...(options.args ?? []));
+  const env = { ...process.env, ...options.env };
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
