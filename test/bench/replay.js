@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { dist, dischargeFor, loadDemoPolicy, personFacts, personId, removeDir, scaled, tempDir } from './common.js';
 
-const { evolvePerson, initialPersonState, settle, settlementIdFor, validatePolicy } = await import(dist('libs/domain/src/index.js'));
+const { evolvePerson, initialPersonState, settle, settlementIdFor, toSettledData, validatePolicy } = await import(dist('libs/domain/src/index.js'));
 const { SqliteEventStore } = await import(dist('libs/event-store-sqlite/src/index.js'));
 const { ReadModel } = await import(dist('apps/medaid/src/shared/read-model.js'));
 
@@ -52,8 +52,9 @@ async function generateLog(path, total, persons) {
       const d = dischargeFor(n, p, 'r');
       const r = settle(d, policy.value, settlementIdFor(d.hospitalId, d.visitId, 1), states[p]);
       if (!r.ok) throw new Error(`settle: ${r.error.message}`);
-      put(`person-${personId(p)}`, ++revisions[p], 'DischargeSettled', r.value);
-      states[p] = evolvePerson(states[p], { type: 'DischargeSettled', data: r.value });
+      const data = toSettledData(r.value);
+      put(`person-${personId(p)}`, ++revisions[p], 'DischargeSettled', data);
+      states[p] = evolvePerson(states[p], { type: 'DischargeSettled', data });
     }
   }).immediate();
   const bytes = db.prepare('SELECT SUM(LENGTH(data) + LENGTH(metadata)) FROM events').pluck().get();

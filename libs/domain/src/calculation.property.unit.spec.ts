@@ -3,7 +3,7 @@
 import { describe, it, expect } from '@jest/globals';
 import fc from 'fast-check';
 import { Discharge, Eligibility, LayerResult, YearState, bandNumerator, computeSettlement, roundHalfUpBp } from './calculation.js';
-import { PersonCommand, PersonEvent, PersonState, decidePerson, evolvePerson, initialPersonState } from './person.js';
+import { PersonCommand, PersonEvent, PersonState, SettledData, activeSettlements, settle, decidePerson, evolvePerson, findActive, fromSettledData, initialPersonState } from './person.js';
 import { Band, LAYER_KINDS, Match, Policy, Rule, validatePolicy } from './policy.js';
 import { HOSPITAL_LEVELS, VISIT_TYPES, canonicalJson } from './primitives.js';
 
@@ -93,6 +93,8 @@ const scenarioArb = (sharedCaps: boolean, maxOps = 8) => policyArb(sharedCaps).c
 
 // ---- driving the person stream -----------------------------------------------------------------
 
+const activeIds = (state: PersonState) => activeSettlements(state).map((a) => a.settlementId);
+
 interface Run { state: PersonState; events: PersonEvent[]; states: PersonState[]; settled: Map<string, LayerResult[]> }
 /** Applies commands in order, as the store does; a rejected command records nothing. */
 function run(policy: Policy, history: PersonCommand[], ops: Op[], onStep: (r: Run) => void = () => {}): Run {
@@ -106,7 +108,7 @@ function run(policy: Policy, history: PersonCommand[], ops: Op[], onStep: (r: Ru
     for (const e of decided.value) {
       r.state = evolvePerson(r.state, e);
       r.events.push(e);
-      if (e.type === 'DischargeSettled') r.settled.set(e.data.settlementId, e.data.layers);
+      if (e.type === 'DischargeSettled') r.settled.set(e.data.settlementId, fromSettledData(e.data, policy).layers);
     }
     r.states.push(r.state);
     onStep(r);
@@ -114,7 +116,7 @@ function run(policy: Policy, history: PersonCommand[], ops: Op[], onStep: (r: Ru
   history.forEach(apply);
   ops.forEach((op, i) => {
     if ('settle' in op) return apply({ type: 'SettleDischarge', discharge: op.settle, settlementId: `S${i}`, policy });
-    const active = Object.keys(r.state.active);
+    const active = activeIds(r.state);
     if (active.length === 0) return;
     const settlementId = active[op.reverse % active.length]!;
     apply({ type: 'ReverseSettlement', personId: 'P1', settlementId, hospitalId: 'H1', visitId: settlementId, reason: 'test' });
@@ -268,7 +270,7 @@ describe('person stream over a year (spec §6 "State", §7)', () => {
       const rules = ruleById(policy);
       run(policy, history, ops, ({ state, settled, events, states }) => {
         const expected: Record<string, number> = {};
-        for (const id of Object.keys(state.active)) {
+        for (const id of activeIds(state)) {
           for (const l of settled.get(id)!) {
             for (const cap of (l.ruleId === null ? undefined : rules.get(l.ruleId))?.annualCaps ?? []) {
               expected[cap.counter] = (expected[cap.counter] ?? 0) + l.payFen;
@@ -282,7 +284,7 @@ describe('person stream over a year (spec §6 "State", §7)', () => {
         const last = events.at(-1);
         if (last?.type !== 'DischargeSettled') return;
         const running = { ...(states.at(-2) ?? initialPersonState()).years[2012]?.used };
-        for (const l of last.data.layers) {
+        for (const l of fromSettledData(last.data, policy).layers) {
           const caps = l.ruleId === null ? [] : (rules.get(l.ruleId)!.annualCaps ?? []);
           for (const cap of caps) running[cap.counter] = (running[cap.counter] ?? 0) + l.payFen;
           if (l.payFen > 0) for (const cap of caps) expect(running[cap.counter]).toBeLessThanOrEqual(cap.capFen);
@@ -299,14 +301,14 @@ describe('person stream over a year (spec §6 "State", §7)', () => {
       const afterA = run(policy, history, [{ settle: a }]);
       const afterB = run(policy, history, [{ settle: a }, { settle: b }]);
       const bId = 'S1';
-      if (afterA.state.active['S0'] === undefined || afterB.state.active[bId] === undefined) return; // a rejected input
-      const reversed = run(policy, history, [{ settle: a }, { settle: b }, { reverse: Object.keys(afterB.state.active).indexOf(bId) }]);
+      if (findActive(afterA.state, 'S0') === undefined || findActive(afterB.state, bId) === undefined) return; // a rejected input
+      const reversed = run(policy, history, [{ settle: a }, { settle: b }, { reverse: activeIds(afterB.state).indexOf(bId) }]);
       const keys = afterB.state.years[2012]!;
       expect(amounts(reversed.state.years[2012], keys)).toEqual(amounts(afterA.state.years[2012], keys));
       const again = decidePerson({ type: 'SettleDischarge', discharge: b, settlementId: 'S9', policy }, reversed.state, ctx);
-      expect(again.ok && again.value[0]!.type === 'DischargeSettled' ? again.value[0].data.layers : again).toEqual(afterB.settled.get(bId));
+      expect(again.ok && again.value[0]!.type === 'DischargeSettled' ? fromSettledData(again.value[0].data, policy).layers : again).toEqual(afterB.settled.get(bId));
       const none = run(policy, history, [{ settle: a }, { settle: b }, { reverse: 0 }, { reverse: 0 }]);
-      expect(Object.keys(none.state.active)).toEqual([]);
+      expect(activeIds(none.state)).toEqual([]);
       expect(Object.values(none.state.years[2012]!.yearBase).concat(Object.values(none.state.years[2012]!.used)).filter((v) => v !== 0)).toEqual([]);
     }), { numRuns: 120 });
   });
@@ -319,6 +321,21 @@ describe('person stream over a year (spec §6 "State", §7)', () => {
       const stored = JSON.parse(JSON.stringify(r.events)) as PersonEvent[];
       expect(stored.reduce(evolvePerson, initialPersonState())).toEqual(r.state);
     }), { numRuns: 100 });
+  });
+
+  it('given any settlement, when recorded compactly and read back with its policy (also after a JSON round-trip), then it is the settlement as computed', () => {
+    fc.assert(fc.property(scenarioArb(false, 6), ({ policy, history, ops }) => {
+      run(policy, history, ops, ({ events, states }) => {
+        const last = events.at(-1);
+        if (last?.type !== 'DischargeSettled') return;
+        const before = states.at(-2) ?? initialPersonState();
+        const computed = settle(last.data.discharge, policy, last.data.settlementId, before);
+        expect(computed.ok).toBe(true);
+        if (!computed.ok) return;
+        expect(fromSettledData(last.data, policy)).toEqual(computed.value);
+        expect(fromSettledData(JSON.parse(JSON.stringify(last.data)) as SettledData, policy)).toEqual(computed.value);
+      });
+    }), { numRuns: 80 });
   });
 
   it('given the same commands, when run twice, then the events and states are deep-equal', () => {

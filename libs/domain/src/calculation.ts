@@ -187,7 +187,8 @@ export function matches(match: Match | undefined, d: Discharge, category: string
   return true;
 }
 
-function totalsOf(d: Discharge, layers: LayerResult[], remaining: Fen): Totals {
+/** The totals of spec §6, derived from the layer results. */
+export function totalsOf(d: Discharge, layers: LayerResult[], remaining: Fen): Totals {
   let deductibleFen = 0;
   const byKind: Record<LayerKind, Fen> = { insurance: 0, critical_illness: 0, aid: 0 };
   for (const l of layers) {

@@ -2,9 +2,9 @@
 // approvals (同步结算申请审批表), death record (死亡比对) and settlements, because the annual caps are
 // per person — so the person stream is the consistency boundary that keeps two concurrent
 // settlements from using the same cap room. decide() and evolve() are pure.
-import { Computation, Discharge, Eligibility, LayerResult, Totals, YearState, computeSettlement, dischargeFingerprint } from './calculation.js';
+import { Computation, Discharge, Eligibility, LayerResult, Totals, YearState, computeSettlement, dischargeFingerprint, inScopeOf, totalsOf } from './calculation.js';
 import { Policy, PolicyRef } from './policy.js';
-import { Fen, IsoDate, NO_CATEGORY, Result, dayBefore, dict, fail, ok, own, setOwn, yearOf } from './primitives.js';
+import { Fen, IsoDate, NO_CATEGORY, Result, assert, dayBefore, dict, fail, ok, own, setOwn, yearOf } from './primitives.js';
 
 export interface Interval { from: IsoDate; to: IsoDate | null }
 export interface Approval { approvalNo: string; validFrom: IsoDate; validTo: IsoDate }
@@ -30,17 +30,93 @@ export type PersonEvent =
   | { type: 'CategoryRevoked'; data: { personId: string; category: string; from: IsoDate } }
   | { type: 'ApprovalGranted'; data: { personId: string; approvalNo: string; validFrom: IsoDate; validTo: IsoDate } }
   | { type: 'DeathRecorded'; data: { personId: string; date: IsoDate } }
-  | { type: 'DischargeSettled'; data: SettlementRecord }
+  | { type: 'DischargeSettled'; data: SettledData }
   | { type: 'SettlementReversed'; data: { personId: string; settlementId: string; hospitalId: string; visitId: string; reason: string } };
 
-export interface ActiveSettlement { year: number; contributions: YearState; hospitalId: string; visitId: string }
+/**
+ * A layer's result as the DischargeSettled event records it: [ruleId, baseFen, belowThresholdFen,
+ * rawFen, payFen, cappedBy], one per layer of the applied policy version, in its order. The layer's
+ * id, kind and fund are that policy version's (published once, never edited, itself in the log),
+ * and a layer is `external` exactly when the discharge's externalPayments names it; totals follow
+ * from the layers (spec §6). Nothing derivable is recorded twice: the whole log is read at every
+ * start and by every audit, and a settlement event is most of it.
+ */
+export type RecordedLayer = [ruleId: string | null, baseFen: Fen, belowThresholdFen: Fen, rawFen: Fen, payFen: Fen, cappedBy: string | null];
+
+/** The data of a DischargeSettled event: the input, what applied, and every layer's result. */
+export interface SettledData {
+  settlementId: string;
+  fingerprint: string;
+  discharge: Discharge;
+  policy: PolicyRef;
+  year: number;
+  category: string;
+  aidBlockedReason: 'APPROVAL_REQUIRED' | null;
+  layers: RecordedLayer[];
+  /** What the settlement added to the year's state; its reversal removes exactly this. */
+  contributions: YearState;
+}
+
+export function toSettledData(r: SettlementRecord): SettledData {
+  return {
+    settlementId: r.settlementId, fingerprint: r.fingerprint, discharge: r.discharge, policy: r.policy, year: r.year, category: r.category,
+    aidBlockedReason: r.aidBlockedReason, layers: r.layers.map((l) => [l.ruleId, l.baseFen, l.belowThresholdFen, l.rawFen, l.payFen, l.cappedBy]),
+    contributions: r.contributions,
+  };
+}
+
+/** The full record of a recorded settlement, given the policy version it names. */
+export function fromSettledData(s: SettledData, policy: Policy): SettlementRecord {
+  assert(policy.policyId === s.policy.policyId && policy.version === s.policy.version, 'a settlement is read with the policy version it names');
+  assert(policy.layers.length === s.layers.length, 'a settlement records one result per layer of its policy');
+  let remaining = inScopeOf(s.discharge);
+  const inScopeFen = remaining;
+  const layers: LayerResult[] = s.layers.map(([ruleId, baseFen, belowThresholdFen, rawFen, payFen, cappedBy], i) => {
+    const layer = policy.layers[i]!;
+    remaining -= payFen;
+    const external = own(s.discharge.externalPayments, layer.id) !== undefined;
+    return { layerId: layer.id, kind: layer.kind, fund: layer.fund, ruleId, external, baseFen, belowThresholdFen, rawFen, payFen, cappedBy };
+  });
+  const { settlementId, fingerprint, discharge, year, category, aidBlockedReason, contributions } = s;
+  return {
+    settlementId, fingerprint, discharge, policy: s.policy, year, category, aidBlockedReason, inScopeFen, layers,
+    totals: totalsOf(discharge, layers, remaining), contributions,
+  };
+}
+
+export interface ActiveSettlement { settlementId: string; year: number; contributions: YearState; hospitalId: string; visitId: string }
+
+/**
+ * The person's active (not reversed) settlements, newest first, as an immutable list: settling
+ * adds one in O(1) instead of copying a map that grows with every settlement of the person.
+ */
+export interface ActiveList { readonly head: ActiveSettlement; readonly tail: ActiveList | null }
 
 export interface PersonState {
   categories: Record<string, Interval[]>;
   approvals: Approval[];
   deathDate: IsoDate | null;
   years: Record<number, YearState>;
-  active: Record<string, ActiveSettlement>; // by settlementId
+  active: ActiveList | null;
+}
+
+/** Active settlements, oldest first. */
+export function activeSettlements(state: PersonState): ActiveSettlement[] {
+  const out: ActiveSettlement[] = [];
+  for (let l = state.active; l !== null; l = l.tail) out.push(l.head);
+  return out.reverse();
+}
+
+export function findActive(state: PersonState, settlementId: string): ActiveSettlement | undefined {
+  for (let l = state.active; l !== null; l = l.tail) if (l.head.settlementId === settlementId) return l.head;
+  return undefined;
+}
+
+/** The list without one settlement; the part after it is shared, the part before it copied. */
+function withoutActive(list: ActiveList | null, settlementId: string): ActiveList | null {
+  if (list === null) return null;
+  if (list.head.settlementId === settlementId) return list.tail;
+  return { head: list.head, tail: withoutActive(list.tail, settlementId) };
 }
 
 export type PersonCommand =
@@ -57,7 +133,7 @@ export interface PersonContext {
   isKnownCategory(code: string): boolean;
 }
 
-export const initialPersonState = (): PersonState => ({ categories: dict(), approvals: [], deathDate: null, years: {}, active: dict() });
+export const initialPersonState = (): PersonState => ({ categories: dict(), approvals: [], deathDate: null, years: {}, active: null });
 
 export function decidePerson(command: PersonCommand, state: PersonState, ctx: PersonContext): Result<PersonEvent[]> {
   switch (command.type) {
@@ -85,10 +161,10 @@ export function decidePerson(command: PersonCommand, state: PersonState, ctx: Pe
       return ok([{ type: 'DeathRecorded', data: { personId: command.personId, date: command.date } }]);
     case 'SettleDischarge': {
       const settled = settle(command.discharge, command.policy, command.settlementId, state, command.fingerprint);
-      return settled.ok ? ok([{ type: 'DischargeSettled', data: settled.value }]) : settled;
+      return settled.ok ? ok([{ type: 'DischargeSettled', data: toSettledData(settled.value) }]) : settled;
     }
     case 'ReverseSettlement': {
-      if (own(state.active, command.settlementId) === undefined) {
+      if (findActive(state, command.settlementId) === undefined) {
         return fail('ALREADY_REVERSED', `settlement of visit ${command.hospitalId}/${command.visitId} is already reversed`);
       }
       const { personId, settlementId, hospitalId, visitId, reason } = command;
@@ -172,15 +248,14 @@ export function evolvePerson(state: PersonState, event: PersonEvent): PersonStat
       return { ...state, deathDate: event.data.date };
     case 'DischargeSettled': {
       const s = event.data;
-      const active = withEntry(state.active, s.settlementId, { year: s.year, contributions: s.contributions, hospitalId: s.discharge.hospitalId, visitId: s.discharge.visitId });
-      return { ...state, active, years: { ...state.years, [s.year]: applyContributions(state.years[s.year], s.contributions, 1) } };
+      const head: ActiveSettlement = { settlementId: s.settlementId, year: s.year, contributions: s.contributions, hospitalId: s.discharge.hospitalId, visitId: s.discharge.visitId };
+      return { ...state, active: { head, tail: state.active }, years: { ...state.years, [s.year]: applyContributions(state.years[s.year], s.contributions, 1) } };
     }
     case 'SettlementReversed': {
       // A reversal removes exactly what the settlement added; other settlements are not recomputed.
-      const reversed = own(state.active, event.data.settlementId);
+      const reversed = findActive(state, event.data.settlementId);
       if (reversed === undefined) return state;
-      const active = dict(state.active);
-      delete active[event.data.settlementId];
+      const active = withoutActive(state.active, event.data.settlementId);
       return { ...state, active, years: { ...state.years, [reversed.year]: applyContributions(state.years[reversed.year], reversed.contributions, -1) } };
     }
   }

@@ -1,7 +1,7 @@
 // The person aggregate (spec §4–§7): categories, approvals, death, thresholds and caps over a year.
 import { describe, it, expect } from '@jest/globals';
 import { Discharge } from './calculation.js';
-import { PersonCommand, PersonContext, PersonState, SettlementRecord, decidePerson, evolvePerson, initialPersonState } from './person.js';
+import { PersonCommand, PersonContext, PersonState, SettlementRecord, decidePerson, evolvePerson, fromSettledData, initialPersonState, toSettledData } from './person.js';
 import { Policy, Rule, validatePolicy } from './policy.js';
 import { Result } from './primitives.js';
 import { decideVisitReversal, decideVisitSettlement } from './visit.js';
@@ -62,7 +62,7 @@ const settleOn = (state: PersonState, d: Discharge, p: Policy = policy()): Resul
   if (!decided.ok) return decided;
   const event = decided.value[0]!;
   if (event.type !== 'DischargeSettled') throw new Error(`unexpected ${event.type}`);
-  return { ok: true, value: event.data };
+  return { ok: true, value: fromSettledData(event.data, p) };
 };
 const settled = (state: PersonState, d: Partial<Discharge> = {}, p: Policy = policy()): SettlementRecord => {
   const r = settleOn(state, discharge(d), p);
@@ -74,7 +74,7 @@ const series = (p: Policy, ...ds: Array<Partial<Discharge>>): SettlementRecord[]
   let state = initialPersonState();
   return ds.map((d) => {
     const record = settled(state, d, p);
-    state = evolvePerson(state, { type: 'DischargeSettled', data: record });
+    state = evolvePerson(state, { type: 'DischargeSettled', data: toSettledData(record) });
     return record;
   });
 };
@@ -201,7 +201,7 @@ describe('reversal', () => {
   it('given a reversed settlement, when reversed again, then it is ALREADY_REVERSED', () => {
     const record = settled(initialPersonState());
     const reverse = { type: 'ReverseSettlement' as const, personId: PERSON, settlementId: record.settlementId, hospitalId: 'H1', visitId: record.discharge.visitId, reason: 'x' };
-    let state = evolvePerson(initialPersonState(), { type: 'DischargeSettled', data: record });
+    let state = evolvePerson(initialPersonState(), { type: 'DischargeSettled', data: toSettledData(record) });
     const first = decidePerson(reverse, state, known);
     expect(errorOf(first)).toBe('ok');
     if (first.ok) state = first.value.reduce(evolvePerson, state);

@@ -4,8 +4,8 @@
 // after each acknowledged append — so a crash can never leave them out of step with the store.
 import { createHash } from 'node:crypto';
 import {
-  Discharge, PersonContext, PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, VisitAttempt, applyPolicyPublished,
-  dischargeFingerprint, evolvePerson, initialPersonState, initialPolicyRegistry,
+  Discharge, PersonContext, PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, SettledData, SettlementRecord, VisitAttempt,
+  applyPolicyPublished, dischargeFingerprint, evolvePerson, fromSettledData, initialPersonState, initialPolicyRegistry, policyKey,
 } from '#domain';
 import { EventStore } from '#event-store';
 
@@ -39,6 +39,13 @@ export class ReadModel {
 
   /** What the person decider needs to know beyond the person's stream: the published categories. */
   readonly personContext: PersonContext = { isKnownCategory: (code) => this.registry.categoryCodes.has(code) };
+
+  /** A recorded settlement in full, read with the policy version it names (always in the log before it). */
+  settlementRecord(data: SettledData): SettlementRecord {
+    const published = this.registry.byKey.get(policyKey(data.policy.policyId, data.policy.version));
+    if (published === undefined) throw new Error(`settlement ${data.settlementId} names policy ${data.policy.policyId} v${data.policy.version}, which is not in the log`);
+    return fromSettledData(data, published.policy);
+  }
 
   person(personId: string): PersonEntry {
     return this.persons.get(personId) ?? { state: initialPersonState(), revision: -1 };

@@ -1,7 +1,7 @@
 // The one way events get into the store: append with an exact expected revision, then advance
 // the read model. Commands carry who asked (the actor) into every event's metadata, so an
 // authenticated caller can be added at the edge later without touching a handler.
-import { PersonEvent, SettlementRecord } from '#domain';
+import { PersonEvent, SettledData, SettlementRecord } from '#domain';
 import { EventStore, WrongExpectedRevisionError, deterministicEventId } from '#event-store';
 import { KeyedLock, ReadModel, personStream } from './read-model.js';
 
@@ -65,7 +65,7 @@ export class EventWriter {
     if (event === undefined || event.type !== 'DischargeSettled') {
       throw new Error(`no DischargeSettled at ${personStream(personId)}@${revision}: the read model and the store disagree`);
     }
-    return event.data as SettlementRecord;
+    return this.model.settlementRecord(event.data as SettledData);
   }
 
   async readEvent(streamId: string, revision: number) {

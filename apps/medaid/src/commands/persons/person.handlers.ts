@@ -1,7 +1,7 @@
 // Facts about a person (spec §4): categories (特困/低保/低保边缘 …), approvals (审批表) and death
 // (死亡比对). One handler serves the four commands: they differ only in the event they record.
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
-import { PersonCommand, Result, decidePerson, ok } from '#domain';
+import { PersonCommand, Result, activeSettlements, decidePerson, ok } from '#domain';
 import { PersonEntry } from '../../shared/read-model.js';
 import { CommandMeta, EventWriter, personEventId } from '../../shared/writer.js';
 
@@ -39,7 +39,7 @@ export function personView(personId: string, entry: PersonEntry) {
     deathDate: state.deathDate,
     years: Object.entries(state.years).map(([year, y]) => ({
       year: Number(year),
-      activeSettlements: Object.values(state.active).filter((a) => a.year === Number(year)).length,
+      activeSettlements: activeSettlements(state).filter((a) => a.year === Number(year)).length,
       yearBaseFen: y.yearBase,
       usedFen: y.used,
     })),

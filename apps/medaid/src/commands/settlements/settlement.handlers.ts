@@ -3,7 +3,7 @@
 // (duplicate / VISIT_CONFLICT), the policy in force, and the person's own checks in the domain.
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
 import {
-  Discharge, Result, SettlementRecord, SettlementResult, decidePerson, decideVisitReversal, decideVisitSettlement, fail, ok, selectPolicy,
+  Discharge, Result, SettledData, SettlementResult, decidePerson, fromSettledData, decideVisitReversal, decideVisitSettlement, fail, ok, selectPolicy,
   settle, settlementIdFor, settlementResult,
 } from '#domain';
 import { ReadModel, fingerprintOf, visitKey } from '../../shared/read-model.js';
@@ -54,7 +54,8 @@ export class SettleDischargeHandler implements ICommandHandler<SettleDischarge> 
         if (!decided.ok) return { error: decided };
         const [event] = decided.value;
         if (event?.type !== 'DischargeSettled') throw new Error('settling a discharge records exactly one DischargeSettled');
-        return { events: decided.value, eventIds: [settlementEventId(settlementId)], value: ok({ result: settlementResult(event.data, 'settled', false), created: true }) };
+        const result = settlementResult(fromSettledData(event.data, policy), 'settled', false);
+        return { events: decided.value, eventIds: [settlementEventId(settlementId)], value: ok({ result, created: true }) };
       });
       return value;
     });
@@ -105,7 +106,7 @@ export async function visitHistory(writer: EventWriter, hospitalId: string, visi
     const settled = await writer.readEvent(`person-${a.personId}`, a.revision);
     const reversal = a.reversalRevision === null ? null : await writer.readEvent(`person-${a.personId}`, a.reversalRevision);
     return {
-      ...settlementResult(settled!.data as SettlementRecord, a.status, false),
+      ...settlementResult(writer.model.settlementRecord(settled!.data as SettledData), a.status, false),
       settledAtMs: settled!.createdMs,
       reversal: reversal ? { reason: (reversal.data as { reason: string }).reason, reversedAtMs: reversal.createdMs } : null,
     };
