@@ -2,21 +2,11 @@
 // ignoring only `settlementId` and error messages: through `medaid simulate` (a real child
 // process) and through the HTTP API of a started service.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { comparable, expectedOf, readLines, scenarios, toRequest } from './support/scenarios.js';
 import { SCENARIOS, Service, http, removeDir, runSimulate, startService } from './support/service.js';
 
-const scenarios = readdirSync(SCENARIOS).filter((f) => f.endsWith('.commands.jsonl')).sort();
-const readLines = (file: string) => readFileSync(join(SCENARIOS, file), 'utf8').split('\n').filter((l) => l.trim() !== '');
-const expectedOf = (file: string) => readLines(file.replace('.commands.', '.expected.'));
-
-/** Drops what the comparison ignores; keeps every other byte as the tool printed it. */
-export function comparable(line: string): string {
-  const o = JSON.parse(line) as { ok: boolean; result?: Record<string, unknown>; error?: Record<string, unknown> };
-  if (o.ok && o.result && typeof o.result === 'object') delete o.result.settlementId;
-  if (!o.ok && o.error) delete o.error.message;
-  return JSON.stringify(o);
-}
+export { comparable };
 
 describe('shared scenarios through `medaid simulate`', () => {
   it('finds the five shared scenarios', () => {
@@ -56,29 +46,6 @@ describe('shared scenarios through `medaid simulate`', () => {
     ]);
   });
 });
-
-/** The HTTP request that carries a simulate command; null for what only a command file can say. */
-function toRequest(command: Record<string, unknown>): { method: string; path: string; body: unknown } | null {
-  const { type, ...fields } = command;
-  const person = (suffix: string) => {
-    const { personId, ...body } = fields;
-    return { method: 'POST', path: `/v1/persons/${encodeURIComponent(String(personId))}/${suffix}`, body };
-  };
-  switch (type) {
-    case 'PublishPolicy': return { method: 'POST', path: '/v1/policies', body: fields.policy };
-    case 'AssignCategory': return person('categories');
-    case 'RevokeCategory': return person('category-revocations');
-    case 'GrantApproval': return person('approvals');
-    case 'RecordDeath': return person('death');
-    case 'SettleDischarge': return { method: 'POST', path: '/v1/settlements', body: fields };
-    case 'PreviewDischarge': return { method: 'POST', path: '/v1/settlements/preview', body: fields };
-    case 'ReverseSettlement': {
-      const { hospitalId, visitId, ...body } = fields;
-      return { method: 'POST', path: `/v1/settlements/${encodeURIComponent(String(hospitalId))}/${encodeURIComponent(String(visitId))}/reversal`, body };
-    }
-    default: return null; // an unknown `type` has no HTTP route
-  }
-}
 
 describe('shared scenarios through HTTP', () => {
   const services: Service[] = [];

@@ -1,8 +1,10 @@
-// Opens the embedded durable store (SQLite, the default) and rebuilds the read model from it.
-// This is the one file of the service that knows which event-store adapter is in use.
+// Opens the event store — the embedded SQLite store in the data directory by default, or an
+// EventStoreDB/KurrentDB cluster when a connection string is given — and rebuilds the read model
+// from it. This is the one file of the service that knows which event-store adapter is in use.
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { EventStore } from '#event-store';
+import { EsdbEventStore } from '#event-store-esdb';
 import { SqliteEventStore } from '#event-store-sqlite';
 import { ReadModel } from '../shared/read-model.js';
 import { EventWriter } from '../shared/writer.js';
@@ -12,23 +14,43 @@ export interface MedaidRuntime {
   model: ReadModel;
   writer: EventWriter;
   dataDir: string;
+  /** Which store: "sqlite" (embedded, in dataDir) or "esdb" (EventStoreDB/KurrentDB). */
+  storeKind: 'sqlite' | 'esdb';
   /** Events read at start-up and how long the rebuild took. */
   rebuilt: { events: number; ms: number };
   close(): Promise<void>;
 }
 
-export async function openRuntime(dataDir: string): Promise<MedaidRuntime> {
+export interface RuntimeOptions {
+  /** `esdb://…` (or `kurrentdb://…`): use that EventStoreDB/KurrentDB instead of the embedded store. */
+  storeUrl?: string;
+}
+
+/** The store a `--store` / EVENTSTORE_CONNECTION_STRING value names; undefined = the embedded default. */
+export function storeUrlFrom(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const value = flag ?? (env.EVENTSTORE_CONNECTION_STRING || undefined);
+  if (value === undefined || value === 'sqlite') return undefined;
+  if (!/^(esdb|esdb\+discover|kurrentdb|kurrentdb\+discover|kdb|kdb\+discover):\/\//.test(value)) {
+    throw new Error(`--store must be "sqlite" or an esdb:// connection string, not "${value}"`);
+  }
+  return value;
+}
+
+export async function openRuntime(dataDir: string, options: RuntimeOptions = {}): Promise<MedaidRuntime> {
   mkdirSync(dataDir, { recursive: true });
+  // The lock also guards the data directory in EventStoreDB mode (it holds the relay checkpoint).
   const releaseLock = acquireLock(join(dataDir, 'medaid.lock'));
   try {
-    const store = await SqliteEventStore.open({ path: join(dataDir, 'events.sqlite') });
+    const store: EventStore = options.storeUrl === undefined
+      ? await SqliteEventStore.open({ path: join(dataDir, 'events.sqlite') })
+      : await EsdbEventStore.connect(options.storeUrl);
     const model = new ReadModel();
     const started = performance.now();
     const events = await model.rebuild(store);
     const writer = new EventWriter(store, model);
     let closed = false;
     return {
-      store, model, writer, dataDir, rebuilt: { events, ms: Math.round(performance.now() - started) },
+      store, model, writer, dataDir, storeKind: options.storeUrl === undefined ? 'sqlite' : 'esdb', rebuilt: { events, ms: Math.round(performance.now() - started) },
       async close() {
         if (closed) return;
         closed = true;

@@ -1,0 +1,7 @@
+export {
+  EsdbDeadlineExceededError,
+  EsdbEventStore,
+  EsdbStoreClosedError,
+  EsdbUnavailableError,
+  type EsdbEventStoreOptions,
+} from './esdb-event-store.js';
