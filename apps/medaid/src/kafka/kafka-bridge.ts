@@ -1,0 +1,123 @@
+// Wires Kafka into the service when KAFKA_BROKERS is set: the discharge ingress (consumer group)
+// and the event relay (outbox). Nothing here can stop the HTTP service: topics are created and
+// both parts started in the background, retried with backoff while the broker is unreachable.
+// Shutdown order (SIGTERM): the ingress stops first when draining begins (the message in hand is
+// finished, published and committed), then, after HTTP has drained, the relay flushes what the
+// store holds, and only then the store is closed.
+import type { INestApplicationContext } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import { join } from 'node:path';
+import { KafkaClient, backoffMs, sleep, stderrLog } from '#kafka';
+import type { ConsumerRunner, KafkaPublisher } from '#kafka';
+import { Lifecycle } from '../app.module.js';
+import type { MedaidRuntime } from '../infrastructure/runtime.js';
+import { DischargeIngress } from './discharge-ingress.js';
+import { EventRelay } from './event-relay.js';
+import { KafkaSettings, kafkaSettingsFromEnv } from './kafka-settings.js';
+import { RelayCheckpoint } from './relay-checkpoint.js';
+
+/** How long the relay may spend publishing what is left at shutdown. */
+const RELAY_FLUSH_DEADLINE_MS = 5_000;
+
+export type KafkaBridgeState = 'starting' | 'running' | 'stopping' | 'stopped';
+
+export class KafkaBridge {
+  state: KafkaBridgeState = 'starting';
+  private readonly client: KafkaClient;
+  private readonly ingressPublisher: KafkaPublisher;
+  private readonly relayPublisher: KafkaPublisher;
+  private readonly ingress: ConsumerRunner;
+  private readonly relay: EventRelay;
+  private readonly stopping = new AbortController();
+  private started: Promise<void> | undefined;
+  private ingressStopped: Promise<void> | undefined;
+  private stopped: Promise<void> | undefined;
+
+  constructor(readonly settings: KafkaSettings, bus: CommandBus, runtime: MedaidRuntime) {
+    this.client = new KafkaClient({ brokers: settings.brokers, clientId: 'medaid', log: stderrLog });
+    this.ingressPublisher = this.client.publisher('ingress');
+    this.relayPublisher = this.client.publisher('relay');
+    const handler = new DischargeIngress(bus, runtime.writer, this.ingressPublisher, settings.topics);
+    this.ingress = this.client.consumer({
+      groupId: settings.groupId,
+      topics: [settings.topics.discharges],
+      handle: handler.handle,
+      partitionsConcurrently: Math.min(settings.partitions, 16),
+      sessionTimeoutMs: settings.sessionTimeoutMs,
+    });
+    // One checkpoint per events topic: pointing the relay at other topics (another prefix) relays everything there.
+    const checkpoint = new RelayCheckpoint(join(runtime.dataDir, `kafka-relay.${settings.topics.events}.checkpoint.json`));
+    this.relay = new EventRelay(runtime.store, this.relayPublisher, checkpoint, settings.topics, stderrLog);
+  }
+
+  /** Returns at once; the topics are created and both parts started in the background. */
+  start(): void {
+    this.started ??= this.run().catch((error: unknown) => stderrLog('error', 'kafka could not start', { error: String(error) }));
+  }
+
+  /** Stops taking discharges from Kafka; the message being handled is finished and committed. */
+  stopIngress(): Promise<void> {
+    this.stopping.abort();
+    this.ingressStopped ??= this.ingress.stop();
+    return this.ingressStopped;
+  }
+
+  /** Ingress first, then the relay's last flush, then the connections. Never throws. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.state = 'stopping';
+      try {
+        await this.stopIngress();
+        // A start still waiting for the broker ends by itself once it sees the abort; do not wait long for it.
+        await Promise.race([this.started, sleep(1_000)]);
+        await this.relay.stop(RELAY_FLUSH_DEADLINE_MS);
+      } catch (error) {
+        stderrLog('error', 'kafka bridge: stopping failed', { error: String(error) });
+      }
+      await Promise.all([this.ingressPublisher.disconnect(), this.relayPublisher.disconnect()]);
+      this.state = 'stopped';
+    })();
+    return this.stopped;
+  }
+
+  /** What /ready or a log line may show. */
+  status() {
+    return { state: this.state, ingress: this.ingress.state, relay: this.relay.state, relayedPosition: this.relay.position };
+  }
+
+  private async run(): Promise<void> {
+    const { signal } = this.stopping;
+    const { topics, partitions } = this.settings;
+    for (let attempt = 1; !signal.aborted; attempt++) {
+      try {
+        const created = await this.client.ensureTopics(Object.values(topics).map((topic) => ({ topic, partitions })));
+        if (created.length > 0) stderrLog('info', 'kafka topics created', { topics: created, partitions });
+        break;
+      } catch (error) {
+        if (attempt === 1 || attempt % 10 === 0) stderrLog('warn', 'kafka: cannot create topics yet; retrying', { error: String(error), attempt });
+        await sleep(backoffMs(attempt, { initialMs: 500, maxMs: 10_000 }), signal);
+      }
+    }
+    if (signal.aborted) return;
+    await this.relay.start();
+    if (signal.aborted) return;
+    this.ingress.start();
+    this.state = 'running';
+    stderrLog('info', 'kafka started', { brokers: this.settings.brokers, groupId: this.settings.groupId, topics, relayFrom: this.relay.position });
+  }
+}
+
+/**
+ * Starts Kafka when KAFKA_BROKERS is set (null otherwise: the service runs exactly as without it)
+ * and ties its stop to the service's shutdown.
+ */
+export function startKafkaFromEnv(app: INestApplicationContext, runtime: MedaidRuntime, env: NodeJS.ProcessEnv = process.env): KafkaBridge | null {
+  const settings = kafkaSettingsFromEnv(env);
+  if (settings === null) return null;
+  const bridge = new KafkaBridge(settings, app.get(CommandBus), runtime);
+  const lifecycle = app.get(Lifecycle);
+  lifecycle.onDrain(() => void bridge.stopIngress());
+  lifecycle.beforeStoreClose(() => bridge.stop());
+  bridge.start();
+  return bridge;
+}

@@ -1,0 +1,266 @@
+// Kafka end to end, against a real broker (deploy/kafka-local, started here when KAFKA_BROKERS is not
+// set) and the real service as a child process: discharges in through a consumer group, outcomes
+// and dead letters out, every recorded event relayed in stream order; then faults: the broker
+// stopped and restarted mid-stream, and the service killed with SIGKILL mid-stream and restarted.
+// Each test has its own topics (KAFKA_TOPIC_PREFIX) and consumer groups, deleted at the end.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Service, discharge, http, removeDir, startService, tempDir } from './support/service.js';
+import { Broker, KafkaProbe, acquireBroker, brokerRunning, kafkaLocalAsync, relayedEvents, releaseBroker } from './support/kafka-probe.js';
+
+type Obj = Record<string, any>;
+const RUN = `t${Date.now().toString(36)}${process.pid}`;
+let broker: Broker;
+let tests = 0;
+
+beforeAll(() => {
+  broker = acquireBroker();
+}, 240_000);
+
+afterAll(() => {
+  if (broker) releaseBroker(broker);
+}, 60_000);
+
+interface Rig { probe: KafkaProbe; service: Service; env: Record<string, string>; dataDir: string }
+
+/** A service with Kafka on, its own topics and group, and a probe on those topics. */
+async function rig(): Promise<Rig> {
+  const prefix = `${RUN}-${++tests}.`;
+  const probe = new KafkaProbe(broker.brokers, prefix);
+  await probe.start();
+  const env = {
+    KAFKA_BROKERS: broker.brokers, KAFKA_TOPIC_PREFIX: prefix, KAFKA_GROUP_ID: `medaid-${prefix}`,
+    KAFKA_SESSION_TIMEOUT_MS: '6000', KAFKAJS_NO_PARTITIONER_WARNING: '1',
+  };
+  const dataDir = tempDir();
+  const service = await startService({ dataDir, env });
+  return { probe, service, env, dataDir };
+}
+
+async function teardown(r: Rig | undefined): Promise<void> {
+  if (r === undefined) return;
+  await r.service.stop();
+  await r.probe.close();
+  removeDir(r.dataDir);
+}
+
+const settle = (fields: Obj) => ({ type: 'SettleDischarge', ...discharge(fields) });
+const keyOf = (d: Obj) => `${d.hospitalId}:${d.visitId}`;
+
+async function readyEvents(url: string): Promise<number> {
+  const r = await http(url, 'GET', '/ready');
+  expect(r.status).toBe(200);
+  return r.body.events as number;
+}
+
+/** Waits until every event the store holds was relayed, then checks stream order and payouts. */
+async function expectLogRelayed(r: Rig, timeoutMs = 30_000): Promise<void> {
+  const total = await readyEvents(r.service.url);
+  await r.probe.waitFor(`${total} events on ${r.probe.topics.events}`, () => relayedEvents(r.probe.on(r.probe.topics.events)).events.length >= total, timeoutMs);
+  const { events, problems } = relayedEvents(r.probe.on(r.probe.topics.events));
+  expect(problems).toEqual([]);
+  expect(events).toHaveLength(total);
+  const payoutIds = new Set(events.filter((e) => ['DischargeSettled', 'SettlementReversed'].includes(e.headers['event-type']!)).map((e) => e.headers['event-id']));
+  await r.probe.waitFor('payouts', () => new Set(r.probe.on(r.probe.topics.payouts).map((m) => m.headers['event-id'])).size >= payoutIds.size, timeoutMs);
+  const payouts = relayedEvents(r.probe.on(r.probe.topics.payouts));
+  expect(payouts.problems.filter((p) => !p.includes('was due'))).toEqual([]); // payouts skip other events: revisions have gaps there
+  expect(new Set(payouts.events.map((e) => e.headers['event-id']))).toEqual(payoutIds);
+}
+
+/** Every visit settled exactly once: one outcome per message, ok and new, and one settlement in its history. */
+async function expectSettledOnce(r: Rig, visits: Obj[]): Promise<void> {
+  const byVisit = new Map<string, Obj[]>();
+  for (const o of r.probe.outcomes()) byVisit.set(`${o.json.result?.hospitalId}/${o.json.result?.visitId}`, [...(byVisit.get(`${o.json.result?.hospitalId}/${o.json.result?.visitId}`) ?? []), o.json]);
+  for (const d of visits) {
+    const outcomes = byVisit.get(`${d.hospitalId}/${d.visitId}`) ?? [];
+    expect(outcomes.map((o) => [o.ok, o.result.duplicate, o.result.settlementId])).toEqual([[true, false, `${d.hospitalId}/${d.visitId}/1`]]);
+    const got = await http(r.service.url, 'GET', `/v1/settlements/${d.hospitalId}/${d.visitId}`);
+    expect(got.status).toBe(200);
+    expect(got.body.history).toHaveLength(1);
+  }
+}
+
+/** Many discharges over a few persons, so each person stream gets many events in a row. */
+function manyDischarges(n: number, tag: string): Obj[] {
+  return Array.from({ length: n }, (_, i) => discharge({ visitId: `${tag}-${i}`, personId: `p-${tag}-${i % 8}`, totalFen: 100_000 + i }));
+}
+
+describe('Kafka ingress and relay', () => {
+  it('given a discharge on medaid.discharges.v1, when the service consumes it, then its result is on medaid.settlements.v1', async () => {
+    let r: Rig | undefined;
+    try {
+      r = await rig();
+      const d = discharge({ visitId: 'k-1', personId: 'p-k1' });
+      await r.probe.produce([{ key: keyOf(d), value: settle(d) }]);
+      await r.probe.waitFor('one outcome', () => r!.probe.outcomes().length === 1);
+      const [outcome] = r.probe.outcomes();
+      expect(outcome!.key).toBe('p-k1');
+      expect(outcome!.headers).toMatchObject({ 'source-topic': r.probe.topics.discharges, 'source-offset': '0', 'command-type': 'SettleDischarge' });
+      const viaHttp = await http(r.service.url, 'GET', '/v1/settlements/h-county/k-1');
+      expect(outcome!.json).toEqual({ ok: true, result: { ...viaHttp.body.current, duplicate: false, settledAtMs: undefined, reversal: undefined } });
+      expect(outcome!.json.result).toMatchObject({ status: 'settled', personId: 'p-k1', totalFen: d.totalFen });
+      expect(outcome!.json.result.fundPayFen + outcome!.json.result.patientPayFen).toBe(d.totalFen);
+    } finally {
+      await teardown(r);
+    }
+  });
+
+  it('given the same discharge produced three times, then it is settled once: three results, two of them duplicates; a repeated reversal is reversed once', async () => {
+    let r: Rig | undefined;
+    try {
+      r = await rig();
+      const d = discharge({ visitId: 'k-dup', personId: 'p-dup' });
+      await r.probe.produce([1, 2, 3].map(() => ({ key: keyOf(d), value: settle(d) })));
+      await r.probe.waitFor('three outcomes', () => r!.probe.outcomes().length === 3);
+      expect(r.probe.outcomes().map((o) => [o.json.ok, o.json.result.duplicate, o.json.result.settlementId])).toEqual([
+        [true, false, 'h-county/k-dup/1'], [true, true, 'h-county/k-dup/1'], [true, true, 'h-county/k-dup/1'],
+      ]);
+      const reversal = { type: 'ReverseSettlement', hospitalId: d.hospitalId, visitId: d.visitId, reason: '费用明细录入错误' };
+      await r.probe.produce([{ key: keyOf(d), value: reversal }, { key: keyOf(d), value: reversal }, { key: keyOf(d), value: { ...reversal, reason: 'another reason' } }]);
+      await r.probe.waitFor('six outcomes', () => r!.probe.outcomes().length === 6);
+      expect(r.probe.outcomes().slice(3).map((o) => (o.json.ok ? [o.json.result.status, o.json.result.duplicate] : [o.json.error.code]))).toEqual([
+        ['reversed', false], ['reversed', true], ['ALREADY_REVERSED'],
+      ]);
+      const got = await http(r.service.url, 'GET', `/v1/settlements/${d.hospitalId}/${d.visitId}`);
+      expect(got.body.history.map((h: Obj) => h.status)).toEqual(['reversed']);
+      // HTTP is unchanged: the same reversal posted there again is ALREADY_REVERSED, as the spec says.
+      const again = await http(r.service.url, 'POST', `/v1/settlements/${d.hospitalId}/${d.visitId}/reversal`, { reason: reversal.reason });
+      expect([again.status, again.body.code]).toEqual([409, 'ALREADY_REVERSED']);
+    } finally {
+      await teardown(r);
+    }
+  });
+
+  it('given poison messages between good ones, then they go to the dead-letter topic as they came and the partition keeps moving', async () => {
+    let r: Rig | undefined;
+    try {
+      r = await rig();
+      const a = discharge({ visitId: 'k-a', personId: 'p-poison' });
+      const b = discharge({ visitId: 'k-b', personId: 'p-poison' });
+      const key = 'h-county:same-partition';
+      await r.probe.produce([
+        { key, value: settle(a) },
+        { key, value: 'not json {' },
+        { key, value: { type: 'PublishPolicy', policy: {} } },
+        { key, value: { ...settle(b), totalFen: '100' } },
+        { key, value: settle({ ...b, region: 'nowhere' }) }, // a business rejection: an outcome, not poison
+        { key, value: settle(b) },
+      ]);
+      await r.probe.waitFor('three outcomes and three dead letters', () => r!.probe.outcomes().length === 3 && r!.probe.on(r!.probe.topics.dlq).length >= 3);
+      const dlq = r.probe.on(r.probe.topics.dlq);
+      expect(dlq.map((m) => [m.headers['source-offset'], m.headers['error-code'], m.key])).toEqual([
+        ['1', 'VALIDATION_FAILED', key], ['2', 'VALIDATION_FAILED', key], ['3', 'VALIDATION_FAILED', key],
+      ]);
+      expect(dlq[0]!.value).toBe('not json {');
+      expect(JSON.parse(dlq[1]!.headers.error!).details).toEqual([{ field: 'type', problem: 'must be one of SettleDischarge, ReverseSettlement' }]);
+      // The same details HTTP gives for the same fields.
+      const viaHttp = await http(r.service.url, 'POST', '/v1/settlements/preview', { ...b, totalFen: '100' });
+      expect(JSON.parse(dlq[2]!.headers.error!)).toEqual({ code: 'VALIDATION_FAILED', message: viaHttp.body.message, details: viaHttp.body.details });
+      expect(JSON.parse(dlq[2]!.value!)).toEqual({ ...settle(b), totalFen: '100' });
+      expect(dlq.every((m) => m.headers['source-topic'] === r!.probe.topics.discharges && m.headers['source-partition'] === dlq[0]!.headers['source-partition'])).toBe(true);
+      expect(r.probe.outcomes().map((o) => [o.headers['source-offset'], o.json.ok ? o.json.result.visitId : o.json.error.code])).toEqual([
+        ['0', 'k-a'], ['4', 'NO_POLICY_IN_FORCE'], ['5', 'k-b'],
+      ]);
+    } finally {
+      await teardown(r);
+    }
+  });
+
+  it('given settlements over HTTP and Kafka, then every recorded event reaches medaid.events.v1 in stream order and payouts reach medaid.payouts.v1', async () => {
+    let r: Rig | undefined;
+    try {
+      r = await rig();
+      const url = r.service.url;
+      expect((await http(url, 'POST', '/v1/persons/p-ev-0/categories', { category: 'dibao', validFrom: '2012-01-01' })).status).toBe(200);
+      const visits = manyDischarges(24, 'ev');
+      for (const d of visits.slice(0, 12)) expect((await http(url, 'POST', '/v1/settlements', d)).status).toBe(201);
+      await r.probe.produce(visits.slice(12).map((d) => ({ key: keyOf(d), value: settle(d) })));
+      expect((await http(url, 'POST', '/v1/settlements/h-county/ev-0/reversal', { reason: 'wrong amount' })).status).toBe(200);
+      await r.probe.waitFor('12 outcomes', () => r!.probe.outcomes().length === 12);
+      await expectLogRelayed(r);
+      const types = new Set(r.probe.on(r.probe.topics.events).map((e) => e.headers['event-type']));
+      expect(types).toEqual(new Set(['PolicyPublished', 'CategoryAssigned', 'DischargeSettled', 'SettlementReversed']));
+      const reversal = r.probe.on(r.probe.topics.payouts).find((e) => e.headers['event-type'] === 'SettlementReversed');
+      expect(reversal?.json).toMatchObject({ type: 'SettlementReversed', streamId: 'person-p-ev-0', data: { settlementId: 'h-county/ev-0/1', reason: 'wrong amount' } });
+      expect(reversal?.json.metadata).toMatchObject({ actor: { kind: 'anonymous' } });
+    } finally {
+      await teardown(r);
+    }
+  });
+});
+
+describe('Kafka under faults', () => {
+  it('given the broker stopped and restarted mid-stream, then each discharge is settled exactly once and every event reaches Kafka in order', async () => {
+    if (!broker.controllable) {
+      process.stderr.write('skipped: KAFKA_BROKERS is not the kafka-local broker, so this test cannot stop it\n');
+      return;
+    }
+    let r: Rig | undefined;
+    try {
+      r = await rig();
+      const visits = manyDischarges(300, 'bk');
+      await r.probe.produce(visits.map((d) => ({ key: keyOf(d), value: settle(d) })));
+      await r.probe.waitFor('the first outcomes', () => r!.probe.outcomes().length >= 20);
+      await kafkaLocalAsync('stop');
+      expect(r.probe.outcomes().length).toBeLessThan(visits.length); // really mid-stream
+      // HTTP settlement keeps working while Kafka is down; its events are relayed later.
+      const offline = manyDischarges(5, 'offline');
+      for (const d of offline) expect((await http(r.service.url, 'POST', '/v1/settlements', d)).status).toBe(201);
+      await kafkaLocalAsync('start');
+      await r.probe.waitFor('all outcomes', () => r!.probe.outcomes().length >= visits.length, 45_000);
+      expect(r.probe.outcomes()).toHaveLength(visits.length);
+      await expectSettledOnce(r, visits);
+      await expectLogRelayed(r);
+    } finally {
+      if (!brokerRunning()) await kafkaLocalAsync('start');
+      await teardown(r);
+    }
+  }, 120_000);
+
+  it('given SIGTERM mid-stream, then the message in hand is finished and committed, the relay flushes, and a restart goes on without any redelivery', async () => {
+    let r: Rig | undefined;
+    try {
+      r = await rig();
+      const visits = manyDischarges(300, 'term');
+      await r.probe.produce(visits.map((d) => ({ key: keyOf(d), value: settle(d) })));
+      await r.probe.waitFor('the first outcomes', () => r!.probe.outcomes().length >= 20);
+      const stopped = Date.now();
+      const exit = await r.service.stop('SIGTERM');
+      expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
+      expect(Date.now() - stopped).toBeLessThan(15_000);
+      const relayStop = r.service.stderr().split('\n').filter((l) => l.includes('kafka relay stopped')).map((l) => JSON.parse(l));
+      expect(relayStop).toHaveLength(1);
+      expect(relayStop[0].position).toBe(relayStop[0].head); // everything recorded was relayed before the store closed
+      r.service = await startService({ dataDir: r.dataDir, env: r.env });
+      const ready = await http(r.service.url, 'GET', '/ready');
+      expect(ready.body.rebuilt.events).toBeLessThan(1 + visits.length); // really mid-stream: work was left for the restart
+      await r.probe.waitFor('all outcomes', () => r!.probe.outcomes().length >= visits.length, 45_000);
+      await expectSettledOnce(r, visits);
+      await expectLogRelayed(r);
+      // A clean stop commits what it published: no message was handled twice, so no outcome was published twice.
+      expect(r.probe.on(r.probe.topics.settlements)).toHaveLength(visits.length);
+    } finally {
+      await teardown(r);
+    }
+  }, 120_000);
+
+  it('given the service killed with SIGKILL mid-stream and restarted, then each discharge is settled exactly once and every event reaches Kafka in order', async () => {
+    let r: Rig | undefined;
+    try {
+      r = await rig();
+      const visits = manyDischarges(400, 'kill');
+      await r.probe.produce(visits.map((d) => ({ key: keyOf(d), value: settle(d) })));
+      await r.probe.waitFor('the first outcomes', () => r!.probe.outcomes().length >= 40);
+      const killed = await r.service.stop('SIGKILL');
+      expect(killed.signal).toBe('SIGKILL');
+      const before = r.probe.outcomes().length;
+      expect(before).toBeLessThan(visits.length); // really mid-stream
+      r.service = await startService({ dataDir: r.dataDir, env: r.env });
+      await r.probe.waitFor('all outcomes', () => r!.probe.outcomes().length >= visits.length, 45_000);
+      expect(r.probe.outcomes()).toHaveLength(visits.length);
+      await expectSettledOnce(r, visits);
+      await expectLogRelayed(r);
+    } finally {
+      await teardown(r);
+    }
+  }, 120_000);
+});
