@@ -1,0 +1,116 @@
+// How business rejections and edge failures look over gRPC — the one place that maps them.
+// The status code says what kind of failure it is; the status message is medaid's message; the
+// trailing metadata carries medaid's own code and details, so a client can act on exactly the
+// codes of the HTTP API. Never a stack trace.
+//
+//   VALIDATION_FAILED, INVALID_POLICY                          → INVALID_ARGUMENT   (HTTP 400)
+//   SETTLEMENT_NOT_FOUND, NOT_FOUND                            → NOT_FOUND          (HTTP 404)
+//   VISIT_CONFLICT, ALREADY_REVERSED, POLICY_VERSION_CONFLICT  → ABORTED            (HTTP 409: the command conflicts
+//                                                                 with what is recorded; re-read before deciding again)
+//   NO_POLICY_IN_FORCE, UNKNOWN_CATEGORY, PERSON_DECEASED      → FAILED_PRECONDITION (HTTP 422: the state must change
+//                                                                 first — a policy published, a category defined …)
+//   STORE_OVERLOADED, STORE_CLOSED                             → UNAVAILABLE        (HTTP 503: nothing was recorded,
+//                                                                 retry shortly; settlements are idempotent)
+//   anything else                                              → INTERNAL           (HTTP 500), message "internal error"
+import { Catch } from '@nestjs/common';
+import type { RpcExceptionFilter } from '@nestjs/common';
+import { GrpcStatus } from '@nestjs/microservices';
+import { Observable, throwError } from 'rxjs';
+import type { DomainError, ErrorCode, ErrorDetail } from '#domain';
+
+export type MedaidErrorCode = ErrorCode | 'NOT_FOUND' | 'STORE_OVERLOADED' | 'STORE_CLOSED' | 'INTERNAL';
+
+export const GRPC_STATUS: Record<MedaidErrorCode, GrpcStatus> = {
+  VALIDATION_FAILED: GrpcStatus.INVALID_ARGUMENT,
+  INVALID_POLICY: GrpcStatus.INVALID_ARGUMENT,
+  SETTLEMENT_NOT_FOUND: GrpcStatus.NOT_FOUND,
+  NOT_FOUND: GrpcStatus.NOT_FOUND,
+  VISIT_CONFLICT: GrpcStatus.ABORTED,
+  ALREADY_REVERSED: GrpcStatus.ABORTED,
+  POLICY_VERSION_CONFLICT: GrpcStatus.ABORTED,
+  NO_POLICY_IN_FORCE: GrpcStatus.FAILED_PRECONDITION,
+  UNKNOWN_CATEGORY: GrpcStatus.FAILED_PRECONDITION,
+  PERSON_DECEASED: GrpcStatus.FAILED_PRECONDITION,
+  STORE_OVERLOADED: GrpcStatus.UNAVAILABLE,
+  STORE_CLOSED: GrpcStatus.UNAVAILABLE,
+  INTERNAL: GrpcStatus.INTERNAL,
+};
+
+export const ERROR_CODE_KEY = 'medaid-error-code';
+export const ERROR_DETAILS_KEY = 'medaid-error-details';
+
+/** Bounds on what one failure carries, so its trailers stay far below the 8 KiB metadata default. */
+const MAX_DETAILS = 20;
+const MAX_TEXT_CHARS = 300;
+
+/** A failure as it goes on the wire: `code` and `details` are what grpc-js reads from an error. */
+export interface GrpcFailure {
+  code: GrpcStatus;
+  details: string;
+  /** Trailing metadata; values are printable ASCII, as non-binary gRPC metadata must be. */
+  metadata: Record<string, string>;
+  medaidCode: MedaidErrorCode;
+}
+
+/** A rejection on its way to the client; thrown only between controller and filter. */
+export class GrpcRejected extends Error {
+  constructor(readonly error: { code: MedaidErrorCode; message: string; details: ErrorDetail[] }) {
+    super(error.message);
+  }
+}
+
+export function unwrap<T>(r: { ok: true; value: T } | { ok: false; error: DomainError }): T {
+  if (!r.ok) throw new GrpcRejected(r.error);
+  return r.value;
+}
+
+export const notFound = (what: string) => new GrpcRejected({ code: 'NOT_FOUND', message: `${what} not found`, details: [] });
+
+/**
+ * Store conditions a client should retry, not report: the append queue is full, or the service is
+ * shutting down (the same codes as HTTP's 503).
+ */
+const RETRYABLE_STORE_CODES = new Set<MedaidErrorCode>(['STORE_OVERLOADED', 'STORE_CLOSED']);
+
+export function toGrpcFailure(error: unknown): GrpcFailure {
+  if (error instanceof GrpcRejected) return failure(error.error.code, error.error.message, error.error.details);
+  const storeCode = (error as { code?: unknown } | null)?.code;
+  if (typeof storeCode === 'string' && RETRYABLE_STORE_CODES.has(storeCode as MedaidErrorCode)) {
+    return failure(storeCode as MedaidErrorCode, 'the store cannot take this command now; nothing was recorded, retry shortly', []);
+  }
+  return failure('INTERNAL', 'internal error', []);
+}
+
+function failure(medaidCode: MedaidErrorCode, message: string, details: ErrorDetail[]): GrpcFailure {
+  const bounded = details.slice(0, MAX_DETAILS).map((d) => ({ field: clip(d.field), problem: clip(d.problem) }));
+  return {
+    code: GRPC_STATUS[medaidCode],
+    details: clip(message),
+    metadata: { [ERROR_CODE_KEY]: medaidCode, [ERROR_DETAILS_KEY]: asciiJson(bounded) },
+    medaidCode,
+  };
+}
+
+export function isGrpcFailure(v: unknown): v is GrpcFailure {
+  const f = v as Partial<GrpcFailure> | null;
+  return typeof f?.code === 'number' && typeof f.details === 'string' && typeof f.medaidCode === 'string' && typeof f.metadata === 'object';
+}
+
+const clip = (text: string) => (text.length <= MAX_TEXT_CHARS ? text : `${text.slice(0, MAX_TEXT_CHARS - 1)}…`);
+
+/** JSON with every character outside printable ASCII escaped (\uXXXX), so it is still the same JSON. */
+export function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Turns whatever a gRPC handler threw into its GrpcFailure; an unexpected one is logged here, not sent. */
+@Catch()
+export class GrpcErrorFilter implements RpcExceptionFilter {
+  catch(error: unknown): Observable<never> {
+    const f = toGrpcFailure(error);
+    if (f.medaidCode === 'INTERNAL') {
+      process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'unhandled error', error: String((error as Error)?.stack ?? error) })}\n`);
+    }
+    return throwError(() => f);
+  }
+}

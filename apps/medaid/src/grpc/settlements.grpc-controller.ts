@@ -1,0 +1,89 @@
+// The gRPC face of the settlement use cases (proto/medaid/settlement/v1/settlement.proto). It is
+// the HTTP controller's twin: the same DTO validation at the edge, the same commands on the same
+// CommandBus, the same results. Only the envelope differs: `created` travels in the result instead
+// of as 201/200, and failures become gRPC statuses (grpc-errors.ts).
+import { Controller, UseFilters } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import { GrpcMethod } from '@nestjs/microservices';
+import { randomUUID } from 'node:crypto';
+import { ID_PATTERN } from '#domain';
+import type { SettlementResult } from '#domain';
+import { resolveActor } from '../http/actor.js';
+import { IsIdentifier, invalid, validateInput } from '../shared/validation.js';
+import type { Validated } from '../shared/validation.js';
+import { EventWriter } from '../shared/writer.js';
+import type { CommandMeta } from '../shared/writer.js';
+import { ReverseSettlementDto, toDischarge } from '../commands/settlements/settlement.dto.js';
+import { PreviewDischarge, ReverseSettlement, SettleDischarge, visitHistory } from '../commands/settlements/settlement.handlers.js';
+import { GrpcErrorFilter, notFound, unwrap } from './grpc-errors.js';
+import { MalformedRequest } from './wire.js';
+
+export const SERVICE = 'SettlementService';
+
+/** The visit a `Get` reads; over HTTP the same two values are path segments. */
+export class VisitRefDto {
+  @IsIdentifier() hospitalId!: string;
+  @IsIdentifier() visitId!: string;
+}
+
+/** The call's metadata, as far as this controller reads it (grpc-js's Metadata has this method). */
+export interface CallMetadata { get(key: string): Array<string | Buffer> }
+
+type Settlement = SettlementResult & { created: boolean };
+type HistoryEntry = SettlementResult & { settledAtMs: number; reversal: { reason: string; reversedAtMs: number } | null };
+
+@Controller()
+@UseFilters(GrpcErrorFilter)
+export class SettlementsGrpcController {
+  constructor(private readonly bus: CommandBus, private readonly writer: EventWriter) {}
+
+  @GrpcMethod(SERVICE, 'Settle')
+  async settle(request: unknown, metadata: CallMetadata): Promise<Settlement> {
+    const discharge = unwrap(toDischarge(unwrap(received(request))));
+    const outcome = unwrap(await this.bus.execute(new SettleDischarge(discharge, metaOf(metadata))));
+    return { ...outcome.result, created: outcome.created };
+  }
+
+  @GrpcMethod(SERVICE, 'Preview')
+  async preview(request: unknown): Promise<Settlement> {
+    const discharge = unwrap(toDischarge(unwrap(received(request))));
+    return { ...unwrap(await this.bus.execute(new PreviewDischarge(discharge))), created: false };
+  }
+
+  @GrpcMethod(SERVICE, 'Reverse')
+  async reverse(request: unknown, metadata: CallMetadata): Promise<Settlement> {
+    const { hospitalId, visitId, reason } = unwrap(validateInput(ReverseSettlementDto, unwrap(received(request))));
+    return { ...unwrap(await this.bus.execute(new ReverseSettlement(hospitalId, visitId, reason, metaOf(metadata)))), created: false };
+  }
+
+  @GrpcMethod(SERVICE, 'Get')
+  async get(request: unknown) {
+    const { hospitalId, visitId } = unwrap(validateInput(VisitRefDto, unwrap(received(request))));
+    const view = await visitHistory(this.writer, hospitalId, visitId);
+    if (view === null) throw notFound(`settlement of visit ${hospitalId}/${visitId}`);
+    return { current: visitSettlement(view.current), history: view.history.map(visitSettlement) };
+  }
+}
+
+/** A request the wire scan refused (wire.ts) is VALIDATION_FAILED before any DTO sees it. */
+function received(request: unknown): Validated<unknown> {
+  return request instanceof MalformedRequest ? invalid(request.details) : { ok: true, value: request };
+}
+
+/** The proto nests the settlement; the HTTP answer spreads it next to settledAtMs and reversal. */
+function visitSettlement({ settledAtMs, reversal, ...settlement }: HistoryEntry) {
+  return { settlement: { ...settlement, created: false }, settledAtMs, reversal };
+}
+
+/** Actor and correlation id of a call, decided as for HTTP requests (x-medaid-client, x-request-id). */
+function metaOf(metadata: CallMetadata): CommandMeta {
+  const text = (key: string) => {
+    const value = metadata.get(key)[0];
+    return typeof value === 'string' ? value : undefined;
+  };
+  const requestId = text('x-request-id');
+  return {
+    actor: resolveActor({ headers: { 'x-medaid-client': text('x-medaid-client') } }),
+    correlationId: requestId !== undefined && ID_PATTERN.test(requestId) ? requestId : randomUUID(),
+  };
+}
