@@ -1,14 +1,14 @@
 // The dependency rule, checked: the domain imports nothing but itself; the port imports no client
-// library; exactly one library imports better-sqlite3; exactly one file of the service picks the
-// store adapter; nothing in libs/ knows NestJS.
+// library; exactly one library imports better-sqlite3, exactly one file @eventstore/db-client; exactly
+// one file of the service picks the store adapter; nothing in libs/ knows NestJS.
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ROOT } from './support/service.js';
 
-function sources(dir: string): string[] {
+function sources(dir: string, withTests = false): string[] {
   return readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.spec.ts'))
+    .filter((f) => f.endsWith('.ts') && (withTests || !f.endsWith('.spec.ts')))
     .map((f) => join(dir, f));
 }
 
@@ -38,6 +38,24 @@ describe('the dependency rule', () => {
     const importers = (name: string) => all.filter((f) => imports(f).includes(name)).map((f) => relative('.', f));
     expect(importers('better-sqlite3')).toEqual(['libs/event-store-sqlite/src/sqlite-event-store.ts']);
     expect(importers('#event-store-sqlite')).toEqual(['apps/medaid/src/infrastructure/runtime.ts']);
+  });
+
+  it('lets only the EventStoreDB adapter module import its client, and at most the runtime pick that adapter', () => {
+    // Tests included: the protocol test double and the adapter's tests talk to it through the adapter only.
+    const everything = [...sources('libs', true), ...sources('apps', true), ...sources('test', true)];
+    const importers = (name: string, files: string[]) => files.filter((f) => imports(f).includes(name)).map((f) => relative('.', f));
+    expect(importers('@eventstore/db-client', everything)).toEqual(['libs/event-store-esdb/src/esdb-event-store.ts']);
+    // The runtime loads the adapter only when a connection string asks for it (a dynamic import).
+    const loaders = sources('apps').filter((f) => /\bimport\(\s*['"]#event-store-esdb['"]\s*\)/.test(readFileSync(join(ROOT, f), 'utf8')));
+    expect([...importers('#event-store-esdb', sources('apps')), ...loaders.map((f) => relative('.', f))]).toEqual(['apps/medaid/src/infrastructure/runtime.ts']);
+  });
+
+  it('lets only libs/kafka/src/kafka-client.ts import kafkajs', () => {
+    // Tests included: they reach the broker through the #kafka adapter too. Dynamic imports count as well.
+    const everything = [...sources('libs', true), ...sources('apps', true), ...sources('test', true)];
+    const dynamic = /\b(?:import|require)\s*\(\s*['"]kafkajs['"]\s*\)/;
+    const importers = everything.filter((f) => imports(f).includes('kafkajs') || dynamic.test(readFileSync(join(ROOT, f), 'utf8'))).map((f) => relative('.', f));
+    expect(importers).toEqual(['libs/kafka/src/kafka-client.ts']);
   });
 
   it('keeps NestJS out of libs/', () => {

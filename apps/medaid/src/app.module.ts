@@ -1,4 +1,4 @@
-// The service's wiring: CQRS command bus, handlers, and (for `serve`) the HTTP controllers.
+// The service's wiring: CQRS command bus, handlers, and (for `serve`) the HTTP and gRPC controllers.
 // `simulate` uses the same module without controllers, so both run the same handlers.
 import { BeforeApplicationShutdown, Controller, DynamicModule, Get, Inject, Injectable, Module, OnApplicationShutdown, Res } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
@@ -9,6 +9,7 @@ import { PoliciesController } from './commands/policies/policies.controller.js';
 import { PublishPolicyHandler } from './commands/policies/policy.handlers.js';
 import { PreviewDischargeHandler, ReverseSettlementHandler, SettleDischargeHandler } from './commands/settlements/settlement.handlers.js';
 import { SettlementsController } from './commands/settlements/settlements.controller.js';
+import { SettlementsGrpcController } from './grpc/settlements.grpc-controller.js';
 import type { MedaidRuntime } from './infrastructure/runtime.js';
 import { EventWriter } from './shared/writer.js';
 
@@ -27,8 +28,17 @@ export class Lifecycle implements BeforeApplicationShutdown, OnApplicationShutdo
     this.draining = true;
     for (const listener of this.drainListeners) listener();
   }
+  /** Work that must end before the store closes (the Kafka relay's last flush); run in order, after HTTP drained. */
+  private readonly storeCloseHooks: Array<() => Promise<void>> = [];
+  beforeStoreClose(hook: () => Promise<void>): void {
+    this.storeCloseHooks.push(hook);
+  }
   async onApplicationShutdown(): Promise<void> {
-    await this.runtime.close();
+    try {
+      for (const hook of this.storeCloseHooks) await hook();
+    } finally {
+      await this.runtime.close();
+    }
   }
 }
 
@@ -56,11 +66,14 @@ export class HealthController {
 
 @Module({})
 export class MedaidModule {
-  static forRoot(runtime: MedaidRuntime, options: { http: boolean }): DynamicModule {
+  static forRoot(runtime: MedaidRuntime, options: { http: boolean; grpc?: boolean }): DynamicModule {
     return {
       module: MedaidModule,
       imports: [CqrsModule.forRoot()],
-      controllers: options.http ? [PoliciesController, PersonsController, SettlementsController, HealthController] : [],
+      controllers: [
+        ...(options.http ? [PoliciesController, PersonsController, SettlementsController, HealthController] : []),
+        ...(options.grpc ? [SettlementsGrpcController] : []),
+      ],
       providers: [
         { provide: RUNTIME, useValue: runtime },
         { provide: EventWriter, useValue: runtime.writer },

@@ -7,19 +7,28 @@ import { parseArgs } from 'node:util';
 import { Result } from '#domain';
 import { CommandBus } from '@nestjs/cqrs';
 import { PublishPolicy } from './commands/policies/policy.handlers.js';
+import { connectGrpc } from './grpc/grpc-server.js';
 import { createHttpApp } from './http/http-app.js';
-import { openRuntime } from './infrastructure/runtime.js';
+import { startKafkaFromEnv } from './kafka/kafka-bridge.js';
+import { openRuntime, storeUrlFrom } from './infrastructure/runtime.js';
 import { openInput, simulate } from './cli/simulate.js';
 import { SYSTEM_ACTOR } from './shared/writer.js';
+import { Lifecycle } from './app.module.js';
 
 const USAGE = `medaid — 一站式 medical-aid settlement
 
-  medaid serve    [--data DIR] [--port N] [--host ADDR] [--no-demo-policy] [--quiet]
+  medaid serve    [--data DIR] [--store esdb://…] [--port N] [--host ADDR] [--grpc-port N]
+                  [--grpc-host ADDR] [--no-demo-policy] [--quiet]
   medaid simulate [--input FILE.jsonl] [--policy FILE.json ...]
 
 serve     runs the HTTP service on the embedded durable store in DIR (default ./data, or
           $MEDAID_DATA); port 3000 (or $PORT) on 127.0.0.1 (or $HOST). On first start with an
           empty store it publishes the demo policy (apps/medaid/assets/demo-policy.json).
+          With --store esdb://HOST:2113?tls=false (or $EVENTSTORE_CONNECTION_STRING) the events
+          live in that EventStoreDB/KurrentDB instead; DIR then holds only the lock and the
+          Kafka relay checkpoint. Kafka is on when $KAFKA_BROKERS is set.
+          With --grpc-port (or $GRPC_PORT) it also serves the gRPC API
+          (proto/medaid/settlement/v1/settlement.proto) on --grpc-host (default: --host).
 simulate  runs commands (one JSON object per line, from FILE or standard input) against a
           fresh throw-away store and prints one JSON result line per command.`;
 
@@ -30,16 +39,22 @@ async function serve(args: string[]): Promise<void> {
     args,
     options: {
       data: { type: 'string', default: process.env.MEDAID_DATA ?? 'data' },
+      store: { type: 'string' },
       port: { type: 'string', default: process.env.PORT ?? '3000' },
       host: { type: 'string', default: process.env.HOST ?? '127.0.0.1' },
+      // gRPC is off unless a port is given; an empty GRPC_PORT counts as not given
+      'grpc-port': { type: 'string', default: process.env.GRPC_PORT || undefined },
+      'grpc-host': { type: 'string', default: process.env.GRPC_HOST || undefined },
       'no-demo-policy': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
     },
   });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0 to 65535, not ${values.port}`);
-  const runtime = await openRuntime(resolve(values.data));
-  const app = await createHttpApp(runtime, { logRequests: !values.quiet });
+  const port = portOf('--port', values.port);
+  const grpcPort = values['grpc-port'] === undefined ? null : portOf('--grpc-port', values['grpc-port']);
+  const runtime = await openRuntime(resolve(values.data), { storeUrl: storeUrlFrom(values.store, process.env) });
+  const app = await createHttpApp(runtime, { logRequests: !values.quiet, grpc: grpcPort !== null });
+  const grpc = grpcPort === null ? null
+    : connectGrpc(app, app.get(Lifecycle), { host: values['grpc-host'] ?? values.host, port: grpcPort, logCalls: !values.quiet });
   await app.init(); // registers the command handlers before the demo policy goes through the bus
   if (runtime.model.eventCount === 0 && !values['no-demo-policy']) {
     const published: Result<unknown> = await app.get(CommandBus).execute(
@@ -47,12 +62,20 @@ async function serve(args: string[]): Promise<void> {
     );
     if (!published.ok) throw new Error(`demo policy: ${published.error.message}`);
   }
+  startKafkaFromEnv(app, runtime); // only when KAFKA_BROKERS is set; starts in the background, never blocks HTTP
+  await app.startAllMicroservices(); // gRPC, when on: listening before HTTP answers /ready
   await app.listen(port, values.host);
   const address = app.getHttpServer().address();
   process.stderr.write(`${JSON.stringify({
-    time: new Date().toISOString(), level: 'info', msg: 'medaid listening', address, data: runtime.dataDir,
+    time: new Date().toISOString(), level: 'info', msg: 'medaid listening', address, ...(grpc ? { grpcAddress: grpc.address } : {}), data: runtime.dataDir,
     rebuiltEvents: runtime.rebuilt.events, rebuildMs: runtime.rebuilt.ms,
   })}\n`);
+}
+
+function portOf(option: string, raw: string): number {
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`${option} must be 0 to 65535, not ${raw}`);
+  return port;
 }
 
 async function runSimulate(args: string[]): Promise<void> {

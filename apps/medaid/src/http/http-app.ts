@@ -18,7 +18,11 @@ const DRAIN_DEADLINE_MS = 10_000;
 /** Policy documents are the largest bodies (a few tens of KB); nothing needs more than this. */
 const BODY_LIMIT_BYTES = 1024 * 1024;
 
-export interface HttpOptions { logRequests: boolean }
+export interface HttpOptions {
+  logRequests: boolean;
+  /** Registers the gRPC controller too; main.ts connects and starts the gRPC server (grpc/grpc-server.ts). */
+  grpc?: boolean;
+}
 
 export async function createHttpApp(runtime: MedaidRuntime, options: HttpOptions): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
@@ -28,7 +32,7 @@ export async function createHttpApp(runtime: MedaidRuntime, options: HttpOptions
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
-  const app = await NestFactory.create<NestFastifyApplication>(MedaidModule.forRoot(runtime, { http: true }), adapter, {
+  const app = await NestFactory.create<NestFastifyApplication>(MedaidModule.forRoot(runtime, { http: true, grpc: options.grpc ?? false }), adapter, {
     logger: new JsonLogger(),
   });
   app.useGlobalFilters(new ErrorFilter());

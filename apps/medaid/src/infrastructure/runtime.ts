@@ -4,7 +4,6 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { EventStore } from '#event-store';
-import { EsdbEventStore } from '#event-store-esdb';
 import { SqliteEventStore } from '#event-store-sqlite';
 import { ReadModel } from '../shared/read-model.js';
 import { EventWriter } from '../shared/writer.js';
@@ -43,7 +42,7 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
   try {
     const store: EventStore = options.storeUrl === undefined
       ? await SqliteEventStore.open({ path: join(dataDir, 'events.sqlite') })
-      : await EsdbEventStore.connect(options.storeUrl);
+      : await connectEsdb(options.storeUrl);
     const model = new ReadModel();
     const started = performance.now();
     const events = await model.rebuild(store);
@@ -62,6 +61,12 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
     releaseLock();
     throw e;
   }
+}
+
+/** Loaded only when asked for: the EventStoreDB client (gRPC, protobuf) adds ~0.3 s to every start. */
+async function connectEsdb(url: string): Promise<EventStore> {
+  const { EsdbEventStore } = await import('#event-store-esdb');
+  return EsdbEventStore.connect(url);
 }
 
 /**

@@ -1,0 +1,92 @@
+// The service on the EventStoreDB adapter, selected by configuration (`--store esdb://…` or
+// EVENTSTORE_CONNECTION_STRING): the real service as a child process, talking real gRPC through
+// @eventstore/db-client to test/esdb-double — a PROTOCOL TEST DOUBLE, not EventStoreDB (no
+// EventStoreDB server can be installed on these machines; see the README).
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { EsdbEventStore } from '#event-store-esdb';
+import { EsdbDouble } from './esdb-double/index.js';
+import { playOverHttp, scenarios } from './support/scenarios.js';
+import { BIN, ROOT, Service, discharge, http, removeDir, startService, tempDir } from './support/service.js';
+
+const doubles: EsdbDouble[] = [];
+const services: Service[] = [];
+
+async function double(): Promise<EsdbDouble> {
+  const d = await EsdbDouble.start();
+  doubles.push(d);
+  return d;
+}
+
+async function serviceOn(d: EsdbDouble, options: { viaEnv?: boolean; demoPolicy?: boolean } = {}): Promise<Service> {
+  const s = options.viaEnv
+    ? await startService({ demoPolicy: options.demoPolicy, env: { EVENTSTORE_CONNECTION_STRING: d.connectionString } })
+    : await startService({ demoPolicy: options.demoPolicy, args: ['--store', d.connectionString] });
+  services.push(s);
+  return s;
+}
+
+afterEach(async () => {
+  for (const s of services.splice(0)) {
+    await s.stop();
+    removeDir(s.dataDir);
+  }
+  for (const d of doubles.splice(0)) await d.stop();
+});
+
+describe('the service on the EventStoreDB adapter (against the protocol test double)', () => {
+  it.each(scenarios)('reproduces the shared scenario %s over HTTP', async (file) => {
+    // Given a service whose store is an empty EventStoreDB (the double)
+    const service = await serviceOn(await double(), { demoPolicy: false });
+    // when every command of the scenario is posted, then each answer is the expected line
+    const { actual, expected } = await playOverHttp(service.url, file);
+    expect(actual.length).toBeGreaterThan(0);
+    expect(actual).toEqual(expected);
+  });
+
+  it('records the events in EventStoreDB, not in the data directory, and rebuilds from it after a restart', async () => {
+    // Given a service selected by EVENTSTORE_CONNECTION_STRING, with a dibao person and a settlement
+    const d = await double();
+    const first = await serviceOn(d, { viaEnv: true });
+    expect((await http(first.url, 'POST', '/v1/persons/p-esdb/categories', { category: 'dibao', validFrom: '2012-01-01' })).status).toBe(200);
+    const settled = await http(first.url, 'POST', '/v1/settlements', discharge({ personId: 'p-esdb', visitId: 'v-esdb-1', totalFen: 8_000_000 }));
+    expect(settled.status).toBe(201);
+    expect(existsSync(join(first.dataDir, 'events.sqlite'))).toBe(false);
+
+    // then the person's stream in EventStoreDB holds the category and the settlement
+    const store = await EsdbEventStore.connect(d.connectionString);
+    try {
+      expect((await store.readStream('person-p-esdb')).map((e) => e.type)).toEqual(['CategoryAssigned', 'DischargeSettled']);
+    } finally {
+      await store.close();
+    }
+
+    // when the service stops and a new one starts on another, empty data directory
+    await first.stop();
+    const second = await serviceOn(d, { viaEnv: true });
+    // then it knows the settlement (a re-post is a duplicate) and the person's counters
+    const again = await http(second.url, 'POST', '/v1/settlements', discharge({ personId: 'p-esdb', visitId: 'v-esdb-1', totalFen: 8_000_000 }));
+    expect([again.status, again.body.duplicate, again.body.settlementId]).toEqual([200, true, settled.body.settlementId]);
+    const { duplicate: _a, ...firstResult } = settled.body;
+    const { duplicate: _b, ...againResult } = again.body;
+    expect(againResult).toEqual(firstResult);
+    const person = await http(second.url, 'GET', '/v1/persons/p-esdb');
+    expect(JSON.stringify(person.body)).toContain(String(settled.body.aidPayFen));
+    // and the demo policy was published once, on the first start only
+    const policies = await http(second.url, 'GET', '/v1/policies');
+    expect(policies.body.map((p: { policyId: string }) => p.policyId)).toEqual(['demo-county']);
+  });
+
+  it('refuses a --store that is neither sqlite nor an EventStoreDB connection string', () => {
+    const dir = tempDir();
+    try {
+      const run = spawnSync(process.execPath, [BIN, 'serve', '--data', dir, '--port', '0', '--store', 'postgres://x'], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('--store must be "sqlite" or an esdb:// connection string');
+    } finally {
+      removeDir(dir);
+    }
+  });
+});
