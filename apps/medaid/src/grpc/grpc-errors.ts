@@ -9,16 +9,18 @@
 //                                                                 with what is recorded; re-read before deciding again)
 //   NO_POLICY_IN_FORCE, UNKNOWN_CATEGORY, PERSON_DECEASED      → FAILED_PRECONDITION (HTTP 422: the state must change
 //                                                                 first — a policy published, a category defined …)
-//   STORE_OVERLOADED, STORE_CLOSED                             → UNAVAILABLE        (HTTP 503: nothing was recorded,
-//                                                                 retry shortly; settlements are idempotent)
+//   STORE_OVERLOADED, STORE_CLOSED, STORE_UNAVAILABLE,
+//   STORE_DEADLINE_EXCEEDED                                    → UNAVAILABLE        (HTTP 503: retry shortly; a retry
+//                                                                 is never recorded twice — shared/store-failures.ts)
 //   anything else                                              → INTERNAL           (HTTP 500), message "internal error"
 import { Catch } from '@nestjs/common';
 import type { RpcExceptionFilter } from '@nestjs/common';
 import { GrpcStatus } from '@nestjs/microservices';
 import { Observable, throwError } from 'rxjs';
 import type { DomainError, ErrorCode, ErrorDetail } from '#domain';
+import { RETRY_MESSAGE, retryableStoreCode, type RetryableStoreCode } from '../shared/store-failures.js';
 
-export type MedaidErrorCode = ErrorCode | 'NOT_FOUND' | 'STORE_OVERLOADED' | 'STORE_CLOSED' | 'INTERNAL';
+export type MedaidErrorCode = ErrorCode | 'NOT_FOUND' | RetryableStoreCode | 'INTERNAL';
 
 export const GRPC_STATUS: Record<MedaidErrorCode, GrpcStatus> = {
   VALIDATION_FAILED: GrpcStatus.INVALID_ARGUMENT,
@@ -33,6 +35,8 @@ export const GRPC_STATUS: Record<MedaidErrorCode, GrpcStatus> = {
   PERSON_DECEASED: GrpcStatus.FAILED_PRECONDITION,
   STORE_OVERLOADED: GrpcStatus.UNAVAILABLE,
   STORE_CLOSED: GrpcStatus.UNAVAILABLE,
+  STORE_UNAVAILABLE: GrpcStatus.UNAVAILABLE,
+  STORE_DEADLINE_EXCEEDED: GrpcStatus.UNAVAILABLE,
   INTERNAL: GrpcStatus.INTERNAL,
 };
 
@@ -66,18 +70,10 @@ export function unwrap<T>(r: { ok: true; value: T } | { ok: false; error: Domain
 
 export const notFound = (what: string) => new GrpcRejected({ code: 'NOT_FOUND', message: `${what} not found`, details: [] });
 
-/**
- * Store conditions a client should retry, not report: the append queue is full, or the service is
- * shutting down (the same codes as HTTP's 503).
- */
-const RETRYABLE_STORE_CODES = new Set<MedaidErrorCode>(['STORE_OVERLOADED', 'STORE_CLOSED']);
-
 export function toGrpcFailure(error: unknown): GrpcFailure {
   if (error instanceof GrpcRejected) return failure(error.error.code, error.error.message, error.error.details);
-  const storeCode = (error as { code?: unknown } | null)?.code;
-  if (typeof storeCode === 'string' && RETRYABLE_STORE_CODES.has(storeCode as MedaidErrorCode)) {
-    return failure(storeCode as MedaidErrorCode, 'the store cannot take this command now; nothing was recorded, retry shortly', []);
-  }
+  const storeCode = retryableStoreCode(error);
+  if (storeCode !== undefined) return failure(storeCode, RETRY_MESSAGE, []);
   return failure('INTERNAL', 'internal error', []);
 }
 

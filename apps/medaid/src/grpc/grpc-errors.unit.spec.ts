@@ -5,6 +5,7 @@ import { describe, expect, it } from '@jest/globals';
 import { GrpcStatus } from '@nestjs/microservices';
 import { ERROR_CODES } from '#domain';
 import { ERROR_CODE_KEY, ERROR_DETAILS_KEY, GRPC_STATUS, GrpcRejected, asciiJson, toGrpcFailure } from './grpc-errors.js';
+import { RETRYABLE_STORE_CODES } from '../shared/store-failures.js';
 
 describe('toGrpcFailure', () => {
   it('maps every business code of the contract, and NOT_FOUND, to the documented status', () => {
@@ -29,14 +30,14 @@ describe('toGrpcFailure', () => {
       expect(f.details).toBe(`m ${code}`);
       expect(f.metadata).toEqual({ [ERROR_CODE_KEY]: code, [ERROR_DETAILS_KEY]: '[{"field":"visitId","problem":"p"}]' });
     }
-    expect(Object.keys(GRPC_STATUS).sort()).toEqual([...Object.keys(expected), 'STORE_OVERLOADED', 'STORE_CLOSED', 'INTERNAL'].sort());
+    expect(Object.keys(GRPC_STATUS).sort()).toEqual([...Object.keys(expected), ...RETRYABLE_STORE_CODES, 'INTERNAL'].sort());
   });
 
-  it('answers UNAVAILABLE for a full append queue or a closing store, saying nothing was recorded', () => {
-    for (const code of ['STORE_OVERLOADED', 'STORE_CLOSED']) {
+  it('answers UNAVAILABLE for every retryable store condition, saying a retry is safe', () => {
+    for (const code of RETRYABLE_STORE_CODES) {
       const f = toGrpcFailure(Object.assign(new Error('queue full'), { code }));
       expect([f.code, f.metadata[ERROR_CODE_KEY]]).toEqual([GrpcStatus.UNAVAILABLE, code]);
-      expect(f.details).toMatch(/nothing was recorded/);
+      expect(f.details).toMatch(/retry shortly/);
     }
   });
 

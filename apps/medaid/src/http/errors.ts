@@ -2,6 +2,7 @@
 // never a stack trace.
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import { DomainError, ErrorCode, Result } from '#domain';
+import { RETRY_MESSAGE, retryableStoreCode } from '../shared/store-failures.js';
 
 export const HTTP_STATUS: Record<ErrorCode, number> = {
   VALIDATION_FAILED: 400,
@@ -47,19 +48,12 @@ export class ErrorFilter implements ExceptionFilter {
   }
 }
 
-/**
- * Store conditions a client should retry, not report: the append queue is full, or the service is
- * shutting down. Nothing was recorded, and settlements are idempotent, so a retry is safe.
- */
-const RETRYABLE_STORE_CODES = new Set(['STORE_OVERLOADED', 'STORE_CLOSED']);
 export const RETRY_AFTER_SECONDS = 1;
 
 export function toResponse(error: unknown): { status: number; body: { code: string; message: string; details: unknown[] } } {
   if (error instanceof Rejected) return { status: error.status, body: error.body };
-  const storeCode = (error as { code?: unknown } | null)?.code;
-  if (typeof storeCode === 'string' && RETRYABLE_STORE_CODES.has(storeCode)) {
-    return { status: 503, body: { code: storeCode, message: 'the store cannot take this command now; nothing was recorded, retry shortly', details: [] } };
-  }
+  const storeCode = retryableStoreCode(error);
+  if (storeCode !== undefined) return { status: 503, body: { code: storeCode, message: RETRY_MESSAGE, details: [] } };
   if (error instanceof HttpException) {
     const status = error.getStatus();
     const code = status === 404 ? 'NOT_FOUND' : status === 413 ? 'PAYLOAD_TOO_LARGE' : status < 500 ? 'VALIDATION_FAILED' : 'INTERNAL';

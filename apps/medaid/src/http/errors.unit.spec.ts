@@ -1,6 +1,7 @@
 // How failures map to HTTP: business codes to their statuses, retryable store conditions to 503,
 // anything unexpected to a 500 without internals.
 import { describe, expect, it } from '@jest/globals';
+import { RETRYABLE_STORE_CODES } from '../shared/store-failures.js';
 import { HTTP_STATUS, rejected, toResponse } from './errors.js';
 
 describe('toResponse', () => {
@@ -11,12 +12,12 @@ describe('toResponse', () => {
     }
   });
 
-  it('answers 503 for a full append queue or a closing store, saying nothing was recorded', () => {
-    for (const code of ['STORE_OVERLOADED', 'STORE_CLOSED']) {
+  it('answers 503 for every retryable store condition (full queue, closing, EventStoreDB unreachable or too slow), saying a retry is safe', () => {
+    for (const code of RETRYABLE_STORE_CODES) {
       const error = Object.assign(new Error('queue full'), { code });
       const r = toResponse(error);
       expect([r.status, r.body.code]).toEqual([503, code]);
-      expect(r.body.message).toMatch(/nothing was recorded/);
+      expect(r.body.message).toMatch(/retry shortly/);
     }
   });
 

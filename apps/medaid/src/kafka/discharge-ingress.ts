@@ -17,7 +17,7 @@ import type { SettlementResult } from '#domain';
 import type { HandlerContext, IncomingMessage, KafkaPublisher, OutgoingMessage } from '#kafka';
 import { ReverseSettlement, SettleDischarge } from '../commands/settlements/settlement.handlers.js';
 import type { SettleOutcome } from '../commands/settlements/settlement.handlers.js';
-import { toResponse } from '../http/errors.js';
+import { retryableStoreCode } from '../shared/store-failures.js';
 import { personStream, visitKey } from '../shared/read-model.js';
 import { CommandMeta, EventWriter } from '../shared/writer.js';
 import type { Actor } from '../shared/writer.js';
@@ -147,11 +147,11 @@ export class DischargeIngress {
 }
 
 /**
- * STORE_OVERLOADED and STORE_CLOSED (HTTP's 503 cases: nothing was recorded, retry later), and a
- * failed writer thread (HTTP 500, but it says nothing about the message: every command fails alike).
+ * The retryable store conditions (shared/store-failures.ts: HTTP's 503 cases), and a failed writer
+ * thread (HTTP 500, but it says nothing about the message: every command fails alike).
  */
 export function isStoreFailure(error: unknown): boolean {
-  return toResponse(error).status === 503 || (error as { code?: unknown } | null)?.code === 'STORE_WRITER_FAILED';
+  return retryableStoreCode(error) !== undefined || (error as { code?: unknown } | null)?.code === 'STORE_WRITER_FAILED';
 }
 
 /** Stable across redeliveries of one message, different for any other message. */
