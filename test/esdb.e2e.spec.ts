@@ -54,6 +54,7 @@ describe('the service on the EventStoreDB adapter (against the protocol test dou
     const settled = await http(first.url, 'POST', '/v1/settlements', discharge({ personId: 'p-esdb', visitId: 'v-esdb-1', totalFen: 8_000_000 }));
     expect(settled.status).toBe(201);
     expect(existsSync(join(first.dataDir, 'events.sqlite'))).toBe(false);
+    expect((await http(first.url, 'GET', '/ready')).body.store).toBe('esdb');
 
     // then the person's stream in EventStoreDB holds the category and the settlement
     const store = await EsdbEventStore.connect(d.connectionString);

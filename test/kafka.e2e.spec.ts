@@ -99,6 +99,9 @@ describe('Kafka ingress and relay', () => {
       expect(outcome!.json).toEqual({ ok: true, result: { ...viaHttp.body.current, duplicate: false, settledAtMs: undefined, reversal: undefined } });
       expect(outcome!.json.result).toMatchObject({ status: 'settled', personId: 'p-k1', totalFen: d.totalFen });
       expect(outcome!.json.result.fundPayFen + outcome!.json.result.patientPayFen).toBe(d.totalFen);
+      // /ready shows Kafka's state next to the store's (informational: HTTP works without Kafka)
+      const ready = await http(r.service.url, 'GET', '/ready');
+      expect([ready.status, ready.body.store, ready.body.kafka?.state]).toEqual([200, 'sqlite', 'running']);
     } finally {
       await teardown(r);
     }

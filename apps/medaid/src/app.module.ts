@@ -28,6 +28,8 @@ export class Lifecycle implements BeforeApplicationShutdown, OnApplicationShutdo
     this.draining = true;
     for (const listener of this.drainListeners) listener();
   }
+  /** Parts that report their state in /ready (Kafka), by name; informational, never a reason for 503. */
+  readonly reports = new Map<string, () => unknown>();
   /** Work that must end before the store closes (the Kafka relay's last flush); run in order, after HTTP drained. */
   private readonly storeCloseHooks: Array<() => Promise<void>> = [];
   beforeStoreClose(hook: () => Promise<void>): void {
@@ -55,12 +57,19 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Readiness: the store is open and the read model rebuilt; 503 while draining for shutdown. */
+  /**
+   * Readiness: the store is open and the read model rebuilt; 503 while draining for shutdown.
+   * Kafka's state is shown but does not make the service unready: HTTP settlement works without it.
+   */
   @Get('ready')
   ready(@Res({ passthrough: true }) reply: StatusReply) {
     if (this.lifecycle.draining) reply.status(503);
     const { model } = this.runtime;
-    return { status: this.lifecycle.draining ? 'draining' : 'ready', position: model.position, events: model.eventCount, rebuilt: this.runtime.rebuilt };
+    const parts = Object.fromEntries([...this.lifecycle.reports].map(([name, report]) => [name, report()]));
+    return {
+      status: this.lifecycle.draining ? 'draining' : 'ready', store: this.runtime.storeKind, position: model.position, events: model.eventCount,
+      rebuilt: this.runtime.rebuilt, ...parts,
+    };
   }
 }
 

@@ -118,6 +118,7 @@ export function startKafkaFromEnv(app: INestApplicationContext, runtime: MedaidR
   const lifecycle = app.get(Lifecycle);
   lifecycle.onDrain(() => void bridge.stopIngress());
   lifecycle.beforeStoreClose(() => bridge.stop());
+  lifecycle.reports.set('kafka', () => bridge.status());
   bridge.start();
   return bridge;
 }
