@@ -52,6 +52,16 @@ export function machine() {
 
 const dirs = new Set();
 const children = new Set();
+const hooks = new Set();
+
+/**
+ * Registers a synchronous clean-up step (e.g. stopping a broker the bench started), run by
+ * cleanupAll — at the end, on error and on SIGINT/SIGTERM. Returns a function that unregisters it.
+ */
+export function onCleanup(fn) {
+  hooks.add(fn);
+  return () => hooks.delete(fn);
+}
 
 export function tempDir(prefix) {
   const dir = mkdtempSync(join(tmpdir(), `medaid-bench-${prefix}-`));
@@ -72,6 +82,14 @@ export function cleanupAll() {
   children.clear();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   dirs.clear();
+  for (const fn of hooks) {
+    hooks.delete(fn);
+    try {
+      fn();
+    } catch (e) {
+      console.error(`clean-up failed: ${e?.message ?? String(e)}`);
+    }
+  }
 }
 
 export async function freePort() {
@@ -85,9 +103,9 @@ export async function freePort() {
   });
 }
 
-/** Starts `node args…` and waits until GET readyUrl answers 200. */
-export async function startServer(name, args, readyUrl, timeoutMs = 30_000) {
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `node args…` (extra environment variables in `env`) and waits until GET readyUrl answers 200. */
+export async function startServer(name, args, readyUrl, timeoutMs = 30_000, env = {}) {
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   children.add(child);
   let err = '';
   child.stdout.on('data', () => {});

@@ -17,7 +17,7 @@ async function post(url, body) {
 }
 
 /** Records every person's category / approval over HTTP. */
-async function seedPersons(base, persons) {
+export async function seedPersons(base, persons) {
   await pool(persons, 32, async (p) => {
     for (const f of personFacts(p)) {
       const path = f.type === 'AssignCategory' ? 'categories' : 'approvals';

@@ -16,7 +16,7 @@ const { ReadModel } = await import(dist('apps/medaid/src/shared/read-model.js'))
 const PAGE = 10_000;
 
 /** Writes `total` events (policy, facts, settlements round-robin over persons); returns the count. */
-async function generateLog(path, total, persons) {
+export async function generateLog(path, total, persons) {
   const policy = validatePolicy(loadDemoPolicy());
   if (!policy.ok) throw new Error(policy.error.message);
   const store = await SqliteEventStore.open({ path }); // creates the schema

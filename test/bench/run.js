@@ -8,6 +8,11 @@
 // Other knobs: BENCH_PERSONS, BENCH_COMPUTE_ITEMS, BENCH_COMPUTE_MS, BENCH_STORE_SETTLEMENTS,
 // BENCH_STORE_CONCURRENCY, BENCH_FSYNC_MS, BENCH_HTTP_CONNECTIONS, BENCH_HTTP_SECONDS,
 // BENCH_HTTP_WARMUP, BENCH_REPLAY_EVENTS, BENCH_REPLAY_PERSONS.
+// (e) and (f) need a real Kafka broker: $KAFKA_BROKERS, else deploy/kafka-local/kafka-local.sh is
+// started (and stopped at the end, also on Ctrl-C, if this run started it; Java + Maven needed).
+// Their knobs: BENCH_KAFKA_DISCHARGES (5,000), BENCH_KAFKA_WARMUP (200), BENCH_KAFKA_PERSONS (1,000),
+// BENCH_RELAY_EVENTS (50,000), BENCH_RELAY_PERSONS (5,000) — scaled by BENCH_SCALE — and
+// BENCH_KAFKA_PARTITIONS (3) and BENCH_KAFKA_TIMEOUT (180 s per wait), which are not.
 import 'reflect-metadata'; // the command handlers are decorated classes
 import { SCALE, cleanupAll, fmtNum, machine, printTable } from './common.js';
 
@@ -79,6 +84,26 @@ const SECTIONS = {
       return r.notes;
     },
   },
+  e: {
+    title: 'Kafka discharges end to end (real broker)',
+    async run() {
+      const { benchKafkaDischarges } = await import('./kafka.js');
+      const { service: s, baseline: b, notes: n } = await benchKafkaDischarges();
+      row('(e) Kafka discharges → outcomes, /s', perSec(s.rate), `${perSec(b.rate)} kafkajs consume→produce`, ratio(s.rate, b.rate), 'info');
+      row('(e) Kafka latency p50 (produce → outcome)', ms(s.p50), `${ms(b.p50)} kafkajs`, ratio(s.p50, b.p50), 'info');
+      row('(e) Kafka latency p99 (produce → outcome)', ms(s.p99), `${ms(b.p99)} kafkajs`, ratio(s.p99, b.p99), 'info');
+      return n;
+    },
+  },
+  f: {
+    title: 'Kafka relay, store → events topic (real broker)',
+    async run() {
+      const { benchKafkaRelay } = await import('./kafka.js');
+      const { service: s, baseline: b, notes: n } = await benchKafkaRelay();
+      row('(f) relay store → Kafka, events/s', perSec(s.rate), `${perSec(b.rate)} kafkajs produce→consume`, ratio(s.rate, b.rate), 'info');
+      return n;
+    },
+  },
 };
 
 async function main() {
@@ -89,12 +114,12 @@ async function main() {
   console.log(`  node:   ${m.node} (${m.platform})`);
   console.log(`  scale:  BENCH_SCALE=${SCALE}`);
   console.log('');
-  const only = (process.env.BENCH_ONLY ?? 'a,b,c,d').split(',').map((s) => s.trim()).filter(Boolean);
+  const only = (process.env.BENCH_ONLY ?? 'a,b,c,d,e,f').split(',').map((s) => s.trim()).filter(Boolean);
   let crashed = false;
   const started = performance.now();
   for (const key of only) {
     const section = SECTIONS[key];
-    if (section === undefined) throw new Error(`BENCH_ONLY: unknown section "${key}" (a, b, c, d)`);
+    if (section === undefined) throw new Error(`BENCH_ONLY: unknown section "${key}" (a, b, c, d, e, f)`);
     const t = performance.now();
     process.stdout.write(`(${key}) ${section.title} … `);
     try {
