@@ -4,8 +4,9 @@
 // (e) discharges/s end to end: N SettleDischarge messages produced as fast as possible to
 //     <prefix>medaid.discharges.v1 until N outcomes (ok, new, each visit once) are consumed from
 //     <prefix>medaid.settlements.v1. Baseline: a consumer group that answers each message with the
-//     service's own outcome for that visit, the way the service's ingress does (one message at a
-//     time per partition, idempotent producer with acks=all, offset commit every 100).
+//     service's own outcome for that visit, the way the service's ingress does (64 messages of a
+//     partition at once, their outcomes in one request; idempotent producer with acks=all, offset
+//     commit every 100).
 // (f) relay events/s: the service starts on a store that already holds M events; its relay
 //     publishes them all from an empty checkpoint, until M distinct events are consumed from
 //     <prefix>medaid.events.v1 (checked: count, per-stream revision order). Baseline: the very
@@ -25,6 +26,8 @@ const SELF = fileURLToPath(import.meta.url);
 const BIN = join(ROOT, 'bin/medaid.js');
 /** Discharges per produce request of the load generator (same for service and baseline). */
 const PRODUCE_CHUNK = 500;
+/** Messages of a partition the ingress handles at once (apps/medaid/src/kafka/kafka-bridge.ts). */
+const WAVE = 64;
 /** The ingress runner's commit interval and the relay's batch limits (libs/kafka, event-relay.ts defaults). */
 const COMMIT_EVERY = 100;
 const RELAY_BATCH_EVENTS = 500;
@@ -189,7 +192,7 @@ export async function benchKafkaDischarges() {
         `all ${n} produced at once in requests of ${PRODUCE_CHUNK} (acks=all; done after ${Math.round(service.producedMs)} / ${Math.round(baseline.producedMs)} ms), ` +
         `first produce → last outcome ${Math.round(service.ms)} ms (medaid) / ${Math.round(baseline.ms)} ms (baseline), every outcome ok, new, each visit once, no dead letters; ` +
         `latency = produce request → outcome consumed, so it includes the queue; outcomes ≈ ${Math.round(outcomeBytes)} B; baseline = a kafkajs consumer group in ` +
-        `its own process answering each message with medaid's outcome for that visit (one at a time per partition, idempotent producer, acks=all, commit every ${COMMIT_EVERY}); ` +
+        `its own process answering each message with medaid's outcome for that visit (${WAVE} messages of a partition at once, their outcomes in one request, idempotent producer, acks=all, commit every ${COMMIT_EVERY}); ` +
         `medaid's relay publishes its events meanwhile`,
     };
   } finally {
@@ -347,15 +350,23 @@ async function echo(c, kafka, closers) {
         uncommitted = 0;
       };
       try {
-        for (const m of batch.messages) {
+        // Like the ingress: up to WAVE messages of a partition at once, their outcomes out in one request.
+        for (let start = 0; start < batch.messages.length; start += WAVE) {
           if (!isRunning() || isStale()) break;
-          const outcome = outcomes[m.key.toString('utf8')];
-          if (outcome === undefined) throw new Error(`no outcome for ${m.key}`);
-          const headers = { 'source-topic': topic, 'source-partition': String(partition), 'source-offset': m.offset, 'source-timestamp': m.timestamp, 'command-type': 'SettleDischarge' };
-          await producer.sendBatch({ acks: -1, topicMessages: [{ topic: c.outTopic, messages: [{ key: outcome.key, value: outcome.value, headers }] }] });
-          resolveOffset(m.offset);
-          last = m.offset;
-          if (++uncommitted >= COMMIT_EVERY) await commit();
+          const wave = batch.messages.slice(start, start + WAVE);
+          const messages = wave.map((m) => {
+            const outcome = outcomes[m.key.toString('utf8')];
+            if (outcome === undefined) throw new Error(`no outcome for ${m.key}`);
+            const headers = { 'source-topic': topic, 'source-partition': String(partition), 'source-offset': m.offset, 'source-timestamp': m.timestamp, 'command-type': 'SettleDischarge' };
+            return { key: outcome.key, value: outcome.value, headers };
+          });
+          await producer.sendBatch({ acks: -1, topicMessages: [{ topic: c.outTopic, messages }] });
+          for (const m of wave) {
+            resolveOffset(m.offset);
+            last = m.offset;
+            uncommitted++;
+          }
+          if (uncommitted >= COMMIT_EVERY) await commit();
           await heartbeat();
         }
       } finally {

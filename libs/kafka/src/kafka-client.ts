@@ -106,11 +106,28 @@ export class KafkaClient {
     });
   }
 
-  /** Creates the topics that do not exist yet; returns the names created. Existing topics are left as they are. */
+  /**
+   * Creates the topics that do not exist yet; returns the names created. Existing topics are left
+   * as they are. A broker that has just started may answer "does not host this topic-partition"
+   * while its metadata settles: such retriable answers are retried for up to ~30 s.
+   */
   async ensureTopics(specs: readonly TopicSpec[]): Promise<string[]> {
     for (const s of specs) {
       if (!Number.isInteger(s.partitions) || s.partitions < 1 || s.partitions > 1_000) throw new Error(`${s.topic}: partitions must be 1 to 1000`);
     }
+    const created = new Set<string>();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        for (const topic of await this.createMissing(specs)) created.add(topic);
+        return [...created];
+      } catch (error) {
+        if ((error as { retriable?: unknown }).retriable !== true || attempt >= ENSURE_TOPICS_ATTEMPTS) throw error;
+        await sleep(backoffMs(attempt, { initialMs: 250, maxMs: 3_000 }));
+      }
+    }
+  }
+
+  private async createMissing(specs: readonly TopicSpec[]): Promise<string[]> {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
@@ -164,24 +181,66 @@ export class KafkaClient {
  * same messages after that may duplicate them in Kafka, never reorder them: callers that need
  * exactly-once (the relay) give every message an id for consumers to drop duplicates by.
  */
+/** Tries of ensureTopics on retriable broker answers (about 30 s with its backoff). */
+const ENSURE_TOPICS_ATTEMPTS = 14;
+
+/** Bound one coalesced request: at most this many sends, and no more sends once this many bytes are in. */
+const MAX_COALESCED_SENDS = 500;
+const MAX_COALESCED_BYTES = 4 * 1024 * 1024;
+const sizeOf = (x: unknown) => (typeof x === 'string' ? Buffer.byteLength(x) : Buffer.isBuffer(x) ? x.length : 0);
+
 export class KafkaPublisher {
   private producer: Promise<Producer> | undefined;
   private closed = false;
 
   constructor(private readonly client: KafkaClient, readonly name: string) {}
 
-  /** Resolves when every message was acknowledged by the broker; rejects otherwise (nothing is retried here after that). */
-  async send(batches: readonly TopicMessages[]): Promise<void> {
-    if (this.closed) throw new Error(`publisher ${this.name} is closed`);
+  /**
+   * Resolves when every message was acknowledged by the broker; rejects otherwise (nothing is
+   * retried here after that). Sends that arrive while one is under way go together in the next
+   * request, in arrival order: with one request in flight, many concurrent callers still get
+   * their messages out in few round trips.
+   */
+  send(batches: readonly TopicMessages[]): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`publisher ${this.name} is closed`));
     const topicMessages = batches.filter((b) => b.messages.length > 0).map((b) => ({ topic: b.topic, messages: b.messages.map((m) => ({ ...m })) }));
-    if (topicMessages.length === 0) return;
-    const pending = this.connected();
+    if (topicMessages.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ topicMessages, resolve, reject });
+      if (!this.sending) void this.drain();
+    });
+  }
+
+  private readonly queue: Array<{ topicMessages: TopicMessages[]; resolve: () => void; reject: (error: unknown) => void }> = [];
+  private sending = false;
+
+  private async drain(): Promise<void> {
+    this.sending = true;
     try {
-      const producer = await pending;
-      await producer.sendBatch({ acks: -1, topicMessages });
-    } catch (error) {
-      this.discard(pending);
-      throw error;
+      while (this.queue.length > 0) {
+        if (this.closed) {
+          for (const r of this.queue.splice(0)) r.reject(new Error(`publisher ${this.name} is closed`));
+          break;
+        }
+        let count = 0;
+        let bytes = 0;
+        while (count < this.queue.length && count < MAX_COALESCED_SENDS && (count === 0 || bytes < MAX_COALESCED_BYTES)) {
+          bytes += this.queue[count]!.topicMessages.reduce((s, t) => s + t.messages.reduce((n, m) => n + sizeOf(m.value) + sizeOf(m.key), 0), 0);
+          count++;
+        }
+        const requests = this.queue.splice(0, count);
+        const pending = this.connected();
+        try {
+          const producer = await pending;
+          await producer.sendBatch({ acks: -1, topicMessages: requests.flatMap((r) => r.topicMessages) });
+          for (const r of requests) r.resolve();
+        } catch (error) {
+          this.discard(pending);
+          for (const r of requests) r.reject(error);
+        }
+      }
+    } finally {
+      this.sending = false;
     }
   }
 
@@ -233,6 +292,12 @@ export interface ConsumerOptions {
   handle(message: IncomingMessage, context: HandlerContext): Promise<void>;
   /** Partitions handled at the same time (default 1, at most 64). */
   partitionsConcurrently?: number;
+  /**
+   * Messages of one partition handled at the same time (default 1, at most 1,000). Messages with
+   * the same key are still handled one after the other, in offset order; offsets are committed
+   * only up to the last message before which every message was handled.
+   */
+  messagesConcurrently?: number;
   /** Commit at least every this many handled messages of a partition (default 100, at most 10,000). */
   commitEveryMessages?: number;
   /** Most bytes fetched per partition in one request (default 1 MiB, at most 64 MiB). */
@@ -261,12 +326,14 @@ export class ConsumerRunner {
   private loop: Promise<void> | undefined;
   private readonly maxAttempts: number;
   private readonly commitEvery: number;
+  private readonly wave: number;
   private readonly backoff: BackoffOptions;
 
   constructor(private readonly client: KafkaClient, private readonly options: ConsumerOptions) {
     this.maxAttempts = limit('maxAttempts', options.maxAttempts ?? 10, 1_000);
     this.commitEvery = limit('commitEveryMessages', options.commitEveryMessages ?? 100, 10_000);
     limit('partitionsConcurrently', options.partitionsConcurrently ?? 1, 64);
+    this.wave = limit('messagesConcurrently', options.messagesConcurrently ?? 1, 1_000);
     limit('maxBytesPerPartition', options.maxBytesPerPartition ?? 1024 * 1024, 64 * 1024 * 1024);
     this.backoff = options.retryBackoff ?? { initialMs: 100, maxMs: 5_000 };
   }
@@ -339,19 +406,41 @@ export class ConsumerRunner {
       uncommitted = 0;
     };
     try {
-      for (const message of batch.messages) {
+      for (let start = 0; start < batch.messages.length; start += this.wave) {
         if (this.stopping.signal.aborted || !isRunning() || isStale()) break;
-        const handled = await this.handleWithRetry(toIncoming(topic, partition, message), heartbeat);
-        if (!handled) break; // stopping: left uncommitted, delivered again later
-        resolveOffset(message.offset);
-        lastHandled = message.offset;
-        if (++uncommitted >= this.commitEvery) await commit();
+        const wave = batch.messages.slice(start, start + this.wave);
+        const outcomes = await Promise.allSettled(this.handleWave(topic, partition, wave, heartbeat));
+        // Only a prefix of fully handled messages may be committed: a later one handled before an
+        // earlier one failed is handled again after redelivery (handlers are idempotent).
+        let done = 0;
+        while (done < wave.length && outcomes[done]!.status === 'fulfilled' && (outcomes[done] as PromiseFulfilledResult<boolean>).value) done++;
+        for (const message of wave.slice(0, done)) {
+          resolveOffset(message.offset);
+          lastHandled = message.offset;
+          uncommitted++;
+        }
+        if (uncommitted >= this.commitEvery) await commit();
+        const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+        if (failed !== undefined) throw failed.reason;
+        if (done < wave.length) break; // stopping: left uncommitted, delivered again later
         await heartbeat();
       }
     } finally {
       // Commit what was handled even when the batch ends with an error, so it is not handled again.
       await commit().catch((error: unknown) => this.client.log('warn', 'kafka offset commit failed; those messages will be delivered again', { topic, partition, error: String(error) }));
     }
+  }
+
+  /** Starts a wave: messages with the same key one after another, others at once. */
+  private handleWave(topic: string, partition: number, wave: readonly KafkaMessage[], heartbeat: () => Promise<void>): Array<Promise<boolean>> {
+    const tails = new Map<string, Promise<boolean>>();
+    return wave.map((message) => {
+      const key = message.key === null ? `offset:${message.offset}` : `key:${message.key.toString('base64')}`;
+      const previous = tails.get(key) ?? Promise.resolve(true);
+      const handled = previous.then((ok) => (ok ? this.handleWithRetry(toIncoming(topic, partition, message), heartbeat) : false));
+      tails.set(key, handled.catch(() => false));
+      return handled;
+    });
   }
 
   /** true when handled; false when stopping first; throws after maxAttempts. */

@@ -6,8 +6,9 @@
 //   producer, so the first copy of each event in a partition appears in stream order.
 // - No loss: the checkpoint moves only after Kafka acknowledged the whole batch. A crash in between
 //   republishes from the checkpoint; consumers drop the duplicates by the event-id header.
-// - Bounded: at most one batch in flight and one forming (maxBatchEvents, maxBatchBytes); while
-//   a batch waits for Kafka the subscription handler waits too, which stops reading the log.
+// - Bounded: at most one batch in flight, one waiting behind it and one forming (maxBatchEvents,
+//   maxBatchBytes); while they wait for Kafka the subscription handler waits too, which stops
+//   reading the log — but reading the next batch overlaps with publishing the one before.
 import type { EventStore, RecordedEvent, Subscription } from '#event-store';
 import { backoffMs, sleep } from '#kafka';
 import type { BackoffOptions, KafkaLog, KafkaPublisher, OutgoingMessage, TopicMessages } from '#kafka';
@@ -129,7 +130,11 @@ export class EventRelay {
     if (this.stopping.signal.aborted) return;
     const prepared = prepare(event);
     if (this.buffer.length > 0 && (this.buffer.length >= this.maxBatchEvents || this.bufferBytes + prepared.bytes > this.maxBatchBytes)) {
-      await this.flush(); // backpressure: the log is not read further until this batch is in Kafka
+      // The full batch goes behind the one in flight; reading goes on into the next batch once the
+      // one in flight is acknowledged (backpressure: one in flight, one waiting, one forming).
+      const inFlight = this.chain;
+      void this.flush();
+      await inFlight;
     }
     this.buffer.push(prepared);
     this.bufferBytes += prepared.bytes;

@@ -16,6 +16,8 @@ import { EventRelay } from './event-relay.js';
 import { KafkaSettings, kafkaSettingsFromEnv } from './kafka-settings.js';
 import { RelayCheckpoint } from './relay-checkpoint.js';
 
+/** Messages of one partition settled at the same time (same key: still one after the other). */
+const INGRESS_MESSAGES_CONCURRENTLY = 64;
 /** How long the relay may spend publishing what is left at shutdown. */
 const RELAY_FLUSH_DEADLINE_MS = 5_000;
 
@@ -43,6 +45,9 @@ export class KafkaBridge {
       topics: [settings.topics.discharges],
       handle: handler.handle,
       partitionsConcurrently: Math.min(settings.partitions, 16),
+      // Discharges of different visits are independent (the handlers order what touches one
+      // person or visit); one at a time per partition would leave the store's group commit idle.
+      messagesConcurrently: INGRESS_MESSAGES_CONCURRENTLY,
       sessionTimeoutMs: settings.sessionTimeoutMs,
     });
     // One checkpoint per events topic: pointing the relay at other topics (another prefix) relays everything there.
