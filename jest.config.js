@@ -11,6 +11,7 @@ export default {
     '^#event-store-sqlite$': '<rootDir>/libs/event-store-sqlite/src/index.ts',
     '^#event-store-esdb$': '<rootDir>/libs/event-store-esdb/src/index.ts',
     '^#kafka$': '<rootDir>/libs/kafka/src/index.ts',
+    '^#ledger$': '<rootDir>/libs/ledger/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: {

@@ -1,5 +1,5 @@
 // The dependency rule, checked: the domain imports nothing but itself; the port imports no client
-// library; exactly one library imports better-sqlite3, exactly one file @eventstore/db-client; exactly
+// library; exactly two files import better-sqlite3 (event store, ledger journal), one file @eventstore/db-client; exactly
 // one file of the service picks the store adapter; nothing in libs/ knows NestJS.
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -33,10 +33,11 @@ describe('the dependency rule', () => {
     }
   });
 
-  it('lets only the SQLite adapter import better-sqlite3, and only the runtime pick the adapter', () => {
+  it('lets only the SQLite adapter and the ledger journal import better-sqlite3, and only the runtime pick the adapter', () => {
     const all = [...sources('libs'), ...sources('apps')];
     const importers = (name: string) => all.filter((f) => imports(f).includes(name)).map((f) => relative('.', f));
-    expect(importers('better-sqlite3')).toEqual(['libs/event-store-sqlite/src/sqlite-event-store.ts']);
+    // Two stores on SQLite, one file each: the event store's adapter and the ledger's journal.
+    expect(importers('better-sqlite3').sort()).toEqual(['libs/event-store-sqlite/src/sqlite-event-store.ts', 'libs/ledger/src/sqlite-journal.ts']);
     expect(importers('#event-store-sqlite')).toEqual(['apps/medaid/src/infrastructure/runtime.ts']);
   });
 

@@ -13,6 +13,7 @@
 // Their knobs: BENCH_KAFKA_DISCHARGES (5,000), BENCH_KAFKA_WARMUP (200), BENCH_KAFKA_PERSONS (1,000),
 // BENCH_RELAY_EVENTS (50,000), BENCH_RELAY_PERSONS (5,000) — scaled by BENCH_SCALE — and
 // BENCH_KAFKA_PARTITIONS (3) and BENCH_KAFKA_TIMEOUT (180 s per wait), which are not.
+// (g) audit replay / verify: BENCH_AUDIT_EVENTS (200,000), BENCH_AUDIT_PERSONS (20,000), scaled.
 import 'reflect-metadata'; // the command handlers are decorated classes
 import { SCALE, cleanupAll, fmtNum, machine, printTable } from './common.js';
 
@@ -104,6 +105,16 @@ const SECTIONS = {
       return n;
     },
   },
+  g: {
+    title: 'audit replay and verify over the whole log',
+    async run() {
+      const { benchAudit } = await import('./audit.js');
+      const r = await benchAudit();
+      row('(g) audit replay, events/s', perSec(r.replayRate), `${perSec(r.plainRate)} plain readAll`, ratio(r.replayRate, r.plainRate), 'info');
+      row('(g) audit verify, events/s', perSec(r.verifyRate), `${perSec(r.plainRate)} plain readAll`, ratio(r.verifyRate, r.plainRate), 'info');
+      return r.notes;
+    },
+  },
 };
 
 async function main() {
@@ -114,12 +125,12 @@ async function main() {
   console.log(`  node:   ${m.node} (${m.platform})`);
   console.log(`  scale:  BENCH_SCALE=${SCALE}`);
   console.log('');
-  const only = (process.env.BENCH_ONLY ?? 'a,b,c,d,e,f').split(',').map((s) => s.trim()).filter(Boolean);
+  const only = (process.env.BENCH_ONLY ?? 'a,b,c,d,e,f,g').split(',').map((s) => s.trim()).filter(Boolean);
   let crashed = false;
   const started = performance.now();
   for (const key of only) {
     const section = SECTIONS[key];
-    if (section === undefined) throw new Error(`BENCH_ONLY: unknown section "${key}" (a, b, c, d, e, f)`);
+    if (section === undefined) throw new Error(`BENCH_ONLY: unknown section "${key}" (a, b, c, d, e, f, g)`);
     const t = performance.now();
     process.stdout.write(`(${key}) ${section.title} … `);
     try {

@@ -9,7 +9,15 @@ import { PoliciesController } from './commands/policies/policies.controller.js';
 import { PublishPolicyHandler } from './commands/policies/policy.handlers.js';
 import { PreviewDischargeHandler, ReverseSettlementHandler, SettleDischargeHandler } from './commands/settlements/settlement.handlers.js';
 import { SettlementsController } from './commands/settlements/settlements.controller.js';
+import { FundsController } from './commands/funds/funds.controller.js';
+import { AllocateFundHandler } from './commands/funds/fund.handlers.js';
+import { GrantEnrolmentSubsidiesHandler } from './commands/funds/subsidy.handlers.js';
+import { AdjustmentsController } from './commands/adjustments/adjustments.controller.js';
+import { ApproveAdjustmentHandler, RejectAdjustmentHandler, RequestAdjustmentHandler } from './commands/adjustments/adjustment.handlers.js';
 import { SettlementsGrpcController } from './grpc/settlements.grpc-controller.js';
+import { ReportsController } from './reports/reports.controller.js';
+import { LedgerController } from './ledger/ledger.controller.js';
+import { Ledger } from './ledger/ledger.js';
 import type { MedaidRuntime } from './infrastructure/runtime.js';
 import { EventWriter } from './shared/writer.js';
 
@@ -80,18 +88,24 @@ export class MedaidModule {
       module: MedaidModule,
       imports: [CqrsModule.forRoot()],
       controllers: [
-        ...(options.http ? [PoliciesController, PersonsController, SettlementsController, HealthController] : []),
+        ...(options.http ? [PoliciesController, PersonsController, SettlementsController, FundsController, AdjustmentsController, ReportsController, LedgerController, HealthController] : []),
         ...(options.grpc ? [SettlementsGrpcController] : []),
       ],
       providers: [
         { provide: RUNTIME, useValue: runtime },
         { provide: EventWriter, useValue: runtime.writer },
+        { provide: Ledger, useValue: runtime.ledger },
         Lifecycle,
         PublishPolicyHandler,
         RecordPersonFactHandler,
         SettleDischargeHandler,
         PreviewDischargeHandler,
         ReverseSettlementHandler,
+        AllocateFundHandler,
+        GrantEnrolmentSubsidiesHandler,
+        RequestAdjustmentHandler,
+        ApproveAdjustmentHandler,
+        RejectAdjustmentHandler,
       ],
     };
   }

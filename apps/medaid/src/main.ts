@@ -9,17 +9,21 @@ import { CommandBus } from '@nestjs/cqrs';
 import { PublishPolicy } from './commands/policies/policy.handlers.js';
 import { connectGrpc } from './grpc/grpc-server.js';
 import { createHttpApp } from './http/http-app.js';
+import { installAuthentication } from './http/actor.js';
+import { TokenTable } from './http/auth.js';
 import { startKafkaFromEnv } from './kafka/kafka-bridge.js';
 import { openRuntime, storeUrlFrom } from './infrastructure/runtime.js';
 import { openInput, simulate } from './cli/simulate.js';
+import { runAudit } from './cli/audit.js';
 import { SYSTEM_ACTOR } from './shared/writer.js';
 import { Lifecycle } from './app.module.js';
 
 const USAGE = `medaid — 一站式 medical-aid settlement
 
   medaid serve    [--data DIR] [--store esdb://…] [--port N] [--host ADDR] [--grpc-port N]
-                  [--grpc-host ADDR] [--no-demo-policy] [--quiet]
+                  [--grpc-host ADDR] [--auth FILE] [--no-demo-policy] [--quiet]
   medaid simulate [--input FILE.jsonl] [--policy FILE.json ...]
+  medaid audit    verify|replay|report [--data DIR] [--store esdb://…] …   (medaid audit --help)
 
 serve     runs the HTTP service on the embedded durable store in DIR (default ./data, or
           $MEDAID_DATA); port 3000 (or $PORT) on 127.0.0.1 (or $HOST). On first start with an
@@ -29,8 +33,12 @@ serve     runs the HTTP service on the embedded durable store in DIR (default ./
           Kafka relay checkpoint. Kafka is on when $KAFKA_BROKERS is set.
           With --grpc-port (or $GRPC_PORT) it also serves the gRPC API
           (proto/medaid/settlement/v1/settlement.proto) on --grpc-host (default: --host).
+          --auth FILE (or $MEDAID_AUTH_FILE) names the bearer tokens it accepts:
+          {"tokens": [{"token", "kind": "admin"|"hospital"|"auditor", "id"}]}.
 simulate  runs commands (one JSON object per line, from FILE or standard input) against a
-          fresh throw-away store and prints one JSON result line per command.`;
+          fresh throw-away store and prints one JSON result line per command.
+audit     the auditor's commands, read-only: verify (settlements recomputed, the journal's hash
+          chain, balance and payouts), replay (projections rebuilt and compared), report (a year).`;
 
 const DEMO_POLICY = join(dirname(fileURLToPath(import.meta.url)), '../../../../apps/medaid/assets/demo-policy.json');
 
@@ -45,14 +53,18 @@ async function serve(args: string[]): Promise<void> {
       // gRPC is off unless a port is given; an empty GRPC_PORT counts as not given
       'grpc-port': { type: 'string', default: process.env.GRPC_PORT || undefined },
       'grpc-host': { type: 'string', default: process.env.GRPC_HOST || undefined },
+      auth: { type: 'string', default: process.env.MEDAID_AUTH_FILE || undefined },
       'no-demo-policy': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
     },
   });
   const port = portOf('--port', values.port);
   const grpcPort = values['grpc-port'] === undefined ? null : portOf('--grpc-port', values['grpc-port']);
+  // Read before the store opens: a bad auth file stops the start before anything else happens.
+  const tokens = values.auth === undefined ? null : TokenTable.load(resolve(values.auth));
   const runtime = await openRuntime(resolve(values.data), { storeUrl: storeUrlFrom(values.store, process.env) });
   const app = await createHttpApp(runtime, { logRequests: !values.quiet, grpc: grpcPort !== null });
+  installAuthentication(app, tokens);
   const grpc = grpcPort === null ? null
     : connectGrpc(app, app.get(Lifecycle), { host: values['grpc-host'] ?? values.host, port: grpcPort, logCalls: !values.quiet });
   await app.init(); // registers the command handlers before the demo policy goes through the bus
@@ -68,7 +80,7 @@ async function serve(args: string[]): Promise<void> {
   const address = app.getHttpServer().address();
   process.stderr.write(`${JSON.stringify({
     time: new Date().toISOString(), level: 'info', msg: 'medaid listening', address, ...(grpc ? { grpcAddress: grpc.address } : {}), data: runtime.dataDir,
-    rebuiltEvents: runtime.rebuilt.events, rebuildMs: runtime.rebuilt.ms,
+    rebuiltEvents: runtime.rebuilt.events, rebuildMs: runtime.rebuilt.ms, authTokens: tokens?.size ?? 0,
   })}\n`);
 }
 
@@ -88,6 +100,7 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'serve': return serve(rest);
     case 'simulate': return runSimulate(rest);
+    case 'audit': return runAudit(rest); // verify, replay, report: cli/audit.ts
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(`${USAGE}\n`);
       return;

@@ -86,7 +86,12 @@ export function inScopeOf(d: Pick<Discharge, 'totalFen' | 'fullOwnPayFen' | 'ove
   return d.totalFen - d.fullOwnPayFen - d.overLimitFen - d.preSelfPayFen;
 }
 
-export function computeSettlement(policy: Policy, d: Discharge, who: Eligibility, year: YearState): Result<Computation> {
+/**
+ * `fundRoomFen`: for each fund that may not be overdrawn (the policy's `funds` extension), what is
+ * left of it for the discharge's region and year. Such a fund is one more limit of the layers it
+ * pays, after the annual caps: `cappedBy: "fund:<code>"` when it is the one that binds.
+ */
+export function computeSettlement(policy: Policy, d: Discharge, who: Eligibility, year: YearState, fundRoomFen: Readonly<Record<string, Fen>> = {}): Result<Computation> {
   const inScopeFen = inScopeOf(d);
   if (inScopeFen < 0) {
     return fail('VALIDATION_FAILED', 'totalFen is less than fullOwnPayFen + overLimitFen + preSelfPayFen', [
@@ -96,6 +101,7 @@ export function computeSettlement(policy: Policy, d: Discharge, who: Eligibility
   const contributions: YearState = { yearBase: dict(), used: dict() };
   const layers: LayerResult[] = [];
   let remaining = inScopeFen;
+  const fundLeft: Record<string, Fen> = dict(fundRoomFen); // less what earlier layers of this settlement took
 
   for (const layer of policy.layers) {
     const external = own(d.externalPayments, layer.id);
@@ -115,7 +121,9 @@ export function computeSettlement(policy: Policy, d: Discharge, who: Eligibility
       layers.push(layerResult(layer, null, false, remaining, 0, 0, 0, null));
       continue;
     }
-    const r = applyRule(rule, remaining, layer.id, year, contributions);
+    const room = own(fundLeft, layer.fund);
+    const r = applyRule(rule, remaining, layer.id, year, contributions, room === undefined ? undefined : [`fund:${layer.fund}`, room]);
+    if (room !== undefined) setOwn(fundLeft, layer.fund, room - r.payFen);
     layers.push(layerResult(layer, rule.id, false, remaining, r.belowThresholdFen, r.rawFen, r.payFen, r.cappedBy));
     remaining -= r.payFen;
   }
@@ -124,7 +132,7 @@ export function computeSettlement(policy: Policy, d: Discharge, who: Eligibility
 }
 
 /** One layer's rule applied to what remains: threshold (起付线), bands, caps. */
-function applyRule(rule: Rule, baseFen: Fen, layerId: string, year: YearState, contributions: YearState) {
+function applyRule(rule: Rule, baseFen: Fen, layerId: string, year: YearState, contributions: YearState, fundLimit?: [string, Fen]) {
   // For per-year thresholds, the bands are in the coordinates of the year's cumulative base,
   // so a band pays on the part of this settlement that falls within it, whichever settlement
   // crossed the threshold.
@@ -141,6 +149,7 @@ function applyRule(rule: Rule, baseFen: Fen, layerId: string, year: YearState, c
     const usedFen = (own(year.used, cap.counter) ?? 0) + (own(contributions.used, cap.counter) ?? 0);
     limits.push([cap.counter, Math.max(0, cap.capFen - usedFen)]);
   }
+  if (fundLimit !== undefined) limits.push([fundLimit[0], Math.max(0, fundLimit[1])]);
   const payFen = Math.min(rawFen, baseFen, ...limits.map(([, fen]) => fen));
   const cappedBy = payFen === rawFen ? null : (limits.find(([, fen]) => fen === payFen)?.[0] ?? null);
   const belowThresholdFen = Math.min(baseFen, Math.max(0, thresholdFen - prevFen));

@@ -4,3 +4,8 @@ export * from './policy.js';
 export * from './calculation.js';
 export * from './person.js';
 export * from './visit.js';
+export * from './adjustment.js';
+export * from './funds.js';
+export * from './report.js';
+export * from './report-year.js';
+export * from './subsidy.js';

@@ -2,7 +2,9 @@
 // approvals (同步结算申请审批表), death record (死亡比对) and settlements, because the annual caps are
 // per person — so the person stream is the consistency boundary that keeps two concurrent
 // settlements from using the same cap room. decide() and evolve() are pure.
+import type { EnrolmentSubsidyGrantedData } from './subsidy.js';
 import { Computation, Discharge, Eligibility, LayerResult, Totals, YearState, computeSettlement, dischargeFingerprint, inScopeOf, totalsOf } from './calculation.js';
+import { AdjustmentAppliedData, AppliedAdjustment, applyAdjustment } from './adjustment.js';
 import { Policy, PolicyRef } from './policy.js';
 import { Fen, IsoDate, NO_CATEGORY, Result, assert, dayBefore, dict, fail, ok, own, setOwn, yearOf } from './primitives.js';
 
@@ -31,7 +33,9 @@ export type PersonEvent =
   | { type: 'ApprovalGranted'; data: { personId: string; approvalNo: string; validFrom: IsoDate; validTo: IsoDate } }
   | { type: 'DeathRecorded'; data: { personId: string; date: IsoDate } }
   | { type: 'DischargeSettled'; data: SettledData }
-  | { type: 'SettlementReversed'; data: { personId: string; settlementId: string; hospitalId: string; visitId: string; reason: string } };
+  | { type: 'SettlementReversed'; data: { personId: string; settlementId: string; hospitalId: string; visitId: string; reason: string } }
+  | { type: 'AdjustmentApplied'; data: AdjustmentAppliedData }
+  | { type: 'EnrolmentSubsidyGranted'; data: EnrolmentSubsidyGrantedData };
 
 /**
  * A layer's result as the DischargeSettled event records it: [ruleId, baseFen, belowThresholdFen,
@@ -84,7 +88,11 @@ export function fromSettledData(s: SettledData, policy: Policy): SettlementRecor
   };
 }
 
-export interface ActiveSettlement { settlementId: string; year: number; contributions: YearState; hospitalId: string; visitId: string }
+export interface ActiveSettlement {
+  settlementId: string; year: number; contributions: YearState; hospitalId: string; visitId: string;
+  /** Approved adjustments of this settlement (adjustment.ts); `contributions` includes theirs, so a reversal removes them too. */
+  adjustments?: readonly AppliedAdjustment[];
+}
 
 /**
  * The person's active (not reversed) settlements, newest first, as an immutable list: settling
@@ -98,6 +106,8 @@ export interface PersonState {
   deathDate: IsoDate | null;
   years: Record<number, YearState>;
   active: ActiveList | null;
+  /** Enrolment subsidies (资助参保) granted, by year: at most one per person and year. */
+  subsidies?: Record<number, Fen>;
 }
 
 /** Active settlements, oldest first. */
@@ -124,7 +134,7 @@ export type PersonCommand =
   | { type: 'RevokeCategory'; personId: string; category: string; from: IsoDate }
   | { type: 'GrantApproval'; personId: string; approvalNo: string; validFrom: IsoDate; validTo: IsoDate }
   | { type: 'RecordDeath'; personId: string; date: IsoDate }
-  | { type: 'SettleDischarge'; discharge: Discharge; settlementId: string; policy: Policy; fingerprint?: string }
+  | { type: 'SettleDischarge'; discharge: Discharge; settlementId: string; policy: Policy; fingerprint?: string; fundRoomFen?: Readonly<Record<string, Fen>> }
   | { type: 'ReverseSettlement'; personId: string; settlementId: string; hospitalId: string; visitId: string; reason: string };
 
 /** What the decider needs to know beyond the person's own stream. */
@@ -160,7 +170,7 @@ export function decidePerson(command: PersonCommand, state: PersonState, ctx: Pe
     case 'RecordDeath':
       return ok([{ type: 'DeathRecorded', data: { personId: command.personId, date: command.date } }]);
     case 'SettleDischarge': {
-      const settled = settle(command.discharge, command.policy, command.settlementId, state, command.fingerprint);
+      const settled = settle(command.discharge, command.policy, command.settlementId, state, command.fingerprint, command.fundRoomFen);
       return settled.ok ? ok([{ type: 'DischargeSettled', data: toSettledData(settled.value) }]) : settled;
     }
     case 'ReverseSettlement': {
@@ -178,7 +188,9 @@ export function decidePerson(command: PersonCommand, state: PersonState, ctx: Pe
  * done the duplicate check and chosen the policy in force; the remaining checks run in the
  * order of spec §8.
  */
-export function settle(d: Discharge, policy: Policy, settlementId: string, state: PersonState, fingerprint?: string): Result<SettlementRecord> {
+export function settle(
+  d: Discharge, policy: Policy, settlementId: string, state: PersonState, fingerprint?: string, fundRoomFen?: Readonly<Record<string, Fen>>,
+): Result<SettlementRecord> {
   for (const layerId of Object.keys(d.externalPayments)) {
     if (!policy.layers.some((l) => l.id === layerId)) {
       return fail('VALIDATION_FAILED', `externalPayments names "${layerId}", which is not a layer of policy ${policy.policyId} v${policy.version}`, [
@@ -193,7 +205,7 @@ export function settle(d: Discharge, policy: Policy, settlementId: string, state
   }
   const who = eligibility(state, policy, d.dischargeDate);
   const year = yearOf(d.dischargeDate);
-  const computed: Result<Computation> = computeSettlement(policy, d, who, state.years[year] ?? { yearBase: {}, used: {} });
+  const computed: Result<Computation> = computeSettlement(policy, d, who, state.years[year] ?? { yearBase: {}, used: {} }, fundRoomFen);
   if (!computed.ok) return computed;
   const c = computed.value;
   return ok({
@@ -258,6 +270,10 @@ export function evolvePerson(state: PersonState, event: PersonEvent): PersonStat
       const active = withoutActive(state.active, event.data.settlementId);
       return { ...state, active, years: { ...state.years, [reversed.year]: applyContributions(state.years[reversed.year], reversed.contributions, -1) } };
     }
+    case 'EnrolmentSubsidyGranted':
+      return { ...state, subsidies: { ...state.subsidies, [event.data.year]: event.data.amountFen } };
+    case 'AdjustmentApplied':
+      return applyAdjustment(state, event.data);
   }
 }
 

@@ -28,6 +28,15 @@ export interface Rule {
 }
 export interface Layer { id: string; kind: LayerKind; fund: string; rules: Rule[] }
 export interface Category { code: string; name: string; requiresApproval?: boolean }
+/**
+ * Extension of spec §3 (README, "Funds"): whether a fund may be overdrawn. A layer paid from a
+ * fund listed with mayOverdraw false pays at most the fund's remaining balance for the region and
+ * year; unlisted funds may be overdrawn (usage rates over 120 % are reported in practice).
+ */
+export interface PolicyFund { code: string; name?: string; mayOverdraw: boolean }
+/** Extension of spec §3: the enrolment subsidy (资助参保) per category, paid from one fund into another. */
+export interface SubsidyRate { category: string; full?: true; amountFen?: Fen }
+export interface EnrolmentSubsidy { premiumFen: Fen; fromFund: string; toFund: string; byCategory: SubsidyRate[] }
 export interface Policy {
   policyId: string;
   version: number;
@@ -36,12 +45,14 @@ export interface Policy {
   name?: string;
   categories: Category[];
   layers: Layer[];
+  funds?: PolicyFund[];
+  enrolmentSubsidy?: EnrolmentSubsidy;
 }
 export interface PolicyRef { policyId: string; version: number }
 
 // Limits on every list, so a policy can never make a settlement unboundedly slow.
 export const POLICY_LIMITS = {
-  categories: 100, layers: 20, rulesPerLayer: 200, bands: 20, annualCaps: 10, matchEntries: 200, maxVersion: 1_000_000,
+  categories: 100, layers: 20, rulesPerLayer: 200, bands: 20, annualCaps: 10, matchEntries: 200, maxVersion: 1_000_000, funds: 50,
 } as const;
 
 const PREFIX_PATTERN = /^[A-Z][0-9A-Z.]{0,9}$/;
@@ -50,7 +61,7 @@ const PREFIX_PATTERN = /^[A-Z][0-9A-Z.]{0,9}$/;
 export function validatePolicy(raw: unknown): Result<Policy> {
   const problems: ErrorDetail[] = [];
   const v = new Checker(problems);
-  if (!v.object(raw, 'policy', ['policyId', 'version', 'region', 'effectiveFrom', 'name', 'categories', 'layers'])) {
+  if (!v.object(raw, 'policy', ['policyId', 'version', 'region', 'effectiveFrom', 'name', 'categories', 'layers', 'funds', 'enrolmentSubsidy'])) {
     return fail('INVALID_POLICY', 'the policy must be a JSON object', problems);
   }
   v.id(raw.policyId, 'policyId');
@@ -87,6 +98,9 @@ export function validatePolicy(raw: unknown): Result<Policy> {
     v.text(l.fund, `${p}.fund`, 64);
     v.list(l.rules, `${p}.rules`, POLICY_LIMITS.rulesPerLayer, 0).forEach((r, j) => checkRule(v, r, `${p}.rules[${j}]`, codes, ruleIds));
   });
+
+  if (raw.funds !== undefined) checkFunds(v, raw.funds);
+  if (raw.enrolmentSubsidy !== undefined) checkSubsidy(v, raw.enrolmentSubsidy, codes);
 
   if (problems.length > 0) {
     const first = problems[0]!;
@@ -149,6 +163,40 @@ function checkRule(v: Checker, r: unknown, p: string, codes: Set<string>, ruleId
       if (!isFen(c.capFen)) v.problem(`${cp}.capFen`, 'must be an integer number of fen (0 … 100000000000)');
     });
   }
+}
+
+function checkFunds(v: Checker, funds: unknown): void {
+  const seen = new Set<string>();
+  v.list(funds, 'funds', POLICY_LIMITS.funds, 1).forEach((f, i) => {
+    const p = `funds[${i}]`;
+    if (!v.object(f, p, ['code', 'name', 'mayOverdraw'])) return;
+    v.text(f.code, `${p}.code`, 64);
+    if (typeof f.code === 'string') {
+      if (seen.has(f.code)) v.problem(`${p}.code`, 'duplicate fund code');
+      seen.add(f.code);
+    }
+    if (f.name !== undefined) v.text(f.name, `${p}.name`, 200);
+    if (typeof f.mayOverdraw !== 'boolean') v.problem(`${p}.mayOverdraw`, 'must be a boolean');
+  });
+}
+
+function checkSubsidy(v: Checker, s: unknown, codes: Set<string>): void {
+  if (!v.object(s, 'enrolmentSubsidy', ['premiumFen', 'fromFund', 'toFund', 'byCategory'])) return;
+  if (!isFen(s.premiumFen)) v.problem('enrolmentSubsidy.premiumFen', 'must be an integer number of fen (0 … 100000000000)');
+  v.text(s.fromFund, 'enrolmentSubsidy.fromFund', 64);
+  v.text(s.toFund, 'enrolmentSubsidy.toFund', 64);
+  const seen = new Set<string>();
+  v.list(s.byCategory, 'enrolmentSubsidy.byCategory', POLICY_LIMITS.categories, 1).forEach((r, i) => {
+    const p = `enrolmentSubsidy.byCategory[${i}]`;
+    if (!v.object(r, p, ['category', 'full', 'amountFen'])) return;
+    if (typeof r.category !== 'string' || !codes.has(r.category)) v.problem(`${p}.category`, 'must be a category code of this policy');
+    else if (seen.has(r.category)) v.problem(`${p}.category`, 'duplicate category');
+    else seen.add(r.category);
+    const full = r.full === true;
+    if (r.full !== undefined && r.full !== true) v.problem(`${p}.full`, 'must be true when present');
+    if (full === (r.amountFen !== undefined)) v.problem(p, 'must have exactly one of full: true or amountFen');
+    if (r.amountFen !== undefined && !isFen(r.amountFen)) v.problem(`${p}.amountFen`, 'must be an integer number of fen (0 … 100000000000)');
+  });
 }
 
 /** Collects problems with their paths; each method says whether the value passed. */

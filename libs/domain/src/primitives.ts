@@ -28,6 +28,11 @@ export const ERROR_CODES = [
   'VISIT_CONFLICT',
   'SETTLEMENT_NOT_FOUND',
   'ALREADY_REVERSED',
+  'FORBIDDEN', // extension: the actor may not do this (an adjustment's maker approving it)
+  'ADJUSTMENT_NOT_FOUND', // extension: adjustments with maker–checker
+  'ADJUSTMENT_ALREADY_DECIDED',
+  'ADJUSTMENT_OUT_OF_RANGE',
+  'ALLOCATION_CONFLICT', // extension: the same fund allocation reference with other content
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

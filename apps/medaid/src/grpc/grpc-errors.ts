@@ -9,6 +9,11 @@
 //                                                                 with what is recorded; re-read before deciding again)
 //   NO_POLICY_IN_FORCE, UNKNOWN_CATEGORY, PERSON_DECEASED      → FAILED_PRECONDITION (HTTP 422: the state must change
 //                                                                 first — a policy published, a category defined …)
+//   ADJUSTMENT_NOT_FOUND                                       → NOT_FOUND          (HTTP 404)
+//   ADJUSTMENT_ALREADY_DECIDED                                 → ABORTED            (HTTP 409)
+//   ADJUSTMENT_OUT_OF_RANGE                                    → FAILED_PRECONDITION (HTTP 422)
+//   UNAUTHENTICATED                                            → UNAUTHENTICATED    (HTTP 401: no or unknown credentials)
+//   FORBIDDEN                                                  → PERMISSION_DENIED  (HTTP 403: this actor may not do this)
 //   STORE_OVERLOADED, STORE_CLOSED, STORE_UNAVAILABLE,
 //   STORE_DEADLINE_EXCEEDED                                    → UNAVAILABLE        (HTTP 503: retry shortly; a retry
 //                                                                 is never recorded twice — shared/store-failures.ts)
@@ -20,7 +25,7 @@ import { Observable, throwError } from 'rxjs';
 import type { DomainError, ErrorCode, ErrorDetail } from '#domain';
 import { RETRY_MESSAGE, retryableStoreCode, type RetryableStoreCode } from '../shared/store-failures.js';
 
-export type MedaidErrorCode = ErrorCode | 'NOT_FOUND' | RetryableStoreCode | 'INTERNAL';
+export type MedaidErrorCode = ErrorCode | 'NOT_FOUND' | 'UNAUTHENTICATED' | RetryableStoreCode | 'INTERNAL';
 
 export const GRPC_STATUS: Record<MedaidErrorCode, GrpcStatus> = {
   VALIDATION_FAILED: GrpcStatus.INVALID_ARGUMENT,
@@ -29,10 +34,16 @@ export const GRPC_STATUS: Record<MedaidErrorCode, GrpcStatus> = {
   NOT_FOUND: GrpcStatus.NOT_FOUND,
   VISIT_CONFLICT: GrpcStatus.ABORTED,
   ALREADY_REVERSED: GrpcStatus.ABORTED,
+  ALLOCATION_CONFLICT: GrpcStatus.ABORTED,
   POLICY_VERSION_CONFLICT: GrpcStatus.ABORTED,
   NO_POLICY_IN_FORCE: GrpcStatus.FAILED_PRECONDITION,
   UNKNOWN_CATEGORY: GrpcStatus.FAILED_PRECONDITION,
   PERSON_DECEASED: GrpcStatus.FAILED_PRECONDITION,
+  ADJUSTMENT_NOT_FOUND: GrpcStatus.NOT_FOUND,
+  ADJUSTMENT_ALREADY_DECIDED: GrpcStatus.ABORTED,
+  ADJUSTMENT_OUT_OF_RANGE: GrpcStatus.FAILED_PRECONDITION,
+  UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
+  FORBIDDEN: GrpcStatus.PERMISSION_DENIED,
   STORE_OVERLOADED: GrpcStatus.UNAVAILABLE,
   STORE_CLOSED: GrpcStatus.UNAVAILABLE,
   STORE_UNAVAILABLE: GrpcStatus.UNAVAILABLE,

@@ -16,10 +16,16 @@ describe('toGrpcFailure', () => {
       NOT_FOUND: GrpcStatus.NOT_FOUND,
       VISIT_CONFLICT: GrpcStatus.ABORTED,
       ALREADY_REVERSED: GrpcStatus.ABORTED,
+      ALLOCATION_CONFLICT: GrpcStatus.ABORTED,
       POLICY_VERSION_CONFLICT: GrpcStatus.ABORTED,
       NO_POLICY_IN_FORCE: GrpcStatus.FAILED_PRECONDITION,
       UNKNOWN_CATEGORY: GrpcStatus.FAILED_PRECONDITION,
       PERSON_DECEASED: GrpcStatus.FAILED_PRECONDITION,
+      ADJUSTMENT_NOT_FOUND: GrpcStatus.NOT_FOUND,
+      ADJUSTMENT_ALREADY_DECIDED: GrpcStatus.ABORTED,
+      ADJUSTMENT_OUT_OF_RANGE: GrpcStatus.FAILED_PRECONDITION,
+      UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
+      FORBIDDEN: GrpcStatus.PERMISSION_DENIED,
     };
     // Given every code the domain can reject with (so a new code cannot slip through unmapped)
     for (const code of [...ERROR_CODES, 'NOT_FOUND' as const]) {

@@ -11,9 +11,14 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   VISIT_CONFLICT: 409,
   POLICY_VERSION_CONFLICT: 409,
   ALREADY_REVERSED: 409,
+  ALLOCATION_CONFLICT: 409,
   NO_POLICY_IN_FORCE: 422,
   UNKNOWN_CATEGORY: 422,
   PERSON_DECEASED: 422,
+  FORBIDDEN: 403,
+  ADJUSTMENT_NOT_FOUND: 404,
+  ADJUSTMENT_ALREADY_DECIDED: 409,
+  ADJUSTMENT_OUT_OF_RANGE: 422,
 };
 
 /** A rejection on its way to the client; thrown only between controller and filter. */
@@ -25,6 +30,9 @@ export class Rejected extends Error {
 
 export const rejected = (e: DomainError) => new Rejected(HTTP_STATUS[e.code], { code: e.code, message: e.message, details: e.details });
 export const notFound = (what: string) => new Rejected(404, { code: 'NOT_FOUND', message: `${what} not found`, details: [] });
+/** No credentials, or credentials that are not valid (http/actor.ts); never says which token was tried. */
+export const unauthenticated = (message: string) => new Rejected(401, { code: 'UNAUTHENTICATED', message, details: [] });
+export const forbidden = (message: string) => new Rejected(403, { code: 'FORBIDDEN', message, details: [] });
 
 export function unwrap<T>(r: Result<T> | { ok: false; error: DomainError }): T {
   if (!r.ok) throw rejected(r.error);

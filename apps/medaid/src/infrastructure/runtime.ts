@@ -5,6 +5,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 
 import { join } from 'node:path';
 import { EventStore } from '#event-store';
 import { SqliteEventStore } from '#event-store-sqlite';
+import { Ledger } from '../ledger/ledger.js';
 import { ReadModel } from '../shared/read-model.js';
 import { EventWriter } from '../shared/writer.js';
 
@@ -12,6 +13,8 @@ export interface MedaidRuntime {
   store: EventStore;
   model: ReadModel;
   writer: EventWriter;
+  /** The journal (DIR/ledger.sqlite) and its writer, following the log. */
+  ledger: Ledger;
   dataDir: string;
   /** Which store: "sqlite" (embedded, in dataDir) or "esdb" (EventStoreDB/KurrentDB). */
   storeKind: 'sqlite' | 'esdb';
@@ -47,13 +50,16 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
     const started = performance.now();
     const events = await model.rebuild(store);
     const writer = new EventWriter(store, model);
+    const ledger = await Ledger.start(store, dataDir);
     let closed = false;
     return {
-      store, model, writer, dataDir, storeKind: options.storeUrl === undefined ? 'sqlite' : 'esdb', rebuilt: { events, ms: Math.round(performance.now() - started) },
+      store, model, writer, ledger, dataDir, storeKind: options.storeUrl === undefined ? 'sqlite' : 'esdb', rebuilt: { events, ms: Math.round(performance.now() - started) },
       async close() {
         if (closed) return;
         closed = true;
+        await ledger.stop(); // posts what the log holds, before the store closes
         await store.close();
+        await ledger.close(model.eventCount > events ? model : null); // counters saved only if commands moved them
         releaseLock();
       },
     };
@@ -61,6 +67,11 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
     releaseLock();
     throw e;
   }
+}
+
+/** The store alone, for readers (medaid audit): no lock, no read model, no ledger; nothing is appended. */
+export async function openEventStore(dataDir: string, options: RuntimeOptions = {}): Promise<EventStore> {
+  return options.storeUrl === undefined ? SqliteEventStore.open({ path: join(dataDir, 'events.sqlite') }) : connectEsdb(options.storeUrl);
 }
 
 /** Loaded only when asked for: the EventStoreDB client (gRPC, protobuf) adds ~0.3 s to every start. */

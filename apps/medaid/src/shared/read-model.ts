@@ -4,13 +4,16 @@
 // after each acknowledged append — so a crash can never leave them out of step with the store.
 import { createHash } from 'node:crypto';
 import {
-  Discharge, PersonContext, PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, SettledData, SettlementRecord, VisitAttempt,
-  applyPolicyPublished, dischargeFingerprint, evolvePerson, fromSettledData, initialPersonState, initialPolicyRegistry, policyKey,
+  Discharge, Fen, FundAccount, FundAllocatedData, PersonContext, PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, SettledData,
+  SettlementRecord, VisitAttempt, applyAllocation, applyPolicyPublished, dischargeFingerprint, emptyFundAccount, evolvePerson, fromSettledData,
+  fundKey, initialPersonState, initialPolicyRegistry, policyKey,
 } from '#domain';
 import { EventStore } from '#event-store';
+import { ADJUSTMENT_STREAM_PREFIX, AdjustmentIndex } from './adjustment-index.js';
 
 export const personStream = (personId: string) => `person-${personId}`;
 export const policyStream = (policyId: string) => `policy-${policyId}`;
+export const fundStream = (fund: string, region: string) => `fund-${fund}-${region}`;
 export const visitKey = (hospitalId: string, visitId: string) => `${hospitalId}/${visitId}`;
 
 export interface PersonEntry {
@@ -33,6 +36,16 @@ export class ReadModel {
   readonly registry: PolicyRegistry = initialPolicyRegistry();
   readonly visits = new Map<string, VisitEntry[]>();
   readonly persons = new Map<string, PersonEntry>();
+  /** Adjustments (maker–checker) by id and by settlement. */
+  readonly adjustments = new AdjustmentIndex();
+  /** Fund accounts by fundKey(fund, region, year): allocations, money received, money paid. */
+  readonly funds = new Map<string, FundAccount>();
+  /** Pays of settlements being recorded right now, by fund key: no two settlements use the same fund room. */
+  readonly fundReserved = new Map<string, Fen>();
+  /** Recorded allocations by JSON [fund, region, year, reference]: the idempotency index of allocations. */
+  readonly allocations = new Map<string, FundAllocatedData>();
+  /** What each active settlement took from which fund (with its applied adjustments): a reversal gives it back. */
+  private readonly settlementFunds = new Map<string, Array<[key: string, fen: Fen]>>();
   /** Global position of the last event applied. */
   position = 0;
   eventCount = 0;
@@ -45,6 +58,73 @@ export class ReadModel {
     const published = this.registry.byKey.get(policyKey(data.policy.policyId, data.policy.version));
     if (published === undefined) throw new Error(`settlement ${data.settlementId} names policy ${data.policy.policyId} v${data.policy.version}, which is not in the log`);
     return fromSettledData(data, published.policy);
+  }
+
+  fundAccount(key: string, fund: string, region: string, year: number): FundAccount {
+    return this.funds.get(key) ?? emptyFundAccount(fund, region, year);
+  }
+
+  /** Money paid out of (or back into) funds by a person event. */
+  private applyToFunds(event: PersonEvent): void {
+    switch (event.type) {
+      case 'DischargeSettled': {
+        const s = event.data;
+        const policy = this.registry.byKey.get(policyKey(s.policy.policyId, s.policy.version))?.policy;
+        if (policy === undefined) return;
+        const taken: Array<[string, Fen]> = [];
+        s.layers.forEach((l, i) => {
+          const fen = l[4];
+          if (fen === 0) return;
+          const fund = policy.layers[i]!.fund;
+          const key = fundKey(fund, s.discharge.region, s.year);
+          this.funds.set(key, pay(this.fundAccount(key, fund, s.discharge.region, s.year), fen));
+          taken.push([key, fen]);
+        });
+        if (taken.length > 0) this.settlementFunds.set(s.settlementId, taken);
+        return;
+      }
+      case 'SettlementReversed': {
+        for (const [key, fen] of this.settlementFunds.get(event.data.settlementId) ?? []) this.funds.set(key, pay(this.funds.get(key)!, -fen));
+        this.settlementFunds.delete(event.data.settlementId);
+        return;
+      }
+      case 'AdjustmentApplied': {
+        const a = event.data;
+        const key = fundKey(a.fund, a.region, a.year);
+        this.funds.set(key, pay(this.fundAccount(key, a.fund, a.region, a.year), a.deltaFen));
+        const taken = this.settlementFunds.get(a.settlementId) ?? [];
+        taken.push([key, a.deltaFen]); // a later reversal gives the adjustment back too
+        this.settlementFunds.set(a.settlementId, taken);
+        return;
+      }
+      case 'EnrolmentSubsidyGranted': {
+        // 资助参保: the aid fund pays the premium into the insurance fund.
+        const s = event.data;
+        const from = fundKey(s.fromFund, s.region, s.year);
+        const to = fundKey(s.toFund, s.region, s.year);
+        this.funds.set(from, pay(this.fundAccount(from, s.fromFund, s.region, s.year), s.amountFen));
+        const into = this.fundAccount(to, s.toFund, s.region, s.year);
+        this.funds.set(to, { ...into, receivedFen: into.receivedFen + s.amountFen });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** Holds fund room for a settlement being recorded; returns the release. */
+  reserveFunds(amounts: Array<[key: string, fen: Fen]>): () => void {
+    for (const [key, fen] of amounts) this.fundReserved.set(key, (this.fundReserved.get(key) ?? 0) + fen);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const [key, fen] of amounts) {
+        const left = (this.fundReserved.get(key) ?? 0) - fen;
+        if (left === 0) this.fundReserved.delete(key);
+        else this.fundReserved.set(key, left);
+      }
+    };
   }
 
   person(personId: string): PersonEntry {
@@ -77,11 +157,24 @@ export class ReadModel {
       applyPolicyPublished(this.registry, { type, data } as PolicyPublishedEvent);
       return;
     }
+    if (type === 'FundAllocated') {
+      const e = data as FundAllocatedData;
+      const key = fundKey(e.fund, e.region, e.year);
+      this.funds.set(key, applyAllocation(this.fundAccount(key, e.fund, e.region, e.year), e));
+      this.allocations.set(JSON.stringify([e.fund, e.region, e.year, e.reference]), e);
+      return;
+    }
+    if (streamId.startsWith(ADJUSTMENT_STREAM_PREFIX)) {
+      this.adjustments.applyOwn(revision, type, data);
+      return;
+    }
     if (!streamId.startsWith('person-')) return;
     const personId = streamId.slice('person-'.length);
     const event = { type, data } as PersonEvent;
     const before = this.person(personId);
     this.persons.set(personId, { state: evolvePerson(before.state, event), revision });
+    if (event.type === 'AdjustmentApplied') this.adjustments.applyApplied(revision, event.data);
+    this.applyToFunds(event);
     if (event.type === 'DischargeSettled') {
       const r = event.data;
       const key = visitKey(r.discharge.hospitalId, r.discharge.visitId);
@@ -96,6 +189,11 @@ export class ReadModel {
       }
     }
   }
+}
+
+/** Adds `fen` to what a fund paid (negative: gives it back). */
+function pay(account: FundAccount, fen: Fen): FundAccount {
+  return { ...account, paidFen: account.paidFen + fen };
 }
 
 /**

@@ -3,7 +3,7 @@
 // (duplicate / VISIT_CONFLICT), the policy in force, and the person's own checks in the domain.
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
 import {
-  Discharge, Result, SettledData, SettlementResult, decidePerson, fromSettledData, decideVisitReversal, decideVisitSettlement, fail, ok, selectPolicy,
+  Discharge, Fen, Policy, Result, SettledData, SettlementResult, decidePerson, fromSettledData, fundKey, fundRoomFor, yearOf, decideVisitReversal, decideVisitSettlement, fail, ok, selectPolicy,
   settle, settlementIdFor, settlementResult,
 } from '#domain';
 import { ReadModel, fingerprintOf, visitKey } from '../../shared/read-model.js';
@@ -26,6 +26,22 @@ function policyInForce(model: ReadModel, d: Discharge) {
   return selected?.policy ?? null;
 }
 
+/** What the funds that may not be overdrawn still have for the discharge's region and year. */
+function fundRoom(model: ReadModel, policy: Policy, d: Discharge): Record<string, Fen> | undefined {
+  if (policy.funds === undefined) return undefined;
+  return fundRoomFor(policy, d.region, yearOf(d.dischargeDate), (key) => model.funds.get(key), (key) => model.fundReserved.get(key) ?? 0);
+}
+
+/** Holds what the settlement takes from limited funds until it is recorded, so no other settlement can use it. */
+function reserve(model: ReadModel, policy: Policy, s: SettledData, room: Record<string, Fen> | undefined): () => void {
+  if (room === undefined) return () => {};
+  const taken: Array<[string, Fen]> = [];
+  s.layers.forEach((l, i) => {
+    const fund = policy.layers[i]!.fund;
+    if (l[4] > 0 && Object.hasOwn(room, fund)) taken.push([fundKey(fund, s.discharge.region, s.year), l[4]]);
+  });
+  return taken.length === 0 ? () => {} : model.reserveFunds(taken);
+}
 const noPolicy = (d: Discharge) => fail('NO_POLICY_IN_FORCE', `no published policy of region ${d.region} is in force on ${d.dischargeDate}`, [
   { field: 'dischargeDate', problem: `no policy of region ${d.region} in force on this date` },
 ]);
@@ -49,15 +65,24 @@ export class SettleDischargeHandler implements ICommandHandler<SettleDischarge> 
       const policy = policyInForce(model, d);
       if (policy === null) return noPolicy(d);
       const settlementId = settlementIdFor(d.hospitalId, d.visitId, visit.value.attempt);
-      const { value } = await this.writer.decideForPerson<Result<SettleOutcome>>(d.personId, meta, (entry) => {
-        const decided = decidePerson({ type: 'SettleDischarge', discharge: d, fingerprint, settlementId, policy }, entry.state, model.personContext);
-        if (!decided.ok) return { error: decided };
-        const [event] = decided.value;
-        if (event?.type !== 'DischargeSettled') throw new Error('settling a discharge records exactly one DischargeSettled');
-        const result = settlementResult(fromSettledData(event.data, policy), 'settled', false);
-        return { events: decided.value, eventIds: [settlementEventId(settlementId)], value: ok({ result, created: true }) };
-      });
-      return value;
+      // Fund room held by this settlement until its append is done (or re-decided after a conflict).
+      let release = () => {};
+      try {
+        const { value } = await this.writer.decideForPerson<Result<SettleOutcome>>(d.personId, meta, (entry) => {
+          release();
+          const fundRoomFen = fundRoom(model, policy, d);
+          const decided = decidePerson({ type: 'SettleDischarge', discharge: d, fingerprint, settlementId, policy, fundRoomFen }, entry.state, model.personContext);
+          if (!decided.ok) return { error: decided };
+          const [event] = decided.value;
+          if (event?.type !== 'DischargeSettled') throw new Error('settling a discharge records exactly one DischargeSettled');
+          release = reserve(model, policy, event.data, fundRoomFen);
+          const result = settlementResult(fromSettledData(event.data, policy), 'settled', false);
+          return { events: decided.value, eventIds: [settlementEventId(settlementId)], value: ok({ result, created: true }) };
+        });
+        return value;
+      } finally {
+        release();
+      }
     });
   }
 }
@@ -72,7 +97,7 @@ export class PreviewDischargeHandler implements ICommandHandler<PreviewDischarge
     if (policy === null) return noPolicy(d);
     // A preview records nothing; its id says which settlement of the visit it would become.
     const attempts = model.visits.get(visitKey(d.hospitalId, d.visitId))?.length ?? 0;
-    const computed = settle(d, policy, settlementIdFor(d.hospitalId, d.visitId, attempts + 1), model.person(d.personId).state);
+    const computed = settle(d, policy, settlementIdFor(d.hospitalId, d.visitId, attempts + 1), model.person(d.personId).state, undefined, fundRoom(model, policy, d));
     return computed.ok ? ok(settlementResult(computed.value, 'preview', false)) : computed;
   }
 }
@@ -105,10 +130,13 @@ export async function visitHistory(writer: EventWriter, hospitalId: string, visi
   const history = await Promise.all(attempts.map(async (a) => {
     const settled = await writer.readEvent(`person-${a.personId}`, a.revision);
     const reversal = a.reversalRevision === null ? null : await writer.readEvent(`person-${a.personId}`, a.reversalRevision);
+    // Listed only when the settlement has adjustments, so a view without any keeps its shape.
+    const adjustments = writer.model.adjustments.summariesOf(a.settlementId);
     return {
       ...settlementResult(writer.model.settlementRecord(settled!.data as SettledData), a.status, false),
       settledAtMs: settled!.createdMs,
       reversal: reversal ? { reason: (reversal.data as { reason: string }).reason, reversedAtMs: reversal.createdMs } : null,
+      ...(adjustments.length > 0 ? { adjustments } : {}),
     };
   }));
   return { current: history[history.length - 1]!, history };

@@ -1,0 +1,40 @@
+// Allocating money to a fund. Idempotent per (fund, region, year, reference): the same allocation
+// posted again is answered as it was recorded; the same reference with other content is a conflict.
+import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
+import { AllocateFund, FundAllocatedData, Result, decideAllocation, fail, ok } from '#domain';
+import { deterministicEventId } from '#event-store';
+import { fundStream } from '../../shared/read-model.js';
+import { CommandMeta, EventWriter } from '../../shared/writer.js';
+
+export interface AllocationOutcome { allocation: FundAllocatedData; created: boolean }
+
+export class AllocateFundCommand extends Command<Result<AllocationOutcome>> {
+  constructor(readonly input: AllocateFund, readonly meta: CommandMeta) { super(); }
+}
+
+/** The same key as the read model's allocations index. */
+export const allocationKey = (a: Pick<FundAllocatedData, 'fund' | 'region' | 'year' | 'reference'>) => JSON.stringify([a.fund, a.region, a.year, a.reference]);
+
+@CommandHandler(AllocateFundCommand)
+export class AllocateFundHandler implements ICommandHandler<AllocateFundCommand> {
+  constructor(private readonly writer: EventWriter) {}
+
+  async execute({ input, meta }: AllocateFundCommand): Promise<Result<AllocationOutcome>> {
+    const decided = decideAllocation(input);
+    if (!decided.ok) return decided;
+    const allocation = decided.value;
+    const key = allocationKey(allocation);
+    return this.writer.locks.run(`allocation:${key}`, async () => {
+      const recorded = this.writer.model.allocations.get(key);
+      if (recorded !== undefined) {
+        if (JSON.stringify(recorded) === JSON.stringify(allocation)) return ok({ allocation: recorded, created: false });
+        return fail('ALLOCATION_CONFLICT', `an allocation with reference "${allocation.reference}" is already recorded for fund ${allocation.fund}, region ${allocation.region}, ${allocation.year}, with other content`, [
+          { field: 'reference', problem: 'already recorded with other content' },
+        ]);
+      }
+      const id = deterministicEventId('FundAllocated', key);
+      await this.writer.append(fundStream(allocation.fund, allocation.region), 'any', [{ id, type: 'FundAllocated', data: allocation }], meta);
+      return ok({ allocation, created: true });
+    });
+  }
+}

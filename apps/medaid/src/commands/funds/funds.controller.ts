@@ -1,0 +1,58 @@
+import { Body, Controller, Get, Post, Query, Res } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AllocateFund, fundBalanceFen, fundIncomeFen, usageRateBp } from '#domain';
+import { Meta, requireRole } from '../../http/actor.js';
+import { unwrap } from '../../http/errors.js';
+import { validateInput } from '../../shared/validation.js';
+import { EventWriter } from '../../shared/writer.js';
+import type { CommandMeta } from '../../shared/writer.js';
+import { AllocateFundDto, FundsQueryDto, GrantSubsidiesDto } from './fund.dto.js';
+import { GrantEnrolmentSubsidies } from './subsidy.handlers.js';
+import { AllocateFundCommand } from './fund.handlers.js';
+
+interface StatusReply { status(code: number): unknown }
+
+@ApiTags('funds')
+@Controller('v1/funds')
+export class FundsController {
+  constructor(private readonly bus: CommandBus, private readonly writer: EventWriter) {}
+
+  @Post('allocations')
+  @ApiOperation({ summary: 'Record money allocated to a fund (上级下拨 / 本级配套 / 结转) (admin): 201 new, 200 identical re-post' })
+  async allocate(@Body() body: AllocateFundDto, @Meta() meta: CommandMeta, @Res({ passthrough: true }) reply: StatusReply) {
+    requireRole(meta.actor, 'admin'); // money into a fund is recorded with an administrator's name
+    const input = unwrap(validateInput(AllocateFundDto, body)) as AllocateFund;
+    const { allocation, created } = unwrap(await this.bus.execute(new AllocateFundCommand(input, meta)));
+    reply.status(created ? 201 : 200);
+    return allocation;
+  }
+
+  @Post('enrolment-subsidies')
+  @ApiOperation({ summary: 'Grant the enrolment subsidy (资助参保) of a year to every beneficiary of a region (admin); idempotent per person and year' })
+  async subsidies(@Body() body: GrantSubsidiesDto, @Meta() meta: CommandMeta) {
+    requireRole(meta.actor, 'admin');
+    const input = unwrap(validateInput(GrantSubsidiesDto, body));
+    return unwrap(await this.bus.execute(new GrantEnrolmentSubsidies(input.region, input.year, input.asOf ?? `${input.year}-01-01`, meta)));
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'Every fund account (fund, region, year): allocated by source, received, paid, balance, usage rate (资金使用率, bp)' })
+  list(@Query() query: FundsQueryDto) {
+    const q = unwrap(validateInput(FundsQueryDto, normaliseQuery(query)));
+    return [...this.writer.model.funds.values()]
+      .filter((a) => (q.year === undefined || a.year === q.year) && (q.region === undefined || a.region === q.region))
+      .sort((a, b) => a.region.localeCompare(b.region) || a.year - b.year || a.fund.localeCompare(b.fund))
+      .map((a) => ({
+        fund: a.fund, region: a.region, year: a.year, allocatedFen: a.allocatedFen, receivedFen: a.receivedFen,
+        incomeFen: fundIncomeFen(a), paidFen: a.paidFen, balanceFen: fundBalanceFen(a), usageRateBp: usageRateBp(a),
+      }));
+  }
+}
+
+/** Query strings are text; a year that is all digits is compared as the number it is. */
+function normaliseQuery(query: unknown): unknown {
+  const q = { ...(query as Record<string, unknown>) };
+  if (typeof q.year === 'string' && /^[0-9]{1,4}$/.test(q.year)) q.year = Number(q.year);
+  return q;
+}

@@ -1,0 +1,87 @@
+// The auth file and bearer tokens: what a file must look like, that a refusal never shows a token,
+// and which actor a request's Authorization header names.
+import { describe, expect, it } from '@jest/globals';
+import { authenticate, requireRole } from './actor.js';
+import { AuthFileError, TokenTable } from './auth.js';
+import { Rejected } from './errors.js';
+
+const ADMIN_TOKEN = 'adm1n-t0ken-aaaaaaaaaaaaaaaaaaaa';
+const HOSPITAL_TOKEN = 'h0sp-t0ken-bbbbbbbbbbbbbbbbbbbbbb';
+const file = (tokens: unknown[]) => JSON.stringify({ tokens });
+const table = () => TokenTable.parse(file([
+  { token: ADMIN_TOKEN, kind: 'admin', id: 'admin-a' },
+  { token: HOSPITAL_TOKEN, kind: 'hospital', id: 'h-county' },
+]));
+
+/** The message of the refusal a file gets, or 'accepted'. */
+function refusal(text: string): string {
+  try {
+    TokenTable.parse(text, 'auth.json');
+    return 'accepted';
+  } catch (e) {
+    expect(e).toBeInstanceOf(AuthFileError);
+    return (e as Error).message;
+  }
+}
+
+describe('the auth file', () => {
+  it('given tokens of each kind, when loaded, then each token is its actor and nothing else is', () => {
+    const t = table();
+    expect(t.size).toBe(2);
+    expect(t.authenticate(ADMIN_TOKEN)).toEqual({ kind: 'admin', id: 'admin-a' });
+    expect(t.authenticate(HOSPITAL_TOKEN)).toEqual({ kind: 'hospital', id: 'h-county' });
+    expect(t.authenticate(`${ADMIN_TOKEN}x`)).toBeNull();
+    expect(t.authenticate(ADMIN_TOKEN.slice(0, -1))).toBeNull();
+    expect(t.authenticate('')).toBeNull();
+  });
+
+  it('given a short token, a duplicate, an unknown kind or field, when loaded, then it is refused naming the entry but never the token', () => {
+    const short = 'short-secret-123';
+    const cases: Array<[string, RegExp]> = [
+      [file([{ token: short, kind: 'admin', id: 'a' }]), /tokens\[0\]\.token must be 24/],
+      [file([{ token: ADMIN_TOKEN, kind: 'admin', id: 'a' }, { token: ADMIN_TOKEN, kind: 'auditor', id: 'b' }]), /tokens\[1\]\.token is the same as an earlier/],
+      [file([{ token: ADMIN_TOKEN, kind: 'root', id: 'a' }]), /tokens\[0\]\.kind must be one of admin, hospital, auditor/],
+      [file([{ token: ADMIN_TOKEN, kind: 'admin', id: 'a b' }]), /tokens\[0\]\.id must match/],
+      [file([{ token: ADMIN_TOKEN, kind: 'admin', id: 'a', role: 'x' }]), /tokens\[0\] has a field "role"/],
+      [file([{ token: `${ADMIN_TOKEN} with space`, kind: 'admin', id: 'a' }]), /tokens\[0\]\.token must be/],
+      [JSON.stringify({ tokens: [], extra: 1 }), /must be \{"tokens": \[\.\.\.\]\}/],
+      [`{"tokens": [{"token": "${ADMIN_TOKEN}",}]}`, /auth\.json is not valid JSON$/],
+    ];
+    for (const [text, expected] of cases) {
+      const message = refusal(text);
+      expect(message).toMatch(expected);
+      expect(message).not.toContain(ADMIN_TOKEN);
+      expect(message).not.toContain(short);
+    }
+  });
+
+  it('given a file that cannot be read, when loaded, then the error says so without its content', () => {
+    expect(() => TokenTable.load('/nonexistent/medaid-auth.json')).toThrow(/cannot be read: ENOENT/);
+  });
+});
+
+describe('the Authorization header', () => {
+  it('given no header, then anonymous; a valid bearer token, then its actor; anything else, then invalid', () => {
+    const t = table();
+    expect(authenticate(t, undefined)).toBeNull();
+    expect(authenticate(t, `Bearer ${ADMIN_TOKEN}`)).toEqual({ kind: 'admin', id: 'admin-a' });
+    expect(authenticate(t, `bearer ${HOSPITAL_TOKEN}`)).toEqual({ kind: 'hospital', id: 'h-county' });
+    for (const header of [`Bearer ${ADMIN_TOKEN}x`, `Basic ${ADMIN_TOKEN}`, ADMIN_TOKEN, 'Bearer', '', `Bearer ${ADMIN_TOKEN} extra`]) {
+      expect([header, authenticate(t, header)]).toEqual([header, 'invalid']);
+    }
+    // a service started without --auth accepts no token at all
+    expect(authenticate(null, `Bearer ${ADMIN_TOKEN}`)).toBe('invalid');
+  });
+
+  it('given a route for admins, when an anonymous caller or a hospital comes, then 401 and 403', () => {
+    const statusOf = (kind: 'anonymous' | 'hospital' | 'admin') => {
+      try {
+        requireRole({ kind, id: 'x' }, 'admin');
+        return 'allowed';
+      } catch (e) {
+        return `${(e as Rejected).status} ${(e as Rejected).body.code}`;
+      }
+    };
+    expect([statusOf('anonymous'), statusOf('hospital'), statusOf('admin')]).toEqual(['401 UNAUTHENTICATED', '403 FORBIDDEN', 'allowed']);
+  });
+});

@@ -1,0 +1,148 @@
+// `medaid audit replay`: rebuilds every projection from the event log alone into a fresh
+// temporary database — the journal (with the ledger writer's own posting code, so entries,
+// hashes and balances must come out byte for byte the same) and the read model's per-person
+// counters, visit index and fund accounts — and compares them with the live ones: the journal in
+// DIR/ledger.sqlite entry by entry (every column, hashes included), its account index, its
+// balances and checkpoint, and the read-model snapshot the service saved when it last stopped.
+// Each is compared at the position the live one was written up to, so replay works while the
+// service runs too.
+import type { EventStore } from '#event-store';
+import { PolicyFunds, SqliteJournal, postBatch } from '#ledger';
+import type { SnapshotMeta } from '#ledger';
+import { ReadModel } from '../shared/read-model.js';
+import { Problems, Progress, logPages } from './audit-support.js';
+import { SNAPSHOT_KINDS, snapshotRows } from './read-model-snapshot.js';
+
+const PAGE_ROWS = 5_000;
+
+export interface ReplayOptions {
+  serviceRunning: boolean;
+  progress: Progress;
+}
+
+export interface ReplayResult {
+  head: number;
+  events: number;
+  journal: { position: number; entries: number };
+  /** The live read-model snapshot compared, or null when the service never saved one. */
+  snapshot: (SnapshotMeta & { rows: number }) | null;
+  differences: Problems;
+}
+
+/** `rebuilt` is a fresh, empty journal file (the temporary database). */
+export async function replayAudit(store: EventStore, live: SqliteJournal, rebuilt: SqliteJournal, options: ReplayOptions): Promise<ReplayResult> {
+  // One read transaction: a running service's writer goes on, this audit sees the journal as it was.
+  return live.readConsistently(() => replayConsistent(store, live, rebuilt, options));
+}
+
+async function replayConsistent(store: EventStore, live: SqliteJournal, rebuilt: SqliteJournal, options: ReplayOptions): Promise<ReplayResult> {
+  const differences = new Problems();
+  const liveHead = live.head();
+  const snapshot = live.snapshotMeta();
+  const head = await store.headPosition();
+  if (liveHead.position > head) differences.add('journal', `the live journal's checkpoint ${liveHead.position} is after the end of the log (${head})`);
+  else if (liveHead.position < head && !options.serviceRunning) differences.add('journal', `the live journal is behind the log: posted up to ${liveHead.position} of ${head}`);
+  if (snapshot !== null && snapshot.position > head) differences.add('read model', `the read-model snapshot is at position ${snapshot.position}, after the end of the log (${head})`);
+
+  // One pass: events up to the live checkpoint are posted into the fresh journal, events up to the
+  // snapshot's position applied to a fresh read model (the service's own class).
+  const model = new ReadModel();
+  const funds = new PolicyFunds();
+  const journalUpTo = Math.min(liveHead.position, head);
+  const modelUpTo = snapshot === null ? 0 : Math.min(snapshot.position, head);
+  let events = 0;
+  for await (const page of logPages(store, Math.max(journalUpTo, modelUpTo))) {
+    const toPost = page.filter((e) => e.position <= journalUpTo);
+    if (toPost.length > 0) postBatch(rebuilt, toPost, funds);
+    for (const e of page) if (e.position <= modelUpTo) model.apply(e.streamId, e.revision, e.position, e.type, e.data);
+    events += page.length;
+    options.progress.page(page.length, page[page.length - 1]!.position);
+  }
+  if (snapshot !== null) rebuilt.writeSnapshot({ position: model.position, events: model.eventCount }, snapshotRows(model));
+
+  options.progress.note('comparing the live projections with the rebuilt ones');
+  compareJournals(live, rebuilt, differences);
+  let rows = 0;
+  if (snapshot !== null) rows = compareSnapshots(live, rebuilt, differences);
+  return { head, events, journal: { position: liveHead.position, entries: liveHead.seq }, snapshot: snapshot === null ? null : { ...snapshot, rows }, differences };
+}
+
+function compareJournals(live: SqliteJournal, rebuilt: SqliteJournal, differences: Problems): void {
+  const [l, r] = [live.head(), rebuilt.head()];
+  if (l.position !== r.position || l.events !== r.events) {
+    differences.add('journal', `checkpoint: live at position ${l.position} after ${l.events} events, rebuilt at ${r.position} after ${r.events}`);
+  }
+  const uptoSeq = Math.max(l.seq, r.seq);
+  for (let afterSeq = 0; afterSeq < uptoSeq;) {
+    const a = live.stored(afterSeq, uptoSeq, PAGE_ROWS);
+    const b = rebuilt.stored(afterSeq, uptoSeq, PAGE_ROWS);
+    // Up to the smaller last seq of two full pages (a side with gaps reaches further); the rest comes next.
+    const bound = Math.min(a.length === PAGE_ROWS ? a[a.length - 1]!.seq : uptoSeq, b.length === PAGE_ROWS ? b[b.length - 1]!.seq : uptoSeq);
+    const within = (x: { seq: number }) => x.seq <= bound;
+    compareKeyed('journal', a.filter(within), b.filter(within), (e) => e.seq, (e) => `seq ${e.seq}`, differences,
+      ['position', 'eventId', 'eventType', 'streamId', 'settlementId', 'body', 'prevHash', 'hash']);
+    afterSeq = bound;
+  }
+  for (const account of new Set([...live.indexedAccounts(), ...rebuilt.indexedAccounts()])) {
+    const [a, b] = [live.indexedSeqs(account), rebuilt.indexedSeqs(account)];
+    const differ = a.length !== b.length || a.some((seq, i) => seq !== b[i]);
+    if (differ) differences.add('journal', `account index of ${account}: live lists ${a.length} entries, rebuilt ${b.length}; first difference at seq ${firstDifference(a, b)}`);
+  }
+  compareKeyed('balances', live.balances(), rebuilt.balances(), (b) => `${b.account}\u0000${b.year}`, (b) => `balance ${b.account} ${b.year}`, differences, ['debitFen', 'creditFen']);
+}
+
+function compareSnapshots(live: SqliteJournal, rebuilt: SqliteJournal, differences: Problems): number {
+  const [l, r] = [live.snapshotMeta()!, rebuilt.snapshotMeta()!];
+  if (l.position !== r.position || l.events !== r.events) {
+    differences.add('read model', `read model: live at position ${l.position} after ${l.events} events, rebuilt at ${r.position} after ${r.events}`);
+  }
+  let rows = 0;
+  for (const kind of SNAPSHOT_KINDS) {
+    let afterKey = '';
+    for (;;) {
+      const a = live.snapshotRows(kind, afterKey, PAGE_ROWS);
+      const b = rebuilt.snapshotRows(kind, afterKey, PAGE_ROWS);
+      if (a.length === 0 && b.length === 0) break;
+      // Compare only up to the smaller last key of two full pages; the rest comes with the next pages.
+      const lastA = a.length === PAGE_ROWS ? a[a.length - 1]!.key : null;
+      const lastB = b.length === PAGE_ROWS ? b[b.length - 1]!.key : null;
+      const upTo = lastA === null ? lastB : lastB === null ? lastA : lastA < lastB ? lastA : lastB;
+      const within = (x: { key: string }) => upTo === null || x.key <= upTo;
+      const [pa, pb] = [a.filter(within), b.filter(within)];
+      rows += pa.length;
+      compareKeyed('read model', pa, pb, (x) => x.key, (x) => `${kind} ${x.key}`, differences, ['value']);
+      if (upTo === null) break;
+      afterKey = upTo;
+    }
+  }
+  return rows;
+}
+
+/** Rows of one page on both sides, matched by key: missing, extra, and every differing field. */
+function compareKeyed<T extends object>(
+  check: string, live: readonly T[], rebuilt: readonly T[], keyOf: (x: T) => string | number, name: (x: T) => string, differences: Problems, fields: Array<keyof T>,
+): void {
+  const byKey = new Map(rebuilt.map((x) => [keyOf(x), x]));
+  for (const a of live) {
+    const b = byKey.get(keyOf(a));
+    byKey.delete(keyOf(a));
+    if (b === undefined) {
+      differences.add(check, `${name(a)}: in the live projection only`);
+      continue;
+    }
+    const differing = fields.filter((f) => a[f] !== b[f]);
+    if (differing.length > 0) {
+      differences.add(check, `${name(a)}: ${differing.map((f) => `${String(f)} live ${short(a[f])}, rebuilt ${short(b[f])}`).join('; ')}`);
+    }
+  }
+  for (const b of byKey.values()) differences.add(check, `${name(b)}: in the rebuilt projection only`);
+}
+
+function firstDifference(a: number[], b: number[]): number {
+  for (let i = 0; ; i++) if (a[i] !== b[i]) return Math.min(a[i] ?? Infinity, b[i] ?? Infinity);
+}
+
+function short(v: unknown): string {
+  const s = String(v);
+  return s.length > 160 ? `${s.slice(0, 157)}…` : s;
+}

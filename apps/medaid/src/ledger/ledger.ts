@@ -1,0 +1,59 @@
+// The service's ledger: the journal in DIR/ledger.sqlite, written on a thread of its own by the
+// one writer following the event log from the journal's checkpoint, and read here (GET /v1/ledger).
+// Started by the runtime after the read model is rebuilt; stopped before the store closes, after
+// posting everything the log holds (SIGTERM). Then the read model's counters are saved next to
+// the journal, so that `medaid audit replay` can compare what the service held in memory with a
+// rebuild from the log.
+import { join } from 'node:path';
+import type { EventStore } from '#event-store';
+import { JournalThread, LedgerWriter, SqliteJournal, stderrLedgerLog } from '#ledger';
+import type { ReadModel } from '../shared/read-model.js';
+import { snapshotRows } from './read-model-snapshot.js';
+
+export const LEDGER_FILE = 'ledger.sqlite';
+
+export class Ledger {
+  private constructor(private readonly path: string, private readonly thread: JournalThread, readonly writer: LedgerWriter) {}
+
+  static async start(store: EventStore, dataDir: string): Promise<Ledger> {
+    const path = join(dataDir, LEDGER_FILE);
+    const thread = await JournalThread.start(path);
+    const ledger = new Ledger(path, thread, new LedgerWriter(store, thread));
+    await ledger.writer.start();
+    return ledger;
+  }
+
+  /** The journal, read-only, on this thread. */
+  get journal(): SqliteJournal {
+    return this.thread.reader;
+  }
+
+  /** Posts what the store holds now (bounded), then stops following the log. Never throws: the store must close next. */
+  async stop(): Promise<void> {
+    await this.writer.stop().catch((error: unknown) => stderrLedgerLog('error', 'ledger writer: stopping failed', { error: String(error) }));
+  }
+
+  /**
+   * After the store closed (nothing more can change the model): closes the journal and saves the
+   * read model's counters when given (the runtime passes the model only if commands changed it
+   * since the rebuild; a model that is only a rebuild would tell an audit nothing).
+   */
+  async close(model: ReadModel | null): Promise<void> {
+    await this.thread.close();
+    if (model === null) return;
+    try {
+      const journal = SqliteJournal.open(this.path);
+      try {
+        journal.writeSnapshot({ position: model.position, events: model.eventCount }, snapshotRows(model));
+      } finally {
+        journal.close();
+      }
+    } catch (error) {
+      stderrLedgerLog('error', 'ledger: could not save the read-model snapshot', { error: String(error) });
+    }
+  }
+
+  status() {
+    return this.writer.status();
+  }
+}

@@ -1,0 +1,218 @@
+// Adjustments (调整) with maker–checker: an admin (the maker) asks to move one layer's pay of one
+// settlement by +/− deltaFen with a reason; nothing changes until a DIFFERENT admin (the checker)
+// approves. Approval records AdjustmentApplied in the person stream — the consistency boundary of
+// the annual caps — so it moves the person's counters exactly like a payout of that layer would,
+// and a later reversal of the settlement takes it back with the settlement. The adjustment's own
+// stream (`adjustment-{id}`) holds the request and the decision. Pure: no clock, no I/O.
+import type { YearState } from './calculation.js';
+import type { ActiveList, ActiveSettlement, PersonState, SettlementRecord } from './person.js';
+import type { Policy } from './policy.js';
+import { Fen, MAX_FEN, Result, assert, dict, fail, ok, own, setOwn } from './primitives.js';
+
+/** Who asked or decided: the service's actor, as recorded in events (`{kind, id}`). */
+export interface ActorRef { kind: string; id: string }
+
+/** The longest reason of a request or a rejection, as for a reversal (spec §7). */
+export const MAX_ADJUSTMENT_REASON_CHARS = 500;
+
+export interface AdjustmentRequest {
+  adjustmentId: string;
+  settlementId: string;
+  hospitalId: string;
+  visitId: string;
+  personId: string;
+  layerId: string;
+  /** Non-zero; positive pays more, negative pays less. */
+  deltaFen: Fen;
+  reason: string;
+}
+
+/** Events of the stream `adjustment-{adjustmentId}`. */
+export type AdjustmentEvent =
+  | { type: 'AdjustmentRequested'; data: AdjustmentRequest & { requestedBy: ActorRef } }
+  | { type: 'AdjustmentApproved'; data: { adjustmentId: string; approvedBy: ActorRef } }
+  | { type: 'AdjustmentRejected'; data: { adjustmentId: string; rejectedBy: ActorRef; reason: string } };
+
+/** The data of AdjustmentApplied, recorded in the PERSON stream: it moves the person's counters. */
+export interface AdjustmentAppliedData {
+  adjustmentId: string;
+  settlementId: string;
+  hospitalId: string;
+  visitId: string;
+  layerId: string;
+  fund: string;
+  region: string;
+  year: number;
+  deltaFen: Fen;
+  /** What the adjustment adds to the year's state: used[counter] += deltaFen for each annual cap of the layer's rule. */
+  contributions: YearState;
+  requestedBy: ActorRef;
+  approvedBy: ActorRef;
+}
+
+/** An applied adjustment as the person state keeps it, with the active settlement it belongs to. */
+export interface AppliedAdjustment { adjustmentId: string; layerId: string; deltaFen: Fen }
+
+export type AdjustmentStatus = 'requested' | 'approved' | 'rejected';
+
+export interface AdjustmentState {
+  request: AdjustmentRequest;
+  requestedBy: ActorRef;
+  status: AdjustmentStatus;
+  approvedBy: ActorRef | null;
+  rejectedBy: ActorRef | null;
+  rejectionReason: string | null;
+}
+
+export function evolveAdjustment(state: AdjustmentState | null, event: AdjustmentEvent): AdjustmentState | null {
+  switch (event.type) {
+    case 'AdjustmentRequested': {
+      const { requestedBy, ...request } = event.data;
+      return { request, requestedBy, status: 'requested', approvedBy: null, rejectedBy: null, rejectionReason: null };
+    }
+    case 'AdjustmentApproved':
+      return state === null ? null : { ...state, status: 'approved', approvedBy: event.data.approvedBy };
+    case 'AdjustmentRejected':
+      return state === null ? null : { ...state, status: 'rejected', rejectedBy: event.data.rejectedBy, rejectionReason: event.data.reason };
+  }
+}
+
+const sameActor = (a: ActorRef, b: ActorRef) => a.kind === b.kind && a.id === b.id;
+
+/**
+ * Whether a request fits the settlement as it stands now. Checked when it is requested (so the
+ * maker learns at once) and again, authoritatively, at approval (other adjustments may have been
+ * applied in between): the settlement is active; the layer's pay after every applied adjustment
+ * stays within 0 … its baseFen; the funds never pay more than the in-scope amount (so the patient's
+ * share never goes below what lies outside the policy's scope); no annual-cap counter of the
+ * layer's rule goes over its cap (nor below zero).
+ */
+export function checkAdjustment(
+  settlement: SettlementRecord, active: ActiveSettlement | undefined, person: PersonState, policy: Policy, layerId: string, deltaFen: Fen,
+): Result<{ fund: string; contributions: YearState }> {
+  assert(policy.policyId === settlement.policy.policyId && policy.version === settlement.policy.version, 'a settlement is adjusted under the policy version it names');
+  assert(Number.isInteger(deltaFen) && deltaFen !== 0 && Math.abs(deltaFen) <= MAX_FEN, 'deltaFen was validated at the edge');
+  if (active === undefined || active.settlementId !== settlement.settlementId) {
+    return fail('ALREADY_REVERSED', `settlement ${settlement.settlementId} is reversed; only an active settlement can be adjusted`);
+  }
+  const layer = settlement.layers.find((l) => l.layerId === layerId);
+  if (layer === undefined) {
+    return fail('VALIDATION_FAILED', `"${layerId}" is not a layer of settlement ${settlement.settlementId}`, [
+      { field: 'layerId', problem: `is not a layer of policy ${policy.policyId} v${policy.version}` },
+    ]);
+  }
+  const applied = active.adjustments ?? [];
+  const layerPayFen = layer.payFen + sum(applied.filter((a) => a.layerId === layerId)) + deltaFen;
+  if (layerPayFen < 0 || layerPayFen > layer.baseFen) {
+    return outOfRange(`layer ${layerId} would pay ${layerPayFen} fen; it must stay within 0 … its base of ${layer.baseFen} fen`);
+  }
+  const fundPayFen = settlement.totals.fundPayFen + sum(applied) + deltaFen;
+  if (fundPayFen > settlement.inScopeFen) {
+    return outOfRange(`the funds would pay ${fundPayFen} fen in all, more than the in-scope amount of ${settlement.inScopeFen} fen`);
+  }
+  const rule = layer.ruleId === null ? undefined : policy.layers.find((l) => l.id === layerId)?.rules.find((r) => r.id === layer.ruleId);
+  const contributions: YearState = { yearBase: dict(), used: dict() };
+  const year = person.years[settlement.year];
+  for (const cap of rule?.annualCaps ?? []) {
+    const usedFen = (own(year?.used, cap.counter) ?? 0) + deltaFen;
+    if (usedFen > cap.capFen || usedFen < 0) {
+      return outOfRange(`counter ${cap.counter} would stand at ${usedFen} fen; it must stay within 0 … its cap of ${cap.capFen} fen`);
+    }
+    setOwn(contributions.used, cap.counter, deltaFen);
+  }
+  return ok({ fund: layer.fund, contributions });
+}
+
+const sum = (adjustments: readonly AppliedAdjustment[]) => adjustments.reduce((total, a) => total + a.deltaFen, 0);
+const outOfRange = (message: string) => fail('ADJUSTMENT_OUT_OF_RANGE', message, [{ field: 'deltaFen', problem: message }]);
+
+/** A maker's request: only checks that it fits now; records AdjustmentRequested and changes nothing else. */
+export function decideAdjustmentRequest(
+  request: AdjustmentRequest, requestedBy: ActorRef, settlement: SettlementRecord, person: PersonState, policy: Policy,
+): Result<AdjustmentEvent[]> {
+  assert(request.settlementId === settlement.settlementId, 'a request names the settlement it is checked against');
+  const active = findActiveSettlement(person.active, request.settlementId);
+  const fits = checkAdjustment(settlement, active, person, policy, request.layerId, request.deltaFen);
+  if (!fits.ok) return fits;
+  return ok([{ type: 'AdjustmentRequested', data: { ...request, requestedBy } }]);
+}
+
+/**
+ * What an approval has to do. The person stream's AdjustmentApplied is the authority: once it is
+ * recorded (`appliedBy` names its checker) the adjustment is approved, whatever its own stream says
+ * yet. So an approval is: forbidden to the maker; a conflict once decided (approving twice too);
+ * otherwise "apply" (record AdjustmentApplied, then AdjustmentApproved), or "complete" when the
+ * same checker's earlier attempt recorded AdjustmentApplied but not AdjustmentApproved (it crashed
+ * in between, and this is its retry); another admin is then too late.
+ */
+export function decideApproval(state: AdjustmentState, approver: ActorRef, appliedBy: ActorRef | null): Result<'apply' | 'complete'> {
+  if (sameActor(state.requestedBy, approver)) {
+    return fail('FORBIDDEN', `adjustment ${state.request.adjustmentId} was requested by ${approver.id}; it must be approved by a different admin (maker–checker)`);
+  }
+  if (state.status !== 'requested') return alreadyDecided(state, state.status);
+  if (appliedBy !== null) return sameActor(appliedBy, approver) ? ok('complete') : alreadyDecided(state, 'approved');
+  return ok('apply');
+}
+
+export function decideRejection(state: AdjustmentState, rejectedBy: ActorRef, reason: string, appliedBy: ActorRef | null): Result<AdjustmentEvent[]> {
+  if (appliedBy !== null) return alreadyDecided(state, 'approved');
+  if (state.status !== 'requested') return alreadyDecided(state, state.status);
+  return ok([{ type: 'AdjustmentRejected', data: { adjustmentId: state.request.adjustmentId, rejectedBy, reason } }]);
+}
+
+const alreadyDecided = (state: AdjustmentState, status: AdjustmentStatus) =>
+  fail('ADJUSTMENT_ALREADY_DECIDED', `adjustment ${state.request.adjustmentId} is already ${status}; an adjustment is approved or rejected once`);
+
+/** The checker's approval, decided against the person's state at the revision it will be appended to. */
+export function decideApplication(state: AdjustmentState, approvedBy: ActorRef, settlement: SettlementRecord, person: PersonState, policy: Policy): Result<AdjustmentAppliedData> {
+  const { request } = state;
+  assert(request.settlementId === settlement.settlementId, 'an adjustment is applied to the settlement it names');
+  const active = findActiveSettlement(person.active, request.settlementId);
+  const fits = checkAdjustment(settlement, active, person, policy, request.layerId, request.deltaFen);
+  if (!fits.ok) return fits;
+  const { adjustmentId, settlementId, hospitalId, visitId, layerId, deltaFen } = request;
+  return ok({
+    adjustmentId, settlementId, hospitalId, visitId, layerId, fund: fits.value.fund, region: settlement.discharge.region, year: settlement.year,
+    deltaFen, contributions: fits.value.contributions, requestedBy: state.requestedBy, approvedBy,
+  });
+}
+
+/** Whether the person state holds this adjustment as applied to an active settlement. */
+export function isAppliedTo(person: PersonState, settlementId: string, adjustmentId: string): boolean {
+  return findActiveSettlement(person.active, settlementId)?.adjustments?.some((a) => a.adjustmentId === adjustmentId) ?? false;
+}
+
+/**
+ * evolvePerson's AdjustmentApplied: the adjustment joins its active settlement — its contributions
+ * are added to the settlement's, so a reversal removes both at once — and moves the year's counters.
+ * Applied twice, or to a settlement no longer active, it changes nothing.
+ */
+export function applyAdjustment(state: PersonState, a: AdjustmentAppliedData): PersonState {
+  const target = findActiveSettlement(state.active, a.settlementId);
+  if (target === undefined || target.adjustments?.some((x) => x.adjustmentId === a.adjustmentId)) return state;
+  const updated: ActiveSettlement = {
+    ...target,
+    contributions: addYearState(target.contributions, a.contributions),
+    adjustments: [...(target.adjustments ?? []), { adjustmentId: a.adjustmentId, layerId: a.layerId, deltaFen: a.deltaFen }],
+  };
+  return { ...state, active: replaceActive(state.active, updated), years: { ...state.years, [target.year]: addYearState(state.years[target.year], a.contributions) } };
+}
+
+function findActiveSettlement(list: ActiveList | null, settlementId: string): ActiveSettlement | undefined {
+  for (let l = list; l !== null; l = l.tail) if (l.head.settlementId === settlementId) return l.head;
+  return undefined;
+}
+
+/** The list with one settlement replaced; the part after it is shared, the part before it copied. */
+function replaceActive(list: ActiveList | null, updated: ActiveSettlement): ActiveList | null {
+  if (list === null) return null;
+  if (list.head.settlementId === updated.settlementId) return { head: updated, tail: list.tail };
+  return { head: list.head, tail: replaceActive(list.tail, updated) };
+}
+
+function addYearState(year: YearState | undefined, c: YearState): YearState {
+  const next: YearState = { yearBase: dict(year?.yearBase), used: dict(year?.used) };
+  for (const [k, fen] of Object.entries(c.yearBase)) setOwn(next.yearBase, k, (own(next.yearBase, k) ?? 0) + fen);
+  for (const [k, fen] of Object.entries(c.used)) setOwn(next.used, k, (own(next.used, k) ?? 0) + fen);
+  return next;
+}

@@ -1,0 +1,112 @@
+// Funds (extension of the spec, README "Funds"): allocations, balance, usage rate, and a fund that
+// may not be overdrawn limiting the layers it pays (cappedBy "fund:<code>").
+import { describe, it, expect } from '@jest/globals';
+import fc from 'fast-check';
+import { Discharge, computeSettlement } from './calculation.js';
+import {
+  FundAccount, applyAllocation, decideAllocation, emptyFundAccount, fundBalanceFen, fundKey, fundRoomFor, usageRateBp,
+} from './funds.js';
+import { Policy, validatePolicy } from './policy.js';
+
+/** 50 % insurance, then two aid layers from the same aid fund (70 % and 10 %), then a top-up from another fund. */
+const policy = (funds?: Policy['funds']): Policy => ({
+  policyId: 'f', version: 1, region: 'r1', effectiveFrom: '2012-01-01', categories: [{ code: 'dibao', name: '低保' }],
+  layers: [
+    { id: 'basic', kind: 'insurance', fund: '390100', rules: [{ id: 'b', bands: [{ uptoFen: null, ratioBp: 5000 }] }] },
+    { id: 'aid', kind: 'aid', fund: '610100', rules: [{ id: 'a', match: { categories: ['dibao'] }, bands: [{ uptoFen: null, ratioBp: 7000 }] }] },
+    { id: 'aid2', kind: 'aid', fund: '610100', rules: [{ id: 'a2', match: { categories: ['dibao'] }, bands: [{ uptoFen: null, ratioBp: 1000 }] }] },
+    { id: 'aid3', kind: 'aid', fund: '640100', rules: [{ id: 'a3', match: { categories: ['dibao'] }, bands: [{ uptoFen: null, ratioBp: 5000 }] }] },
+  ],
+  ...(funds === undefined ? {} : { funds }),
+});
+
+const discharge = (totalFen: number): Discharge => ({
+  hospitalId: 'H', visitId: 'V', personId: 'P', region: 'r1', scheme: 'nrcms', visitType: 'inpatient', hospitalLevel: 'county',
+  admissionDate: '2012-03-01', dischargeDate: '2012-03-05', diagnosisCodes: [], totalFen, fullOwnPayFen: 0, overLimitFen: 0, preSelfPayFen: 0,
+  externalPayments: {},
+});
+const dibao = { category: 'dibao', aidBlocked: false };
+const noYear = { yearBase: {}, used: {} };
+
+describe('a fund that may not be overdrawn', () => {
+  it('given 300 元 left in the aid fund, when a settlement would take 2,000 元 from it over two layers, then they pay 300 元 in all and say why', () => {
+    // Given 1,000,000 fen in scope: basic pays 500,000; aid would pay 350,000 and aid2 15,000 from fund 610100
+    const p = policy([{ code: '610100', mayOverdraw: false }]);
+    const r = computeSettlement(p, discharge(1_000_000), dibao, noYear, { '610100': 30_000 });
+    if (!r.ok) throw new Error(r.error.message);
+    const byLayer = Object.fromEntries(r.value.layers.map((l) => [l.layerId, [l.rawFen, l.payFen, l.cappedBy]]));
+    // then the aid layer takes all 300 元, aid2 gets nothing, both capped by the fund; aid3 (another fund) is not limited
+    expect(byLayer.aid).toEqual([350_000, 30_000, 'fund:610100']);
+    expect(byLayer.aid2).toEqual([47_000, 0, 'fund:610100']);
+    expect(byLayer.aid3![2]).toBeNull();
+    expect(r.value.totals.fundPayFen + r.value.totals.patientPayFen).toBe(1_000_000);
+  });
+
+  it('given a fund with room to spare, when settled, then the result is the same as without the limit', () => {
+    const p = policy([{ code: '610100', mayOverdraw: false }]);
+    const limited = computeSettlement(p, discharge(1_000_000), dibao, noYear, { '610100': 10_000_000 });
+    const free = computeSettlement(policy(), discharge(1_000_000), dibao, noYear);
+    expect(limited).toEqual(free);
+  });
+
+  it('given any room and any bill, when settled, then the limited fund never pays more than its room and the totals identity holds', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 2_000_000 }), fc.integer({ min: 0, max: 50_000_000 }), (room, total) => {
+      const p = policy([{ code: '610100', mayOverdraw: false }]);
+      const r = computeSettlement(p, discharge(total), dibao, noYear, { '610100': room });
+      if (!r.ok) return false;
+      const fromFund = r.value.layers.filter((l) => l.fund === '610100').reduce((s, l) => s + l.payFen, 0);
+      expect(fromFund).toBeLessThanOrEqual(room);
+      expect(r.value.totals.fundPayFen + r.value.totals.patientPayFen).toBe(total);
+      return true;
+    }), { numRuns: 300 });
+  });
+
+  it('given the policy lists the fund as mayOverdraw, when the room is computed, then there is no limit for it', () => {
+    const accounts = new Map<string, FundAccount>();
+    const room = fundRoomFor(policy([{ code: '610100', mayOverdraw: true }, { code: '640100', mayOverdraw: false }]), 'r1', 2012, (k) => accounts.get(k), () => 0);
+    expect(room).toEqual({ '640100': 0 });
+  });
+
+  it('given allocations, payouts and reservations, when the room is computed, then it is the balance less what is reserved, never negative', () => {
+    const key = fundKey('610100', 'r1', 2012);
+    let a = emptyFundAccount('610100', 'r1', 2012);
+    a = applyAllocation(a, { fund: '610100', region: 'r1', year: 2012, source: 'superior', amountFen: 100_000, reference: 'x' });
+    a = applyAllocation(a, { fund: '610100', region: 'r1', year: 2012, source: 'local', amountFen: 50_000, reference: 'y' });
+    a = { ...a, paidFen: 120_000 };
+    const p = policy([{ code: '610100', mayOverdraw: false }]);
+    expect(fundRoomFor(p, 'r1', 2012, (k) => (k === key ? a : undefined), () => 10_000)).toEqual({ '610100': 20_000 });
+    expect(fundRoomFor(p, 'r1', 2012, (k) => (k === key ? a : undefined), () => 90_000)).toEqual({ '610100': 0 });
+    expect([fundBalanceFen(a), usageRateBp(a)]).toEqual([30_000, 8_000]);
+  });
+});
+
+describe('usage rate (资金使用率)', () => {
+  it('given nothing allocated, then the rate is null; given an overdrawn fund, then it is over 10000 bp', () => {
+    const a = emptyFundAccount('390100', 'r1', 2012);
+    expect(usageRateBp({ ...a, paidFen: 5 })).toBeNull();
+    const over = { ...applyAllocation(a, { fund: '390100', region: 'r1', year: 2012, source: 'superior', amountFen: 100_000, reference: 'x' }), paidFen: 125_000 };
+    expect(usageRateBp(over)).toBe(12_500);
+  });
+});
+
+describe('allocation input and the policy extension', () => {
+  it('given bad allocations, then each is VALIDATION_FAILED naming the field', () => {
+    const good = { fund: '610100', region: 'r1', year: 2012, source: 'superior', amountFen: 1, reference: '文号' };
+    expect(decideAllocation(good).ok).toBe(true);
+    for (const [field, value] of [['amountFen', 0], ['amountFen', 1.5], ['source', 'gift'], ['year', 1999], ['reference', ''], ['region', 'a b']] as const) {
+      const r = decideAllocation({ ...good, [field]: value });
+      expect([field, r.ok ? 'ok' : r.error.details[0]?.field]).toEqual([field, field]);
+    }
+  });
+
+  it('given policies with funds and an enrolment subsidy, when validated, then good ones pass and each mistake is INVALID_POLICY with its path', () => {
+    const base = policy() as unknown as Record<string, unknown>;
+    const subsidy = { premiumFen: 9_000, fromFund: '610100', toFund: '390100', byCategory: [{ category: 'dibao', full: true }] };
+    expect(validatePolicy({ ...base, funds: [{ code: '610100', mayOverdraw: false }], enrolmentSubsidy: subsidy }).ok).toBe(true);
+    const problem = (doc: unknown) => { const r = validatePolicy(doc); return r.ok ? 'ok' : r.error.details.map((d) => d.field); };
+    expect(problem({ ...base, funds: [{ code: '610100' }] })).toEqual(['funds[0].mayOverdraw']);
+    expect(problem({ ...base, funds: [{ code: 'x', mayOverdraw: true }, { code: 'x', mayOverdraw: false }] })).toEqual(['funds[1].code']);
+    expect(problem({ ...base, enrolmentSubsidy: { ...subsidy, byCategory: [{ category: 'dibao', full: true, amountFen: 5 }] } })).toEqual(['enrolmentSubsidy.byCategory[0]']);
+    expect(problem({ ...base, enrolmentSubsidy: { ...subsidy, byCategory: [{ category: 'nobody', amountFen: 5 }] } })).toEqual(['enrolmentSubsidy.byCategory[0].category']);
+  });
+});

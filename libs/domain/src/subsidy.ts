@@ -1,0 +1,53 @@
+// Enrolment subsidies (资助参保): for a year, the medical-aid fund pays the basic-insurance premium of
+// beneficiaries — the full premium for some categories (e.g. 特困), a fixed amount for others
+// (e.g. 低保) — as the policy's `enrolmentSubsidy` says (an extension of spec §3, README "Funds").
+// At most one subsidy per person and year. Pure.
+import type { PersonState } from './person.js';
+import { eligibility } from './person.js';
+import { Policy, PolicyRef } from './policy.js';
+import { Fen, IsoDate, NO_CATEGORY, Result, fail, ok } from './primitives.js';
+
+/** Data of an EnrolmentSubsidyGranted event, in the person's stream. */
+export interface EnrolmentSubsidyGrantedData {
+  personId: string;
+  year: number;
+  region: string;
+  category: string;
+  amountFen: Fen;
+  fromFund: string;
+  toFund: string;
+  policy: PolicyRef;
+  /** The day the category was read on. */
+  asOf: IsoDate;
+}
+
+export type SubsidyDecision =
+  | { kind: 'grant'; data: EnrolmentSubsidyGrantedData }
+  | { kind: 'already'; amountFen: Fen }
+  | { kind: 'none' }; // no category on that day, or the category gets no subsidy
+
+/**
+ * The subsidy of one person for a year under the policy in force on `asOf`: by the person's
+ * effective category that day (the most favourable one held, as for aid).
+ */
+export function decideSubsidy(personId: string, state: PersonState, policy: Policy, year: number, asOf: IsoDate): Result<SubsidyDecision> {
+  const rules = policy.enrolmentSubsidy;
+  if (rules === undefined) {
+    return fail('VALIDATION_FAILED', `policy ${policy.policyId} v${policy.version} defines no enrolment subsidy`, [{ field: 'region', problem: 'the policy in force defines no enrolmentSubsidy' }]);
+  }
+  const granted = state.subsidies?.[year];
+  if (granted !== undefined) return ok({ kind: 'already', amountFen: granted });
+  const { category } = eligibility(state, policy, asOf);
+  if (category === NO_CATEGORY) return ok({ kind: 'none' });
+  const rate = rules.byCategory.find((r) => r.category === category);
+  if (rate === undefined) return ok({ kind: 'none' });
+  const amountFen = rate.full === true ? rules.premiumFen : Math.min(rate.amountFen ?? 0, rules.premiumFen);
+  if (amountFen === 0) return ok({ kind: 'none' });
+  return ok({
+    kind: 'grant',
+    data: {
+      personId, year, region: policy.region, category, amountFen, fromFund: rules.fromFund, toFund: rules.toFund,
+      policy: { policyId: policy.policyId, version: policy.version }, asOf,
+    },
+  });
+}

@@ -1,0 +1,114 @@
+// The journal's writes on a thread of their own (worker_threads), as the event store's commits
+// are: hashing, the inserts and the fsync of each batch (synchronous=FULL) never stall the thread
+// that answers requests. That thread keeps a read-only connection to the same file (WAL) for
+// GET /v1/ledger and the checkpoint. One batch is in flight at a time (the writer waits for each),
+// so the thread needs no queue; what it is sent is bounded by the writer's maxBatchEvents.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { JournalSink, LogEvent, PolicyFunds } from './ledger-writer.js';
+import { SqliteJournal } from './sqlite-journal.js';
+import type { JournalHead } from './sqlite-journal.js';
+
+export interface JournalWorkerData { medaidLedgerJournal: true; path: string }
+export type ToJournal =
+  | { type: 'post'; events: LogEvent[]; policies: Array<[policyId: string, version: number, layerFunds: string[]]> }
+  | { type: 'close' };
+export type FromJournal =
+  | { type: 'ready' }
+  | { type: 'open_failed'; message: string }
+  | { type: 'posted'; written: number }
+  | { type: 'failed'; message: string };
+
+/** Opening the file and creating the schema (which may wait busy_timeout for another process). */
+const START_TIMEOUT_MS = 30_000;
+
+export class JournalThread implements JournalSink {
+  private waiting: { resolve: (m: FromJournal) => void; reject: (e: Error) => void } | null = null;
+  private exited = false;
+  private readonly exit: Promise<void>;
+
+  private constructor(private readonly worker: Worker, /** Reads on this thread. */ readonly reader: SqliteJournal) {
+    worker.on('message', (m: FromJournal) => this.settle(m));
+    worker.on('error', (error) => this.broken(error));
+    this.exit = new Promise((resolve) => worker.once('exit', () => {
+      this.exited = true;
+      this.broken(new Error('the ledger journal thread exited'));
+      resolve();
+    }));
+  }
+
+  /** Starts the thread on `path` (created if missing) and opens this thread's read connection. */
+  static async start(path: string): Promise<JournalThread> {
+    const workerData: JournalWorkerData = { medaidLedgerJournal: true, path };
+    const worker = new Worker(workerScript(), { workerData });
+    const first = await new Promise<FromJournal>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`ledger journal thread not ready after ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      worker.once('message', (m: FromJournal) => { clearTimeout(timer); resolve(m); });
+      worker.once('error', (e) => { clearTimeout(timer); reject(e); });
+    }).catch(async (error: unknown) => {
+      await worker.terminate();
+      throw error;
+    });
+    if (first.type !== 'ready') {
+      await worker.terminate();
+      throw new Error(`ledger journal ${path}: ${first.type === 'open_failed' ? first.message : first.type}`);
+    }
+    worker.unref(); // an idle ledger does not keep the process alive
+    return new JournalThread(worker, SqliteJournal.open(path, { readonly: true }));
+  }
+
+  head(): JournalHead {
+    return this.reader.head();
+  }
+
+  async post(events: readonly LogEvent[], funds: PolicyFunds): Promise<number> {
+    const reply = await this.request({ type: 'post', events: [...events], policies: funds.namedBy(events) });
+    if (reply.type === 'posted') return reply.written;
+    throw new Error(reply.type === 'failed' ? reply.message : `unexpected reply ${reply.type}`);
+  }
+
+  /** Closes the write connection (SQLite checkpoints the WAL there, off this thread), then the reader. */
+  async close(): Promise<void> {
+    if (!this.exited) {
+      this.worker.ref(); // the exit is awaited even when nothing else keeps the process alive
+      this.worker.postMessage({ type: 'close' } satisfies ToJournal);
+      await this.exit;
+    }
+    this.reader.close();
+  }
+
+  private request(message: ToJournal): Promise<FromJournal> {
+    if (this.exited) return Promise.reject(new Error('the ledger journal thread has exited'));
+    if (this.waiting !== null) return Promise.reject(new Error('invariant violated: one journal batch at a time'));
+    this.worker.ref(); // a batch under way keeps the process alive until it is committed
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+      this.worker.postMessage(message);
+    });
+  }
+
+  private settle(m: FromJournal): void {
+    const waiting = this.waiting;
+    this.waiting = null;
+    if (!this.exited) this.worker.unref();
+    waiting?.resolve(m);
+  }
+
+  private broken(error: Error): void {
+    const waiting = this.waiting;
+    this.waiting = null;
+    waiting?.reject(error);
+  }
+}
+
+/**
+ * The compiled worker script beside this module. Under jest this module is the TypeScript source,
+ * which a Worker cannot load: the compiled copy in dist/ is used instead (npm test builds first).
+ */
+function workerScript(): URL {
+  const here = import.meta.url;
+  const script = here.endsWith('.ts') ? new URL('../../../dist/libs/ledger/src/journal-writer.worker.js', here) : new URL('./journal-writer.worker.js', here);
+  if (!existsSync(fileURLToPath(script))) throw new Error(`ledger journal script ${fileURLToPath(script)} is missing: build first (npm run build)`);
+  return script;
+}

@@ -1,0 +1,297 @@
+// The one writer of the journal: follows the store's global log from the journal's checkpoint
+// (EventStore.subscribeToAll) and posts each page of events in ONE transaction together with the
+// new checkpoint, so a crash between two pages re-posts nothing and skips nothing. It runs in the
+// service process next to the request path, so it batches: events are buffered up to
+// maxBatchEvents or lingerMs and one transaction (one fsync) covers each batch, written through a
+// JournalSink — in the service a JournalThread, so the hashing, inserts and fsync happen off the
+// request path's thread. One batch is written while the next forms; when that one is full too the
+// subscription waits (back-pressure: memory stays bounded).
+import type { EventStore, LogPosition, RecordedEvent, Subscription } from '#event-store';
+import { checkBalanced, sealWithBody } from './journal.js';
+import type { JournalEntry, JournalLine } from './journal.js';
+import { entryYear, postingsFor, reversibleSettlementOf } from './postings.js';
+import type { PostingContext } from './postings.js';
+import type { Balance, JournalHead, SqliteJournal } from './sqlite-journal.js';
+
+/** What the ledger needs of a recorded event. */
+export type LogEvent = Pick<RecordedEvent, 'position' | 'id' | 'type' | 'streamId' | 'data'>;
+
+export type LedgerLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export const stderrLedgerLog: LedgerLog = (level, msg, fields = {}) =>
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
+
+const policyKey = (policyId: string, version: number) => `${policyId}@${version}`;
+
+/**
+ * The fund of each layer of every policy version, learnt from PolicyPublished events as they
+ * pass. A writer that starts past them (from a checkpoint) loads the policy's stream on demand.
+ */
+export class PolicyFunds {
+  private readonly byKey = new Map<string, string[]>();
+
+  observe(event: Pick<LogEvent, 'type' | 'data'>): void {
+    if (event.type !== 'PolicyPublished') return;
+    const { policy } = event.data as { policy: { policyId: string; version: number; layers: Array<{ fund: string }> } };
+    const key = policyKey(policy.policyId, policy.version);
+    if (!this.byKey.has(key)) this.byKey.set(key, policy.layers.map((l) => l.fund));
+  }
+
+  get(policyId: string, version: number): readonly string[] | undefined {
+    return this.byKey.get(policyKey(policyId, version));
+  }
+
+  learn(policyId: string, version: number, layerFunds: readonly string[]): void {
+    this.byKey.set(policyKey(policyId, version), [...layerFunds]);
+  }
+
+  /** The layer funds of every policy version the events' settlements name (for another thread's PolicyFunds). */
+  namedBy(events: readonly LogEvent[]): Array<[policyId: string, version: number, layerFunds: string[]]> {
+    const out = new Map<string, [string, number, string[]]>();
+    for (const e of events) {
+      if (e.type !== 'DischargeSettled') continue;
+      const { policyId, version } = (e.data as { policy: { policyId: string; version: number } }).policy;
+      const funds = this.get(policyId, version);
+      if (funds !== undefined) out.set(policyKey(policyId, version), [policyId, version, [...funds]]);
+    }
+    return [...out.values()];
+  }
+
+  /** Learns every policy the events name (published in the batch, or loaded from `policy-{id}`). */
+  async prepare(events: readonly LogEvent[], store: Pick<EventStore, 'readStream'>): Promise<void> {
+    for (const e of events) this.observe(e);
+    const missing = new Set<string>();
+    for (const e of events) {
+      if (e.type !== 'DischargeSettled') continue;
+      const { policyId, version } = (e.data as { policy: { policyId: string; version: number } }).policy;
+      if (this.get(policyId, version) === undefined) missing.add(policyId);
+    }
+    for (const policyId of missing) for (const e of await store.readStream(`policy-${policyId}`)) this.observe(e);
+  }
+}
+
+/**
+ * Posts events (in log order, after the checkpoint) in one transaction with the new checkpoint.
+ * Events at or before the checkpoint are skipped: a batch delivered twice is posted once.
+ * Returns the number of entries written.
+ */
+export function postBatch(journal: SqliteJournal, events: readonly LogEvent[], funds: PolicyFunds): number {
+  if (events.length === 0) return 0;
+  return journal.transaction(() => {
+    const head = journal.head();
+    let previous: Pick<JournalEntry, 'seq' | 'hash'> | null = head.hash === null ? null : { seq: head.seq, hash: head.hash };
+    let { position, events: count, eventId } = head;
+    let written = 0;
+    const balances = new Map<string, Balance>();
+    const ctx: PostingContext = { layerFunds: (id, version) => funds.get(id, version), postedFor: (id) => journal.postedFor(id) };
+    for (const e of events) {
+      if (e.position <= position) continue;
+      funds.observe(e);
+      const lines = postingsFor(e, ctx);
+      if (lines.length > 0) {
+        const { entry, body } = sealWithBody(previous, { position: e.position, eventId: e.id, eventType: e.type, streamId: e.streamId, lines });
+        const unbalanced = checkBalanced(entry);
+        if (unbalanced !== null) throw new Error(`invariant violated: the entry for event ${e.id} ${unbalanced}`);
+        journal.insert(entry, body, reversibleSettlementOf(e));
+        addToBalances(balances, lines, entryYear(lines));
+        previous = entry;
+        written += 1;
+      }
+      position = e.position;
+      eventId = e.id;
+      count += 1;
+    }
+    journal.addBalances(balances.values());
+    journal.setCheckpoint(position, count, eventId);
+    return written;
+  });
+}
+
+/** Sums lines per account and year: one upsert per account per batch instead of one per line. */
+export function addToBalances(balances: Map<string, Balance>, lines: readonly JournalLine[], year: number): void {
+  for (const l of lines) {
+    const key = `${l.account}\u0000${year}`;
+    const b = balances.get(key);
+    if (b === undefined) balances.set(key, { account: l.account, year, debitFen: l.debitFen, creditFen: l.creditFen });
+    else {
+      b.debitFen += l.debitFen;
+      b.creditFen += l.creditFen;
+    }
+  }
+}
+
+/** Where the writer posts: the journal in this thread, or a JournalThread (journal-thread.ts). */
+export interface JournalSink {
+  /** The committed checkpoint and the last entry. */
+  head(): JournalHead;
+  /** Posts a batch (log order) in one transaction with the new checkpoint; resolves with the entries written. */
+  post(events: readonly LogEvent[], funds: PolicyFunds): Promise<number>;
+}
+
+/** The journal written in this thread (tests, tools); the service uses a JournalThread. */
+export function inThisThread(journal: SqliteJournal): JournalSink {
+  return { head: () => journal.head(), post: async (events, funds) => postBatch(journal, events, funds) };
+}
+
+export interface LedgerWriterOptions {
+  /** Most events posted in one transaction (default 1000). */
+  maxBatchEvents?: number;
+  /** How long a partial batch waits for more events (default 50 ms): at most ~20 fsyncs/s on the request path's thread. */
+  lingerMs?: number;
+  /** Wait before following the log again after a failure (default 1 s, doubling to 30 s). */
+  retryMs?: number;
+  log?: LedgerLog;
+}
+
+export type LedgerWriterState = 'starting' | 'following' | 'retrying' | 'failed' | 'stopped';
+
+export class LedgerWriter {
+  state: LedgerWriterState = 'starting';
+  /** Every event up to here is posted (the committed checkpoint). */
+  position: LogPosition = 0;
+  /** The last event received from the subscription. */
+  private delivered: LogPosition = 0;
+  entriesWritten = 0;
+  private buffer: LogEvent[] = [];
+  private chain: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private subscription: Subscription | undefined;
+  private failures = 0;
+  private broken = false;
+  private stopping = false;
+  private readonly funds = new PolicyFunds();
+  private readonly maxBatchEvents: number;
+  private readonly lingerMs: number;
+  private readonly retryMs: number;
+  private readonly log: LedgerLog;
+
+  constructor(private readonly store: EventStore, private readonly journal: JournalSink, options: LedgerWriterOptions = {}) {
+    this.maxBatchEvents = options.maxBatchEvents ?? 1_000;
+    this.lingerMs = options.lingerMs ?? 50;
+    this.retryMs = options.retryMs ?? 1_000;
+    this.log = options.log ?? stderrLedgerLog;
+    if (!(Number.isInteger(this.maxBatchEvents) && this.maxBatchEvents >= 1 && this.maxBatchEvents <= 10_000)) throw new Error('maxBatchEvents must be 1 to 10,000');
+  }
+
+  /** Follows the log from the journal's checkpoint; returns at once. */
+  async start(): Promise<void> {
+    const checkpoint = this.journal.head();
+    this.position = checkpoint.position;
+    const [atCheckpoint] = checkpoint.position === 0 ? [] : await this.store.readAll({ fromPosition: checkpoint.position - 1, maxCount: 1 });
+    if (checkpoint.position > 0 && (atCheckpoint?.position !== checkpoint.position || atCheckpoint.id !== checkpoint.eventId)) {
+      // The journal posted events this log does not have: it belongs to another store. Posting on
+      // would chain two logs into one journal; an operator must move the file away.
+      this.state = 'failed';
+      this.log('error', 'the ledger checkpoint names an event this log does not have; the ledger is NOT written (ledger.sqlite belongs to another log?)', {
+        checkpoint: checkpoint.position, checkpointEventId: checkpoint.eventId, found: atCheckpoint === undefined ? null : { position: atCheckpoint.position, id: atCheckpoint.id },
+      });
+      return;
+    }
+    this.follow();
+  }
+
+  /** Posts what the log holds now (bounded by deadlineMs), then stops following it. */
+  async stop(deadlineMs = 5_000): Promise<void> {
+    await this.catchUp(deadlineMs);
+    this.stopping = true;
+    clearTimeout(this.timer);
+    await this.subscription?.unsubscribe();
+    await this.flushed();
+    if (this.state !== 'failed') this.state = 'stopped';
+  }
+
+  /** Waits until every event recorded when called is posted; false when the deadline came first. */
+  async catchUp(deadlineMs = 20_000): Promise<boolean> {
+    const head = await this.store.headPosition().catch(() => this.delivered);
+    const deadline = Date.now() + deadlineMs;
+    while (this.position < head && this.state === 'following' && Date.now() < deadline) {
+      if (this.delivered >= head) await this.flushed();
+      else await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const caughtUp = this.position >= head;
+    if (!caughtUp) this.log('warn', 'ledger writer behind the log; it continues from its checkpoint at the next start', { position: this.position, head });
+    return caughtUp;
+  }
+
+  status() {
+    return { state: this.state, position: this.position, entriesWritten: this.entriesWritten };
+  }
+
+  private follow(): void {
+    if (this.stopping) return;
+    this.broken = false;
+    this.buffer = [];
+    this.delivered = this.position;
+    this.state = 'following';
+    this.subscription = this.store.subscribeToAll((event) => this.onEvent(event), {
+      fromPosition: this.position,
+      onError: (error) => this.failed(error),
+    });
+  }
+
+  private onEvent(event: RecordedEvent): void | Promise<void> {
+    if (this.broken || this.stopping) return;
+    this.buffer.push(event);
+    this.delivered = event.position;
+    if (this.buffer.length >= this.maxBatchEvents) return this.flush();
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => void this.flush(), this.lingerMs);
+      this.timer.unref();
+    }
+  }
+
+  /**
+   * Queues the buffered events to be written after the write under way (one write at a time, in
+   * log order) and resolves when that earlier write is done: the next batch forms while this one
+   * is written, and no more than two are ever waiting.
+   */
+  private flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.buffer;
+    this.buffer = [];
+    const before = this.chain;
+    if (batch.length > 0) this.chain = this.chain.then(() => this.write(batch));
+    return before;
+  }
+
+  /** Everything buffered is written. */
+  private async flushed(): Promise<void> {
+    await this.flush();
+    await this.chain;
+  }
+
+  private async write(batch: LogEvent[]): Promise<void> {
+    if (this.broken) return; // the next subscription re-delivers from the checkpoint
+    try {
+      await this.funds.prepare(batch, this.store);
+      this.entriesWritten += await this.journal.post(batch, this.funds);
+      this.position = Math.max(this.position, batch[batch.length - 1]!.position);
+      this.failures = 0;
+    } catch (error) {
+      this.failed(error);
+    }
+  }
+
+  /**
+   * A write or the subscription failed: drop what is buffered and, after a pause, follow the log
+   * again from the committed checkpoint. Never from inside the handler: unsubscribe waits for it.
+   */
+  private failed(error: unknown): void {
+    if (this.broken) return;
+    this.broken = true;
+    this.failures += 1;
+    this.state = 'retrying';
+    const waitMs = Math.min(30_000, this.retryMs * 2 ** Math.min(this.failures - 1, 5));
+    this.log('error', 'ledger writer failed; following the log again from the checkpoint', { error: String(error), position: this.position, retryInMs: waitMs });
+    const old = this.subscription;
+    setTimeout(() => {
+      void (async () => {
+        await old?.unsubscribe();
+        await this.chain;
+        this.position = this.journal.head().position;
+        this.follow();
+      })().catch((e: unknown) => this.log('error', 'ledger writer could not restart', { error: String(e) }));
+    }, waitMs).unref();
+  }
+}
