@@ -200,7 +200,7 @@ describe('Kafka under faults', () => {
     let r: Rig | undefined;
     try {
       r = await rig();
-      const visits = manyDischarges(300, 'bk');
+      const visits = manyDischarges(1500, 'bk'); // enough that the ingress (64 at a time) is still busy when the broker stops
       await r.probe.produce(visits.map((d) => ({ key: keyOf(d), value: settle(d) })));
       await r.probe.waitFor('the first outcomes', () => r!.probe.outcomes().length >= 20);
       await kafkaLocalAsync('stop');
@@ -223,7 +223,7 @@ describe('Kafka under faults', () => {
     let r: Rig | undefined;
     try {
       r = await rig();
-      const visits = manyDischarges(300, 'term');
+      const visits = manyDischarges(1500, 'term');
       await r.probe.produce(visits.map((d) => ({ key: keyOf(d), value: settle(d) })));
       await r.probe.waitFor('the first outcomes', () => r!.probe.outcomes().length >= 20);
       const stopped = Date.now();
@@ -250,7 +250,7 @@ describe('Kafka under faults', () => {
     let r: Rig | undefined;
     try {
       r = await rig();
-      const visits = manyDischarges(400, 'kill');
+      const visits = manyDischarges(1500, 'kill');
       await r.probe.produce(visits.map((d) => ({ key: keyOf(d), value: settle(d) })));
       await r.probe.waitFor('the first outcomes', () => r!.probe.outcomes().length >= 40);
       const killed = await r.service.stop('SIGKILL');
