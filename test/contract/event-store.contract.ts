@@ -25,15 +25,17 @@ function streamName(label: string): string {
   return `${label}-${randomUUID()}`;
 }
 
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_TIMEOUT_MS;
+/** Polls until the condition holds; shared with the adapters' own tests. */
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = WAIT_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
+/** The error a promise rejects with; fails when it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
     await promise;
   } catch (error) {

@@ -32,6 +32,9 @@ export interface FundAccount {
 
 export const fundKey = (fund: string, region: string, year: number) => `${fund}|${region}|${year}`;
 
+/** An allocation's identity: the same reference for the same fund, region and year is the same allocation. */
+export const allocationKey = (a: Pick<FundAllocatedData, 'fund' | 'region' | 'year' | 'reference'>) => JSON.stringify([a.fund, a.region, a.year, a.reference]);
+
 export function emptyFundAccount(fund: string, region: string, year: number): FundAccount {
   return { fund, region, year, allocatedFen: { superior: 0, local: 0, carryover: 0 }, receivedFen: 0, paidFen: 0 };
 }

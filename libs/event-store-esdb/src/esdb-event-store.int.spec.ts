@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
 import { EventIdConflictError, WrongExpectedRevisionError, type EventData, type RecordedEvent, type Subscription } from '#event-store';
-import { eventStoreContract } from '../../../test/contract/event-store.contract.js';
+import { eventStoreContract, rejection, waitFor as waitForCondition } from '../../../test/contract/event-store.contract.js';
 import { EsdbDouble } from '../../../test/esdb-double/index.js';
 import { EsdbDeadlineExceededError, EsdbEventStore, EsdbStoreClosedError, type EsdbEventStoreOptions } from './index.js';
 
@@ -16,22 +16,8 @@ function event(type = 'Tested', data: unknown = { n: 1 }): EventData {
   return { id: randomUUID(), type, data };
 }
 
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_TIMEOUT_MS;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the promise to reject');
-}
+/** Waits longer than the contract's default: resubscriptions back off up to seconds. */
+const waitFor = (condition: () => boolean, what: string) => waitForCondition(condition, what, WAIT_TIMEOUT_MS);
 
 eventStoreContract('EsdbEventStore on the protocol test double (not EventStoreDB)', async () => {
   const double = await EsdbDouble.start();

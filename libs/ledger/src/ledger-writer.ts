@@ -6,6 +6,7 @@
 // JournalSink — in the service a JournalThread, so the hashing, inserts and fsync happen off the
 // request path's thread. One batch is written while the next forms; when that one is full too the
 // subscription waits (back-pressure: memory stays bounded).
+import { policyKey } from '#domain';
 import type { EventStore, LogPosition, RecordedEvent, Subscription } from '#event-store';
 import { checkBalanced, sealWithBody } from './journal.js';
 import type { JournalEntry, JournalLine } from './journal.js';
@@ -20,8 +21,6 @@ export type LedgerLog = (level: 'info' | 'warn' | 'error', msg: string, fields?:
 
 export const stderrLedgerLog: LedgerLog = (level, msg, fields = {}) =>
   process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
-
-const policyKey = (policyId: string, version: number) => `${policyId}@${version}`;
 
 /**
  * The fund of each layer of every policy version, learnt from PolicyPublished events as they

@@ -3,8 +3,10 @@
 // caught up from the store's global log on each request (only the events appended since the last
 // one are read), so a report always includes every settlement acknowledged before it was asked
 // for, and costs O(new events + the year's settlements), not a fold of the whole log; when the log
-// has not moved, the last report of that year is answered again.
-import { Controller, Get, OnApplicationBootstrap, Param } from '@nestjs/common';
+// has not moved, the last report of that year is answered again. Nothing is folded until the
+// first report is asked for: start-up already reads the whole log once for the read model, and a
+// service whose reports are never asked for should not read it twice.
+import { Controller, Get, Param } from '@nestjs/common';
 import { ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { ReportState, YearReport, applyReportEvent, buildYearReport, initialReportState, parseReportYear } from '#domain';
 import type { EventStore } from '#event-store';
@@ -55,16 +57,11 @@ export class ReportProjection {
 
 @ApiTags('reports')
 @Controller('v1/reports')
-export class ReportsController implements OnApplicationBootstrap {
+export class ReportsController {
   private readonly projection: ReportProjection;
 
   constructor(writer: EventWriter) {
     this.projection = new ReportProjection(writer.store);
-  }
-
-  /** Folds the existing log in the background at start, so the first report does not wait for it. */
-  onApplicationBootstrap(): void {
-    this.projection.current().catch(() => undefined); // a failure here is met again, and answered, by the next request
   }
 
   @Get(':year')

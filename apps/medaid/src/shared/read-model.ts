@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import {
   Discharge, Fen, FundAccount, FundAllocatedData, PersonContext, PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, SettledData,
-  SettlementRecord, VisitAttempt, applyAllocation, applyPolicyPublished, dischargeFingerprint, emptyFundAccount, evolvePerson, fromSettledData,
+  SettlementRecord, VisitAttempt, allocationKey, applyAllocation, applyPolicyPublished, dischargeFingerprint, emptyFundAccount, evolvePerson, fromSettledData,
   fundKey, initialPersonState, initialPolicyRegistry, policyKey,
 } from '#domain';
 import { EventStore } from '#event-store';
@@ -42,7 +42,7 @@ export class ReadModel {
   readonly funds = new Map<string, FundAccount>();
   /** Pays of settlements being recorded right now, by fund key: no two settlements use the same fund room. */
   readonly fundReserved = new Map<string, Fen>();
-  /** Recorded allocations by JSON [fund, region, year, reference]: the idempotency index of allocations. */
+  /** Recorded allocations by allocationKey: the idempotency index of allocations. */
   readonly allocations = new Map<string, FundAllocatedData>();
   /** What each active settlement took from which fund (with its applied adjustments): a reversal gives it back. */
   private readonly settlementFunds = new Map<string, Array<[key: string, fen: Fen]>>();
@@ -60,8 +60,17 @@ export class ReadModel {
     return fromSettledData(data, published.policy);
   }
 
-  fundAccount(key: string, fund: string, region: string, year: number): FundAccount {
-    return this.funds.get(key) ?? emptyFundAccount(fund, region, year);
+  /**
+   * The fund account, created on first use. The read model owns these objects and updates them in
+   * place (a settlement touches several funds; no copy per layer); readers copy what they show.
+   */
+  private ownAccount(key: string, fund: string, region: string, year: number): FundAccount {
+    let account = this.funds.get(key);
+    if (account === undefined) {
+      account = emptyFundAccount(fund, region, year);
+      this.funds.set(key, account);
+    }
+    return account;
   }
 
   /** Money paid out of (or back into) funds by a person event. */
@@ -77,21 +86,21 @@ export class ReadModel {
           if (fen === 0) return;
           const fund = policy.layers[i]!.fund;
           const key = fundKey(fund, s.discharge.region, s.year);
-          this.funds.set(key, pay(this.fundAccount(key, fund, s.discharge.region, s.year), fen));
+          this.ownAccount(key, fund, s.discharge.region, s.year).paidFen += fen;
           taken.push([key, fen]);
         });
         if (taken.length > 0) this.settlementFunds.set(s.settlementId, taken);
         return;
       }
       case 'SettlementReversed': {
-        for (const [key, fen] of this.settlementFunds.get(event.data.settlementId) ?? []) this.funds.set(key, pay(this.funds.get(key)!, -fen));
+        for (const [key, fen] of this.settlementFunds.get(event.data.settlementId) ?? []) this.funds.get(key)!.paidFen -= fen;
         this.settlementFunds.delete(event.data.settlementId);
         return;
       }
       case 'AdjustmentApplied': {
         const a = event.data;
         const key = fundKey(a.fund, a.region, a.year);
-        this.funds.set(key, pay(this.fundAccount(key, a.fund, a.region, a.year), a.deltaFen));
+        this.ownAccount(key, a.fund, a.region, a.year).paidFen += a.deltaFen;
         const taken = this.settlementFunds.get(a.settlementId) ?? [];
         taken.push([key, a.deltaFen]); // a later reversal gives the adjustment back too
         this.settlementFunds.set(a.settlementId, taken);
@@ -102,9 +111,8 @@ export class ReadModel {
         const s = event.data;
         const from = fundKey(s.fromFund, s.region, s.year);
         const to = fundKey(s.toFund, s.region, s.year);
-        this.funds.set(from, pay(this.fundAccount(from, s.fromFund, s.region, s.year), s.amountFen));
-        const into = this.fundAccount(to, s.toFund, s.region, s.year);
-        this.funds.set(to, { ...into, receivedFen: into.receivedFen + s.amountFen });
+        this.ownAccount(from, s.fromFund, s.region, s.year).paidFen += s.amountFen;
+        this.ownAccount(to, s.toFund, s.region, s.year).receivedFen += s.amountFen;
         return;
       }
       default:
@@ -160,8 +168,8 @@ export class ReadModel {
     if (type === 'FundAllocated') {
       const e = data as FundAllocatedData;
       const key = fundKey(e.fund, e.region, e.year);
-      this.funds.set(key, applyAllocation(this.fundAccount(key, e.fund, e.region, e.year), e));
-      this.allocations.set(JSON.stringify([e.fund, e.region, e.year, e.reference]), e);
+      this.funds.set(key, applyAllocation(this.ownAccount(key, e.fund, e.region, e.year), e));
+      this.allocations.set(allocationKey(e), e);
       return;
     }
     if (streamId.startsWith(ADJUSTMENT_STREAM_PREFIX)) {
@@ -189,11 +197,6 @@ export class ReadModel {
       }
     }
   }
-}
-
-/** Adds `fen` to what a fund paid (negative: gives it back). */
-function pay(account: FundAccount, fen: Fen): FundAccount {
-  return { ...account, paidFen: account.paidFen + fen };
 }
 
 /**

@@ -1,7 +1,7 @@
 // Allocating money to a fund. Idempotent per (fund, region, year, reference): the same allocation
 // posted again is answered as it was recorded; the same reference with other content is a conflict.
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
-import { AllocateFund, FundAllocatedData, Result, decideAllocation, fail, ok } from '#domain';
+import { AllocateFund, FundAllocatedData, Result, allocationKey, decideAllocation, fail, ok } from '#domain';
 import { deterministicEventId } from '#event-store';
 import { fundStream } from '../../shared/read-model.js';
 import { CommandMeta, EventWriter } from '../../shared/writer.js';
@@ -11,9 +11,6 @@ export interface AllocationOutcome { allocation: FundAllocatedData; created: boo
 export class AllocateFundCommand extends Command<Result<AllocationOutcome>> {
   constructor(readonly input: AllocateFund, readonly meta: CommandMeta) { super(); }
 }
-
-/** The same key as the read model's allocations index. */
-export const allocationKey = (a: Pick<FundAllocatedData, 'fund' | 'region' | 'year' | 'reference'>) => JSON.stringify([a.fund, a.region, a.year, a.reference]);
 
 @CommandHandler(AllocateFundCommand)
 export class AllocateFundHandler implements ICommandHandler<AllocateFundCommand> {
