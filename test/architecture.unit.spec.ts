@@ -39,6 +39,10 @@ describe('the dependency rule', () => {
     // Two stores on SQLite, one file each: the event store's adapter and the ledger's journal.
     expect(importers('better-sqlite3').sort()).toEqual(['libs/event-store-sqlite/src/sqlite-event-store.ts', 'libs/ledger/src/sqlite-journal.ts']);
     expect(importers('#event-store-sqlite')).toEqual(['apps/medaid/src/infrastructure/runtime.ts']);
+    // Loaded at run time by one file only: the ledger's journal thread, which reads the embedded
+    // log itself once the runtime (having picked the SQLite store) hands it the file.
+    const loaders = all.filter((f) => /\bimport\(\s*['"]#event-store-sqlite['"]\s*\)/.test(readFileSync(join(ROOT, f), 'utf8'))).map((f) => relative('.', f));
+    expect(loaders).toEqual(['libs/ledger/src/journal-writer.worker.ts']);
   });
 
   it('lets only the EventStoreDB adapter module import its client, and at most the runtime pick that adapter', () => {

@@ -1,5 +1,6 @@
 export {
   SqliteEventStore,
+  SqliteLogReader,
   StoreClosedError,
   StoreOverloadedError,
   type SqliteEventStoreOptions,

@@ -64,20 +64,13 @@ const COLUMNS = 'position, stream_id, revision, event_id, type, data, metadata, 
 export class SqliteEventStore implements EventStore {
   private readonly subscriptions = new Set<LiveSubscription>();
   private closing: Promise<void> | undefined;
-  private readonly stmt;
 
   private constructor(
-    /** The main thread's read connection; the writes go through the committer's thread. */
-    private readonly db: Database.Database,
+    /** The main thread's reads; the writes go through the committer's thread. */
+    private readonly reader: SqliteLogReader,
     private readonly committer: GroupCommitter,
     private readonly maxEventBytes: number,
-  ) {
-    this.stmt = {
-      readStream: db.prepare<[string, number, number], EventRow>(`SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision LIMIT ?`),
-      readAll: db.prepare<[number, number], EventRow>(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`),
-      head: db.prepare<[], number | null>('SELECT MAX(position) FROM events').pluck(),
-    };
-  }
+  ) {}
 
   static async open(options: SqliteEventStoreOptions): Promise<SqliteEventStore> {
     const maxBatchAppends = checkLimit('maxBatchAppends', options.maxBatchAppends ?? 1_000, 100_000);
@@ -89,7 +82,7 @@ export class SqliteEventStore implements EventStore {
     let store: SqliteEventStore | undefined;
     const committer = await GroupCommitter.start({ path: options.path, maxBatchAppends, maxPendingAppends }, () => store?.wakeSubscriptions());
     try {
-      store = new SqliteEventStore(openReadConnection(options.path), committer, maxEventBytes);
+      store = new SqliteEventStore(SqliteLogReader.open(options.path), committer, maxEventBytes);
       return store;
     } catch (error) {
       await committer.close();
@@ -112,8 +105,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
-    const fromRevision = checkNonNegative('fromRevision', options.fromRevision ?? 0);
-    return this.statements().readStream.all(streamId, fromRevision, checkMaxCount(options.maxCount)).map(toRecorded);
+    return this.reader.readStream(streamId, options);
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
@@ -134,7 +126,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async headPosition(): Promise<LogPosition> {
-    return this.statements().head.get() ?? 0;
+    return this.reader.headPosition();
   }
 
   subscribeToAll(handler: (event: RecordedEvent) => void | Promise<void>, options: SubscribeToAllOptions = {}): Subscription {
@@ -173,7 +165,7 @@ export class SqliteEventStore implements EventStore {
       wake(sub);
     }
     await Promise.all(subs.map((sub) => sub.done));
-    this.db.close();
+    this.reader.close();
   }
 
   private wakeSubscriptions(): void {
@@ -213,16 +205,61 @@ export class SqliteEventStore implements EventStore {
   }
 
   private readAllNow(fromPosition: LogPosition, limit: number): RecordedEvent[] {
+    return this.reader.readAllNow(fromPosition, limit);
+  }
+}
+
+/**
+ * A read-only view of an existing log file, on the thread that opens it: the store's own reads,
+ * and another thread's (the ledger follows the embedded log on its journal thread with one of
+ * these, so the request path's thread does not read and parse every event a second time). WAL
+ * lets it read alongside the writer; a read sees every commit acknowledged before it started.
+ */
+export class SqliteLogReader {
+  private readonly stmt;
+
+  private constructor(private readonly db: Database.Database) {
+    this.stmt = {
+      readStream: db.prepare<[string, number, number], EventRow>(`SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision LIMIT ?`),
+      readAll: db.prepare<[number, number], EventRow>(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`),
+      head: db.prepare<[], number | null>('SELECT MAX(position) FROM events').pluck(),
+    };
+  }
+
+  /** Opens the file (which must exist, with its schema) read-only. */
+  static open(path: string): SqliteLogReader {
+    return new SqliteLogReader(openReadConnection(path));
+  }
+
+  readStream(streamId: string, options: ReadStreamOptions = {}): RecordedEvent[] {
+    const fromRevision = checkNonNegative('fromRevision', options.fromRevision ?? 0);
+    return this.statements().readStream.all(streamId, fromRevision, checkMaxCount(options.maxCount)).map(toRecorded);
+  }
+
+  readAll(options: ReadAllOptions = {}): RecordedEvent[] {
+    return this.readAllNow(checkNonNegative('fromPosition', options.fromPosition ?? 0), checkMaxCount(options.maxCount));
+  }
+
+  /** Events after fromPosition (exclusive), in log order; limit -1 = all. */
+  readAllNow(fromPosition: LogPosition, limit: number): RecordedEvent[] {
     return this.statements().readAll.all(fromPosition, limit).map(toRecorded);
   }
 
-  private statements(): SqliteEventStore['stmt'] {
+  headPosition(): LogPosition {
+    return this.statements().head.get() ?? 0;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private statements(): SqliteLogReader['stmt'] {
     if (!this.db.open) throw new StoreClosedError();
     return this.stmt;
   }
 }
 
-/** The main thread's connection: reads only, opened once the writer has created the schema. */
+/** A read connection: reads only, opened once the writer has created the schema. */
 function openReadConnection(path: string): Database.Database {
   const db = new Database(path, { fileMustExist: true });
   try {

@@ -6,3 +6,4 @@ export * from './postings.js';
 export * from './ledger-writer.js';
 export * from './sqlite-journal.js';
 export * from './journal-thread.js';
+export * from './log-follower.js';

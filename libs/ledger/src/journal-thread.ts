@@ -6,19 +6,27 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { JournalSink, LogEvent, PolicyFunds } from './ledger-writer.js';
+import type { EventStore } from '#event-store';
+import { stderrLedgerLog } from './ledger-writer.js';
+import type { JournalSink, LedgerFollower, LedgerWriterStatus, LogEvent, PolicyFunds } from './ledger-writer.js';
+import type { LogFollowerOptions } from './log-follower.js';
 import { SqliteJournal } from './sqlite-journal.js';
 import type { JournalHead } from './sqlite-journal.js';
 
 export interface JournalWorkerData { medaidLedgerJournal: true; path: string }
 export type ToJournal =
   | { type: 'post'; events: LogEvent[]; policies: Array<[policyId: string, version: number, layerFunds: string[]]> }
+  | { type: 'follow'; eventsPath: string; options: LogFollowerOptions }
+  | { type: 'wake' }
+  | { type: 'halt' }
   | { type: 'close' };
 export type FromJournal =
   | { type: 'ready' }
   | { type: 'open_failed'; message: string }
   | { type: 'posted'; written: number }
-  | { type: 'failed'; message: string };
+  | { type: 'failed'; message: string }
+  | ({ type: 'status' } & LedgerWriterStatus)
+  | { type: 'halted' };
 
 /** Opening the file and creating the schema (which may wait busy_timeout for another process). */
 const START_TIMEOUT_MS = 30_000;
@@ -27,9 +35,20 @@ export class JournalThread implements JournalSink {
   private waiting: { resolve: (m: FromJournal) => void; reject: (e: Error) => void } | null = null;
   private exited = false;
   private readonly exit: Promise<void>;
+  /** The follower's latest status (following the log on the thread: follow()). */
+  private onStatus: ((status: LedgerWriterStatus) => void) | undefined;
 
   private constructor(private readonly worker: Worker, /** Reads on this thread. */ readonly reader: SqliteJournal) {
-    worker.on('message', (m: FromJournal) => this.settle(m));
+    worker.on('message', (m: FromJournal) => {
+      if (m.type !== 'status') return this.settle(m);
+      const { type: _, ...status } = m;
+      this.onStatus?.(status);
+      // The reply to 'follow' is its first status.
+      if (this.waiting !== null && this.followStarting) {
+        this.followStarting = false;
+        this.settle(m);
+      }
+    });
     worker.on('error', (error) => this.broken(error));
     this.exit = new Promise((resolve) => worker.once('exit', () => {
       this.exited = true;
@@ -60,6 +79,34 @@ export class JournalThread implements JournalSink {
 
   head(): JournalHead {
     return this.reader.head();
+  }
+
+  private followStarting = false;
+
+  /**
+   * The thread follows the embedded log at eventsPath itself (log-follower.ts) and reports its
+   * status after every batch; resolves with the first, once it has checked the checkpoint.
+   */
+  async follow(eventsPath: string, options: LogFollowerOptions, onStatus: (status: LedgerWriterStatus) => void): Promise<LedgerWriterStatus> {
+    this.onStatus = onStatus;
+    this.followStarting = true;
+    const reply = await this.request({ type: 'follow', eventsPath, options });
+    if (reply.type === 'status') {
+      const { type: _, ...status } = reply;
+      return status;
+    }
+    throw new Error(reply.type === 'failed' ? reply.message : `unexpected reply ${reply.type}`);
+  }
+
+  /** Asks the follower to look at the log now. */
+  wake(): void {
+    if (!this.exited) this.worker.postMessage({ type: 'wake' } satisfies ToJournal);
+  }
+
+  /** Stops the follower between two batches. */
+  async halt(): Promise<void> {
+    const reply = await this.request({ type: 'halt' });
+    if (reply.type !== 'halted') throw new Error(reply.type === 'failed' ? reply.message : `unexpected reply ${reply.type}`);
   }
 
   async post(events: readonly LogEvent[], funds: PolicyFunds): Promise<number> {
@@ -99,6 +146,53 @@ export class JournalThread implements JournalSink {
     const waiting = this.waiting;
     this.waiting = null;
     waiting?.reject(error);
+  }
+}
+
+/**
+ * The one writer of the journal when the log is the embedded store's: the journal thread reads
+ * events.sqlite itself (see log-follower.ts); this side only tells it to start, to look now and
+ * to stop, and keeps the status it reports after every batch. The request path's thread reads and
+ * parses no event for the ledger.
+ */
+export class ThreadLedgerFollower implements LedgerFollower {
+  private latest: LedgerWriterStatus = { state: 'starting', position: 0, entriesWritten: 0 };
+
+  constructor(
+    private readonly store: Pick<EventStore, 'headPosition'>,
+    private readonly thread: JournalThread,
+    private readonly eventsPath: string,
+    private readonly options: LogFollowerOptions = { maxBatchEvents: 1_000, lingerMs: 50, retryMs: 1_000 },
+  ) {}
+
+  async start(): Promise<void> {
+    this.latest = await this.thread.follow(this.eventsPath, this.options, (status) => (this.latest = status));
+  }
+
+  async stop(deadlineMs = 5_000): Promise<void> {
+    await this.catchUp(deadlineMs);
+    try {
+      await this.thread.halt();
+    } catch {
+      // the thread is gone: nothing follows the log any more either way
+    }
+    if (this.latest.state !== 'failed') this.latest = { ...this.latest, state: 'stopped' };
+  }
+
+  async catchUp(deadlineMs = 20_000): Promise<boolean> {
+    const head = await this.store.headPosition().catch(() => this.latest.position);
+    const deadline = Date.now() + deadlineMs;
+    this.thread.wake();
+    while (this.latest.position < head && this.latest.state === 'following' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const caughtUp = this.latest.position >= head;
+    if (!caughtUp) stderrLedgerLog('warn', 'ledger writer behind the log; it continues from its checkpoint at the next start', { position: this.latest.position, head });
+    return caughtUp;
+  }
+
+  status(): LedgerWriterStatus {
+    return { ...this.latest };
   }
 }
 

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RecordedEvent } from '#event-store';
-import { SqliteEventStore } from '#event-store-sqlite';
-import { JournalEntry, JournalLine, JournalThread, LedgerWriter, PolicyFunds, inThisThread, PostingContext, SqliteJournal, checkBalanced, postingsFor, reversibleSettlementOf, verifyChain } from './index.js';
+import { SqliteEventStore, SqliteLogReader } from '#event-store-sqlite';
+import { JournalEntry, JournalLine, JournalThread, LedgerWriter, LedgerWriterStatus, LogFollower, PolicyFunds, ThreadLedgerFollower, inThisThread, PostingContext, SqliteJournal, checkBalanced, postingsFor, reversibleSettlementOf, verifyChain } from './index.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const GENERATE = join(ROOT, 'test/fixtures/generate-log.mjs');
@@ -21,8 +21,10 @@ const EVENTS = 6_000;
 interface Head { position: number; events: number; seq: number }
 
 /** Runs the writer child; with killAfter, SIGKILLs it once its checkpoint passed that position and it appended minAppended reversals. */
-async function runWriter(dir: string, mode: 'append' | 'finish', killAfter?: number, minAppended = 0): Promise<{ signal: NodeJS.Signals | null; last: Head | null; stderr: string }> {
-  const child = spawn(process.execPath, [WRITER, dir, mode], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+type Follower = 'writer' | 'thread';
+
+async function runWriter(dir: string, follower: Follower, mode: 'append' | 'finish', killAfter?: number, minAppended = 0): Promise<{ signal: NodeJS.Signals | null; last: Head | null; stderr: string }> {
+  const child = spawn(process.execPath, [WRITER, dir, mode, follower], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let buffered = '';
   let stderr = '';
   let last: Head | null = null;
@@ -66,7 +68,9 @@ function expectedEntries(events: RecordedEvent[]): Array<{ position: number; eve
   return out;
 }
 
-describe('ledger writer (child processes, kill -9)', () => {
+// Both ways of following the log: LedgerWriter on the main thread (EventStoreDB), and the journal
+// thread reading the embedded log itself (ThreadLedgerFollower, the service on SQLite).
+describe.each<Follower>(['writer', 'thread'])('ledger %s (child processes, kill -9)', (follower) => {
   let dir: string;
 
   beforeAll(() => {
@@ -79,15 +83,15 @@ describe('ledger writer (child processes, kill -9)', () => {
 
   it('given a writer killed with SIGKILL twice mid-stream while reversals are recorded, then after a restart every event is posted exactly once and the chain is intact', async () => {
     // Given: a writer that follows the log and records reversals, killed about a third of the way in
-    const first = await runWriter(dir, 'append', Math.floor(EVENTS * (0.2 + Math.random() * 0.2)), 100);
+    const first = await runWriter(dir, follower, 'append', Math.floor(EVENTS * (0.2 + Math.random() * 0.2)), 100);
     expect(first.signal).toBe('SIGKILL');
     expect(first.last!.position).toBeLessThan(EVENTS);
     // … and again, after it went on from its checkpoint
-    const second = await runWriter(dir, 'finish', first.last!.position + 500 + Math.floor(Math.random() * 1_000));
+    const second = await runWriter(dir, follower, 'finish', first.last!.position + 500 + Math.floor(Math.random() * 1_000));
     expect(second.signal).toBe('SIGKILL');
 
     // When: it runs to the end
-    await runWriter(dir, 'finish');
+    await runWriter(dir, follower, 'finish');
 
     // Then: the journal covers the whole log, once per event, as the posting rules say
     const store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
@@ -172,6 +176,113 @@ describe('ledger writer (in process)', () => {
     } finally {
       journal.close();
       for (const store of stores) await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('ledger follower on the journal thread (the embedded log read there)', () => {
+  const allocation = (amountFen: number) => ({
+    id: randomUUID(), type: 'FundAllocated', data: { fund: '610100', region: '360827', year: 2013, source: 'local', amountFen, reference: 'x' },
+  });
+
+  it('given appends while it follows the log, when it stops, then everything recorded before the stop is posted, and catchUp waits for new events', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'medaid-ledger-follow-'));
+    const store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
+    const thread = await JournalThread.start(join(dir, 'ledger.sqlite'));
+    try {
+      // A long linger: catchUp and stop must wake it, not the timer
+      const follower = new ThreadLedgerFollower(store, thread, join(dir, 'events.sqlite'), { maxBatchEvents: 7, lingerMs: 60_000, retryMs: 100 });
+      await follower.start();
+      expect(follower.status()).toEqual({ state: 'following', position: 0, entriesWritten: 0 });
+      for (let i = 1; i <= 10; i++) await store.appendToStream('fund-610100-360827', [allocation(i)], { expectedRevision: 'any' });
+      expect(await follower.catchUp(10_000)).toBe(true);
+      expect(follower.status()).toMatchObject({ state: 'following', position: await store.headPosition(), entriesWritten: 10 });
+      for (let i = 11; i <= 30; i++) await store.appendToStream('fund-610100-360827', [allocation(i)], { expectedRevision: 'any' });
+      await follower.stop();
+      expect(follower.status()).toEqual({ state: 'stopped', position: await store.headPosition(), entriesWritten: 30 });
+      expect(thread.reader.head()).toMatchObject({ position: await store.headPosition(), events: 30, seq: 30 });
+      expect(thread.reader.balances(2013)).toEqual([
+        { account: 'fund/610100/360827/2013', year: 2013, debitFen: 0, creditFen: 465 },
+        { account: 'funding/local/360827/2013', year: 2013, debitFen: 465, creditFen: 0 },
+      ]);
+      // Stopped: a later event is not posted
+      await store.appendToStream('fund-610100-360827', [allocation(99)], { expectedRevision: 'any' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(thread.reader.head().seq).toBe(30);
+    } finally {
+      await thread.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('given a journal of another log, then the follower refuses to post into it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'medaid-ledger-follow-other-'));
+    const stores = [await SqliteEventStore.open({ path: join(dir, 'a.sqlite') }), await SqliteEventStore.open({ path: join(dir, 'b.sqlite') })] as const;
+    const thread = await JournalThread.start(join(dir, 'ledger.sqlite'));
+    try {
+      // Given a journal that posted log a, and a log b just as long but with other events
+      for (const store of stores) for (let i = 1; i <= 3; i++) await store.appendToStream('fund-610100-360827', [allocation(i)], { expectedRevision: 'any' });
+      const first = new ThreadLedgerFollower(stores[0], thread, join(dir, 'a.sqlite'));
+      await first.start();
+      await first.stop();
+      expect(thread.reader.head().seq).toBe(3);
+    } finally {
+      await thread.close();
+    }
+    // When a follower starts on log b with it (a new thread, as at the next start of the service)
+    const again = await JournalThread.start(join(dir, 'ledger.sqlite'));
+    try {
+      const second = new ThreadLedgerFollower(stores[1], again, join(dir, 'b.sqlite'));
+      await second.start();
+      await stores[1].appendToStream('fund-610100-360827', [allocation(99)], { expectedRevision: 'any' });
+      expect(await second.catchUp(200)).toBe(false);
+      await second.stop(200);
+      // Then it says so and writes nothing
+      expect(second.status().state).toBe('failed');
+      expect(again.reader.head().seq).toBe(3);
+    } finally {
+      await again.close();
+      for (const store of stores) await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('given a read of the log that fails, then it says so, waits, and posts from its checkpoint once the log reads again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'medaid-ledger-follow-fail-'));
+    const store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
+    const journal = SqliteJournal.open(join(dir, 'ledger.sqlite'));
+    const reader = SqliteLogReader.open(join(dir, 'events.sqlite'));
+    const seen: LedgerWriterStatus[] = [];
+    const logged: string[] = [];
+    let failNext = 2;
+    let follower: LogFollower | undefined;
+    try {
+      for (let i = 1; i <= 5; i++) await store.appendToStream('fund-610100-360827', [allocation(i)], { expectedRevision: 'any' });
+      const flaky = {
+        readAll: (o: { fromPosition: number; maxCount: number }) => {
+          if (failNext > 0) {
+            failNext -= 1;
+            throw new Error('disk I/O error');
+          }
+          return reader.readAll(o);
+        },
+        readStream: (streamId: string) => reader.readStream(streamId),
+      };
+      follower = new LogFollower(journal, flaky, { maxBatchEvents: 100, lingerMs: 5, retryMs: 10 }, (s) => seen.push(s), (level, msg) => logged.push(`${level}: ${msg}`));
+      follower.start();
+      const deadline = Date.now() + 10_000;
+      while (follower.status().position < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(follower.status()).toEqual({ state: 'following', position: 5, entriesWritten: 5 });
+      expect(seen.map((s) => s.state)).toEqual(['following', 'retrying', 'retrying', 'following']);
+      expect(logged).toEqual(['error: ledger writer failed; following the log again from the checkpoint', 'error: ledger writer failed; following the log again from the checkpoint']);
+      expect(journal.head()).toMatchObject({ position: 5, events: 5, seq: 5 });
+    } finally {
+      follower?.halt();
+      reader.close();
+      journal.close();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -58,6 +58,16 @@ export class PolicyFunds {
 
   /** Learns every policy the events name (published in the batch, or loaded from `policy-{id}`). */
   async prepare(events: readonly LogEvent[], store: Pick<EventStore, 'readStream'>): Promise<void> {
+    for (const policyId of this.missing(events)) for (const e of await store.readStream(`policy-${policyId}`)) this.observe(e);
+  }
+
+  /** prepare() with a synchronous read of a stream (the log read on the journal's own thread). */
+  prepareSync(events: readonly LogEvent[], readStream: (streamId: string) => ReadonlyArray<Pick<LogEvent, 'type' | 'data'>>): void {
+    for (const policyId of this.missing(events)) for (const e of readStream(`policy-${policyId}`)) this.observe(e);
+  }
+
+  /** Observes the events; returns the policies their settlements name that are still unknown. */
+  private missing(events: readonly LogEvent[]): Set<string> {
     for (const e of events) this.observe(e);
     const missing = new Set<string>();
     for (const e of events) {
@@ -65,7 +75,7 @@ export class PolicyFunds {
       const { policyId, version } = (e.data as { policy: { policyId: string; version: number } }).policy;
       if (this.get(policyId, version) === undefined) missing.add(policyId);
     }
-    for (const policyId of missing) for (const e of await store.readStream(`policy-${policyId}`)) this.observe(e);
+    return missing;
   }
 }
 
@@ -144,7 +154,38 @@ export interface LedgerWriterOptions {
 
 export type LedgerWriterState = 'starting' | 'following' | 'retrying' | 'failed' | 'stopped';
 
-export class LedgerWriter {
+export interface LedgerWriterStatus { state: LedgerWriterState; position: LogPosition; entriesWritten: number }
+
+/** What the service needs of the one writer of its journal, wherever it reads the log. */
+export interface LedgerFollower {
+  /** Follows the log from the journal's checkpoint; returns at once. */
+  start(): Promise<void>;
+  /** Posts what the log holds now (bounded by deadlineMs), then stops following it. */
+  stop(deadlineMs?: number): Promise<void>;
+  /** Waits until every event recorded when called is posted; false when the deadline came first. */
+  catchUp(deadlineMs?: number): Promise<boolean>;
+  status(): LedgerWriterStatus;
+}
+
+/**
+ * The journal's checkpoint must name an event of this log (the one at its position): otherwise
+ * the journal posted another log, and posting on would chain two logs into one journal. Returns
+ * the problem to log, or null.
+ */
+export function foreignCheckpoint(checkpoint: JournalHead, atCheckpoint: Pick<LogEvent, 'position' | 'id'> | undefined): Record<string, unknown> | null {
+  if (checkpoint.position === 0 || (atCheckpoint?.position === checkpoint.position && atCheckpoint.id === checkpoint.eventId)) return null;
+  return {
+    checkpoint: checkpoint.position, checkpointEventId: checkpoint.eventId,
+    found: atCheckpoint === undefined ? null : { position: atCheckpoint.position, id: atCheckpoint.id },
+  };
+}
+
+export const FOREIGN_JOURNAL_MESSAGE = 'the ledger checkpoint names an event this log does not have; the ledger is NOT written (ledger.sqlite belongs to another log?)';
+
+/** The wait before following the log again after the n-th failure in a row: doubling from retryMs, at most 30 s. */
+export const retryDelayMs = (retryMs: number, failures: number) => Math.min(30_000, retryMs * 2 ** Math.min(failures - 1, 5));
+
+export class LedgerWriter implements LedgerFollower {
   state: LedgerWriterState = 'starting';
   /** Every event up to here is posted (the committed checkpoint). */
   position: LogPosition = 0;
@@ -177,13 +218,11 @@ export class LedgerWriter {
     const checkpoint = this.journal.head();
     this.position = checkpoint.position;
     const [atCheckpoint] = checkpoint.position === 0 ? [] : await this.store.readAll({ fromPosition: checkpoint.position - 1, maxCount: 1 });
-    if (checkpoint.position > 0 && (atCheckpoint?.position !== checkpoint.position || atCheckpoint.id !== checkpoint.eventId)) {
-      // The journal posted events this log does not have: it belongs to another store. Posting on
-      // would chain two logs into one journal; an operator must move the file away.
+    const foreign = foreignCheckpoint(checkpoint, atCheckpoint);
+    if (foreign !== null) {
+      // An operator must move the file away.
       this.state = 'failed';
-      this.log('error', 'the ledger checkpoint names an event this log does not have; the ledger is NOT written (ledger.sqlite belongs to another log?)', {
-        checkpoint: checkpoint.position, checkpointEventId: checkpoint.eventId, found: atCheckpoint === undefined ? null : { position: atCheckpoint.position, id: atCheckpoint.id },
-      });
+      this.log('error', FOREIGN_JOURNAL_MESSAGE, foreign);
       return;
     }
     this.follow();
@@ -212,7 +251,7 @@ export class LedgerWriter {
     return caughtUp;
   }
 
-  status() {
+  status(): LedgerWriterStatus {
     return { state: this.state, position: this.position, entriesWritten: this.entriesWritten };
   }
 
@@ -281,7 +320,7 @@ export class LedgerWriter {
     this.broken = true;
     this.failures += 1;
     this.state = 'retrying';
-    const waitMs = Math.min(30_000, this.retryMs * 2 ** Math.min(this.failures - 1, 5));
+    const waitMs = retryDelayMs(this.retryMs, this.failures);
     this.log('error', 'ledger writer failed; following the log again from the checkpoint', { error: String(error), position: this.position, retryInMs: waitMs });
     const old = this.subscription;
     setTimeout(() => {

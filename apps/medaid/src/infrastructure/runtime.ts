@@ -43,14 +43,13 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
   // The lock also guards the data directory in EventStoreDB mode (it holds the relay checkpoint).
   const releaseLock = acquireLock(join(dataDir, 'medaid.lock'));
   try {
-    const store: EventStore = options.storeUrl === undefined
-      ? await SqliteEventStore.open({ path: join(dataDir, 'events.sqlite') })
-      : await connectEsdb(options.storeUrl);
+    const eventsPath = options.storeUrl === undefined ? join(dataDir, 'events.sqlite') : undefined;
+    const store: EventStore = eventsPath !== undefined ? await SqliteEventStore.open({ path: eventsPath }) : await connectEsdb(options.storeUrl!);
     const model = new ReadModel();
     const started = performance.now();
     const events = await model.rebuild(store);
     const writer = new EventWriter(store, model);
-    const ledger = await Ledger.start(store, dataDir);
+    const ledger = await Ledger.start(store, dataDir, eventsPath);
     let closed = false;
     return {
       store, model, writer, ledger, dataDir, storeKind: options.storeUrl === undefined ? 'sqlite' : 'esdb', rebuilt: { events, ms: Math.round(performance.now() - started) },

@@ -6,19 +6,25 @@
 // rebuild from the log.
 import { join } from 'node:path';
 import type { EventStore } from '#event-store';
-import { JournalThread, LedgerWriter, SqliteJournal, stderrLedgerLog } from '#ledger';
+import { JournalThread, LedgerWriter, SqliteJournal, ThreadLedgerFollower, stderrLedgerLog } from '#ledger';
+import type { LedgerFollower } from '#ledger';
 import type { ReadModel } from '../shared/read-model.js';
 import { snapshotRows } from './read-model-snapshot.js';
 
 export const LEDGER_FILE = 'ledger.sqlite';
 
 export class Ledger {
-  private constructor(private readonly path: string, private readonly thread: JournalThread, readonly writer: LedgerWriter) {}
+  private constructor(private readonly path: string, private readonly thread: JournalThread, readonly writer: LedgerFollower) {}
 
-  static async start(store: EventStore, dataDir: string): Promise<Ledger> {
+  /**
+   * With `eventsPath` (the embedded store's file) the journal thread reads the log itself; without
+   * (EventStoreDB) a LedgerWriter follows the store here and sends it the batches.
+   */
+  static async start(store: EventStore, dataDir: string, eventsPath?: string): Promise<Ledger> {
     const path = join(dataDir, LEDGER_FILE);
     const thread = await JournalThread.start(path);
-    const ledger = new Ledger(path, thread, new LedgerWriter(store, thread));
+    const writer = eventsPath === undefined ? new LedgerWriter(store, thread) : new ThreadLedgerFollower(store, thread, eventsPath);
+    const ledger = new Ledger(path, thread, writer);
     await ledger.writer.start();
     return ledger;
   }
