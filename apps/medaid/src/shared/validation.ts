@@ -1,7 +1,8 @@
 // Validation at the edge, shared by HTTP and `medaid simulate` so both reject exactly the same
 // input: class-validator with whitelist + forbidNonWhitelisted, no implicit type conversion
 // (a string "100" is not an amount), and the offending field named in every error.
-import { ValidateBy, ValidationError, ValidationOptions, validateSync } from 'class-validator';
+import { ValidateBy, ValidationError, ValidationOptions, getMetadataStorage, validateSync } from 'class-validator';
+import type { ValidationArguments } from 'class-validator';
 import { DomainError, ErrorDetail, MAX_FEN, isCalendarDate, isFen, isId } from '#domain';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; error: DomainError };
@@ -16,9 +17,81 @@ export function validateInput<T extends object>(dtoClass: new () => T, input: un
   const hostile = Object.keys(input).find((k) => k === '__proto__' || k === 'constructor' || k === 'prototype');
   if (hostile !== undefined) return invalid([{ field: hostile, problem: 'is not a field of this command' }]);
   const instance = Object.assign(new dtoClass(), input);
+  if (fastCheckOf(dtoClass)?.(instance) === true) return { ok: true, value: instance };
   const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
   if (errors.length > 0) return invalid(flatten(errors));
   return { ok: true, value: instance };
+}
+
+// ---- the fast path: class-validator's own constraints, without its machinery -------------------
+//
+// validateSync builds its metadata lists, a ValidationError per property and the arguments of
+// every constraint on every call: about 10 µs for a discharge, a tenth of what the request path
+// spends on a settlement. So each DTO class gets, once, a check compiled from the class-validator
+// metadata of its decorators, calling the very same constraint functions with the same optional
+// (IsOptional / ValidateIf), `each` and whitelist rules. It may only say "valid": whatever it does
+// not accept, and every class with a kind of rule it does not know (nested, IsDefined, async,
+// groups), goes to validateSync, which decides and words the errors. A property test holds the
+// two equal on valid and invalid input.
+
+type FastCheck = (instance: object) => boolean;
+const fastChecks = new WeakMap<object, FastCheck | null>();
+
+/** The compiled check of a DTO class (null: class-validator alone decides for it). */
+export function fastCheckOf(dtoClass: new () => object): FastCheck | null {
+  let check = fastChecks.get(dtoClass);
+  if (check === undefined) {
+    check = compileFastCheck(dtoClass);
+    fastChecks.set(dtoClass, check);
+  }
+  return check;
+}
+
+interface PropertyRules {
+  property: string;
+  /** ValidateIf / IsOptional conditions: the property is checked only when all hold. */
+  conditions: Array<(object: object, value: unknown) => boolean>;
+  checks: Array<{ validate: (value: unknown, args: ValidationArguments) => unknown; each: boolean; constraints: unknown[] }>;
+}
+
+function compileFastCheck(dtoClass: new () => object): FastCheck | null {
+  const storage = getMetadataStorage();
+  const metadatas = storage.getTargetValidationMetadatas(dtoClass, '', false, false, undefined);
+  if (metadatas.length === 0) return null;
+  const rules = new Map<string, PropertyRules>();
+  for (const m of metadatas) {
+    if ((m.groups !== undefined && m.groups.length > 0) || m.always === true || m.validateIf !== undefined) return null;
+    let r = rules.get(m.propertyName);
+    if (r === undefined) rules.set(m.propertyName, (r = { property: m.propertyName, conditions: [], checks: [] }));
+    if (m.type === 'conditionalValidation') {
+      r.conditions.push(m.constraints[0] as (object: object, value: unknown) => boolean);
+    } else if (m.type === 'customValidation' && m.constraintCls !== undefined) {
+      for (const c of storage.getTargetValidatorConstraints(m.constraintCls)) {
+        if (c.async) return null;
+        r.checks.push({ validate: (value, args) => c.instance.validate(value, args), each: m.each === true, constraints: m.constraints ?? [] });
+      }
+    } else {
+      return null;
+    }
+  }
+  const properties = [...rules.values()];
+  const targetName = dtoClass.name;
+  return (object) => {
+    for (const key of Object.keys(object)) if (!rules.has(key)) return false; // whitelist: forbidden, the slow path says so
+    for (const { property, conditions, checks } of properties) {
+      const value = (object as Record<string, unknown>)[property];
+      if (!conditions.every((condition) => condition(object, value))) continue;
+      for (const { validate, each, constraints } of checks) {
+        const args: ValidationArguments = { targetName, property, object, value, constraints };
+        if (each && (Array.isArray(value) || value instanceof Set || value instanceof Map)) {
+          for (const item of value instanceof Map ? value.values() : value) if (validate(item, args) !== true) return false;
+        } else if (validate(value, args) !== true) {
+          return false;
+        }
+      }
+    }
+    return true;
+  };
 }
 
 export function invalid(details: ErrorDetail[]): { ok: false; error: DomainError } {
