@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { ROOT, dischargeFor, freePort, personFacts, personId, pool, removeDir, scaled, setting, startServer, tempDir } from './common.js';
+import { NODE_FLAGS, ROOT, dischargeFor, freePort, personFacts, personId, pool, removeDir, scaled, setting, startServer, tempDir } from './common.js';
 
 const BIN = join(ROOT, 'bin/medaid.js');
 const BARE = join(ROOT, 'test/bench/bare-fastify.js');
@@ -80,7 +80,7 @@ export async function benchHttp() {
   try {
     // The real service on a fresh data directory (the demo policy is published on first start).
     const port = await freePort();
-    const medaid = await startServer('medaid', [BIN, 'serve', '--data', join(dir, 'data'), '--port', String(port), '--quiet'], `http://127.0.0.1:${port}/ready`);
+    const medaid = await startServer('medaid', [...NODE_FLAGS, BIN, 'serve', '--data', join(dir, 'data'), '--port', String(port), '--quiet'], `http://127.0.0.1:${port}/ready`);
     let service;
     let sample;
     try {
@@ -98,7 +98,7 @@ export async function benchHttp() {
     const samplePath = join(dir, 'sample.json');
     writeFileSync(samplePath, JSON.stringify(sample));
     const barePort = await freePort();
-    const bare = await startServer('bare fastify', [BARE, String(barePort), samplePath], `http://127.0.0.1:${barePort}/ready`);
+    const bare = await startServer('bare fastify', [...NODE_FLAGS, BARE, String(barePort), samplePath], `http://127.0.0.1:${barePort}/ready`);
     let baseline;
     try {
       baseline = await measure(barePort, { ...options, prefix: 'bare' });

@@ -19,7 +19,7 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
-import { ROOT, dist, dischargeFor, freePort, removeDir, scaled, setting, startServer, tempDir } from './common.js';
+import { NODE_FLAGS, ROOT, dist, dischargeFor, freePort, removeDir, scaled, setting, startServer, tempDir } from './common.js';
 import { Outcomes, Relayed, getBroker, keepError, quantile, runId, stopChild, waitUntil } from './kafka-rig.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -91,7 +91,7 @@ async function startBaseline(config, dir) {
   const port = await freePort();
   const path = join(dir, `${config.role}.json`);
   writeFileSync(path, JSON.stringify({ ...config, port }));
-  const child = await startServer(`kafkajs ${config.role}`, [SELF, 'baseline', path], `http://127.0.0.1:${port}/ready`, 60_000);
+  const child = await startServer(`kafkajs ${config.role}`, [...NODE_FLAGS, SELF, 'baseline', path], `http://127.0.0.1:${port}/ready`, 60_000);
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
@@ -156,7 +156,7 @@ export async function benchKafkaDischarges() {
     const sink = new Outcomes();
     consumers.push(await listen(kafka, groups.sink, [topics.settlements], (m, at, partition) => sink.add(m, at, partition)));
     const port = await freePort();
-    const medaid = await startServer('medaid', [BIN, 'serve', '--data', join(dir, 'data'), '--port', String(port), '--quiet'], `http://127.0.0.1:${port}/ready`, 60_000, {
+    const medaid = await startServer('medaid', [...NODE_FLAGS, BIN, 'serve', '--data', join(dir, 'data'), '--port', String(port), '--quiet'], `http://127.0.0.1:${port}/ready`, 60_000, {
       KAFKA_BROKERS: b.brokers.join(','), KAFKA_TOPIC_PREFIX: `${run}.`, KAFKA_GROUP_ID: groups.medaid, KAFKA_TOPIC_PARTITIONS: String(partitions),
     });
     let service;
@@ -235,7 +235,7 @@ export async function benchKafkaRelay() {
     consumers.push(await listen(kafka, groups.sink, [topics.events], (m, at) => relayed.add(m, at)));
     const port = await freePort();
     const spawnedAt = performance.now();
-    const medaid = await startServer('medaid', [BIN, 'serve', '--data', dataDir, '--port', String(port), '--quiet'], `http://127.0.0.1:${port}/ready`, 120_000, {
+    const medaid = await startServer('medaid', [...NODE_FLAGS, BIN, 'serve', '--data', dataDir, '--port', String(port), '--quiet'], `http://127.0.0.1:${port}/ready`, 120_000, {
       KAFKA_BROKERS: b.brokers.join(','), KAFKA_TOPIC_PREFIX: `${run}.`, KAFKA_GROUP_ID: groups.medaid, KAFKA_TOPIC_PARTITIONS: String(partitions),
     });
     const readyAt = performance.now();

@@ -123,7 +123,7 @@ async function main() {
   console.log('medaid benchmark');
   console.log(`  cpu:    ${m.cpu}`);
   console.log(`  memory: ${m.memory}`);
-  console.log(`  node:   ${m.node} (${m.platform})`);
+  console.log(`  node:   ${m.node} (${m.platform}) ${process.execArgv.join(' ') || '(no flags: run it as `npm run bench`)'}`);
   console.log(`  scale:  BENCH_SCALE=${SCALE}`);
   console.log('');
   const only = (process.env.BENCH_ONLY ?? 'a,b,c,d,e,f,g').split(',').map((s) => s.trim()).filter(Boolean);

@@ -20,6 +20,8 @@ const WRITER_START_TIMEOUT_MS = 30_000;
 /** close() waits this long for the writer to close its connection, then terminates the thread. */
 const WRITER_EXIT_TIMEOUT_MS = 10_000;
 
+const NO_EVENTS: PreparedAppend['events'] = [];
+
 interface QueuedAppend extends PreparedAppend {
   streamId: string; expected: ExpectedRevision;
   resolve: (result: AppendResult) => void; reject: (error: unknown) => void;
@@ -137,6 +139,9 @@ export class GroupCommitter {
     this.inFlight = batch;
     this.worker.ref(); // a commit under way keeps the process alive until it is acknowledged
     this.post(encode(batch, events));
+    // The writer has its copy now: let go of the JSON here, so that it dies young instead of
+    // being copied by every scavenge while the commit runs (~1 KB per settlement).
+    for (const request of batch) request.events = NO_EVENTS;
   }
 
   private onMessage(message: FromWriter): void {
