@@ -11,7 +11,7 @@ import { dist, dischargeFor, loadDemoPolicy, personFacts, personId, removeDir, s
 
 const { evolvePerson, initialPersonState, settle, settlementIdFor, toSettledData, validatePolicy } = await import(dist('libs/domain/src/index.js'));
 const { SqliteEventStore } = await import(dist('libs/event-store-sqlite/src/index.js'));
-const { ReadModel } = await import(dist('apps/medaid/src/shared/read-model.js'));
+const { ReadModel, fingerprintOf } = await import(dist('apps/medaid/src/shared/read-model.js'));
 
 const PAGE = 10_000;
 
@@ -50,7 +50,8 @@ export async function generateLog(path, total, persons) {
     for (let n = 0; written < total; n++) {
       const p = n % persons;
       const d = dischargeFor(n, p, 'r');
-      const r = settle(d, policy.value, settlementIdFor(d.hospitalId, d.visitId, 1), states[p]);
+      // The fingerprint as the service records it (SHA-256 of the canonical discharge), not the canonical form itself.
+      const r = settle(d, policy.value, settlementIdFor(d.hospitalId, d.visitId, 1), states[p], fingerprintOf(d));
       if (!r.ok) throw new Error(`settle: ${r.error.message}`);
       const data = toSettledData(r.value);
       put(`person-${personId(p)}`, ++revisions[p], 'DischargeSettled', data);

@@ -2,7 +2,7 @@
 // one global log ($all) with commit positions, optimistic concurrency by expected revision,
 // idempotent appends by event id — so an EventStoreDB adapter can implement it one-to-one.
 // No framework and no database client is imported here.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** Revision of a stream: 0 for its first event. */
 export type StreamRevision = number;
@@ -105,7 +105,7 @@ export class EventIdConflictError extends Error {
  * command produces the very same event ids and the store can recognise the retry.
  */
 export function deterministicEventId(...parts: string[]): string {
-  const h = createHash('sha256').update(parts.join('\u0000')).digest();
+  const h = hash('sha256', parts.join('\u0000'), 'buffer'); // one-shot: half the cost of createHash for short input
   h[6] = (h[6]! & 0x0f) | 0x50;
   h[8] = (h[8]! & 0x3f) | 0x80;
   const x = h.subarray(0, 16).toString('hex');

@@ -2,7 +2,7 @@
 // sealed with the SHA-256 of the one before it. Corrections are new entries (a reversal is the
 // mirror of what it reverses), never edits, so a changed, removed or reordered entry breaks the
 // chain at its seq. Pure: no I/O; node:crypto is only the hash function.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { Fen, canonicalJson } from '#domain';
 
 /** One line of an entry: exactly one of debitFen / creditFen is > 0. */
@@ -61,7 +61,7 @@ function int(n: number): string {
 }
 
 export function hashOf(prevHash: string, body: string): string {
-  return createHash('sha256').update(prevHash).update(body).digest('hex');
+  return hash('sha256', prevHash + body, 'hex'); // the same bytes as update(prevHash).update(body)
 }
 
 /** Chains a draft after `previous` (null: the first entry). */

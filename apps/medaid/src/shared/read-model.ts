@@ -2,7 +2,7 @@
 // settlements (the idempotency index) and each person's state at its stream revision. They are
 // derived from the event log only — rebuilt from $all at start-up and advanced by the writer
 // after each acknowledged append — so a crash can never leave them out of step with the store.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import {
   Discharge, Fen, FundAccount, FundAllocatedData, PersonContext, PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, SettledData,
   SettlementRecord, VisitAttempt, allocationKey, applyAllocation, applyPolicyPublished, dischargeFingerprint, emptyFundAccount, evolvePerson, fromSettledData,
@@ -29,7 +29,7 @@ export interface VisitEntry extends VisitAttempt {
 
 /** SHA-256 of the canonical discharge: the index keeps 64 characters per visit, not the input. */
 export function fingerprintOf(discharge: Discharge): string {
-  return createHash('sha256').update(dischargeFingerprint(discharge)).digest('hex');
+  return hash('sha256', dischargeFingerprint(discharge), 'hex');
 }
 
 export class ReadModel {
