@@ -142,7 +142,7 @@ export async function startServer(name, args, readyUrl, timeoutMs = 30_000, env 
  * The Node flags the service is started with everywhere (bin/medaid.js's shebang, npm start,
  * systemd, Docker); the baselines' processes get the same, so each pair runs alike.
  */
-export const NODE_FLAGS = ['--max-semi-space-size=64'];
+export const NODE_FLAGS = ['--max-semi-space-size=32'];
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
