@@ -278,9 +278,13 @@ export function evolvePerson(state: PersonState, event: PersonEvent): PersonStat
 }
 
 function applyContributions(year: YearState | undefined, c: YearState, sign: 1 | -1): YearState {
-  const next: YearState = { yearBase: dict(year?.yearBase), used: dict(year?.used) };
-  for (const [k, fen] of Object.entries(c.yearBase)) setOwn(next.yearBase, k, (own(next.yearBase, k) ?? 0) + sign * fen);
-  for (const [k, fen] of Object.entries(c.used)) setOwn(next.used, k, (own(next.used, k) ?? 0) + sign * fen);
+  return { yearBase: added(year?.yearBase, c.yearBase, sign), used: added(year?.used, c.used, sign) };
+}
+
+/** A copy of `base` with sign × `delta` added key by key (own keys only; "__proto__" is data). */
+function added(base: Readonly<Record<string, Fen>> | undefined, delta: Readonly<Record<string, Fen>>, sign: 1 | -1): Record<string, Fen> {
+  const next = dict(base);
+  for (const k of Object.keys(delta)) setOwn(next, k, (own(next, k) ?? 0) + sign * delta[k]!); // an own key shadows the prototype's accessor
   return next;
 }
 

@@ -44,8 +44,13 @@ export class ReadModel {
   readonly fundReserved = new Map<string, Fen>();
   /** Recorded allocations by allocationKey: the idempotency index of allocations. */
   readonly allocations = new Map<string, FundAllocatedData>();
-  /** What each active settlement took from which fund (with its applied adjustments): a reversal gives it back. */
-  private readonly settlementFunds = new Map<string, Array<[key: string, fen: Fen]>>();
+  /**
+   * What each active settlement took from which fund (with its applied adjustments), as a flat
+   * list [key, fen, key, fen, …]: a reversal gives it back. One array per settlement, not one per fund.
+   */
+  private readonly settlementFunds = new Map<string, Array<string | Fen>>();
+  /** The fund keys in use, each one string: a settlement's list points at it instead of building its own. */
+  private readonly fundKeys = new Map<string, Map<string, Map<number, string>>>();
   /** Global position of the last event applied. */
   position = 0;
   eventCount = 0;
@@ -80,29 +85,30 @@ export class ReadModel {
         const s = event.data;
         const policy = this.registry.byKey.get(policyKey(s.policy.policyId, s.policy.version))?.policy;
         if (policy === undefined) return;
-        const taken: Array<[string, Fen]> = [];
-        s.layers.forEach((l, i) => {
-          const fen = l[4];
-          if (fen === 0) return;
+        let taken: Array<string | Fen> | undefined;
+        for (let i = 0; i < s.layers.length; i++) {
+          const fen = s.layers[i]![4];
+          if (fen === 0) continue;
           const fund = policy.layers[i]!.fund;
-          const key = fundKey(fund, s.discharge.region, s.year);
+          const key = this.fundKeyOf(fund, s.discharge.region, s.year);
           this.ownAccount(key, fund, s.discharge.region, s.year).paidFen += fen;
-          taken.push([key, fen]);
-        });
-        if (taken.length > 0) this.settlementFunds.set(s.settlementId, taken);
+          (taken ??= []).push(key, fen);
+        }
+        if (taken !== undefined) this.settlementFunds.set(s.settlementId, taken);
         return;
       }
       case 'SettlementReversed': {
-        for (const [key, fen] of this.settlementFunds.get(event.data.settlementId) ?? []) this.funds.get(key)!.paidFen -= fen;
+        const taken = this.settlementFunds.get(event.data.settlementId) ?? [];
+        for (let i = 0; i < taken.length; i += 2) this.funds.get(taken[i] as string)!.paidFen -= taken[i + 1] as Fen;
         this.settlementFunds.delete(event.data.settlementId);
         return;
       }
       case 'AdjustmentApplied': {
         const a = event.data;
-        const key = fundKey(a.fund, a.region, a.year);
+        const key = this.fundKeyOf(a.fund, a.region, a.year);
         this.ownAccount(key, a.fund, a.region, a.year).paidFen += a.deltaFen;
         const taken = this.settlementFunds.get(a.settlementId) ?? [];
-        taken.push([key, a.deltaFen]); // a later reversal gives the adjustment back too
+        taken.push(key, a.deltaFen); // a later reversal gives the adjustment back too
         this.settlementFunds.set(a.settlementId, taken);
         return;
       }
@@ -118,6 +124,17 @@ export class ReadModel {
       default:
         return;
     }
+  }
+
+  /** fundKey(fund, region, year), one string per key however many settlements name it. */
+  private fundKeyOf(fund: string, region: string, year: number): string {
+    let byRegion = this.fundKeys.get(fund);
+    if (byRegion === undefined) this.fundKeys.set(fund, (byRegion = new Map()));
+    let byYear = byRegion.get(region);
+    if (byYear === undefined) byRegion.set(region, (byYear = new Map()));
+    let key = byYear.get(year);
+    if (key === undefined) byYear.set(year, (key = fundKey(fund, region, year)));
+    return key;
   }
 
   /** Holds fund room for a settlement being recorded; returns the release. */
