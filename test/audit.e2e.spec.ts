@@ -93,6 +93,12 @@ describe('the ledger over HTTP, and audit verify on the stopped service', () => 
     entries = await allEntries(url);
   });
 
+  it('shows in /ready how far the journal is behind the log: nothing, once it caught up', async () => {
+    const ready = (await http(service.url, 'GET', '/ready')).body as Obj;
+    expect(ready.ledger).toEqual({ state: 'following', position: ready.position, entriesWritten: expect.any(Number), behind: 0 });
+    expect(ready.ledger.entriesWritten).toBeGreaterThanOrEqual(5);
+  });
+
   afterAll(async () => {
     if (service.process.exitCode === null) await service.stop();
     removeDir(service.dataDir);

@@ -74,9 +74,12 @@ export class HealthController {
     if (this.lifecycle.draining) reply.status(503);
     const { model } = this.runtime;
     const parts = Object.fromEntries([...this.lifecycle.reports].map(([name, report]) => [name, report()]));
+    // The journal is a projection that may lag behind the log under load (its thread yields the CPU
+    // to settlements): how far is shown, informational like Kafka's state.
+    const ledger = this.runtime.ledger.status();
     return {
       status: this.lifecycle.draining ? 'draining' : 'ready', store: this.runtime.storeKind, position: model.position, events: model.eventCount,
-      rebuilt: this.runtime.rebuilt, ...parts,
+      rebuilt: this.runtime.rebuilt, ledger: { ...ledger, behind: Math.max(0, model.position - ledger.position) }, ...parts,
     };
   }
 }
