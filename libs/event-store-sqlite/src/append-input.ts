@@ -28,8 +28,10 @@ export function prepareEvents(streamId: string, events: readonly EventData[], ex
     if (typeof e.id !== 'string' || e.id.length === 0 || e.id.length > MAX_EVENT_ID_LENGTH) {
       throw new TypeError(`event id must be a string of 1..${MAX_EVENT_ID_LENGTH} characters`);
     }
-    if (ids.has(e.id)) throw new EventIdConflictError(streamId, e.id);
-    ids.add(e.id);
+    if (events.length > 1) {
+      if (ids.has(e.id)) throw new EventIdConflictError(streamId, e.id);
+      ids.add(e.id);
+    }
     if (typeof e.type !== 'string' || e.type.length === 0 || e.type.length > MAX_EVENT_TYPE_LENGTH) {
       throw new TypeError(`event type must be a string of 1..${MAX_EVENT_TYPE_LENGTH} characters`);
     }

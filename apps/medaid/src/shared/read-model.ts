@@ -224,8 +224,10 @@ export class KeyedLock {
   private readonly tails = new Map<string, Promise<unknown>>();
 
   run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve();
-    const result = previous.then(work, work);
+    // Nothing queued for the key: the work starts now (up to its first await), no hop through a
+    // resolved promise; it is the key's tail before anything else can run.
+    const previous = this.tails.get(key);
+    const result = previous === undefined ? work() : previous.then(work, work);
     const tail = result.catch(() => undefined);
     this.tails.set(key, tail);
     void tail.then(() => {
