@@ -30,10 +30,19 @@ const JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 const PAGE_SIZE_BYTES = 16 * 1024;
 const CACHE_SIZE_KIB = 64 * 1024;
 
+/**
+ * At most this many appends per group commit. Smaller than the load the store is built for: when
+ * more appends wait than one batch takes, the writer commits one batch while this thread
+ * completes the previous one and forms the next (double buffering). With 1,000 settlements in
+ * flight, one batch of all 1,000 left this thread idle during every commit (16 % of its time);
+ * batches of 500 gave 15–20 % more durable settlements/s (bench (b), paired runs).
+ */
+const DEFAULT_MAX_BATCH_APPENDS = 500;
+
 export interface SqliteEventStoreOptions {
   /** Database file; its directory is created if needed. */
   path: string;
-  /** Most append requests committed in one transaction (default 1000). */
+  /** Most append requests committed in one transaction (default 500). */
   maxBatchAppends?: number;
   /** Most append requests waiting for a transaction; beyond it appends fail fast (default 50,000). */
   maxPendingAppends?: number;
@@ -73,7 +82,7 @@ export class SqliteEventStore implements EventStore {
   ) {}
 
   static async open(options: SqliteEventStoreOptions): Promise<SqliteEventStore> {
-    const maxBatchAppends = checkLimit('maxBatchAppends', options.maxBatchAppends ?? 1_000, 100_000);
+    const maxBatchAppends = checkLimit('maxBatchAppends', options.maxBatchAppends ?? DEFAULT_MAX_BATCH_APPENDS, 100_000);
     const maxPendingAppends = checkLimit('maxPendingAppends', options.maxPendingAppends ?? 50_000, 10_000_000);
     const maxEventBytes = checkLimit('maxEventBytes', options.maxEventBytes ?? 1024 * 1024, 64 * 1024 * 1024);
     mkdirSync(dirname(options.path), { recursive: true });
