@@ -92,7 +92,8 @@ export class ReadModel {
           const fund = policy.layers[i]!.fund;
           const key = this.fundKeyOf(fund, s.discharge.region, s.year);
           this.ownAccount(key, fund, s.discharge.region, s.year).paidFen += fen;
-          (taken ??= []).push(key, fen);
+          if (taken === undefined) taken = [key, fen]; // a literal holds 2 slots; push onto [] would reserve 17
+          else taken.push(key, fen);
         }
         if (taken !== undefined) this.settlementFunds.set(s.settlementId, taken);
         return;
@@ -203,9 +204,11 @@ export class ReadModel {
     if (event.type === 'DischargeSettled') {
       const r = event.data;
       const key = visitKey(r.discharge.hospitalId, r.discharge.visitId);
-      const attempts = this.visits.get(key) ?? [];
-      attempts.push({ settlementId: r.settlementId, personId, revision, fingerprint: r.fingerprint, status: 'settled', reversalRevision: null });
-      this.visits.set(key, attempts);
+      const attempt: VisitEntry = { settlementId: r.settlementId, personId, revision, fingerprint: r.fingerprint, status: 'settled', reversalRevision: null };
+      const attempts = this.visits.get(key);
+      // Most visits are settled once: a one-slot array (push onto [] would reserve 17 slots, ~130 B per visit).
+      if (attempts === undefined) this.visits.set(key, [attempt]);
+      else attempts.push(attempt);
     } else if (event.type === 'SettlementReversed') {
       const attempt = this.visits.get(visitKey(event.data.hospitalId, event.data.visitId))?.find((a) => a.settlementId === event.data.settlementId);
       if (attempt) {
