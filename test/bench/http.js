@@ -1,15 +1,16 @@
-// (c) HTTP settlements under a concurrent load generator (autocannon, in this process): the real
+// (c) HTTP settlements under a concurrent load generator (autocannon, in a process of its own): the real
 // service (`node bin/medaid.js serve --quiet`, its own process and fresh data directory) against a
 // bare Fastify route in its own process answering a JSON of the same size. Identical autocannon
 // settings, one after the other; every request is a NEW settlement (unique visitId) of one of many
 // persons.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
-import { NODE_FLAGS, ROOT, dischargeFor, freePort, personFacts, personId, pool, removeDir, scaled, setting, startServer, tempDir } from './common.js';
+import { spawn } from 'node:child_process';
+import { NODE_FLAGS, ROOT, dischargeFor, freePort, onCleanup, personFacts, personId, pool, removeDir, scaled, setting, startServer, tempDir } from './common.js';
 
 const BIN = join(ROOT, 'bin/medaid.js');
 const BARE = join(ROOT, 'test/bench/bare-fastify.js');
+const LOAD = join(ROOT, 'test/bench/http-load.js');
 
 async function post(url, body) {
   const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -28,46 +29,21 @@ export async function seedPersons(base, persons) {
   });
 }
 
-/** One autocannon run; every request body is a new discharge (visitId `${prefix}${n}`). */
-function load(port, { connections, seconds, persons, prefix }) {
-  let n = 0;
-  return autocannon({
-    url: `http://127.0.0.1:${port}`,
-    connections,
-    pipelining: 1,
-    duration: seconds,
-    timeout: 10,
-    requests: [{
-      method: 'POST',
-      path: '/v1/settlements',
-      headers: { 'content-type': 'application/json' },
-      setupRequest: (req) => {
-        const i = n++;
-        return { ...req, body: JSON.stringify(dischargeFor(i, i % persons, prefix)) };
-      },
-    }],
-  });
-}
-
-function summarise(result) {
-  const created = result.statusCodeStats?.['201']?.count ?? 0;
-  return {
-    rate: result['2xx'] / result.duration,
-    created,
-    ok2xx: result['2xx'],
-    non2xx: result.non2xx,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    duration: result.duration,
-    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([k, v]) => [k, v.count])),
-  };
-}
-
+/**
+ * The warm-up and the measured run, by the load generator in a child process of its own
+ * (http-load.js), with the same Node flags as the servers.
+ */
 async function measure(port, options) {
-  await load(port, { ...options, seconds: options.warmupSeconds, prefix: `${options.prefix}w` });
-  return summarise(await load(port, { ...options, prefix: `${options.prefix}m` }));
+  const child = spawn(process.execPath, [...NODE_FLAGS, LOAD, JSON.stringify({ port, ...options })], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
+  const forget = onCleanup(() => child.kill('SIGKILL')); // on Ctrl-C or a crash of the bench
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  forget();
+  if (code !== 0) throw new Error(`load generator exited with ${code}: ${err}`);
+  return JSON.parse(out.trim().split('\n').pop());
 }
 
 export async function benchHttp() {

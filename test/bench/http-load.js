@@ -1,0 +1,49 @@
+// The load generator of (c), run as a child process of its own (test/bench/http.js starts it for
+// each side): its latencies are measured on a fresh heap, not in the bench process, whose earlier
+// sections leave hundreds of MB for the garbage collector to deal with in the middle of a run.
+//   node test/bench/http-load.js '{"port":…,"connections":50,"seconds":10,"warmupSeconds":2,"persons":2000,"prefix":"http"}'
+// prints one JSON line: the measured run's summary.
+import autocannon from 'autocannon';
+import { dischargeFor } from './common.js';
+
+/** One autocannon run; every request body is a new discharge (visitId `${prefix}${n}`). */
+function load(port, { connections, seconds, persons, prefix }) {
+  let n = 0;
+  return autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections,
+    pipelining: 1,
+    duration: seconds,
+    timeout: 10,
+    requests: [{
+      method: 'POST',
+      path: '/v1/settlements',
+      headers: { 'content-type': 'application/json' },
+      setupRequest: (req) => {
+        const i = n++;
+        return { ...req, body: JSON.stringify(dischargeFor(i, i % persons, prefix)) };
+      },
+    }],
+  });
+}
+
+function summarise(result) {
+  const created = result.statusCodeStats?.['201']?.count ?? 0;
+  return {
+    rate: result['2xx'] / result.duration,
+    created,
+    ok2xx: result['2xx'],
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    duration: result.duration,
+    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([k, v]) => [k, v.count])),
+  };
+}
+
+const options = JSON.parse(process.argv[2] ?? '{}');
+await load(options.port, { ...options, seconds: options.warmupSeconds, prefix: `${options.prefix}w` });
+const result = summarise(await load(options.port, { ...options, prefix: `${options.prefix}m` }));
+process.stdout.write(`${JSON.stringify(result)}\n`);
