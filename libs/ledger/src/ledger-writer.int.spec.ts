@@ -124,10 +124,18 @@ describe.each<Follower>(['writer', 'thread'])('ledger %s (child processes, kill 
   }, 120_000);
 });
 
+/** A local allocation of amountFen to fund 610100 of 360827 for 2013. */
+const allocation = (amountFen: number) => ({
+  id: randomUUID(), type: 'FundAllocated', data: { fund: '610100', region: '360827', year: 2013, source: 'local', amountFen, reference: 'x' },
+});
+
+/** The 2013 balances once allocations of 1, 2 … 30 fen are posted (465 fen in all). */
+const BALANCES_OF_1_TO_30 = [
+  { account: 'fund/610100/360827/2013', year: 2013, debitFen: 0, creditFen: 465 },
+  { account: 'funding/local/360827/2013', year: 2013, debitFen: 465, creditFen: 0 },
+];
+
 describe('ledger writer (in process)', () => {
-  const allocation = (amountFen: number) => ({
-    id: randomUUID(), type: 'FundAllocated', data: { fund: '610100', region: '360827', year: 2013, source: 'local', amountFen, reference: 'x' },
-  });
   const quiet = () => {};
 
   it('given appends while it follows the log (journal on its thread), when it stops, then everything recorded before the stop is posted', async () => {
@@ -141,10 +149,7 @@ describe('ledger writer (in process)', () => {
       for (let i = 1; i <= 30; i++) await store.appendToStream('fund-610100-360827', [allocation(i)], { expectedRevision: 'any' });
       await writer.stop();
       expect(journal.head()).toMatchObject({ position: await store.headPosition(), events: 30, seq: 30 });
-      expect(journal.balances(2013)).toEqual([
-        { account: 'fund/610100/360827/2013', year: 2013, debitFen: 0, creditFen: 465 },
-        { account: 'funding/local/360827/2013', year: 2013, debitFen: 465, creditFen: 0 },
-      ]);
+      expect(journal.balances(2013)).toEqual(BALANCES_OF_1_TO_30);
     } finally {
       await thread.close();
       await store.close();
@@ -182,9 +187,6 @@ describe('ledger writer (in process)', () => {
 });
 
 describe('ledger follower on the journal thread (the embedded log read there)', () => {
-  const allocation = (amountFen: number) => ({
-    id: randomUUID(), type: 'FundAllocated', data: { fund: '610100', region: '360827', year: 2013, source: 'local', amountFen, reference: 'x' },
-  });
 
   it('given appends while it follows the log, when it stops, then everything recorded before the stop is posted, and catchUp waits for new events', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'medaid-ledger-follow-'));
@@ -202,10 +204,7 @@ describe('ledger follower on the journal thread (the embedded log read there)', 
       await follower.stop();
       expect(follower.status()).toEqual({ state: 'stopped', position: await store.headPosition(), entriesWritten: 30 });
       expect(thread.reader.head()).toMatchObject({ position: await store.headPosition(), events: 30, seq: 30 });
-      expect(thread.reader.balances(2013)).toEqual([
-        { account: 'fund/610100/360827/2013', year: 2013, debitFen: 0, creditFen: 465 },
-        { account: 'funding/local/360827/2013', year: 2013, debitFen: 465, creditFen: 0 },
-      ]);
+      expect(thread.reader.balances(2013)).toEqual(BALANCES_OF_1_TO_30);
       // Stopped: a later event is not posted
       await store.appendToStream('fund-610100-360827', [allocation(99)], { expectedRevision: 'any' });
       await new Promise((resolve) => setTimeout(resolve, 100));
