@@ -44,4 +44,14 @@ describe('KeyedLock', () => {
     await tick();
     expect((lock as unknown as { tails: Map<string, unknown> }).tails.size).toBe(0);
   });
+
+  it('turns work that throws before its first await into a rejection, and runs the next work of the key', async () => {
+    const lock = new KeyedLock();
+    const thrown = lock.run('k', (() => {
+      throw new Error('at once');
+    }) as unknown as () => Promise<void>);
+    const next = lock.run('k', async () => 'next');
+    await expect(thrown).rejects.toThrow('at once');
+    await expect(next).resolves.toBe('next');
+  });
 });
