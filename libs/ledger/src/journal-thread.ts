@@ -2,7 +2,9 @@
 // are: hashing, the inserts and the fsync of each batch (synchronous=FULL) never stall the thread
 // that answers requests. That thread keeps a read-only connection to the same file (WAL) for
 // GET /v1/ledger and the checkpoint. One batch is in flight at a time (the writer waits for each),
-// so the thread needs no queue; what it is sent is bounded by the writer's maxBatchEvents.
+// so the thread needs no queue; what it is sent is bounded by the writer's maxBatchEvents. On the
+// embedded store the thread instead reads the log itself (follow(), ThreadLedgerFollower) and is
+// sent only start, wake and halt.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -35,8 +37,10 @@ export class JournalThread implements JournalSink {
   private waiting: { resolve: (m: FromJournal) => void; reject: (e: Error) => void } | null = null;
   private exited = false;
   private readonly exit: Promise<void>;
-  /** The follower's latest status (following the log on the thread: follow()). */
+  /** Told every status the thread reports when it follows the log itself (follow()). */
   private onStatus: ((status: LedgerWriterStatus) => void) | undefined;
+  /** A 'follow' request waits for its first status as its reply. */
+  private followStarting = false;
 
   private constructor(private readonly worker: Worker, /** Reads on this thread. */ readonly reader: SqliteJournal) {
     worker.on('message', (m: FromJournal) => {
@@ -80,8 +84,6 @@ export class JournalThread implements JournalSink {
   head(): JournalHead {
     return this.reader.head();
   }
-
-  private followStarting = false;
 
   /**
    * The thread follows the embedded log at eventsPath itself (log-follower.ts) and reports its
