@@ -118,7 +118,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
-    return this.readAllNow(checkNonNegative('fromPosition', options.fromPosition ?? 0), checkMaxCount(options.maxCount));
+    return this.reader.readAll(options);
   }
 
   /** Pages of the global log after fromPosition (exclusive) up to the head, memory bounded by pageSize. */
@@ -126,7 +126,7 @@ export class SqliteEventStore implements EventStore {
     let position = checkNonNegative('fromPosition', fromPosition);
     const limit = checkLimit('pageSize', pageSize, MAX_PAGE_SIZE);
     for (;;) {
-      const page = this.readAllNow(position, limit);
+      const page = this.reader.readAllNow(position, limit);
       if (page.length === 0) return;
       yield page;
       position = page[page.length - 1]!.position;
@@ -188,7 +188,7 @@ export class SqliteEventStore implements EventStore {
       checkNonNegative('fromPosition', sub.checkpoint);
       while (!sub.stopped) {
         // Reading the database (not buffering pushed events) keeps memory bounded for slow handlers.
-        const page = this.readAllNow(sub.checkpoint, SUBSCRIPTION_PAGE_SIZE);
+        const page = this.reader.readAllNow(sub.checkpoint, SUBSCRIPTION_PAGE_SIZE);
         if (page.length === 0) {
           await new Promise<void>((resolve) => (sub.wake = resolve));
           continue;
@@ -211,10 +211,6 @@ export class SqliteEventStore implements EventStore {
     } finally {
       this.subscriptions.delete(sub);
     }
-  }
-
-  private readAllNow(fromPosition: LogPosition, limit: number): RecordedEvent[] {
-    return this.reader.readAllNow(fromPosition, limit);
   }
 }
 

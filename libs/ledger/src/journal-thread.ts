@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { EventStore } from '#event-store';
-import { stderrLedgerLog } from './ledger-writer.js';
+import { BEHIND_MESSAGE, stderrLedgerLog } from './ledger-writer.js';
 import type { JournalSink, LedgerFollower, LedgerWriterStatus, LogEvent, PolicyFunds } from './ledger-writer.js';
 import type { LogFollowerOptions } from './log-follower.js';
 import { SqliteJournal } from './sqlite-journal.js';
@@ -189,7 +189,7 @@ export class ThreadLedgerFollower implements LedgerFollower {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     const caughtUp = this.latest.position >= head;
-    if (!caughtUp) stderrLedgerLog('warn', 'ledger writer behind the log; it continues from its checkpoint at the next start', { position: this.latest.position, head });
+    if (!caughtUp) stderrLedgerLog('warn', BEHIND_MESSAGE, { position: this.latest.position, head });
     return caughtUp;
   }
 

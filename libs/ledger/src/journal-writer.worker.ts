@@ -18,7 +18,7 @@ const port = parentPort;
  * The journal is a projection: it may lag behind the log and catch up, the settlements may not
  * wait. So on Linux this thread (a task of its own there) runs at a lower priority (nice 10): when
  * both cores are busy the scheduler gives the request path and the event store's writer the
- * larger share, and the journal the rest (never nothing: its lag shows in GET /v1/ledger). A
+ * larger share, and the journal the rest (never nothing: its lag shows in GET /ready as ledger.behind). A
  * best effort: elsewhere, or where it is refused, the thread keeps the process's priority.
  */
 const JOURNAL_THREAD_NICE = 10;

@@ -180,6 +180,8 @@ export function foreignCheckpoint(checkpoint: JournalHead, atCheckpoint: Pick<Lo
   };
 }
 
+export const BEHIND_MESSAGE = 'ledger writer behind the log; it continues from its checkpoint at the next start';
+
 export const FOREIGN_JOURNAL_MESSAGE = 'the ledger checkpoint names an event this log does not have; the ledger is NOT written (ledger.sqlite belongs to another log?)';
 
 /** The wait before following the log again after the n-th failure in a row: doubling from retryMs, at most 30 s. */
@@ -247,7 +249,7 @@ export class LedgerWriter implements LedgerFollower {
       else await new Promise((resolve) => setTimeout(resolve, 5));
     }
     const caughtUp = this.position >= head;
-    if (!caughtUp) this.log('warn', 'ledger writer behind the log; it continues from its checkpoint at the next start', { position: this.position, head });
+    if (!caughtUp) this.log('warn', BEHIND_MESSAGE, { position: this.position, head });
     return caughtUp;
   }
 
