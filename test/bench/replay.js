@@ -4,6 +4,12 @@
 // rows parsed into RecordedEvents, nothing applied). The log is realistic: the demo policy,
 // person facts and DischargeSettled events computed by the domain (settle + evolvePerson)
 // exactly as the handler would record them, written directly into the store's table.
+// Two more figures bound any rebuild of this read model from this log on this thread, one from
+// each side: reading alone (the rows read straight from the file — better-sqlite3, raw rows, only
+// the columns a rebuild needs — and each event's data JSON.parse'd, nothing applied) and applying
+// alone (the same events already parsed in memory, applied to a fresh ReadModel, nothing read).
+// A rebuild pays both, so it is slower than either; they show how far (d)'s target is from what
+// each half costs on the machine at hand.
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -74,6 +80,47 @@ async function plainRead(store) {
   }
 }
 
+/** Events/s of the floor: read each row's stream, revision, position, type and data; parse the data. */
+function readParseFloor(path, expected) {
+  const db = new Database(path, { readonly: true });
+  try {
+    const rows = db.prepare('SELECT position, stream_id, revision, type, data FROM events WHERE position > ? ORDER BY position LIMIT ?').raw();
+    const t = performance.now();
+    let n = 0;
+    let position = 0;
+    let sink = 0;
+    for (;;) {
+      const page = rows.all(position, PAGE);
+      for (const row of page) sink += JSON.parse(row[4]) === null ? 0 : 1;
+      n += page.length;
+      if (page.length < PAGE) break;
+      position = page[page.length - 1][0];
+    }
+    if (n !== expected || sink !== expected) throw new Error(`the floor read ${n} events (${sink} parsed), expected ${expected}`);
+    return (n / (performance.now() - t)) * 1000;
+  } finally {
+    db.close();
+  }
+}
+
+/** Events/s of applying alone: every event read and parsed first, then applied to a fresh ReadModel. */
+function applyOnly(path, expected) {
+  const db = new Database(path, { readonly: true });
+  let events;
+  try {
+    events = db.prepare('SELECT position, stream_id, revision, type, data FROM events ORDER BY position').raw().all();
+  } finally {
+    db.close();
+  }
+  for (const e of events) e[4] = JSON.parse(e[4]);
+  const model = new ReadModel();
+  const t = performance.now();
+  for (const e of events) model.apply(e[1], e[2], e[0], e[3], e[4]);
+  const rate = (events.length / (performance.now() - t)) * 1000;
+  if (model.eventCount !== expected) throw new Error(`applied ${model.eventCount} events, expected ${expected}`);
+  return rate;
+}
+
 export async function benchReplay() {
   const total = scaled('BENCH_REPLAY_EVENTS', 200_000, 2_000);
   const persons = scaled('BENCH_REPLAY_PERSONS', 20_000, 100);
@@ -106,9 +153,13 @@ export async function benchReplay() {
     } finally {
       await store.close();
     }
+    const floorRate = readParseFloor(path, written);
+    const applyRate = applyOnly(path, written);
     return {
       rate: rebuildRate,
       plainRate: (plain[0] + plain[1]) / 2,
+      floorRate,
+      applyRate,
       notes: `${written} events (${(bytes / written).toFixed(0)} B JSON each, generated in ${(genMs / 1000).toFixed(1)} s) of ` +
         `${model.persons.size} persons, ${model.visits.size} visits; pages of ${PAGE}; plain read before/after the rebuild: ` +
         `${plain.map((x) => Math.round(x).toLocaleString('en-US')).join(' / ')} events/s (mean is the baseline)`,
