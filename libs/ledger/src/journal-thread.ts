@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { EventStore } from '#event-store';
 import { BEHIND_MESSAGE, stderrLedgerLog } from './ledger-writer.js';
-import type { JournalSink, LedgerFollower, LedgerWriterStatus, LogEvent, PolicyFunds } from './ledger-writer.js';
+import type { JournalSink, LedgerFollower, LedgerLog, LedgerWriterStatus, LogEvent, PolicyFunds } from './ledger-writer.js';
 import type { LogFollowerOptions } from './log-follower.js';
 import { SqliteJournal } from './sqlite-journal.js';
 import type { JournalHead } from './sqlite-journal.js';
@@ -28,7 +28,9 @@ export type FromJournal =
   | { type: 'posted'; written: number }
   | { type: 'failed'; message: string }
   | ({ type: 'status' } & LedgerWriterStatus)
-  | { type: 'halted' };
+  | { type: 'halted' }
+  /** A line the follower logs on the thread: this side writes it with the follower's log. */
+  | { type: 'log'; level: Parameters<LedgerLog>[0]; msg: string; fields: Record<string, unknown> };
 
 /** Opening the file and creating the schema (which may wait busy_timeout for another process). */
 const START_TIMEOUT_MS = 30_000;
@@ -39,11 +41,14 @@ export class JournalThread implements JournalSink {
   private readonly exit: Promise<void>;
   /** Told every status the thread reports when it follows the log itself (follow()). */
   private onStatus: ((status: LedgerWriterStatus) => void) | undefined;
+  /** Writes what the follower on the thread logs. */
+  private log: LedgerLog = stderrLedgerLog;
   /** A 'follow' request waits for its first status as its reply. */
   private followStarting = false;
 
   private constructor(private readonly worker: Worker, /** Reads on this thread. */ readonly reader: SqliteJournal) {
     worker.on('message', (m: FromJournal) => {
+      if (m.type === 'log') return this.log(m.level, m.msg, m.fields);
       if (m.type !== 'status') return this.settle(m);
       const { type: _, ...status } = m;
       this.onStatus?.(status);
@@ -87,10 +92,12 @@ export class JournalThread implements JournalSink {
 
   /**
    * The thread follows the embedded log at eventsPath itself (log-follower.ts) and reports its
-   * status after every batch; resolves with the first, once it has checked the checkpoint.
+   * status after every batch; resolves with the first, once it has checked the checkpoint. What
+   * it logs there is written here with `log`.
    */
-  async follow(eventsPath: string, options: LogFollowerOptions, onStatus: (status: LedgerWriterStatus) => void): Promise<LedgerWriterStatus> {
+  async follow(eventsPath: string, options: LogFollowerOptions, onStatus: (status: LedgerWriterStatus) => void, log: LedgerLog = stderrLedgerLog): Promise<LedgerWriterStatus> {
     this.onStatus = onStatus;
+    this.log = log;
     this.followStarting = true;
     const reply = await this.request({ type: 'follow', eventsPath, options });
     if (reply.type === 'status') {
@@ -159,16 +166,22 @@ export class JournalThread implements JournalSink {
  */
 export class ThreadLedgerFollower implements LedgerFollower {
   private latest: LedgerWriterStatus = { state: 'starting', position: 0, entriesWritten: 0 };
+  private readonly options: LogFollowerOptions;
+  private readonly log: LedgerLog;
 
   constructor(
     private readonly store: Pick<EventStore, 'headPosition'>,
     private readonly thread: JournalThread,
     private readonly eventsPath: string,
-    private readonly options: LogFollowerOptions = { maxBatchEvents: 1_000, lingerMs: 50, retryMs: 1_000 },
-  ) {}
+    options: Partial<LogFollowerOptions> & { log?: LedgerLog } = {},
+  ) {
+    const { log, ...followerOptions } = options;
+    this.options = { maxBatchEvents: 1_000, lingerMs: 50, retryMs: 1_000, ...followerOptions };
+    this.log = log ?? stderrLedgerLog;
+  }
 
   async start(): Promise<void> {
-    this.latest = await this.thread.follow(this.eventsPath, this.options, (status) => (this.latest = status));
+    this.latest = await this.thread.follow(this.eventsPath, this.options, (status) => (this.latest = status), this.log);
   }
 
   async stop(deadlineMs = 5_000): Promise<void> {
@@ -189,7 +202,7 @@ export class ThreadLedgerFollower implements LedgerFollower {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     const caughtUp = this.latest.position >= head;
-    if (!caughtUp) stderrLedgerLog('warn', BEHIND_MESSAGE, { position: this.latest.position, head });
+    if (!caughtUp) this.log('warn', BEHIND_MESSAGE, { position: this.latest.position, head });
     return caughtUp;
   }
 

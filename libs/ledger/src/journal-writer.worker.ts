@@ -4,7 +4,8 @@ import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { FromJournal, JournalWorkerData, ToJournal } from './journal-thread.js';
-import { PolicyFunds, postBatch, stderrLedgerLog } from './ledger-writer.js';
+import { PolicyFunds, postBatch } from './ledger-writer.js';
+import type { LedgerLog } from './ledger-writer.js';
 import { LogFollower } from './log-follower.js';
 import { SqliteJournal } from './sqlite-journal.js';
 
@@ -84,7 +85,9 @@ if (journal !== undefined) {
     const { SqliteLogReader } = await import('#event-store-sqlite');
     const reader = SqliteLogReader.open(message.eventsPath);
     closeLog = () => reader.close();
-    follower = new LogFollower(open, reader, message.options, (status) => reply({ type: 'status', ...status }), stderrLedgerLog);
+    // Logged by the other side, with the log its follower was given.
+    const log: LedgerLog = (level, msg, fields = {}) => reply({ type: 'log', level, msg, fields });
+    follower = new LogFollower(open, reader, message.options, (status) => reply({ type: 'status', ...status }), log);
     follower.start();
   }
   reply({ type: 'ready' });

@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RecordedEvent } from '#event-store';
 import { SqliteEventStore, SqliteLogReader } from '#event-store-sqlite';
-import { JournalEntry, JournalLine, JournalThread, LedgerWriter, LedgerWriterStatus, LogFollower, PolicyFunds, ThreadLedgerFollower, inThisThread, PostingContext, SqliteJournal, checkBalanced, postingsFor, reversibleSettlementOf, verifyChain } from './index.js';
+import { BEHIND_MESSAGE, FOREIGN_JOURNAL_MESSAGE, JournalEntry, JournalLine, JournalThread, LedgerWriter, LedgerWriterStatus, LogFollower, PolicyFunds, ThreadLedgerFollower, inThisThread, PostingContext, SqliteJournal, checkBalanced, postingsFor, reversibleSettlementOf, verifyChain } from './index.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const GENERATE = join(ROOT, 'test/fixtures/generate-log.mjs');
@@ -223,7 +223,7 @@ describe('ledger follower on the journal thread (the embedded log read there)', 
     try {
       // Given a journal that posted log a, and a log b just as long but with other events
       for (const store of stores) for (let i = 1; i <= 3; i++) await store.appendToStream('fund-610100-360827', [allocation(i)], { expectedRevision: 'any' });
-      const first = new ThreadLedgerFollower(stores[0], thread, join(dir, 'a.sqlite'));
+      const first = new ThreadLedgerFollower(stores[0], thread, join(dir, 'a.sqlite'), { log: () => {} });
       await first.start();
       await first.stop();
       expect(thread.reader.head().seq).toBe(3);
@@ -233,14 +233,16 @@ describe('ledger follower on the journal thread (the embedded log read there)', 
     // When a follower starts on log b with it (a new thread, as at the next start of the service)
     const again = await JournalThread.start(join(dir, 'ledger.sqlite'));
     try {
-      const second = new ThreadLedgerFollower(stores[1], again, join(dir, 'b.sqlite'));
+      const logged: string[] = [];
+      const second = new ThreadLedgerFollower(stores[1], again, join(dir, 'b.sqlite'), { log: (level, msg) => logged.push(`${level}: ${msg}`) });
       await second.start();
       await stores[1].appendToStream('fund-610100-360827', [allocation(99)], { expectedRevision: 'any' });
       expect(await second.catchUp(200)).toBe(false);
       await second.stop(200);
-      // Then it says so and writes nothing
+      // Then it says so, through the log it was given (the refusal is logged on the journal's thread), and writes nothing
       expect(second.status().state).toBe('failed');
       expect(again.reader.head().seq).toBe(3);
+      expect(logged).toEqual([`error: ${FOREIGN_JOURNAL_MESSAGE}`, `warn: ${BEHIND_MESSAGE}`, `warn: ${BEHIND_MESSAGE}`]);
     } finally {
       await again.close();
       for (const store of stores) await store.close();
