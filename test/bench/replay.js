@@ -80,8 +80,8 @@ async function plainRead(store) {
   }
 }
 
-/** Events/s of the floor: read each row's stream, revision, position, type and data; parse the data. */
-function readParseFloor(path, expected) {
+/** Events/s of reading alone: each row's stream, revision, position, type and data read, the data parsed. */
+function readingAlone(path, expected) {
   const db = new Database(path, { readonly: true });
   try {
     const rows = db.prepare('SELECT position, stream_id, revision, type, data FROM events WHERE position > ? ORDER BY position LIMIT ?').raw();
@@ -96,7 +96,7 @@ function readParseFloor(path, expected) {
       if (page.length < PAGE) break;
       position = page[page.length - 1][0];
     }
-    if (n !== expected || sink !== expected) throw new Error(`the floor read ${n} events (${sink} parsed), expected ${expected}`);
+    if (n !== expected || sink !== expected) throw new Error(`reading alone read ${n} events (${sink} parsed), expected ${expected}`);
     return (n / (performance.now() - t)) * 1000;
   } finally {
     db.close();
@@ -104,7 +104,7 @@ function readParseFloor(path, expected) {
 }
 
 /** Events/s of applying alone: every event read and parsed first, then applied to a fresh ReadModel. */
-function applyOnly(path, expected) {
+function applyingAlone(path, expected) {
   const db = new Database(path, { readonly: true });
   let events;
   try {
@@ -153,13 +153,13 @@ export async function benchReplay() {
     } finally {
       await store.close();
     }
-    const floorRate = readParseFloor(path, written);
-    const applyRate = applyOnly(path, written);
+    const readAloneRate = readingAlone(path, written);
+    const applyAloneRate = applyingAlone(path, written);
     return {
       rate: rebuildRate,
       plainRate: (plain[0] + plain[1]) / 2,
-      floorRate,
-      applyRate,
+      readAloneRate,
+      applyAloneRate,
       notes: `${written} events (${(bytes / written).toFixed(0)} B JSON each, generated in ${(genMs / 1000).toFixed(1)} s) of ` +
         `${model.persons.size} persons, ${model.visits.size} visits; pages of ${PAGE}; plain read before/after the rebuild: ` +
         `${plain.map((x) => Math.round(x).toLocaleString('en-US')).join(' / ')} events/s (mean is the baseline)`,

@@ -41,14 +41,14 @@ export class JournalThread implements JournalSink {
   private readonly exit: Promise<void>;
   /** Told every status the thread reports when it follows the log itself (follow()). */
   private onStatus: ((status: LedgerWriterStatus) => void) | undefined;
-  /** Writes what the follower on the thread logs. */
-  private log: LedgerLog = stderrLedgerLog;
+  /** Writes what the follower on the thread logs (given to follow()). */
+  private log: LedgerLog | undefined;
   /** A 'follow' request waits for its first status as its reply. */
   private followStarting = false;
 
   private constructor(private readonly worker: Worker, /** Reads on this thread. */ readonly reader: SqliteJournal) {
     worker.on('message', (m: FromJournal) => {
-      if (m.type === 'log') return this.log(m.level, m.msg, m.fields);
+      if (m.type === 'log') return this.log?.(m.level, m.msg, m.fields);
       if (m.type !== 'status') return this.settle(m);
       const { type: _, ...status } = m;
       this.onStatus?.(status);
@@ -95,7 +95,7 @@ export class JournalThread implements JournalSink {
    * status after every batch; resolves with the first, once it has checked the checkpoint. What
    * it logs there is written here with `log`.
    */
-  async follow(eventsPath: string, options: LogFollowerOptions, onStatus: (status: LedgerWriterStatus) => void, log: LedgerLog = stderrLedgerLog): Promise<LedgerWriterStatus> {
+  async follow(eventsPath: string, options: LogFollowerOptions, onStatus: (status: LedgerWriterStatus) => void, log: LedgerLog): Promise<LedgerWriterStatus> {
     this.onStatus = onStatus;
     this.log = log;
     this.followStarting = true;

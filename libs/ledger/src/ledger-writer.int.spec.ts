@@ -135,8 +135,10 @@ const BALANCES_OF_1_TO_30 = [
   { account: 'funding/local/360827/2013', year: 2013, debitFen: 465, creditFen: 0 },
 ];
 
+/** A log that writes nothing, for followers whose lines a test does not look at. */
+const quiet = () => {};
+
 describe('ledger writer (in process)', () => {
-  const quiet = () => {};
 
   it('given appends while it follows the log (journal on its thread), when it stops, then everything recorded before the stop is posted', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'medaid-ledger-live-'));
@@ -223,7 +225,7 @@ describe('ledger follower on the journal thread (the embedded log read there)', 
     try {
       // Given a journal that posted log a, and a log b just as long but with other events
       for (const store of stores) for (let i = 1; i <= 3; i++) await store.appendToStream('fund-610100-360827', [allocation(i)], { expectedRevision: 'any' });
-      const first = new ThreadLedgerFollower(stores[0], thread, join(dir, 'a.sqlite'), { log: () => {} });
+      const first = new ThreadLedgerFollower(stores[0], thread, join(dir, 'a.sqlite'), { log: quiet });
       await first.start();
       await first.stop();
       expect(thread.reader.head().seq).toBe(3);

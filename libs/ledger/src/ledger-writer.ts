@@ -182,6 +182,8 @@ export function foreignCheckpoint(checkpoint: JournalHead, atCheckpoint: Pick<Lo
 
 export const BEHIND_MESSAGE = 'ledger writer behind the log; it continues from its checkpoint at the next start';
 
+export const RETRY_MESSAGE = 'ledger writer failed; following the log again from the checkpoint';
+
 export const FOREIGN_JOURNAL_MESSAGE = 'the ledger checkpoint names an event this log does not have; the ledger is NOT written (ledger.sqlite belongs to another log?)';
 
 /** The wait before following the log again after the n-th failure in a row: doubling from retryMs, at most 30 s. */
@@ -323,7 +325,7 @@ export class LedgerWriter implements LedgerFollower {
     this.failures += 1;
     this.state = 'retrying';
     const waitMs = retryDelayMs(this.retryMs, this.failures);
-    this.log('error', 'ledger writer failed; following the log again from the checkpoint', { error: String(error), position: this.position, retryInMs: waitMs });
+    this.log('error', RETRY_MESSAGE, { error: String(error), position: this.position, retryInMs: waitMs });
     const old = this.subscription;
     setTimeout(() => {
       void (async () => {

@@ -6,7 +6,7 @@
 // checkpoint (a crash re-posts nothing and skips nothing), a journal of another log is refused,
 // and a failure is retried from the committed checkpoint after a pause that doubles.
 import type { LogPosition, RecordedEvent } from '#event-store';
-import { FOREIGN_JOURNAL_MESSAGE, PolicyFunds, foreignCheckpoint, postBatch, retryDelayMs } from './ledger-writer.js';
+import { FOREIGN_JOURNAL_MESSAGE, PolicyFunds, RETRY_MESSAGE, foreignCheckpoint, postBatch, retryDelayMs } from './ledger-writer.js';
 import type { LedgerLog, LedgerWriterState, LedgerWriterStatus } from './ledger-writer.js';
 import type { SqliteJournal } from './sqlite-journal.js';
 
@@ -104,7 +104,7 @@ export class LogFollower {
       this.failures += 1;
       this.state = 'retrying';
       const waitMs = retryDelayMs(this.options.retryMs, this.failures);
-      this.log('error', 'ledger writer failed; following the log again from the checkpoint', { error: String(error), position: this.position, retryInMs: waitMs });
+      this.log('error', RETRY_MESSAGE, { error: String(error), position: this.position, retryInMs: waitMs });
       try {
         this.position = this.journal.head().position; // what the failed transaction did not commit is read again
       } catch {

@@ -43,8 +43,15 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
   // The lock also guards the data directory in EventStoreDB mode (it holds the relay checkpoint).
   const releaseLock = acquireLock(join(dataDir, 'medaid.lock'));
   try {
-    const eventsPath = options.storeUrl === undefined ? join(dataDir, 'events.sqlite') : undefined;
-    const store: EventStore = eventsPath !== undefined ? await SqliteEventStore.open({ path: eventsPath }) : await connectEsdb(options.storeUrl!);
+    // The embedded store's file, which the ledger's thread reads too; none with EventStoreDB.
+    let eventsPath: string | undefined;
+    let store: EventStore;
+    if (options.storeUrl === undefined) {
+      eventsPath = join(dataDir, 'events.sqlite');
+      store = await SqliteEventStore.open({ path: eventsPath });
+    } else {
+      store = await connectEsdb(options.storeUrl);
+    }
     const model = new ReadModel();
     const started = performance.now();
     const events = await model.rebuild(store);
