@@ -85,7 +85,8 @@ const sameActor = (a: ActorRef, b: ActorRef) => a.kind === b.kind && a.id === b.
  * applied in between): the settlement is active; the layer's pay after every applied adjustment
  * stays within 0 … its baseFen; the funds never pay more than the in-scope amount (so the patient's
  * share never goes below what lies outside the policy's scope); no annual-cap counter of the
- * layer's rule goes over its cap (nor below zero).
+ * layer's rule goes below zero, and a raise takes none over its cap (a cut may leave a counter above
+ * this rule's cap when another rule sharing the counter put it there: a cut never makes it worse).
  */
 export function checkAdjustment(
   settlement: SettlementRecord, active: ActiveSettlement | undefined, person: PersonState, policy: Policy, layerId: string, deltaFen: Fen,
@@ -115,8 +116,12 @@ export function checkAdjustment(
   const year = person.years[settlement.year];
   for (const cap of rule?.annualCaps ?? []) {
     const usedFen = (own(year?.used, cap.counter) ?? 0) + deltaFen;
-    if (usedFen > cap.capFen || usedFen < 0) {
-      return outOfRange(`counter ${cap.counter} would stand at ${usedFen} fen; it must stay within 0 … its cap of ${cap.capFen} fen`);
+    // A cut never makes a counter worse: it only has to stay ≥ 0, even where the counter already
+    // stands above this rule's cap (another rule counting the same counter may have a larger one).
+    // A raise must keep the counter within the cap.
+    if (usedFen < 0) return outOfRange(`counter ${cap.counter} would stand at ${usedFen} fen; a cut must leave it at 0 or more`);
+    if (deltaFen > 0 && usedFen > cap.capFen) {
+      return outOfRange(`counter ${cap.counter} would stand at ${usedFen} fen; a raise must keep it within its cap of ${cap.capFen} fen`);
     }
     setOwn(contributions.used, cap.counter, deltaFen);
   }

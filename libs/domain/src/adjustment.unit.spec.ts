@@ -202,3 +202,39 @@ describe('applying an adjustment (the checker approved)', () => {
     expect(evolvePerson(reversed, { type: 'AdjustmentApplied', data: (application as { value: AdjustmentAppliedData }).value })).toEqual(reversed);
   });
 });
+
+describe('a counter shared by two rules with different caps', () => {
+  /** One aid layer, two rules counting c1: inpatient capped at 100,000, outpatient at 1,000,000. */
+  const SHARED: Policy = {
+    policyId: 'shared', version: 1, region: 'r1', effectiveFrom: '2012-01-01', categories: [{ code: 'dibao', name: '低保' }],
+    layers: [{ id: 'L1', kind: 'aid', fund: 'F1', rules: [
+      { id: 'ip', match: { visitTypes: ['inpatient'] }, bands: [{ uptoFen: null, ratioBp: 10000 }], annualCaps: [{ counter: 'c1', capFen: 100000 }] },
+      { id: 'op', match: { visitTypes: ['outpatient'] }, bands: [{ uptoFen: null, ratioBp: 10000 }], annualCaps: [{ counter: 'c1', capFen: 1000000 }] },
+    ] }],
+  };
+  const settleOn = (person: PersonState, visitId: string, visitType: 'inpatient' | 'outpatient', totalFen: number) => {
+    const settled = decideAndEvolve(person, {
+      type: 'SettleDischarge', settlementId: `H1/${visitId}/1`, policy: SHARED, discharge: { ...discharge(visitId), visitType, totalFen },
+    });
+    const event = settled.events[0]!;
+    if (event.type !== 'DischargeSettled') throw new Error('expected DischargeSettled');
+    return { person: settled.state, settlement: fromSettledData(event.data, SHARED) };
+  };
+
+  it('given an inpatient pay of 50,000 and an outpatient pay of 500,000 (c1 = 550,000), when the inpatient pay is cut by 10,000, then it applies; a raise does not', () => {
+    // Given c1 above the inpatient rule's cap, put there by the outpatient rule's larger cap
+    const inpatient = settleOn(initialPersonState(), 'V-ip', 'inpatient', 50000);
+    const both = settleOn(inpatient.person, 'V-op', 'outpatient', 500000).person;
+    expect(year(both).used).toEqual({ c1: 550000 });
+    // when the inpatient settlement is cut, then the cut fits and moves c1 down
+    const cut = decideApplication(requested(inpatient.settlement, 'L1', -10000), CHECKER, inpatient.settlement, both, SHARED);
+    expect(codeOf(cut)).toBe('ok');
+    const after = evolvePerson(both, { type: 'AdjustmentApplied', data: (cut as { value: AdjustmentAppliedData }).value });
+    expect(year(after).used).toEqual({ c1: 540000 });
+    // a raise must keep c1 within the inpatient cap, which it is already above
+    expect(codeOf(decideApplication(requested(inpatient.settlement, 'L1', 1), CHECKER, inpatient.settlement, after, SHARED))).toBe('ADJUSTMENT_OUT_OF_RANGE');
+    // and a cut may take the layer's pay to 0 but no further
+    expect(codeOf(decideApplication(requested(inpatient.settlement, 'L1', -40000), CHECKER, inpatient.settlement, after, SHARED))).toBe('ok');
+    expect(codeOf(decideApplication(requested(inpatient.settlement, 'L1', -40001), CHECKER, inpatient.settlement, after, SHARED))).toBe('ADJUSTMENT_OUT_OF_RANGE');
+  });
+});

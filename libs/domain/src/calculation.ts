@@ -111,6 +111,15 @@ export function computeSettlement(policy: Policy, d: Discharge, who: Eligibility
           { field: `externalPayments.${layer.id}`, problem: `must be at most ${remaining}` },
         ]);
       }
+      // An amount adjudicated elsewhere is still paid from the layer's fund (it is posted there),
+      // so it takes from a fund that may not be overdrawn like any pay, and may not exceed it.
+      const room = own(fundLeft, layer.fund);
+      if (room !== undefined && external > room) {
+        return fail('VALIDATION_FAILED', `externalPayments.${layer.id} (${external}) is more than the ${Math.max(0, room)} fen fund ${layer.fund} has left for region ${d.region} in ${d.dischargeDate.slice(0, 4)}`, [
+          { field: `externalPayments.${layer.id}`, problem: `must be at most ${Math.max(0, room)}, what fund ${layer.fund} has left` },
+        ]);
+      }
+      if (room !== undefined) setOwn(fundLeft, layer.fund, room - external);
       layers.push(layerResult(layer, null, true, remaining, 0, external, external, null));
       add(contributions.yearBase, layer.id, remaining);
       remaining -= external;

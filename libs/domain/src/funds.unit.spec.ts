@@ -61,6 +61,35 @@ describe('a fund that may not be overdrawn', () => {
     }), { numRuns: 300 });
   });
 
+  it('given 1,000 元 left and 300 元 of aid paid elsewhere from that fund, when aid2 is reached, then it pays at most the 700 元 still left', () => {
+    // Given the aid layer adjudicated elsewhere (externalPayments) at 30,000 fen of fund 610100
+    const p = policy([{ code: '610100', mayOverdraw: false }]);
+    const r = computeSettlement(p, { ...discharge(1_000_000), externalPayments: { aid: 30_000 } }, dibao, noYear, { '610100': 100_000 });
+    if (!r.ok) throw new Error(r.error.message);
+    const byLayer = Object.fromEntries(r.value.layers.map((l) => [l.layerId, [l.payFen, l.cappedBy]]));
+    // then aid2 (raw 10 % of 470,000 = 47,000) fits in the 70,000 left; with 80,000 paid elsewhere only 20,000 is left for it
+    expect(byLayer.aid).toEqual([30_000, null]);
+    expect(byLayer.aid2).toEqual([47_000, null]);
+    const tight = computeSettlement(p, { ...discharge(1_000_000), externalPayments: { aid: 80_000 } }, dibao, noYear, { '610100': 100_000 });
+    if (!tight.ok) throw new Error(tight.error.message);
+    expect(tight.value.layers.find((l) => l.layerId === 'aid2')).toMatchObject({ rawFen: 42_000, payFen: 20_000, cappedBy: 'fund:610100' });
+    const fromFund = tight.value.layers.filter((l) => l.fund === '610100').reduce((sum, l) => sum + l.payFen, 0);
+    expect(fromFund).toBe(100_000);
+  });
+
+  it('given 200 元 left in the fund, when an external payment of 500 元 from it is posted, then it is VALIDATION_FAILED on that field, saying what is left', () => {
+    const p = policy([{ code: '610100', mayOverdraw: false }]);
+    const r = computeSettlement(p, { ...discharge(1_000_000), externalPayments: { aid: 50_000 } }, dibao, noYear, { '610100': 20_000 });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect([r.error.code, r.error.details]).toEqual(['VALIDATION_FAILED', [{ field: 'externalPayments.aid', problem: 'must be at most 20000, what fund 610100 has left' }]]);
+    // an external payment that fits exactly is accepted, and leaves the fund's later layers nothing
+    const exact = computeSettlement(p, { ...discharge(1_000_000), externalPayments: { aid: 20_000 } }, dibao, noYear, { '610100': 20_000 });
+    expect(exact.ok && exact.value.layers.find((l) => l.layerId === 'aid2')).toMatchObject({ payFen: 0, cappedBy: 'fund:610100' });
+    // and a fund that may be overdrawn takes any external payment within what remains
+    expect(computeSettlement(policy(), { ...discharge(1_000_000), externalPayments: { aid: 50_000 } }, dibao, noYear).ok).toBe(true);
+  });
+
   it('given the policy lists the fund as mayOverdraw, when the room is computed, then there is no limit for it', () => {
     const accounts = new Map<string, FundAccount>();
     const room = fundRoomFor(policy([{ code: '610100', mayOverdraw: true }, { code: '640100', mayOverdraw: false }]), 'r1', 2012, (k) => accounts.get(k), () => 0);

@@ -51,3 +51,32 @@ export function decideSubsidy(personId: string, state: PersonState, policy: Poli
     },
   });
 }
+
+/** One person's subsidy as decided before any is granted: what the run would pay them. */
+export interface SubsidyCandidate { personId: string; category: string; amountFen: Fen }
+
+/**
+ * The order in which subsidies are granted, which decides who is granted when the paying fund runs
+ * short: the policy's category order (most favourable, i.e. most in need, first — 特困 before 低保),
+ * then personId by code point. Deterministic: the same candidates always come in the same order.
+ */
+export function subsidyOrder(policy: Policy, candidates: readonly SubsidyCandidate[]): SubsidyCandidate[] {
+  const rank = new Map(policy.categories.map((c, i) => [c.code, i]));
+  const rankOf = (c: SubsidyCandidate) => rank.get(c.category) ?? policy.categories.length;
+  return [...candidates].sort((a, b) => rankOf(a) - rankOf(b) || (a.personId < b.personId ? -1 : a.personId > b.personId ? 1 : 0));
+}
+
+/**
+ * Which candidates to grant when the paying fund has `roomFen` left (undefined: the fund may be
+ * overdrawn, so all are granted). In subsidyOrder, each is granted while it fits in full; from the
+ * first that does not fit on, none is — a later, smaller subsidy never goes before an earlier one —
+ * and those are reported as short of funds. A premium is never paid in part.
+ */
+export function planSubsidies(policy: Policy, candidates: readonly SubsidyCandidate[], roomFen: Fen | undefined): { grant: SubsidyCandidate[]; shortOfFunds: SubsidyCandidate[] } {
+  const ordered = subsidyOrder(policy, candidates);
+  if (roomFen === undefined) return { grant: ordered, shortOfFunds: [] };
+  let left = roomFen;
+  let i = 0;
+  for (; i < ordered.length && ordered[i]!.amountFen <= left; i++) left -= ordered[i]!.amountFen;
+  return { grant: ordered.slice(0, i), shortOfFunds: ordered.slice(i) };
+}

@@ -107,6 +107,7 @@ async function runVerify(args: string[], io: AuditIo): Promise<number> {
     out.write(`medaid audit verify\n  log:      ${storeLabel}: ${fmt(r.events)} events up to position ${r.head} (${progress.seconds().toFixed(1)} s, ${fmt(progress.rate())} events/s)\n`);
     out.write(`  journal:  ${path}: ${fmt(r.journal.entries)} entries, checkpoint ${r.journal.checkpoint}${serviceRunning ? ' (the service is running)' : ''}\n`);
     out.write(`  (a) settlements recomputed: ${fmt(r.settlements)}, problems: ${n('settlements')}\n`);
+    out.write(`      funds that may not be overdrawn, after every event that took from them, problems: ${n('funds')}\n`);
     out.write(`  (b) hash chain: ${fmt(r.journal.entries)} entries, problems: ${n('chain')}\n`);
     out.write(`  (c) entries balance, problems: ${n('balance')}\n`);
     out.write(`  (d) payouts: ${fmt(r.journal.expected)} entries expected from the events, problems: ${n('payouts')}\n`);

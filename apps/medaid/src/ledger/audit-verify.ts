@@ -1,7 +1,8 @@
 // `medaid audit verify`: one pass over the event log, checking
 //  (a) every settlement: recomputed by the domain (settle) from its recorded input, the policy
 //      version it names and the person's state before it, equals what was recorded; the version
-//      is the one in force at that point of the log; no fund that may not be overdrawn is;
+//      is the one in force at that point of the log; no fund that may not be overdrawn is, after
+//      any event that takes money from it (settlements, raises, subsidies);
 //  (b) the journal's hash chain, and (c) that each entry balances (journal-check.ts);
 //  (d) that every payout — each paying layer of a settlement, each reversal, each applied
 //      adjustment, each subsidy, each allocation — is in the journal exactly once with the right
@@ -10,7 +11,7 @@
 // The state before each event comes from the service's own read model, applied event by event.
 import { createHash } from 'node:crypto';
 import {
-  Fen, Policy, SettledData, dischargeFingerprint, findActive, fundBalanceFen, fundKey, policyKey, selectPolicy, settle, toSettledData,
+  AdjustmentAppliedData, EnrolmentSubsidyGrantedData, Fen, Policy, PolicyRef, SettledData, dischargeFingerprint, findActive, fundBalanceFen, fundKey, policyKey, selectPolicy, settle, toSettledData,
 } from '#domain';
 import type { EventStore, RecordedEvent } from '#event-store';
 import { JournalLine, PostingContext, SqliteJournal, postingsFor, reversibleSettlementOf } from '#ledger';
@@ -65,6 +66,8 @@ class VerifyPass {
     postedFor: (id) => this.posted.get(id) ?? [],
   };
   private lastJournalPosition = 0;
+  /** The policy version of every settlement seen: it governs the funds of the settlement's adjustments. */
+  private readonly settlementPolicies = new Map<string, PolicyRef>();
   events = 0;
   settlements = 0;
   expected = 0;
@@ -77,7 +80,7 @@ class VerifyPass {
     if (e.type === 'SettlementReversed') this.checkReversal(e);
     if (e.position <= this.checkpoint) this.checkPosting(e);
     this.model.apply(e.streamId, e.revision, e.position, e.type, e.data);
-    if (e.type === 'DischargeSettled') this.checkFundsNotOverdrawn(e);
+    this.checkFundsNotOverdrawn(e);
   }
 
   /** Journal entries the events never asked for. */
@@ -122,15 +125,47 @@ class VerifyPass {
     }
   }
 
-  /** After a settlement: a fund its policy says may not be overdrawn still has money (≥ 0) for the year. */
+  /**
+   * After any event that takes money from a fund — a settlement (its paying layers, external
+   * payments included), an applied raise, a subsidy — each fund it took from that the governing
+   * policy says may not be overdrawn still has money (≥ 0) for the region and year. The governing
+   * policy is the settlement's for a settlement and its adjustments, the recorded one for a subsidy.
+   */
   private checkFundsNotOverdrawn(e: RecordedEvent): void {
-    const s = e.data as SettledData;
-    const policy = this.model.registry.byKey.get(policyKey(s.policy.policyId, s.policy.version))?.policy;
-    for (const f of policy?.funds ?? []) {
-      if (f.mayOverdraw || !s.layers.some((l, i) => l[4] > 0 && policy!.layers[i]!.fund === f.code)) continue;
-      const account = this.model.funds.get(fundKey(f.code, s.discharge.region, s.year));
+    const taking = this.takenFrom(e);
+    if (taking === null) return;
+    const limited = new Set((taking.policy?.funds ?? []).filter((f) => !f.mayOverdraw).map((f) => f.code));
+    for (const fund of new Set(taking.funds)) {
+      if (!limited.has(fund)) continue;
+      const account = this.model.funds.get(fundKey(fund, taking.region, taking.year));
       const balance = account === undefined ? 0 : fundBalanceFen(account);
-      if (balance < 0) this.problems.add('settlements', `settlement ${s.settlementId} (position ${e.position}): fund ${f.code} (${s.discharge.region}, ${s.year}) may not be overdrawn, and is by ${-balance} fen`);
+      if (balance < 0) this.problems.add('funds', `${taking.what} (position ${e.position}): fund ${fund} (${taking.region}, ${taking.year}) may not be overdrawn, and is by ${-balance} fen`);
+    }
+  }
+
+  /** The funds an event took money from, and the policy that governs them; null when it took none. */
+  private takenFrom(e: RecordedEvent): { what: string; policy: Policy | undefined; funds: string[]; region: string; year: number } | null {
+    const policyOf = (ref: { policyId: string; version: number }) => this.model.registry.byKey.get(policyKey(ref.policyId, ref.version))?.policy;
+    switch (e.type) {
+      case 'DischargeSettled': {
+        const s = e.data as SettledData;
+        const policy = policyOf(s.policy);
+        this.settlementPolicies.set(s.settlementId, s.policy);
+        const funds = s.layers.flatMap((l, i) => (l[4] > 0 && policy?.layers[i] !== undefined ? [policy.layers[i]!.fund] : []));
+        return { what: `settlement ${s.settlementId}`, policy, funds, region: s.discharge.region, year: s.year };
+      }
+      case 'AdjustmentApplied': {
+        const a = e.data as AdjustmentAppliedData;
+        const ref = this.settlementPolicies.get(a.settlementId);
+        if (a.deltaFen <= 0 || ref === undefined) return null;
+        return { what: `adjustment ${a.adjustmentId} of settlement ${a.settlementId}`, policy: policyOf(ref), funds: [a.fund], region: a.region, year: a.year };
+      }
+      case 'EnrolmentSubsidyGranted': {
+        const g = e.data as EnrolmentSubsidyGrantedData;
+        return { what: `enrolment subsidy of ${g.personId} for ${g.year}`, policy: policyOf(g.policy), funds: [g.fromFund], region: g.region, year: g.year };
+      }
+      default:
+        return null;
     }
   }
 

@@ -1,13 +1,21 @@
 // Enrolment subsidies (资助参保) for a region and year: every person holding a category of the
 // policy in force on `asOf` gets the subsidy of that category, once per year (idempotent: a re-run
-// grants only what is missing). Persons are decided one at a time each, a bounded number at once.
+// grants only what is missing). When the paying fund may not be overdrawn, the run first decides
+// every person, then grants in the domain's order (planSubsidies: most favourable category first,
+// then personId) while the fund has room, holding that room until each grant is recorded; the
+// rest are reported short of funds, and a run after a new allocation grants them. Persons are
+// recorded one at a time each, a bounded number at once.
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
-import { Fen, IsoDate, Result, SubsidyDecision, decideSubsidy, fail, ok, selectPolicy } from '#domain';
+import { Fen, IsoDate, Policy, Result, SubsidyCandidate, SubsidyDecision, decideSubsidy, fail, fundKey, fundRoomFor, ok, planSubsidies, selectPolicy } from '#domain';
 import { deterministicEventId } from '#event-store';
 import { CommandMeta, EventWriter } from '../../shared/writer.js';
 
-/** Persons decided at once: bounds the appends in flight. */
+/** Persons recorded at once: bounds the appends in flight. */
 const CONCURRENCY = 64;
+/** Persons short of funds named in the answer; the rest are only counted. */
+export const MAX_LISTED_SHORT = 1_000;
+
+interface Tally { persons: number; amountFen: Fen; byCategory: Record<string, { persons: number; amountFen: Fen }> }
 
 export interface SubsidyRun {
   region: string;
@@ -17,7 +25,9 @@ export interface SubsidyRun {
   granted: number;
   alreadyGranted: number;
   grantedFen: Fen;
-  byCategory: Record<string, { persons: number; amountFen: Fen }>;
+  byCategory: Tally['byCategory'];
+  /** Not granted because the paying fund, which may not be overdrawn, had no room for them (in grant order). */
+  shortOfFunds: Tally & { personIds: string[] };
 }
 
 export class GrantEnrolmentSubsidies extends Command<Result<SubsidyRun>> {
@@ -25,6 +35,12 @@ export class GrantEnrolmentSubsidies extends Command<Result<SubsidyRun>> {
 }
 
 export const subsidyEventId = (personId: string, year: number) => deterministicEventId('EnrolmentSubsidyGranted', personId, String(year));
+
+function countIn(byCategory: Tally['byCategory'], c: SubsidyCandidate): void {
+  const t = (byCategory[c.category] ??= { persons: 0, amountFen: 0 });
+  t.persons++;
+  t.amountFen += c.amountFen;
+}
 
 @CommandHandler(GrantEnrolmentSubsidies)
 export class GrantEnrolmentSubsidiesHandler implements ICommandHandler<GrantEnrolmentSubsidies> {
@@ -36,34 +52,76 @@ export class GrantEnrolmentSubsidiesHandler implements ICommandHandler<GrantEnro
     if (policy === undefined) {
       return fail('NO_POLICY_IN_FORCE', `no published policy of region ${region} is in force on ${asOf}`, [{ field: 'asOf', problem: `no policy of region ${region} in force on this date` }]);
     }
-    if (policy.enrolmentSubsidy === undefined) {
+    const rules = policy.enrolmentSubsidy;
+    if (rules === undefined) {
       return fail('VALIDATION_FAILED', `policy ${policy.policyId} v${policy.version} defines no enrolment subsidy`, [{ field: 'region', problem: 'the policy in force defines no enrolmentSubsidy' }]);
     }
-    const run: SubsidyRun = { region, year, asOf, policy: { policyId: policy.policyId, version: policy.version }, granted: 0, alreadyGranted: 0, grantedFen: 0, byCategory: {} };
-    const personIds = [...model.persons.keys()].sort();
+    const run: SubsidyRun = {
+      region, year, asOf, policy: { policyId: policy.policyId, version: policy.version }, granted: 0, alreadyGranted: 0, grantedFen: 0, byCategory: {},
+      shortOfFunds: { persons: 0, amountFen: 0, byCategory: {}, personIds: [] },
+    };
+    // Decided and planned in one synchronous step, and the planned room held before the first
+    // await: no settlement or other run can take the room this plan counts on.
+    const candidates = this.candidates(policy, year, asOf, run);
+    const room = fundRoomFor(policy, region, year, (k) => model.funds.get(k), (k) => model.fundReserved.get(k) ?? 0)[rules.fromFund];
+    const plan = planSubsidies(policy, candidates, room);
+    for (const c of plan.shortOfFunds) {
+      run.shortOfFunds.persons++;
+      run.shortOfFunds.amountFen += c.amountFen;
+      countIn(run.shortOfFunds.byCategory, c);
+      if (run.shortOfFunds.personIds.length < MAX_LISTED_SHORT) run.shortOfFunds.personIds.push(c.personId);
+    }
+    const key = fundKey(rules.fromFund, region, year);
+    const held = plan.grant.map((c) => (room === undefined ? () => {} : model.reserveFunds([[key, c.amountFen]])));
     let next = 0;
     const worker = async () => {
-      while (next < personIds.length) {
-        const personId = personIds[next++]!;
-        await this.writer.decideForPerson<Result<SubsidyDecision>>(personId, meta, (entry) => {
-          const decided = decideSubsidy(personId, entry.state, policy, year, asOf);
-          if (!decided.ok) return { error: decided };
-          const d = decided.value;
-          if (d.kind !== 'grant') return { events: [], eventIds: [], value: decided };
-          return { events: [{ type: 'EnrolmentSubsidyGranted', data: d.data }], eventIds: [subsidyEventId(personId, year)], value: decided };
-        }).then(({ value, firstRevision }) => {
-          if (value.ok && value.value.kind === 'already') run.alreadyGranted++;
-          if (firstRevision === null || !value.ok || value.value.kind !== 'grant') return;
-          const { category, amountFen } = value.value.data;
-          run.granted++;
-          run.grantedFen += amountFen;
-          const c = (run.byCategory[category] ??= { persons: 0, amountFen: 0 });
-          c.persons++;
-          c.amountFen += amountFen;
-        });
+      while (next < plan.grant.length) {
+        const i = next++;
+        try {
+          await this.grant(plan.grant[i]!, policy, year, asOf, meta, run);
+        } finally {
+          held[i]!();
+        }
       }
     };
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    try {
+      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    } finally {
+      held.forEach((release) => release()); // a failed worker leaves no room held
+    }
     return ok(run);
+  }
+
+  /** Every person's subsidy as their state stands now; those already granted are only counted. */
+  private candidates(policy: Policy, year: number, asOf: IsoDate, run: SubsidyRun): SubsidyCandidate[] {
+    const out: SubsidyCandidate[] = [];
+    for (const [personId, entry] of this.writer.model.persons) {
+      const decided = decideSubsidy(personId, entry.state, policy, year, asOf);
+      if (!decided.ok) continue;
+      if (decided.value.kind === 'already') run.alreadyGranted++;
+      if (decided.value.kind === 'grant') out.push({ personId, category: decided.value.data.category, amountFen: decided.value.data.amountFen });
+    }
+    return out;
+  }
+
+  /**
+   * Records one planned grant, decided again on the person's state at the revision it is appended
+   * to. Granted only as planned: a person whose subsidy changed meanwhile (granted by a concurrent
+   * run, or a new category) is left to that run or the next one, never paid beyond the room held.
+   */
+  private async grant(planned: SubsidyCandidate, policy: Policy, year: number, asOf: IsoDate, meta: CommandMeta, run: SubsidyRun): Promise<void> {
+    const { personId } = planned;
+    const { value, firstRevision } = await this.writer.decideForPerson<Result<SubsidyDecision>>(personId, meta, (entry) => {
+      const decided = decideSubsidy(personId, entry.state, policy, year, asOf);
+      if (!decided.ok) return { error: decided };
+      const d = decided.value;
+      if (d.kind !== 'grant' || d.data.amountFen !== planned.amountFen) return { events: [], eventIds: [], value: decided };
+      return { events: [{ type: 'EnrolmentSubsidyGranted', data: d.data }], eventIds: [subsidyEventId(personId, year)], value: decided };
+    });
+    if (value.ok && value.value.kind === 'already') run.alreadyGranted++;
+    if (firstRevision === null || !value.ok || value.value.kind !== 'grant') return;
+    run.granted++;
+    run.grantedFen += planned.amountFen;
+    countIn(run.byCategory, planned);
   }
 }
