@@ -7,6 +7,7 @@ import {
   FundAccount, applyAllocation, decideAllocation, emptyFundAccount, fundBalanceFen, fundKey, fundRoomFor, usageRateBp,
 } from './funds.js';
 import { Policy, validatePolicy } from './policy.js';
+import { planSubsidies } from './subsidy.js';
 
 /** 50 % insurance, then two aid layers from the same aid fund (70 % and 10 %), then a top-up from another fund. */
 const policy = (funds?: Policy['funds']): Policy => ({
@@ -106,6 +107,33 @@ describe('a fund that may not be overdrawn', () => {
     expect(fundRoomFor(p, 'r1', 2012, (k) => (k === key ? a : undefined), () => 10_000)).toEqual({ '610100': 20_000 });
     expect(fundRoomFor(p, 'r1', 2012, (k) => (k === key ? a : undefined), () => 90_000)).toEqual({ '610100': 0 });
     expect([fundBalanceFen(a), usageRateBp(a)]).toEqual([30_000, 8_000]);
+  });
+});
+
+describe('enrolment subsidies when the paying fund runs short (planSubsidies)', () => {
+  const p = { ...policy(), categories: [{ code: 'tekun', name: '特困' }, { code: 'dibao', name: '低保' }] };
+  const candidates = [
+    { personId: 'd-2', category: 'dibao', amountFen: 4000 }, { personId: 't-9', category: 'tekun', amountFen: 9000 },
+    { personId: 'd-1', category: 'dibao', amountFen: 4000 }, { personId: 'x', category: 'dibao', amountFen: 1000 },
+  ];
+  const ids = (list: Array<{ personId: string }>) => list.map((c) => c.personId);
+
+  it('given room for some, then the most favourable category goes first, then person id, and from the first that does not fit nobody is granted', () => {
+    const plan = planSubsidies(p, candidates, 13_500);
+    expect([ids(plan.grant), ids(plan.shortOfFunds)]).toEqual([['t-9', 'd-1'], ['d-2', 'x']]);
+  });
+
+  it('given a fund that may be overdrawn (no room given), then everyone is granted in the same order; given none, nobody', () => {
+    expect(ids(planSubsidies(p, candidates, undefined).grant)).toEqual(['t-9', 'd-1', 'd-2', 'x']);
+    expect(ids(planSubsidies(p, candidates, 0).shortOfFunds)).toEqual(['t-9', 'd-1', 'd-2', 'x']);
+  });
+
+  it('given any room, then what is granted never exceeds it, and granted + short are exactly the candidates', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 30_000 }), fc.shuffledSubarray(candidates), (room, some) => {
+      const plan = planSubsidies(p, some, room);
+      expect(plan.grant.reduce((sum, c) => sum + c.amountFen, 0)).toBeLessThanOrEqual(room);
+      expect([...ids(plan.grant), ...ids(plan.shortOfFunds)].sort()).toEqual(ids(some).sort());
+    }));
   });
 });
 
