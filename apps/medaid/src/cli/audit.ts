@@ -25,7 +25,9 @@ const COMMON_OPTIONS = `  --data DIR         the data directory (default ./data,
 const VERIFY_USAGE = `medaid audit verify [--data DIR] [--store esdb://…]
 
   (a) recomputes every settlement with the domain from its recorded input, the policy version it
-      names and the person's state before it, and compares it with the recorded result;
+      names and the person's state before it, and compares it with the recorded result; and
+      checks that no fund the governing policy says may not be overdrawn is below zero after any
+      event that took money from it (settlements, external payments included; raises; subsidies);
   (b) checks the journal's hash chain; (c) checks that each entry balances;
   (d) checks that every payout (each paying layer of a settlement, each reversal, each applied
       adjustment, each subsidy, each allocation) is in the journal exactly once with the right
