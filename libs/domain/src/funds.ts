@@ -4,7 +4,7 @@
 // the seed documents report. An extension of the spec (README, "Funds"): a fund that the policy
 // says may not be overdrawn limits the layers it pays to its remaining balance. Pure.
 import { Policy } from './policy.js';
-import { Fen, Result, fail, isFen, isId, ok } from './primitives.js';
+import { Fen, Result, byCodePoint, fail, isFen, isId, ok } from './primitives.js';
 
 export const ALLOCATION_SOURCES = ['superior', 'local', 'carryover'] as const;
 export type AllocationSource = (typeof ALLOCATION_SOURCES)[number];
@@ -34,6 +34,16 @@ export const fundKey = (fund: string, region: string, year: number) => `${fund}|
 
 /** An allocation's identity: the same reference for the same fund, region and year is the same allocation. */
 export const allocationKey = (a: Pick<FundAllocatedData, 'fund' | 'region' | 'year' | 'reference'>) => JSON.stringify([a.fund, a.region, a.year, a.reference]);
+
+/**
+ * The one order of fund accounts, wherever they are listed (GET /v1/funds, the year report): by fund
+ * code, then region, then year, texts in code-point order.
+ */
+export function byFundRegionYear(a: FundPlace, b: FundPlace): number {
+  return byCodePoint(a.fund, b.fund) || byCodePoint(a.region, b.region) || (a.year ?? 0) - (b.year ?? 0);
+}
+/** Where a fund's money is: a year's report lists one year and leaves it out. */
+type FundPlace = { fund: string; region: string; year?: number };
 
 export function emptyFundAccount(fund: string, region: string, year: number): FundAccount {
   return { fund, region, year, allocatedFen: { superior: 0, local: 0, carryover: 0 }, receivedFen: 0, paidFen: 0 };

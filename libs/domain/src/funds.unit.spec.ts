@@ -4,7 +4,7 @@ import { describe, it, expect } from '@jest/globals';
 import fc from 'fast-check';
 import { Discharge, computeSettlement } from './calculation.js';
 import {
-  FundAccount, applyAllocation, decideAllocation, emptyFundAccount, fundBalanceFen, fundKey, fundRoomFor, usageRateBp,
+  FundAccount, applyAllocation, byFundRegionYear, decideAllocation, emptyFundAccount, fundBalanceFen, fundKey, fundRoomFor, usageRateBp,
 } from './funds.js';
 import { Policy, validatePolicy } from './policy.js';
 import { planSubsidies } from './subsidy.js';
@@ -134,6 +134,17 @@ describe('enrolment subsidies when the paying fund runs short (planSubsidies)', 
       expect(plan.grant.reduce((sum, c) => sum + c.amountFen, 0)).toBeLessThanOrEqual(room);
       expect([...ids(plan.grant), ...ids(plan.shortOfFunds)].sort()).toEqual(ids(some).sort());
     }));
+  });
+});
+
+describe('the order of fund accounts', () => {
+  it('given accounts in any order, then they list by fund, region and year in code-point order, whatever the locale', () => {
+    const accounts = [
+      { fund: '610100', region: 'ra', year: 2021 }, { fund: '610100', region: 'Rb', year: 2020 }, { fund: '390100', region: 'ra', year: 2020 },
+      { fund: '610100', region: 'ra', year: 2020 },
+    ];
+    // localeCompare would put "ra" before "Rb"; code points put "R" (U+0052) before "r" (U+0072)
+    expect(accounts.sort(byFundRegionYear).map((a) => `${a.fund}/${a.region}/${a.year}`)).toEqual(['390100/ra/2020', '610100/Rb/2020', '610100/ra/2020', '610100/ra/2021']);
   });
 });
 

@@ -135,3 +135,6 @@ export function setOwn<V>(map: Record<string, V>, key: string, value: V): void {
 export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`invariant violated: ${message}`);
 }
+
+/** Code-point order of texts: the same on every machine and locale, unlike localeCompare. */
+export const byCodePoint = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

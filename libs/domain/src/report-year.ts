@@ -5,9 +5,9 @@
 // 实际报销比); per fund and region the allocations (上级下拨 / 本级配套 / 结转), payouts, balance and
 // usage rate (资金使用率); enrolment subsidies (资助参保). Built from the report projection
 // (report.ts) for one settlement year. Pure, no I/O.
-import { emptyFundAccount, fundBalanceFen, fundKey, usageRateBp } from './funds.js';
+import { byFundRegionYear, emptyFundAccount, fundBalanceFen, fundKey, usageRateBp } from './funds.js';
 import { LayerKind, LAYER_KINDS } from './policy.js';
-import { assert, Fen, NO_CATEGORY, VisitType, VISIT_TYPES } from './primitives.js';
+import { assert, byCodePoint, Fen, NO_CATEGORY, VisitType, VISIT_TYPES } from './primitives.js';
 import { LayerRef, ReportAnomalies, ReportEvent, ReportState, SettlementFact, applyReportEvent, initialReportState } from './report.js';
 
 export type VisitGroup = 'inpatient' | 'outpatient'; // 住院 / 门诊 (普通门诊 + 门诊慢特病)
@@ -160,9 +160,6 @@ function getOr<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   return v;
 }
 
-/** Code-point order: the same on every machine, unlike localeCompare. */
-const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
 interface Plan { zeros: Fen[]; layers: PayAcc[]; funds: Array<{ fund: string; layers: number[]; acc: PayAcc }>; byRegion: Map<string, FundAcc[]> }
 interface FundAcc { paid: PayAcc; settlementsFen: Fen; adjustmentsFen: Fen; subsidiesFen: Fen; receivedFen: Fen }
 const fundAcc = (): FundAcc => ({ paid: payAcc(), settlementsFen: 0, adjustmentsFen: 0, subsidiesFen: 0, receivedFen: 0 });
@@ -236,7 +233,7 @@ export function buildYearReport(state: ReportState, year: number): YearReport {
   const categoryName = (code: string) => (code === NO_CATEGORY ? null : state.categoryOrder.get(code)?.name ?? null);
   const fundName = (code: string) => state.fundNames.get(code) ?? KNOWN_FUND_NAMES[code] ?? null;
   const rank = (code: string) => (code === NO_CATEGORY ? Infinity : state.categoryOrder.get(code)?.rank ?? Number.MAX_SAFE_INTEGER);
-  const categoryOrder = (a: string, b: string) => rank(a) - rank(b) || byText(a, b);
+  const categoryOrder = (a: string, b: string) => rank(a) - rank(b) || byCodePoint(a, b);
   const layerRank = (id: string) => state.layerOrder.get(id) ?? Number.MAX_SAFE_INTEGER;
   return {
     year,
@@ -251,10 +248,10 @@ export function buildYearReport(state: ReportState, year: number): YearReport {
     }),
     byKind: LAYER_KINDS.map((kind) => ({ kind, ...payRowOf(byKind.get(kind)!) })),
     byLayer: [...byLayer.values()]
-      .sort((a, b) => layerRank(a.layer.id) - layerRank(b.layer.id) || byText(a.layer.id, b.layer.id) || byText(a.layer.kind, b.layer.kind) || byText(a.layer.fund, b.layer.fund))
+      .sort((a, b) => layerRank(a.layer.id) - layerRank(b.layer.id) || byCodePoint(a.layer.id, b.layer.id) || byCodePoint(a.layer.kind, b.layer.kind) || byCodePoint(a.layer.fund, b.layer.fund))
       .map(({ layer, acc }) => ({ layerId: layer.id, kind: layer.kind, fund: layer.fund, ...payRowOf(acc) })),
-    byFund: [...byFund.keys()].sort(byText).map((fund) => ({ fund, name: fundName(fund), ...payRowOf(byFund.get(fund)!) })),
-    funds: [...funds.values()].sort((a, b) => byText(a.fund, b.fund) || byText(a.region, b.region)).map(({ fund, region, acc }) => {
+    byFund: [...byFund.keys()].sort(byCodePoint).map((fund) => ({ fund, name: fundName(fund), ...payRowOf(byFund.get(fund)!) })),
+    funds: [...funds.values()].sort(byFundRegionYear).map(({ fund, region, acc }) => {
       const fen = state.allocations.get(fundKey(fund, region, year))?.fen ?? { superior: 0, local: 0, carryover: 0 };
       const paidFen = acc.settlementsFen + acc.adjustmentsFen + acc.subsidiesFen;
       // Balance and usage rate as GET /v1/funds computes them (funds.ts), so the two never disagree.

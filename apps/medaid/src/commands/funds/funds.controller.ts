@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Post, Query, Res } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AllocateFund, fundBalanceFen, fundIncomeFen, usageRateBp } from '#domain';
+import { AllocateFund, byFundRegionYear, fundBalanceFen, fundIncomeFen, usageRateBp } from '#domain';
 import { Meta, requireRole } from '../../http/actor.js';
 import { unwrap } from '../../http/errors.js';
 import { validateInput } from '../../shared/validation.js';
@@ -42,7 +42,7 @@ export class FundsController {
     const q = unwrap(validateInput(FundsQueryDto, normaliseQuery(query)));
     return [...this.writer.model.funds.values()]
       .filter((a) => (q.year === undefined || a.year === q.year) && (q.region === undefined || a.region === q.region))
-      .sort((a, b) => a.region.localeCompare(b.region) || a.year - b.year || a.fund.localeCompare(b.fund))
+      .sort(byFundRegionYear)
       .map((a) => ({
         fund: a.fund, region: a.region, year: a.year, allocatedFen: a.allocatedFen, receivedFen: a.receivedFen,
         incomeFen: fundIncomeFen(a), paidFen: a.paidFen, balanceFen: fundBalanceFen(a), usageRateBp: usageRateBp(a),
