@@ -26,6 +26,21 @@ describe('the dependency rule', () => {
     }
   });
 
+  it('keeps the domain free of import cycles: the event catalogue is imported, never importing back', () => {
+    const graph = new Map(sources('libs/domain/src').map((f) => [f, imports(f).filter((i) => i.startsWith('./')).map((i) => join('libs/domain/src', i.replace(/\.js$/, '.ts')))]));
+    const cycles: string[] = [];
+    const visit = (file: string, path: string[]) => {
+      if (path.includes(file)) {
+        cycles.push([...path.slice(path.indexOf(file)), file].join(' → '));
+        return;
+      }
+      for (const next of graph.get(file) ?? []) visit(next, [...path, file]);
+    };
+    for (const file of graph.keys()) if (!file.endsWith('index.ts')) visit(file, []);
+    expect([...new Set(cycles)]).toEqual([]);
+    expect(graph.get('libs/domain/src/events.ts')!.filter((f) => !f.endsWith('primitives.ts'))).toEqual(['libs/domain/src/calculation.ts', 'libs/domain/src/policy.ts']);
+  });
+
   it('keeps the domain free of clocks and randomness', () => {
     for (const file of sources('libs/domain/src')) {
       const text = readFileSync(join(ROOT, file), 'utf8');

@@ -5,53 +5,14 @@
 // and a later reversal of the settlement takes it back with the settlement. The adjustment's own
 // stream (`adjustment-{id}`) holds the request and the decision. Pure: no clock, no I/O.
 import type { YearState } from './calculation.js';
-import type { ActiveList, ActiveSettlement, PersonState, SettlementRecord } from './person.js';
+import type { ActorRef, AdjustmentAppliedData, AdjustmentEvent, AdjustmentRequest } from './events.js';
+import { findActive } from './person.js';
+import type { ActiveSettlement, AppliedAdjustment, PersonState, SettlementRecord } from './person.js';
 import type { Policy } from './policy.js';
 import { Fen, MAX_FEN, Result, assert, dict, fail, ok, own, setOwn } from './primitives.js';
 
-/** Who asked or decided: the service's actor, as recorded in events (`{kind, id}`). */
-export interface ActorRef { kind: string; id: string }
-
 /** The longest reason of a request or a rejection, as for a reversal (spec §7). */
 export const MAX_ADJUSTMENT_REASON_CHARS = 500;
-
-export interface AdjustmentRequest {
-  adjustmentId: string;
-  settlementId: string;
-  hospitalId: string;
-  visitId: string;
-  personId: string;
-  layerId: string;
-  /** Non-zero; positive pays more, negative pays less. */
-  deltaFen: Fen;
-  reason: string;
-}
-
-/** Events of the stream `adjustment-{adjustmentId}`. */
-export type AdjustmentEvent =
-  | { type: 'AdjustmentRequested'; data: AdjustmentRequest & { requestedBy: ActorRef } }
-  | { type: 'AdjustmentApproved'; data: { adjustmentId: string; approvedBy: ActorRef } }
-  | { type: 'AdjustmentRejected'; data: { adjustmentId: string; rejectedBy: ActorRef; reason: string } };
-
-/** The data of AdjustmentApplied, recorded in the PERSON stream: it moves the person's counters. */
-export interface AdjustmentAppliedData {
-  adjustmentId: string;
-  settlementId: string;
-  hospitalId: string;
-  visitId: string;
-  layerId: string;
-  fund: string;
-  region: string;
-  year: number;
-  deltaFen: Fen;
-  /** What the adjustment adds to the year's state: used[counter] += deltaFen for each annual cap of the layer's rule. */
-  contributions: YearState;
-  requestedBy: ActorRef;
-  approvedBy: ActorRef;
-}
-
-/** An applied adjustment as the person state keeps it, with the active settlement it belongs to. */
-export interface AppliedAdjustment { adjustmentId: string; layerId: string; deltaFen: Fen }
 
 export type AdjustmentStatus = 'requested' | 'approved' | 'rejected';
 
@@ -136,7 +97,7 @@ export function decideAdjustmentRequest(
   request: AdjustmentRequest, requestedBy: ActorRef, settlement: SettlementRecord, person: PersonState, policy: Policy,
 ): Result<AdjustmentEvent[]> {
   assert(request.settlementId === settlement.settlementId, 'a request names the settlement it is checked against');
-  const active = findActiveSettlement(person.active, request.settlementId);
+  const active = findActive(person, request.settlementId);
   const fits = checkAdjustment(settlement, active, person, policy, request.layerId, request.deltaFen);
   if (!fits.ok) return fits;
   return ok([{ type: 'AdjustmentRequested', data: { ...request, requestedBy } }]);
@@ -172,7 +133,7 @@ const alreadyDecided = (state: AdjustmentState, status: AdjustmentStatus) =>
 export function decideApplication(state: AdjustmentState, approvedBy: ActorRef, settlement: SettlementRecord, person: PersonState, policy: Policy): Result<AdjustmentAppliedData> {
   const { request } = state;
   assert(request.settlementId === settlement.settlementId, 'an adjustment is applied to the settlement it names');
-  const active = findActiveSettlement(person.active, request.settlementId);
+  const active = findActive(person, request.settlementId);
   const fits = checkAdjustment(settlement, active, person, policy, request.layerId, request.deltaFen);
   if (!fits.ok) return fits;
   const { adjustmentId, settlementId, hospitalId, visitId, layerId, deltaFen } = request;
@@ -184,40 +145,5 @@ export function decideApplication(state: AdjustmentState, approvedBy: ActorRef, 
 
 /** Whether the person state holds this adjustment as applied to an active settlement. */
 export function isAppliedTo(person: PersonState, settlementId: string, adjustmentId: string): boolean {
-  return findActiveSettlement(person.active, settlementId)?.adjustments?.some((a) => a.adjustmentId === adjustmentId) ?? false;
-}
-
-/**
- * evolvePerson's AdjustmentApplied: the adjustment joins its active settlement — its contributions
- * are added to the settlement's, so a reversal removes both at once — and moves the year's counters.
- * Applied twice, or to a settlement no longer active, it changes nothing.
- */
-export function applyAdjustment(state: PersonState, a: AdjustmentAppliedData): PersonState {
-  const target = findActiveSettlement(state.active, a.settlementId);
-  if (target === undefined || target.adjustments?.some((x) => x.adjustmentId === a.adjustmentId)) return state;
-  const updated: ActiveSettlement = {
-    ...target,
-    contributions: addYearState(target.contributions, a.contributions),
-    adjustments: [...(target.adjustments ?? []), { adjustmentId: a.adjustmentId, layerId: a.layerId, deltaFen: a.deltaFen }],
-  };
-  return { ...state, active: replaceActive(state.active, updated), years: { ...state.years, [target.year]: addYearState(state.years[target.year], a.contributions) } };
-}
-
-function findActiveSettlement(list: ActiveList | null, settlementId: string): ActiveSettlement | undefined {
-  for (let l = list; l !== null; l = l.tail) if (l.head.settlementId === settlementId) return l.head;
-  return undefined;
-}
-
-/** The list with one settlement replaced; the part after it is shared, the part before it copied. */
-function replaceActive(list: ActiveList | null, updated: ActiveSettlement): ActiveList | null {
-  if (list === null) return null;
-  if (list.head.settlementId === updated.settlementId) return { head: updated, tail: list.tail };
-  return { head: list.head, tail: replaceActive(list.tail, updated) };
-}
-
-function addYearState(year: YearState | undefined, c: YearState): YearState {
-  const next: YearState = { yearBase: dict(year?.yearBase), used: dict(year?.used) };
-  for (const [k, fen] of Object.entries(c.yearBase)) setOwn(next.yearBase, k, (own(next.yearBase, k) ?? 0) + fen);
-  for (const [k, fen] of Object.entries(c.used)) setOwn(next.used, k, (own(next.used, k) ?? 0) + fen);
-  return next;
+  return findActive(person, settlementId)?.adjustments?.some((a) => a.adjustmentId === adjustmentId) ?? false;
 }

@@ -1,12 +1,10 @@
 // Adjustments with maker–checker: what a request may ask, who may decide, and how an applied
 // adjustment moves the person's counters — and leaves again with its settlement's reversal.
 import { describe, expect, it } from '@jest/globals';
-import {
-  ActorRef, AdjustmentAppliedData, AdjustmentEvent, AdjustmentRequest, AdjustmentState, decideAdjustmentRequest, decideApplication, decideApproval,
-  decideRejection, evolveAdjustment, isAppliedTo,
-} from './adjustment.js';
+import { AdjustmentState, decideAdjustmentRequest, decideApplication, decideApproval, decideRejection, evolveAdjustment, isAppliedTo } from './adjustment.js';
 import { Discharge } from './calculation.js';
-import { PersonEvent, PersonState, SettlementRecord, decidePerson, evolvePerson, fromSettledData, initialPersonState } from './person.js';
+import { ActorRef, AdjustmentAppliedData, AdjustmentEvent, AdjustmentRequest, PersonEvent } from './events.js';
+import { PersonState, SettlementRecord, decidePerson, evolvePerson, fromSettledData, initialPersonState } from './person.js';
 import { Policy } from './policy.js';
 import { Result } from './primitives.js';
 

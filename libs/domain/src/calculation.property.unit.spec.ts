@@ -3,7 +3,8 @@
 import { describe, it, expect } from '@jest/globals';
 import fc from 'fast-check';
 import { Discharge, Eligibility, LayerResult, YearState, bandNumerator, computeSettlement, roundHalfUpBp } from './calculation.js';
-import { PersonCommand, PersonEvent, PersonState, SettledData, activeSettlements, settle, decidePerson, evolvePerson, findActive, fromSettledData, initialPersonState } from './person.js';
+import { PersonEvent, SettledData } from './events.js';
+import { PersonCommand, PersonState, activeSettlements, settle, decidePerson, evolvePerson, findActive, fromSettledData, initialPersonState } from './person.js';
 import { Band, LAYER_KINDS, Match, Policy, Rule, validatePolicy } from './policy.js';
 import { HOSPITAL_LEVELS, VISIT_TYPES, canonicalJson } from './primitives.js';
 

@@ -3,21 +3,9 @@
 // subsidies received — against what it has paid; the balance, and the usage rate (资金使用率) that
 // the seed documents report. An extension of the spec (README, "Funds"): a fund that the policy
 // says may not be overdrawn limits the layers it pays to its remaining balance. Pure.
+import { ALLOCATION_SOURCES, AllocationSource, FundAllocatedData } from './events.js';
 import { Policy } from './policy.js';
 import { Fen, Result, byCodePoint, fail, isFen, isId, ok } from './primitives.js';
-
-export const ALLOCATION_SOURCES = ['superior', 'local', 'carryover'] as const;
-export type AllocationSource = (typeof ALLOCATION_SOURCES)[number];
-
-/** Data of a FundAllocated event, in stream `fund-{fund}-{region}`. */
-export interface FundAllocatedData {
-  fund: string;
-  region: string;
-  year: number;
-  source: AllocationSource;
-  amountFen: Fen;
-  reference: string; // 文号 / 凭证号: which decision or voucher the money came with
-}
 
 export interface FundAccount {
   fund: string;

@@ -9,3 +9,4 @@ export * from './funds.js';
 export * from './report.js';
 export * from './report-year.js';
 export * from './subsidy.js';
+export * from './events.js';

@@ -2,63 +2,22 @@
 // approvals (同步结算申请审批表), death record (死亡比对) and settlements, because the annual caps are
 // per person — so the person stream is the consistency boundary that keeps two concurrent
 // settlements from using the same cap room. decide() and evolve() are pure.
-import type { EnrolmentSubsidyGrantedData } from './subsidy.js';
 import { Computation, Discharge, Eligibility, LayerResult, Totals, YearState, computeSettlement, dischargeFingerprint, inScopeOf, totalsOf } from './calculation.js';
-import { AdjustmentAppliedData, AppliedAdjustment, applyAdjustment } from './adjustment.js';
-import { Policy, PolicyRef } from './policy.js';
+import type { AdjustmentAppliedData, PersonEvent, SettledData } from './events.js';
+import { Policy } from './policy.js';
 import { Fen, IsoDate, NO_CATEGORY, Result, assert, dayBefore, dict, fail, ok, own, setOwn, yearOf } from './primitives.js';
 
 export interface Interval { from: IsoDate; to: IsoDate | null }
 export interface Approval { approvalNo: string; validFrom: IsoDate; validTo: IsoDate }
 
-/** Everything recorded about a settlement; the result shown to callers is derived from it. */
-export interface SettlementRecord {
-  settlementId: string;
-  /** Digest of the canonical discharge (see dischargeFingerprint): tells an identical re-post. */
-  fingerprint: string;
-  discharge: Discharge;
-  policy: PolicyRef;
-  year: number;
-  category: string;
-  aidBlockedReason: 'APPROVAL_REQUIRED' | null;
+/**
+ * Everything recorded about a settlement, in full: the event's data (events.ts) with each layer's
+ * result named, and the in-scope amount and totals that follow from them. Callers see this.
+ */
+export interface SettlementRecord extends Omit<SettledData, 'layers'> {
   inScopeFen: Fen;
   layers: LayerResult[];
   totals: Totals;
-  contributions: YearState;
-}
-
-export type PersonEvent =
-  | { type: 'CategoryAssigned'; data: { personId: string; category: string; validFrom: IsoDate; validTo: IsoDate | null } }
-  | { type: 'CategoryRevoked'; data: { personId: string; category: string; from: IsoDate } }
-  | { type: 'ApprovalGranted'; data: { personId: string; approvalNo: string; validFrom: IsoDate; validTo: IsoDate } }
-  | { type: 'DeathRecorded'; data: { personId: string; date: IsoDate } }
-  | { type: 'DischargeSettled'; data: SettledData }
-  | { type: 'SettlementReversed'; data: { personId: string; settlementId: string; hospitalId: string; visitId: string; reason: string } }
-  | { type: 'AdjustmentApplied'; data: AdjustmentAppliedData }
-  | { type: 'EnrolmentSubsidyGranted'; data: EnrolmentSubsidyGrantedData };
-
-/**
- * A layer's result as the DischargeSettled event records it: [ruleId, baseFen, belowThresholdFen,
- * rawFen, payFen, cappedBy], one per layer of the applied policy version, in its order. The layer's
- * id, kind and fund are that policy version's (published once, never edited, itself in the log),
- * and a layer is `external` exactly when the discharge's externalPayments names it; totals follow
- * from the layers (spec §6). Nothing derivable is recorded twice: the whole log is read at every
- * start and by every audit, and a settlement event is most of it.
- */
-export type RecordedLayer = [ruleId: string | null, baseFen: Fen, belowThresholdFen: Fen, rawFen: Fen, payFen: Fen, cappedBy: string | null];
-
-/** The data of a DischargeSettled event: the input, what applied, and every layer's result. */
-export interface SettledData {
-  settlementId: string;
-  fingerprint: string;
-  discharge: Discharge;
-  policy: PolicyRef;
-  year: number;
-  category: string;
-  aidBlockedReason: 'APPROVAL_REQUIRED' | null;
-  layers: RecordedLayer[];
-  /** What the settlement added to the year's state; its reversal removes exactly this. */
-  contributions: YearState;
 }
 
 export function toSettledData(r: SettlementRecord): SettledData {
@@ -87,6 +46,9 @@ export function fromSettledData(s: SettledData, policy: Policy): SettlementRecor
     totals: totalsOf(discharge, layers, remaining), contributions,
   };
 }
+
+/** An applied adjustment as the person state keeps it, with the active settlement it belongs to. */
+export interface AppliedAdjustment { adjustmentId: string; layerId: string; deltaFen: Fen }
 
 export interface ActiveSettlement {
   settlementId: string; year: number; contributions: YearState; hospitalId: string; visitId: string;
@@ -275,6 +237,29 @@ export function evolvePerson(state: PersonState, event: PersonEvent): PersonStat
     case 'AdjustmentApplied':
       return applyAdjustment(state, event.data);
   }
+}
+
+/**
+ * evolvePerson's AdjustmentApplied: the adjustment joins its active settlement — its contributions
+ * are added to the settlement's, so a reversal removes both at once — and moves the year's counters.
+ * Applied twice, or to a settlement no longer active, it changes nothing.
+ */
+function applyAdjustment(state: PersonState, a: AdjustmentAppliedData): PersonState {
+  const target = findActive(state, a.settlementId);
+  if (target === undefined || target.adjustments?.some((x) => x.adjustmentId === a.adjustmentId)) return state;
+  const updated: ActiveSettlement = {
+    ...target,
+    contributions: applyContributions(target.contributions, a.contributions, 1),
+    adjustments: [...(target.adjustments ?? []), { adjustmentId: a.adjustmentId, layerId: a.layerId, deltaFen: a.deltaFen }],
+  };
+  return { ...state, active: replaceActive(state.active, updated), years: { ...state.years, [target.year]: applyContributions(state.years[target.year], a.contributions, 1) } };
+}
+
+/** The list with one settlement replaced; the part after it is shared, the part before it copied. */
+function replaceActive(list: ActiveList | null, updated: ActiveSettlement): ActiveList | null {
+  if (list === null) return null;
+  if (list.head.settlementId === updated.settlementId) return { head: updated, tail: list.tail };
+  return { head: list.head, tail: replaceActive(list.tail, updated) };
 }
 
 function applyContributions(year: YearState | undefined, c: YearState, sign: 1 | -1): YearState {

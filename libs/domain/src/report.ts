@@ -2,18 +2,15 @@
 // event log in global order and nothing else — the active settlements (a reversal removes one, with
 // the adjustments applied to it), fund allocations, enrolment subsidies, and the published policies
 // that give each settlement's layers their kind and fund. Pure, no I/O.
-import type { AdjustmentAppliedData } from './adjustment.js';
-import { ALLOCATION_SOURCES, AllocationSource, FundAllocatedData, fundKey } from './funds.js';
-import { fromSettledData, SettledData } from './person.js';
+import { ALLOCATION_SOURCES, AdjustmentAppliedData, AllocationSource, EnrolmentSubsidyGrantedData, FundAllocatedData, SettledData } from './events.js';
+import { fundKey } from './funds.js';
+import { fromSettledData } from './person.js';
 import { LayerKind, Policy } from './policy.js';
 import { assert, Fen, VisitType } from './primitives.js';
 import { policyKey } from './visit.js';
 
 /** What the fold reads of an event: its type, data and global position. */
 export interface ReportEvent { type: string; data: unknown; position: number }
-
-/** What the report reads of EnrolmentSubsidyGranted (design: "Events"; the person stream). */
-interface SubsidyGrantedData { personId: string; year: number; region: string; category: string; amountFen: Fen; fromFund: string; toFund: string }
 
 export interface LayerRef { id: string; kind: LayerKind; fund: string }
 export interface AdjustmentFact { layer: number; fund: string; region: string; deltaFen: number }
@@ -26,7 +23,8 @@ export interface SettlementFact {
   adjustments: AdjustmentFact[]; // applied adjustments: they go with the settlement, and leave with its reversal
 }
 export interface Allocation { year: number; fund: string; region: string; fen: Record<AllocationSource, Fen> }
-export type Subsidy = SubsidyGrantedData;
+/** What the report keeps of a subsidy. */
+export type Subsidy = Omit<EnrolmentSubsidyGrantedData, 'policy' | 'asOf'>;
 
 /** Events the fold could not place: each one is a log the auditor should look at. */
 export interface ReportAnomalies {
@@ -81,7 +79,7 @@ export function applyReportEvent(state: ReportState, event: ReportEvent): void {
     case 'DischargeSettled': return onSettled(state, event.data as SettledData);
     case 'SettlementReversed': return onReversed(state, (event.data as { settlementId: string }).settlementId);
     case 'AdjustmentApplied': return onAdjustment(state, event.data as AdjustmentAppliedData);
-    case 'EnrolmentSubsidyGranted': return onSubsidy(state, event.data as SubsidyGrantedData);
+    case 'EnrolmentSubsidyGranted': return onSubsidy(state, event.data as EnrolmentSubsidyGrantedData);
     case 'FundAllocated': return onAllocation(state, event.data as FundAllocatedData);
     default: return; // events that change no figure of the report
   }
@@ -155,7 +153,7 @@ function onAdjustment(state: ReportState, a: AdjustmentAppliedData): void {
   fact.adjustments.push({ layer, fund: a.fund, region: a.region, deltaFen: a.deltaFen });
 }
 
-function onSubsidy(state: ReportState, s: SubsidyGrantedData): void {
+function onSubsidy(state: ReportState, s: EnrolmentSubsidyGrantedData): void {
   const key = `${s.personId}\u0000${s.year}`;
   if (state.subsidies.has(key)) {
     state.anomalies.repeatedSubsidies += 1;

@@ -1,7 +1,7 @@
 // The year report (医疗救助 年度统计): persons and person-times, amounts by category, visit type,
 // layer and fund, fund usage (资金使用率) and enrolment subsidies — folded from hand-built events.
 import { describe, expect, it } from '@jest/globals';
-import { SettledData } from './person.js';
+import { SettledData } from './events.js';
 import { Policy } from './policy.js';
 import { ReportEvent, applyReportEvent, initialReportState } from './report.js';
 import { YearReport, buildYearReport, ratioBp, reportFromEvents } from './report-year.js';

@@ -2,24 +2,11 @@
 // beneficiaries — the full premium for some categories (e.g. 特困), a fixed amount for others
 // (e.g. 低保) — as the policy's `enrolmentSubsidy` says (an extension of spec §3, README "Funds").
 // At most one subsidy per person and year. Pure.
+import type { EnrolmentSubsidyGrantedData } from './events.js';
 import type { PersonState } from './person.js';
 import { eligibility } from './person.js';
-import { Policy, PolicyRef } from './policy.js';
+import { Policy } from './policy.js';
 import { Fen, IsoDate, NO_CATEGORY, Result, fail, ok } from './primitives.js';
-
-/** Data of an EnrolmentSubsidyGranted event, in the person's stream. */
-export interface EnrolmentSubsidyGrantedData {
-  personId: string;
-  year: number;
-  region: string;
-  category: string;
-  amountFen: Fen;
-  fromFund: string;
-  toFund: string;
-  policy: PolicyRef;
-  /** The day the category was read on. */
-  asOf: IsoDate;
-}
 
 export type SubsidyDecision =
   | { kind: 'grant'; data: EnrolmentSubsidyGrantedData }

@@ -2,6 +2,7 @@
 // (hospitalId, visitId) is the idempotency key: the same discharge posted again returns the
 // recorded result, a different one is a conflict, and after a reversal the visit may be settled
 // anew. Also the policy registry: publishing is idempotent per (policyId, version).
+import type { PolicyPublishedEvent } from './events.js';
 import { SettlementRecord } from './person.js';
 import { Policy, PublishedPolicy, validatePolicy } from './policy.js';
 import { Result, canonicalJson, fail, ok } from './primitives.js';
@@ -87,7 +88,6 @@ export type SettlementResult = ReturnType<typeof settlementResult>;
 
 // ---- policy registry -------------------------------------------------------------------------
 
-export interface PolicyPublishedEvent { type: 'PolicyPublished'; data: { policy: Policy } }
 
 /** All published policies, in publication order. */
 export interface PolicyRegistry {

@@ -4,7 +4,8 @@
 // (资助参保) moves money from the aid fund to the insurance fund. A reversal is the exact mirror of
 // what it reverses, so the pair nets to zero on every account. Events that move no money post
 // nothing. Pure.
-import { Fen, SettledData, assert } from '#domain';
+// The events' data are the domain's event catalogue (libs/domain/src/events.ts).
+import { AdjustmentAppliedData, EnrolmentSubsidyGrantedData, Fen, FundAllocatedData, SettledData, SettlementReversedData, assert } from '#domain';
 import { JournalLine, mirror } from './journal.js';
 
 export const fundAccount = (fund: string, region: string, year: number) => `fund/${fund}/${region}/${year}`;
@@ -21,13 +22,6 @@ export function entryYear(lines: readonly JournalLine[]): number {
   }
   throw new Error(`invariant violated: an entry touches a fund account (${lines.map((l) => l.account).join(', ')})`);
 }
-
-// ---- the events, as far as the ledger reads them ------------------------------------------------
-
-interface SettlementReversedData { settlementId: string }
-interface FundAllocatedData { fund: string; region: string; year: number; source: string; amountFen: Fen }
-interface AdjustmentAppliedData { settlementId: string; hospitalId: string; fund: string; region: string; year: number; deltaFen: number }
-interface EnrolmentSubsidyGrantedData { region: string; year: number; amountFen: Fen; fromFund: string; toFund: string }
 
 /** Event types that may post; a reversal mirrors the entries of these two types for its settlement. */
 export const POSTING_TYPES: ReadonlySet<string> = new Set([

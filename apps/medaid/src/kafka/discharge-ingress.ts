@@ -12,13 +12,13 @@
 // Poison goes to the dead-letter topic; store overload (HTTP's 503 cases) is retried, never dead-lettered;
 // any other thrown error is retried twice, then dead-lettered as INTERNAL so one bad message cannot block its partition.
 import { CommandBus } from '@nestjs/cqrs';
-import { Result, settlementResult } from '#domain';
+import { Result, personStream, settlementResult } from '#domain';
 import type { SettlementResult } from '#domain';
 import type { HandlerContext, IncomingMessage, KafkaPublisher, OutgoingMessage } from '#kafka';
 import { ReverseSettlement, SettleDischarge } from '../commands/settlements/settlement.handlers.js';
 import type { SettleOutcome } from '../commands/settlements/settlement.handlers.js';
 import { retryableStoreCode } from '../shared/store-failures.js';
-import { personStream, visitKey } from '../shared/read-model.js';
+import { visitKey } from '../shared/read-model.js';
 import { CommandMeta, EventWriter } from '../shared/writer.js';
 import type { Actor } from '../shared/writer.js';
 import { IngressCommand, PoisonError, decodeDischargeMessage } from './discharge-message.js';

@@ -4,9 +4,6 @@
 // advanced after every acknowledged append. Adjustments are rare corrections, so all are kept.
 import { ActorRef, AdjustmentAppliedData, AdjustmentEvent, AdjustmentState, AdjustmentStatus, evolveAdjustment } from '#domain';
 
-export const adjustmentStream = (adjustmentId: string) => `adjustment-${adjustmentId}`;
-export const ADJUSTMENT_STREAM_PREFIX = 'adjustment-';
-
 export interface AdjustmentEntry {
   state: AdjustmentState;
   /** Revision of the adjustment's own stream. */

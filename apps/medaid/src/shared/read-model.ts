@@ -4,16 +4,13 @@
 // after each acknowledged append — so a crash can never leave them out of step with the store.
 import { hash } from 'node:crypto';
 import {
-  Discharge, Fen, FundAccount, FundAllocatedData, PersonContext, PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, SettledData,
+  ADJUSTMENT_STREAM_PREFIX, Discharge, Fen, PERSON_STREAM_PREFIX, FundAccount, FundAllocatedData, PersonContext, PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, SettledData,
   SettlementRecord, VisitAttempt, allocationKey, applyAllocation, applyPolicyPublished, dischargeFingerprint, emptyFundAccount, evolvePerson, fromSettledData,
-  fundKey, initialPersonState, initialPolicyRegistry, policyKey,
+  fundKey, initialPersonState, personStream, initialPolicyRegistry, policyKey,
 } from '#domain';
 import { EventStore } from '#event-store';
-import { ADJUSTMENT_STREAM_PREFIX, AdjustmentIndex } from './adjustment-index.js';
+import { AdjustmentIndex } from './adjustment-index.js';
 
-export const personStream = (personId: string) => `person-${personId}`;
-export const policyStream = (policyId: string) => `policy-${policyId}`;
-export const fundStream = (fund: string, region: string) => `fund-${fund}-${region}`;
 export const visitKey = (hospitalId: string, visitId: string) => `${hospitalId}/${visitId}`;
 
 export interface PersonEntry {
@@ -194,8 +191,8 @@ export class ReadModel {
       this.adjustments.applyOwn(revision, type, data);
       return;
     }
-    if (!streamId.startsWith('person-')) return;
-    const personId = streamId.slice('person-'.length);
+    if (!streamId.startsWith(PERSON_STREAM_PREFIX)) return;
+    const personId = streamId.slice(PERSON_STREAM_PREFIX.length);
     const event = { type, data } as PersonEvent;
     const before = this.person(personId);
     this.persons.set(personId, { state: evolvePerson(before.state, event), revision });

@@ -1,9 +1,9 @@
 // The one way events get into the store: append with an exact expected revision, then advance
 // the read model. Commands carry who asked (the actor) into every event's metadata, so an
 // authenticated caller can be added at the edge later without touching a handler.
-import { PersonEvent, SettledData, SettlementRecord } from '#domain';
+import { PersonEvent, SettledData, SettlementRecord, personStream } from '#domain';
 import { EventStore, WrongExpectedRevisionError, deterministicEventId } from '#event-store';
-import { KeyedLock, ReadModel, personStream } from './read-model.js';
+import { KeyedLock, ReadModel } from './read-model.js';
 
 export type ActorKind = 'anonymous' | 'hospital' | 'admin' | 'auditor' | 'system';
 export interface Actor { kind: ActorKind; id: string }

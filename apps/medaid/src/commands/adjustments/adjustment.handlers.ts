@@ -12,11 +12,11 @@ import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
 import {
   AdjustmentRequest, Policy, Result, SettlementRecord, assert, decideAdjustmentRequest, decideApplication, decideApproval, decideRejection,
   decideVisitReversal, fail, fundKey, fundRoomFor, isAppliedTo, ok, policyKey,
+  adjustmentStream, personStream,
 } from '#domain';
 import { deterministicEventId } from '#event-store';
 import { randomUUID } from 'node:crypto';
-import { adjustmentStream } from '../../shared/adjustment-index.js';
-import { ReadModel, VisitEntry, personStream, visitKey } from '../../shared/read-model.js';
+import { ReadModel, VisitEntry, visitKey } from '../../shared/read-model.js';
 import { CommandMeta, EventWriter, SYSTEM_ACTOR } from '../../shared/writer.js';
 import { AdjustmentInput, SettlementRef } from './adjustment.dto.js';
 

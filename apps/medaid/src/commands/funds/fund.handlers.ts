@@ -1,9 +1,8 @@
 // Allocating money to a fund. Idempotent per (fund, region, year, reference): the same allocation
 // posted again is answered as it was recorded; the same reference with other content is a conflict.
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
-import { AllocateFund, FundAllocatedData, Result, allocationKey, decideAllocation, fail, ok } from '#domain';
+import { AllocateFund, FundAllocatedData, Result, allocationKey, decideAllocation, fail, fundStream, ok } from '#domain';
 import { deterministicEventId } from '#event-store';
-import { fundStream } from '../../shared/read-model.js';
 import { CommandMeta, EventWriter } from '../../shared/writer.js';
 
 export interface AllocationOutcome { allocation: FundAllocatedData; created: boolean }

@@ -1,7 +1,6 @@
 // Publishing a policy (spec §3): validated in the domain, never edited; a change is a new version.
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
-import { PolicyRef, Result, decidePublish, ok } from '#domain';
-import { policyStream } from '../../shared/read-model.js';
+import { PolicyRef, Result, decidePublish, ok, policyStream } from '#domain';
 import { CommandMeta, EventWriter, policyEventId } from '../../shared/writer.js';
 
 export interface PublishOutcome extends PolicyRef { created: boolean }

@@ -1,0 +1,137 @@
+// The event catalogue: every event medaid records, the data it carries and the stream it goes to.
+// The deciders (person.ts, adjustment.ts, subsidy.ts, funds.ts, visit.ts) produce these, and the
+// readers — the read model, the ledger's posting rules, the year report, the audits — read these
+// same types: an event's shape is declared once, here. Types and stream names only; pure.
+import type { Discharge, YearState } from './calculation.js';
+import type { Policy, PolicyRef } from './policy.js';
+import type { Fen, IsoDate } from './primitives.js';
+
+// ---- streams ------------------------------------------------------------------------------------
+
+/** A person's categories, approvals, death and settlements: the consistency boundary of the annual caps. */
+export const personStream = (personId: string) => `person-${personId}`;
+export const PERSON_STREAM_PREFIX = 'person-';
+/** Every published version of one policy. */
+export const policyStream = (policyId: string) => `policy-${policyId}`;
+/** The allocations of one fund of one region. */
+export const fundStream = (fund: string, region: string) => `fund-${fund}-${region}`;
+/** One adjustment's request and decision (maker–checker). */
+export const adjustmentStream = (adjustmentId: string) => `adjustment-${adjustmentId}`;
+export const ADJUSTMENT_STREAM_PREFIX = 'adjustment-';
+
+// ---- person-{personId} --------------------------------------------------------------------------
+
+export interface CategoryAssignedData { personId: string; category: string; validFrom: IsoDate; validTo: IsoDate | null }
+export interface CategoryRevokedData { personId: string; category: string; from: IsoDate }
+export interface ApprovalGrantedData { personId: string; approvalNo: string; validFrom: IsoDate; validTo: IsoDate }
+export interface DeathRecordedData { personId: string; date: IsoDate }
+
+/**
+ * A layer's result as the DischargeSettled event records it: [ruleId, baseFen, belowThresholdFen,
+ * rawFen, payFen, cappedBy], one per layer of the applied policy version, in its order. The layer's
+ * id, kind and fund are that policy version's (published once, never edited, itself in the log),
+ * and a layer is `external` exactly when the discharge's externalPayments names it; totals follow
+ * from the layers (spec §6). Nothing derivable is recorded twice: a settlement event is most of the log.
+ */
+export type RecordedLayer = [ruleId: string | null, baseFen: Fen, belowThresholdFen: Fen, rawFen: Fen, payFen: Fen, cappedBy: string | null];
+
+/** The data of a DischargeSettled event: the input, what applied, and every layer's result. */
+export interface SettledData {
+  settlementId: string;
+  fingerprint: string;
+  discharge: Discharge;
+  policy: PolicyRef;
+  year: number;
+  category: string;
+  aidBlockedReason: 'APPROVAL_REQUIRED' | null;
+  layers: RecordedLayer[];
+  /** What the settlement added to the year's state; its reversal removes exactly this. */
+  contributions: YearState;
+}
+
+export interface SettlementReversedData { personId: string; settlementId: string; hospitalId: string; visitId: string; reason: string }
+
+/** Who asked or decided: the service's actor, as recorded in events (`{kind, id}`). */
+export interface ActorRef { kind: string; id: string }
+
+/** The data of AdjustmentApplied, recorded in the PERSON stream: it moves the person's counters. */
+export interface AdjustmentAppliedData {
+  adjustmentId: string;
+  settlementId: string;
+  hospitalId: string;
+  visitId: string;
+  layerId: string;
+  fund: string;
+  region: string;
+  year: number;
+  deltaFen: Fen;
+  /** What the adjustment adds to the year's state: used[counter] += deltaFen for each annual cap of the layer's rule. */
+  contributions: YearState;
+  requestedBy: ActorRef;
+  approvedBy: ActorRef;
+}
+
+/** Data of an EnrolmentSubsidyGranted event (资助参保): money moves from `fromFund` into `toFund`. */
+export interface EnrolmentSubsidyGrantedData {
+  personId: string;
+  year: number;
+  region: string;
+  category: string;
+  amountFen: Fen;
+  fromFund: string;
+  toFund: string;
+  policy: PolicyRef;
+  /** The day the category was read on. */
+  asOf: IsoDate;
+}
+
+export type PersonEvent =
+  | { type: 'CategoryAssigned'; data: CategoryAssignedData }
+  | { type: 'CategoryRevoked'; data: CategoryRevokedData }
+  | { type: 'ApprovalGranted'; data: ApprovalGrantedData }
+  | { type: 'DeathRecorded'; data: DeathRecordedData }
+  | { type: 'DischargeSettled'; data: SettledData }
+  | { type: 'SettlementReversed'; data: SettlementReversedData }
+  | { type: 'AdjustmentApplied'; data: AdjustmentAppliedData }
+  | { type: 'EnrolmentSubsidyGranted'; data: EnrolmentSubsidyGrantedData };
+
+// ---- adjustment-{adjustmentId} ------------------------------------------------------------------
+
+export interface AdjustmentRequest {
+  adjustmentId: string;
+  settlementId: string;
+  hospitalId: string;
+  visitId: string;
+  personId: string;
+  layerId: string;
+  /** Non-zero; positive pays more, negative pays less. */
+  deltaFen: Fen;
+  reason: string;
+}
+
+export type AdjustmentEvent =
+  | { type: 'AdjustmentRequested'; data: AdjustmentRequest & { requestedBy: ActorRef } }
+  | { type: 'AdjustmentApproved'; data: { adjustmentId: string; approvedBy: ActorRef } }
+  | { type: 'AdjustmentRejected'; data: { adjustmentId: string; rejectedBy: ActorRef; reason: string } };
+
+// ---- policy-{policyId}, fund-{fund}-{region} ----------------------------------------------------
+
+export interface PolicyPublishedEvent { type: 'PolicyPublished'; data: { policy: Policy } }
+
+export const ALLOCATION_SOURCES = ['superior', 'local', 'carryover'] as const;
+export type AllocationSource = (typeof ALLOCATION_SOURCES)[number];
+
+/** Data of a FundAllocated event: 上级下拨 (superior), 本级配套 (local) or 结转 (carryover). */
+export interface FundAllocatedData {
+  fund: string;
+  region: string;
+  year: number;
+  source: AllocationSource;
+  amountFen: Fen;
+  reference: string; // 文号 / 凭证号: which decision or voucher the money came with
+}
+
+export type FundEvent = { type: 'FundAllocated'; data: FundAllocatedData };
+
+/** Every event medaid records. */
+export type MedaidEvent = PersonEvent | AdjustmentEvent | PolicyPublishedEvent | FundEvent;
