@@ -7,7 +7,7 @@ import { deterministicEventId } from '#event-store';
 import { SqliteEventStore } from '#event-store-sqlite';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Service, removeDir, startService, tempDir } from './support/service.js';
+import { Service, removeDir, startService, tempDir, writeAuthFile } from './support/service.js';
 
 type Obj = Record<string, any>;
 
@@ -21,15 +21,13 @@ const TOKENS = {
 const ADMIN_A = { kind: 'admin', id: 'admin-a' };
 const ADMIN_B = { kind: 'admin', id: 'admin-b' };
 
-const authDir = tempDir('medaid-auth-');
-const authFile = join(authDir, 'auth.json');
-writeFileSync(authFile, JSON.stringify({ tokens: [
+const { dir: authDir, file: authFile } = writeAuthFile([
   { token: TOKENS.adminA, kind: 'admin', id: 'admin-a' },
   { token: TOKENS.adminB, kind: 'admin', id: 'admin-b' },
   { token: TOKENS.adminC, kind: 'admin', id: 'admin-c' },
   { token: TOKENS.hospital, kind: 'hospital', id: 'h-county' },
   { token: TOKENS.auditor, kind: 'auditor', id: 'audit-office' },
-] }));
+]);
 
 let service: Service;
 

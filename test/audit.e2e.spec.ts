@@ -7,20 +7,18 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, writeFileSync } from 'node:fs';
+import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { canonicalJson } from '#domain';
 import { EsdbDouble } from './esdb-double/index.js';
-import { BIN, ROOT, Service, discharge, http, removeDir, startService, tempDir } from './support/service.js';
+import { BIN, ROOT, Service, discharge, http, removeDir, startService, tempDir, writeAuthFile } from './support/service.js';
 
 type Obj = Record<string, any>;
 interface Line { account: string; debitFen: number; creditFen: number }
 
 const ADMIN = { a: 'audit-admin-a-0123456789abcdef', b: 'audit-admin-b-0123456789abcdef' };
-const authDir = tempDir('medaid-auth-');
-const AUTH_FILE = join(authDir, 'auth.json');
-writeFileSync(AUTH_FILE, JSON.stringify({ tokens: [{ token: ADMIN.a, kind: 'admin', id: 'admin-a' }, { token: ADMIN.b, kind: 'admin', id: 'admin-b' }] }));
+const { dir: authDir, file: AUTH_FILE } = writeAuthFile([{ token: ADMIN.a, kind: 'admin', id: 'admin-a' }, { token: ADMIN.b, kind: 'admin', id: 'admin-b' }]);
 afterAll(() => removeDir(authDir));
 
 async function post(url: string, path: string, body: unknown, token?: string): Promise<{ status: number; body: Obj }> {

@@ -6,20 +6,16 @@
 // settlements; `medaid audit verify` on its stopped data at the end of each part.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { BIN, ROOT, Service, removeDir, startService, tempDir } from './support/service.js';
+import { BIN, ROOT, Service, removeDir, startService, writeAuthFile } from './support/service.js';
 
 type Obj = Record<string, any>;
 
 const TOKENS = { adminA: 'admin-a-limits-0123456789abcdef', adminB: 'admin-b-limits-0123456789abcdef', hospital: 'hospital-h1-limits-0123456789ab' };
-const authDir = tempDir('medaid-auth-');
-const AUTH_FILE = join(authDir, 'auth.json');
-writeFileSync(AUTH_FILE, JSON.stringify({ tokens: [
+const { dir: authDir, file: AUTH_FILE } = writeAuthFile([
   { token: TOKENS.adminA, kind: 'admin', id: 'admin-a' },
   { token: TOKENS.adminB, kind: 'admin', id: 'admin-b' },
   { token: TOKENS.hospital, kind: 'hospital', id: 'h1' },
-] }));
+]);
 afterAll(() => removeDir(authDir));
 
 async function call(service: Service, method: string, path: string, token: string | null, body?: unknown): Promise<{ status: number; body: Obj }> {

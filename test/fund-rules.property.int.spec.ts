@@ -154,7 +154,7 @@ function oracle(policy: Policy, events: Awaited<ReturnType<Office['log']>>) {
     if (!funds.has(key)) funds.set(key, { income: 0, paid: 0 });
     return funds.get(key)!;
   };
-  const taken = new Map<string, Array<[string, number, number]>>(); // settlement → [fund, year, fen]
+  const taken = new Map<string, Array<[string, string, number, number]>>(); // settlement → [fund, region, year, fen]
   const counters = new Map<string, number>(); // person|year|counter
   const contributions = new Map<string, Record<string, number>>(); // settlement → used added
   const capBreaches: string[] = [];
@@ -170,11 +170,11 @@ function oracle(policy: Policy, events: Awaited<ReturnType<Office['log']>>) {
       account(a.fund, a.region, a.year).income += a.amountFen;
     } else if (e.type === 'DischargeSettled') {
       const s = e.data as SettledData;
-      const list: Array<[string, number, number]> = [];
+      const list: Array<[string, string, number, number]> = [];
       s.layers.forEach(([, , , , payFen], i) => {
         if (payFen === 0) return;
         account(policy.layers[i]!.fund, s.discharge.region, s.year).paid += payFen;
-        list.push([policy.layers[i]!.fund, s.year, payFen]);
+        list.push([policy.layers[i]!.fund, s.discharge.region, s.year, payFen]);
       });
       taken.set(s.settlementId, list);
       settlements.set(s.settlementId, s);
@@ -190,7 +190,7 @@ function oracle(policy: Policy, events: Awaited<ReturnType<Office['log']>>) {
     } else if (e.type === 'AdjustmentApplied') {
       const a = e.data as AdjustmentAppliedData;
       account(a.fund, a.region, a.year).paid += a.deltaFen;
-      taken.get(a.settlementId)!.push([a.fund, a.year, a.deltaFen]);
+      taken.get(a.settlementId)!.push([a.fund, a.region, a.year, a.deltaFen]);
       const c = contributions.get(a.settlementId)!;
       for (const [k, fen] of Object.entries(a.contributions.used)) c[k] = (c[k] ?? 0) + fen;
       addUsed(personOf(e.streamId), a.year, a.contributions.used, 1);
@@ -205,7 +205,7 @@ function oracle(policy: Policy, events: Awaited<ReturnType<Office['log']>>) {
       }
     } else if (e.type === 'SettlementReversed') {
       const { settlementId } = e.data as { settlementId: string };
-      for (const [fund, y, fen] of taken.get(settlementId) ?? []) account(fund, 'ra', y).paid -= fen;
+      for (const [fund, region, y, fen] of taken.get(settlementId) ?? []) account(fund, region, y).paid -= fen;
       const s = settlements.get(settlementId)!;
       addUsed(personOf(e.streamId), s.year, contributions.get(settlementId)!, -1);
       taken.delete(settlementId);

@@ -2,9 +2,9 @@
 // balance and usage rate, and an aid fund that may not be overdrawn — also under concurrent load
 // and across a restart. The real service as a child process.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, Service, discharge, http, removeDir, startService, tempDir } from './support/service.js';
+import { ROOT, Service, discharge, http, removeDir, startService, writeAuthFile } from './support/service.js';
 
 type Obj = Record<string, any>;
 const demo = JSON.parse(readFileSync(join(ROOT, 'apps/medaid/assets/demo-policy.json'), 'utf8')) as Obj;
@@ -13,10 +13,8 @@ const limitedPolicy = { ...demo, funds: [{ code: '610100', name: '医疗救助�
 const allocation = (amountFen: number, reference: string, source = 'superior') => ({ fund: '610100', region: '360827', year: 2012, source, amountFen, reference });
 
 /** Every service of this file runs with one auth file: money routes need an administrator. */
-const authDir = tempDir('medaid-auth-');
-const AUTH_FILE = join(authDir, 'auth.json');
 const ADMIN = { a: 'admin-a-token-0123456789abcdef', b: 'admin-b-token-0123456789abcdef' };
-writeFileSync(AUTH_FILE, JSON.stringify({ tokens: [{ token: ADMIN.a, kind: 'admin', id: 'admin-a' }, { token: ADMIN.b, kind: 'admin', id: 'admin-b' }] }));
+const { dir: authDir, file: AUTH_FILE } = writeAuthFile([{ token: ADMIN.a, kind: 'admin', id: 'admin-a' }, { token: ADMIN.b, kind: 'admin', id: 'admin-b' }]);
 afterAll(() => removeDir(authDir));
 const start = (dataDir?: string) => startService({ demoPolicy: false, args: ['--auth', AUTH_FILE], ...(dataDir ? { dataDir } : {}) });
 /** POST as an administrator (or anonymously with token null). */

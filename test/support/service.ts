@@ -2,7 +2,7 @@
 // own data directory, and talks to it over real HTTP. Tests run against the built dist/ (the
 // test command builds first).
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -88,6 +88,16 @@ export async function startService(options: StartOptions = {}): Promise<Service>
       return exited;
     },
   };
+}
+
+export interface AuthToken { token: string; kind: 'admin' | 'hospital' | 'auditor'; id: string }
+
+/** An auth file for `serve --auth` holding these tokens, in a directory of its own (remove it with removeDir). */
+export function writeAuthFile(tokens: AuthToken[]): { dir: string; file: string } {
+  const dir = tempDir('medaid-auth-');
+  const file = join(dir, 'auth.json');
+  writeFileSync(file, JSON.stringify({ tokens }));
+  return { dir, file };
 }
 
 export function removeDir(dir: string): void {

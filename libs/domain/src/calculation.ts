@@ -4,7 +4,7 @@
 // layer of the policy, applied in order to what the previous layers left unpaid. Pure: integer
 // 分 in, integer 分 out; no clock, no I/O.
 import { Band, Layer, LayerKind, Match, Policy, Rule } from './policy.js';
-import { Fen, HospitalLevel, IsoDate, MAX_BP, NO_CATEGORY, Result, VisitType, assert, dict, fail, ok, own, setOwn } from './primitives.js';
+import { Fen, HospitalLevel, IsoDate, MAX_BP, NO_CATEGORY, Result, VisitType, assert, dict, fail, ok, own, setOwn, yearOf } from './primitives.js';
 
 /** A discharge with defaults applied (absent amounts = 0, diagnoses = [], externalPayments = {}). */
 export interface Discharge {
@@ -115,8 +115,8 @@ export function computeSettlement(policy: Policy, d: Discharge, who: Eligibility
       // so it takes from a fund that may not be overdrawn like any pay, and may not exceed it.
       const room = own(fundLeft, layer.fund);
       if (room !== undefined && external > room) {
-        return fail('VALIDATION_FAILED', `externalPayments.${layer.id} (${external}) is more than the ${Math.max(0, room)} fen fund ${layer.fund} has left for region ${d.region} in ${d.dischargeDate.slice(0, 4)}`, [
-          { field: `externalPayments.${layer.id}`, problem: `must be at most ${Math.max(0, room)}, what fund ${layer.fund} has left` },
+        return fail('VALIDATION_FAILED', `externalPayments.${layer.id} (${external}) is more than the ${room} fen fund ${layer.fund} has left for region ${d.region} in ${yearOf(d.dischargeDate)}`, [
+          { field: `externalPayments.${layer.id}`, problem: `must be at most ${room}, what fund ${layer.fund} has left` },
         ]);
       }
       if (room !== undefined) setOwn(fundLeft, layer.fund, room - external);

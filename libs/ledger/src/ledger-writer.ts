@@ -6,7 +6,7 @@
 // JournalSink — in the service a JournalThread, so the hashing, inserts and fsync happen off the
 // request path's thread. One batch is written while the next forms; when that one is full too the
 // subscription waits (back-pressure: memory stays bounded).
-import { policyKey } from '#domain';
+import { policyKey, policyStream } from '#domain';
 import type { EventStore, LogPosition, RecordedEvent, Subscription } from '#event-store';
 import { checkBalanced, sealWithBody } from './journal.js';
 import type { JournalEntry, JournalLine } from './journal.js';
@@ -58,12 +58,12 @@ export class PolicyFunds {
 
   /** Learns every policy the events name (published in the batch, or loaded from `policy-{id}`). */
   async prepare(events: readonly LogEvent[], store: Pick<EventStore, 'readStream'>): Promise<void> {
-    for (const policyId of this.missing(events)) for (const e of await store.readStream(`policy-${policyId}`)) this.observe(e);
+    for (const policyId of this.missing(events)) for (const e of await store.readStream(policyStream(policyId))) this.observe(e);
   }
 
   /** prepare() with a synchronous read of a stream (the log read on the journal's own thread). */
   prepareSync(events: readonly LogEvent[], readStream: (streamId: string) => ReadonlyArray<Pick<LogEvent, 'type' | 'data'>>): void {
-    for (const policyId of this.missing(events)) for (const e of readStream(`policy-${policyId}`)) this.observe(e);
+    for (const policyId of this.missing(events)) for (const e of readStream(policyStream(policyId))) this.observe(e);
   }
 
   /** Observes the events; returns the policies their settlements name that are still unknown. */

@@ -11,7 +11,7 @@
 // The state before each event comes from the service's own read model, applied event by event.
 import { createHash } from 'node:crypto';
 import {
-  AdjustmentAppliedData, EnrolmentSubsidyGrantedData, Fen, Policy, PolicyRef, SettledData, dischargeFingerprint, findActive, fundBalanceFen, fundKey, policyKey, selectPolicy, settle, toSettledData,
+  AdjustmentAppliedData, EnrolmentSubsidyGrantedData, Fen, Policy, PolicyRef, SettledData, dischargeFingerprint, findActive, fundBalanceFen, fundKey, personStream, policyKey, selectPolicy, settle, toSettledData,
 } from '#domain';
 import type { EventStore, RecordedEvent } from '#event-store';
 import { JournalLine, PostingContext, SqliteJournal, postingsFor, reversibleSettlementOf } from '#ledger';
@@ -80,6 +80,7 @@ class VerifyPass {
     if (e.type === 'SettlementReversed') this.checkReversal(e);
     if (e.position <= this.checkpoint) this.checkPosting(e);
     this.model.apply(e.streamId, e.revision, e.position, e.type, e.data);
+    if (e.type === 'DischargeSettled') this.settlementPolicies.set((e.data as SettledData).settlementId, (e.data as SettledData).policy);
     this.checkFundsNotOverdrawn(e);
   }
 
@@ -104,7 +105,7 @@ class VerifyPass {
     if (inForce !== undefined && (inForce.policyId !== policy.policyId || inForce.version !== policy.version)) {
       this.problems.add('settlements', `${at}: settled under ${policy.policyId} v${policy.version}, but ${inForce.policyId} v${inForce.version} was in force on ${d.dischargeDate}`);
     }
-    if (`person-${d.personId}` !== e.streamId) this.problems.add('settlements', `${at}: the discharge is of person ${d.personId}, recorded in another person's stream`);
+    if (personStream(d.personId) !== e.streamId) this.problems.add('settlements', `${at}: the discharge is of person ${d.personId}, recorded in another person's stream`);
     // The service records the digest of the canonical discharge (fingerprintOf); without one, settle() records the canonical form itself.
     const canonical = dischargeFingerprint(d);
     if (s.fingerprint !== canonical && s.fingerprint !== createHash('sha256').update(canonical).digest('hex')) this.problems.add('settlements', `${at}: the fingerprint is not that of the recorded discharge`);
@@ -150,7 +151,6 @@ class VerifyPass {
       case 'DischargeSettled': {
         const s = e.data as SettledData;
         const policy = policyOf(s.policy);
-        this.settlementPolicies.set(s.settlementId, s.policy);
         const funds = s.layers.flatMap((l, i) => (l[4] > 0 && policy?.layers[i] !== undefined ? [policy.layers[i]!.fund] : []));
         return { what: `settlement ${s.settlementId}`, policy, funds, region: s.discharge.region, year: s.year };
       }

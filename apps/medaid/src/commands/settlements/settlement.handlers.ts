@@ -3,7 +3,7 @@
 // (duplicate / VISIT_CONFLICT), the policy in force, and the person's own checks in the domain.
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
 import {
-  Discharge, Fen, Policy, Result, SettledData, SettlementResult, decidePerson, fromSettledData, fundKey, fundRoomFor, yearOf, decideVisitReversal, decideVisitSettlement, fail, ok, selectPolicy,
+  Discharge, Fen, Policy, Result, SettledData, SettlementResult, decidePerson, fromSettledData, fundKey, fundRoomFor, personStream, yearOf, decideVisitReversal, decideVisitSettlement, fail, ok, selectPolicy,
   settle, settlementIdFor, settlementResult,
 } from '#domain';
 import { ReadModel, fingerprintOf, visitKey } from '../../shared/read-model.js';
@@ -128,8 +128,8 @@ export async function visitHistory(writer: EventWriter, hospitalId: string, visi
   const attempts = writer.model.visits.get(visitKey(hospitalId, visitId));
   if (attempts === undefined || attempts.length === 0) return null;
   const history = await Promise.all(attempts.map(async (a) => {
-    const settled = await writer.readEvent(`person-${a.personId}`, a.revision);
-    const reversal = a.reversalRevision === null ? null : await writer.readEvent(`person-${a.personId}`, a.reversalRevision);
+    const settled = await writer.readEvent(personStream(a.personId), a.revision);
+    const reversal = a.reversalRevision === null ? null : await writer.readEvent(personStream(a.personId), a.reversalRevision);
     // Listed only when the settlement has adjustments, so a view without any keeps its shape.
     const adjustments = writer.model.adjustments.summariesOf(a.settlementId);
     return {
