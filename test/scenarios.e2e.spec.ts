@@ -103,17 +103,21 @@ describe('request logs', () => {
   it('writes one JSON line per request with its id, outcome and duration', async () => {
     const service = await startService({ quiet: false });
     try {
-      // Given two requests, one accepted and one rejected, each with a caller-chosen request id
+      // Given three requests, one accepted and two rejected, each with a caller-chosen request id
       const ok = await fetch(`${service.url}/v1/policies`, { headers: { 'x-request-id': 'req-ok-1' } });
+      const person = await fetch(`${service.url}/v1/persons/p-log-360827198001011234`, { headers: { 'x-request-id': 'req-person-1' } });
       const bad = await fetch(`${service.url}/v1/settlements`, {
         method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'req-bad-1' }, body: '{}',
       });
-      expect([ok.status, bad.status, bad.headers.get('x-request-id')]).toEqual([200, 400, 'req-bad-1']);
-      // then stdout holds exactly one line for each, as JSON, with id, outcome and duration
+      expect([ok.status, person.status, bad.status, bad.headers.get('x-request-id')]).toEqual([200, 404, 400, 'req-bad-1']);
+      // then stdout holds exactly one line for each, as JSON, with id, route, outcome and duration
       await new Promise((r) => setTimeout(r, 200));
       const lines = service.stdout().split('\n').filter((l) => l.includes('"req-'));
       const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-      expect(entries.map((e) => [e.requestId, e.status, e.outcome])).toEqual([['req-ok-1', 200, 'ok'], ['req-bad-1', 400, 'VALIDATION_FAILED']]);
+      expect(entries.map((e) => [e.requestId, e.status, e.outcome])).toEqual([['req-ok-1', 200, 'ok'], ['req-person-1', 404, 'NOT_FOUND'], ['req-bad-1', 400, 'VALIDATION_FAILED']]);
+      // the route's pattern is logged, never the person named in the URL
+      expect(entries.map((e) => e.route)).toEqual(['/v1/policies', '/v1/persons/:personId', '/v1/settlements']);
+      expect(service.stdout() + service.stderr()).not.toContain('360827198001011234');
       for (const e of entries) expect(typeof e.durationMs).toBe('number');
     } finally {
       await service.stop();

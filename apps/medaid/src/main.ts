@@ -15,6 +15,7 @@ import { startKafkaFromEnv } from './kafka/kafka-bridge.js';
 import { openRuntime, storeUrlFrom } from './infrastructure/runtime.js';
 import { openInput, simulate } from './cli/simulate.js';
 import { runAudit } from './cli/audit.js';
+import { log } from './shared/log.js';
 import { SYSTEM_ACTOR } from './shared/writer.js';
 import { Lifecycle } from './app.module.js';
 
@@ -78,10 +79,10 @@ async function serve(args: string[]): Promise<void> {
   await app.startAllMicroservices(); // gRPC, when on: listening before HTTP answers /ready
   await app.listen(port, values.host);
   const address = app.getHttpServer().address();
-  process.stderr.write(`${JSON.stringify({
-    time: new Date().toISOString(), level: 'info', msg: 'medaid listening', address, ...(grpc ? { grpcAddress: grpc.address } : {}), data: runtime.dataDir,
+  log.info({
+    address, ...(grpc ? { grpcAddress: grpc.address } : {}), data: runtime.dataDir,
     rebuiltEvents: runtime.rebuilt.events, rebuildMs: runtime.rebuilt.ms, authTokens: tokens?.size ?? 0,
-  })}\n`);
+  }, 'medaid listening');
 }
 
 function portOf(option: string, raw: string): number {

@@ -24,6 +24,7 @@ import { GrpcStatus } from '@nestjs/microservices';
 import { Observable, throwError } from 'rxjs';
 import type { DomainError, ErrorCode, ErrorDetail } from '#domain';
 import { RETRY_MESSAGE, retryableStoreCode, type RetryableStoreCode } from '../shared/store-failures.js';
+import { logUnexpected } from '../shared/log.js';
 
 export type MedaidErrorCode = ErrorCode | 'NOT_FOUND' | 'UNAUTHENTICATED' | RetryableStoreCode | 'INTERNAL';
 
@@ -116,7 +117,7 @@ export class GrpcErrorFilter implements RpcExceptionFilter {
   catch(error: unknown): Observable<never> {
     const f = toGrpcFailure(error);
     if (f.medaidCode === 'INTERNAL') {
-      process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'unhandled error', error: String((error as Error)?.stack ?? error) })}\n`);
+      logUnexpected('unhandled error', error);
     }
     return throwError(() => f);
   }

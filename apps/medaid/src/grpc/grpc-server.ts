@@ -16,6 +16,7 @@ import { isGrpcFailure, toGrpcFailure } from './grpc-errors.js';
 import type { GrpcFailure } from './grpc-errors.js';
 import { MalformedRequest, shapeOf, wireProblems } from './wire.js';
 import type { MessageDescriptor } from './wire.js';
+import { accessLog } from '../shared/log.js';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../../../../proto/medaid/settlement/v1/settlement.proto', import.meta.url));
 export const PROTO_PACKAGE = 'medaid.settlement.v1';
@@ -158,9 +159,8 @@ function requestIdOf(metadata: grpc.Metadata): string {
 
 /** One JSON line per call on stdout, like HTTP's request lines. */
 function logCall(rpc: string, requestId: string, failure: GrpcFailure | null, startedMs: number): void {
-  process.stdout.write(`${JSON.stringify({
-    time: new Date().toISOString(), level: 'info', msg: 'grpc call', requestId, rpc,
-    status: grpc.status[failure?.code ?? grpc.status.OK], outcome: failure?.medaidCode ?? 'ok',
+  accessLog.info({
+    requestId, rpc, status: grpc.status[failure?.code ?? grpc.status.OK], outcome: failure?.medaidCode ?? 'ok',
     durationMs: Math.round((performance.now() - startedMs) * 100) / 100,
-  })}\n`);
+  }, 'grpc call');
 }

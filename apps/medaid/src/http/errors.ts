@@ -3,6 +3,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import { DomainError, ErrorCode, Result } from '#domain';
 import { RETRY_MESSAGE, retryableStoreCode } from '../shared/store-failures.js';
+import { logUnexpected } from '../shared/log.js';
 
 export const HTTP_STATUS: Record<ErrorCode, number> = {
   VALIDATION_FAILED: 400,
@@ -51,7 +52,7 @@ export class ErrorFilter implements ExceptionFilter {
     const { status, body } = toResponse(error);
     request.medaidOutcome = body.code;
     if (status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-    if (status >= 500 && status !== 503) process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'unhandled error', error: String((error as Error)?.stack ?? error) })}\n`);
+    if (status >= 500 && status !== 503) logUnexpected('unhandled error', error);
     reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
   }
 }

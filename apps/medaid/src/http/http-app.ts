@@ -6,6 +6,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { randomUUID } from 'node:crypto';
 import { Lifecycle, MedaidModule } from '../app.module.js';
 import { MedaidRuntime } from '../infrastructure/runtime.js';
+import { accessLog, log } from '../shared/log.js';
 import { ErrorFilter } from './errors.js';
 
 /**
@@ -55,10 +56,12 @@ export async function createHttpApp(runtime: MedaidRuntime, options: HttpOptions
   if (options.logRequests) {
     fastify.addHook('onResponse', async (request, reply) => {
       const outcome = (request as unknown as { medaidOutcome?: string }).medaidOutcome ?? (reply.statusCode < 400 ? 'ok' : 'error');
-      process.stdout.write(`${JSON.stringify({
-        time: new Date().toISOString(), level: 'info', msg: 'request', requestId: request.id, method: request.method,
-        url: request.url, status: reply.statusCode, outcome, durationMs: Math.round(reply.elapsedTime * 100) / 100,
-      })}\n`);
+      // The route's pattern, not the URL: a URL names the person (/v1/persons/{personId}), which
+      // a log line must not.
+      accessLog.info({
+        requestId: request.id, method: request.method, route: request.routeOptions.url ?? '(no route)', status: reply.statusCode, outcome,
+        durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      }, 'request');
     });
   }
 
@@ -71,15 +74,12 @@ export async function createHttpApp(runtime: MedaidRuntime, options: HttpOptions
   return app;
 }
 
-/** Nest's own log lines as JSON, on stderr, so stdout carries only request lines. */
+/** Nest's own log lines through the service's log (stderr), so stdout carries only request lines. */
 class JsonLogger implements LoggerService {
-  private write(level: string, message: unknown, context?: unknown) {
-    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg: String(message), context })}\n`);
-  }
   log(message: unknown, context?: unknown) {
     if (context === 'RoutesResolver' || context === 'RouterExplorer' || context === 'InstanceLoader') return;
-    this.write('info', message, context);
+    log.info({ context }, String(message));
   }
-  error(message: unknown, ...rest: unknown[]) { this.write('error', message, rest[rest.length - 1]); }
-  warn(message: unknown, context?: unknown) { this.write('warn', message, context); }
+  error(message: unknown, ...rest: unknown[]) { log.error({ context: rest[rest.length - 1] }, String(message)); }
+  warn(message: unknown, context?: unknown) { log.warn({ context }, String(message)); }
 }

@@ -17,6 +17,7 @@ import type { SettlementResult } from '#domain';
 import type { HandlerContext, IncomingMessage, KafkaPublisher, OutgoingMessage } from '#kafka';
 import { ReverseSettlement, SettleDischarge } from '../commands/settlements/settlement.handlers.js';
 import type { SettleOutcome } from '../commands/settlements/settlement.handlers.js';
+import { logUnexpected } from '../shared/log.js';
 import { retryableStoreCode } from '../shared/store-failures.js';
 import { visitKey } from '../shared/read-model.js';
 import { CommandMeta, EventWriter } from '../shared/writer.js';
@@ -77,7 +78,7 @@ export class DischargeIngress {
     } catch (error) {
       // The store refusing or failing is no fault of the message: retried (the runner backs off), never dead-lettered.
       if (isStoreFailure(error) || context.attempt < MAX_INTERNAL_ATTEMPTS) throw error;
-      process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'kafka ingress: command failed; dead-lettered', topic: message.topic, partition: message.partition, offset: message.offset, error: String((error as Error)?.stack ?? error) })}\n`);
+      logUnexpected('kafka ingress: command failed; dead-lettered', error, { topic: message.topic, partition: message.partition, offset: message.offset });
       return { kind: 'dead-letter', error: { code: 'INTERNAL', message: 'internal error', details: [] } };
     }
   }

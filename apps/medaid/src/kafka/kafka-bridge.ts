@@ -7,7 +7,8 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { join } from 'node:path';
-import { KafkaClient, backoffMs, sleep, stderrLog } from '#kafka';
+import { KafkaClient, backoffMs, sleep } from '#kafka';
+import { logLine } from '../shared/log.js';
 import type { ConsumerRunner, KafkaPublisher } from '#kafka';
 import { Lifecycle } from '../app.module.js';
 import type { MedaidRuntime } from '../infrastructure/runtime.js';
@@ -36,7 +37,7 @@ export class KafkaBridge {
   private stopped: Promise<void> | undefined;
 
   constructor(readonly settings: KafkaSettings, bus: CommandBus, runtime: MedaidRuntime) {
-    this.client = new KafkaClient({ brokers: settings.brokers, clientId: 'medaid', log: stderrLog });
+    this.client = new KafkaClient({ brokers: settings.brokers, clientId: 'medaid', log: logLine });
     this.ingressPublisher = this.client.publisher('ingress');
     this.relayPublisher = this.client.publisher('relay');
     const handler = new DischargeIngress(bus, runtime.writer, this.ingressPublisher, settings.topics);
@@ -52,12 +53,12 @@ export class KafkaBridge {
     });
     // One checkpoint per events topic: pointing the relay at other topics (another prefix) relays everything there.
     const checkpoint = new RelayCheckpoint(join(runtime.dataDir, `kafka-relay.${settings.topics.events}.checkpoint.json`));
-    this.relay = new EventRelay(runtime.store, this.relayPublisher, checkpoint, settings.topics, stderrLog);
+    this.relay = new EventRelay(runtime.store, this.relayPublisher, checkpoint, settings.topics, logLine);
   }
 
   /** Returns at once; the topics are created and both parts started in the background. */
   start(): void {
-    this.started ??= this.run().catch((error: unknown) => stderrLog('error', 'kafka could not start', { error: String(error) }));
+    this.started ??= this.run().catch((error: unknown) => logLine('error', 'kafka could not start', { error: String(error) }));
   }
 
   /** Stops taking discharges from Kafka; the message being handled is finished and committed. */
@@ -77,7 +78,7 @@ export class KafkaBridge {
         await Promise.race([this.started, sleep(1_000)]);
         await this.relay.stop(RELAY_FLUSH_DEADLINE_MS);
       } catch (error) {
-        stderrLog('error', 'kafka bridge: stopping failed', { error: String(error) });
+        logLine('error', 'kafka bridge: stopping failed', { error: String(error) });
       }
       await Promise.all([this.ingressPublisher.disconnect(), this.relayPublisher.disconnect()]);
       this.state = 'stopped';
@@ -96,10 +97,10 @@ export class KafkaBridge {
     for (let attempt = 1; !signal.aborted; attempt++) {
       try {
         const created = await this.client.ensureTopics(Object.values(topics).map((topic) => ({ topic, partitions })));
-        if (created.length > 0) stderrLog('info', 'kafka topics created', { topics: created, partitions });
+        if (created.length > 0) logLine('info', 'kafka topics created', { topics: created, partitions });
         break;
       } catch (error) {
-        if (attempt === 1 || attempt % 10 === 0) stderrLog('warn', 'kafka: cannot create topics yet; retrying', { error: String(error), attempt });
+        if (attempt === 1 || attempt % 10 === 0) logLine('warn', 'kafka: cannot create topics yet; retrying', { error: String(error), attempt });
         await sleep(backoffMs(attempt, { initialMs: 500, maxMs: 10_000 }), signal);
       }
     }
@@ -108,7 +109,7 @@ export class KafkaBridge {
     if (signal.aborted) return;
     this.ingress.start();
     this.state = 'running';
-    stderrLog('info', 'kafka started', { brokers: this.settings.brokers, groupId: this.settings.groupId, topics, relayFrom: this.relay.position });
+    logLine('info', 'kafka started', { brokers: this.settings.brokers, groupId: this.settings.groupId, topics, relayFrom: this.relay.position });
   }
 }
 

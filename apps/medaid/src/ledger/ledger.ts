@@ -6,9 +6,10 @@
 // rebuild from the log.
 import { join } from 'node:path';
 import type { EventStore } from '#event-store';
-import { JournalThread, LedgerWriter, SqliteJournal, ThreadLedgerFollower, stderrLedgerLog } from '#ledger';
+import { JournalThread, LedgerWriter, SqliteJournal, ThreadLedgerFollower } from '#ledger';
 import type { LedgerFollower } from '#ledger';
 import type { ReadModel } from '../shared/read-model.js';
+import { logLine } from '../shared/log.js';
 import { snapshotRows } from './read-model-snapshot.js';
 
 export const LEDGER_FILE = 'ledger.sqlite';
@@ -23,7 +24,7 @@ export class Ledger {
   static async start(store: EventStore, dataDir: string, eventsPath?: string): Promise<Ledger> {
     const path = join(dataDir, LEDGER_FILE);
     const thread = await JournalThread.start(path);
-    const writer = eventsPath === undefined ? new LedgerWriter(store, thread) : new ThreadLedgerFollower(store, thread, eventsPath);
+    const writer = eventsPath === undefined ? new LedgerWriter(store, thread, { log: logLine }) : new ThreadLedgerFollower(store, thread, eventsPath, { log: logLine });
     const ledger = new Ledger(path, thread, writer);
     await ledger.writer.start();
     return ledger;
@@ -36,7 +37,7 @@ export class Ledger {
 
   /** Posts what the store holds now (bounded), then stops following the log. Never throws: the store must close next. */
   async stop(): Promise<void> {
-    await this.writer.stop().catch((error: unknown) => stderrLedgerLog('error', 'ledger writer: stopping failed', { error: String(error) }));
+    await this.writer.stop().catch((error: unknown) => logLine('error', 'ledger writer: stopping failed', { error: String(error) }));
   }
 
   /**
@@ -55,7 +56,7 @@ export class Ledger {
         journal.close();
       }
     } catch (error) {
-      stderrLedgerLog('error', 'ledger: could not save the read-model snapshot', { error: String(error) });
+      logLine('error', 'ledger: could not save the read-model snapshot', { error: String(error) });
     }
   }
 
