@@ -4,8 +4,10 @@
 import { randomUUID } from 'node:crypto';
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
 import {
+  AppendConditionFailedError,
   EventIdConflictError,
   WrongExpectedRevisionError,
+  type TagRule,
   type AppendResult,
   type EventData,
   type EventStore,
@@ -14,6 +16,13 @@ import {
 } from '#event-store';
 
 export interface OpenedStore { store: EventStore; cleanup: () => Promise<void> }
+
+/** The tag rules every adapter under the contract is opened with. */
+export const CONTRACT_TAG_RULES: TagRule[] = [
+  { tag: 'visit', eventType: 'Settled', fields: ['$.visit.hospital', '$.visit.id'] },
+  { tag: 'visit', eventType: 'Reversed', fields: ['$.hospital', '$.id'] },
+  { tag: 'all-policies', eventType: 'Published', fields: [] },
+];
 
 const WAIT_TIMEOUT_MS = 10_000;
 
@@ -425,6 +434,67 @@ export function eventStoreContract(name: string, open: () => Promise<OpenedStore
 
         expect((errors[0] as Error).message).toBe('handler failed');
         expect(calls).toBe(1);
+      });
+    });
+
+    describe('tags', () => {
+      const settled = (hospital: string, id: string, n = 1) => event('Settled', { visit: { hospital, id }, n });
+
+      it('given tagged events in several streams, when read by tag and key, then exactly those come back in log order', async () => {
+        const h = `H-${randomUUID()}`;
+        await store.appendToStream(streamName('p'), [settled(h, 'v1', 1), event('Other', { visit: { hospital: h, id: 'v1' } })], { expectedRevision: 'no_stream' });
+        await store.appendToStream(streamName('p'), [settled(h, 'v2', 2)], { expectedRevision: 'no_stream' });
+        await store.appendToStream(streamName('q'), [event('Reversed', { hospital: h, id: 'v1' }), settled(h, 'v1', 3)], { expectedRevision: 'no_stream' });
+        await store.appendToStream(streamName('q'), [event('Settled', { visit: { hospital: h } })], { expectedRevision: 'no_stream' }); // no id: untagged
+
+        const v1 = await store.readByTag('visit', [h, 'v1']);
+        expect(v1.map((e) => [e.type, (e.data as { n?: number }).n])).toEqual([['Settled', 1], ['Reversed', undefined], ['Settled', 3]]);
+        expect(v1.map((e) => e.position)).toEqual([...v1.map((e) => e.position)].sort((a, b) => a - b));
+        expect((await store.readByTag('visit', [h, 'v2'])).map((e) => e.type)).toEqual(['Settled']);
+        expect(await store.readByTag('visit', [h, 'nothing'])).toEqual([]);
+        expect(await store.readByTag('visit', [h, 'v1'], { maxCount: 1 })).toHaveLength(1);
+      });
+
+      it('given a condition, when a tagged event came after its position, then the append is refused and writes nothing; otherwise it is written', async () => {
+        const h = `H-${randomUUID()}`;
+        const first = await store.appendToStream(streamName('p'), [settled(h, 'v')], { expectedRevision: 'no_stream' });
+        const seen = (await store.readByTag('visit', [h, 'v'])).at(-1)!.position;
+        expect(seen).toBe(first.position);
+        await store.appendToStream(streamName('p'), [settled(h, 'v')], { expectedRevision: 'no_stream' }); // another writer got there first
+        const late = streamName('late');
+
+        const refused = await rejection(store.appendToStream(late, [settled(h, 'v')], { expectedRevision: 'no_stream', condition: { tag: 'visit', key: [h, 'v'], afterPosition: seen } }));
+
+        expect(refused).toBeInstanceOf(AppendConditionFailedError);
+        expect(await store.readStream(late)).toEqual([]);
+        expect(await store.readByTag('visit', [h, 'v'])).toHaveLength(2);
+        const now = (await store.readByTag('visit', [h, 'v'])).at(-1)!.position;
+        await expect(store.appendToStream(late, [settled(h, 'v')], { expectedRevision: 'no_stream', condition: { tag: 'visit', key: [h, 'v'], afterPosition: now } }))
+          .resolves.toMatchObject({ nextExpectedRevision: 0 });
+        // another key's events do not matter
+        await expect(store.appendToStream(streamName('x'), [settled(h, 'w')], { expectedRevision: 'no_stream', condition: { tag: 'visit', key: [h, 'w'], afterPosition: 0 } }))
+          .resolves.toMatchObject({ nextExpectedRevision: 0 });
+      });
+
+      it('given many concurrent appends on the same condition, then exactly one is written', async () => {
+        const h = `H-${randomUUID()}`;
+        const outcomes = await Promise.allSettled(Array.from({ length: 20 }, () =>
+          store.appendToStream(streamName('p'), [settled(h, 'v')], { expectedRevision: 'no_stream', condition: { tag: 'visit', key: [h, 'v'], afterPosition: 0 } })));
+
+        expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+        expect(outcomes.filter((o) => o.status === 'rejected').every((o) => (o as PromiseRejectedResult).reason instanceof AppendConditionFailedError)).toBe(true);
+        expect(await store.readByTag('visit', [h, 'v'])).toHaveLength(1);
+      });
+
+      it('given an append already recorded, when retried with its condition, then it is the same append (the condition is not checked again)', async () => {
+        const h = `H-${randomUUID()}`;
+        const stream = streamName('p');
+        const e = settled(h, 'v');
+        const condition = { tag: 'visit', key: [h, 'v'], afterPosition: 0 };
+        const first = await store.appendToStream(stream, [e], { expectedRevision: 'no_stream', condition });
+
+        await expect(store.appendToStream(stream, [e], { expectedRevision: 'no_stream', condition })).resolves.toEqual(first);
+        expect(await store.readByTag('visit', [h, 'v'])).toHaveLength(1);
       });
     });
   });

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
 import { EventIdConflictError, WrongExpectedRevisionError, type EventData, type RecordedEvent, type Subscription } from '#event-store';
-import { eventStoreContract, rejection, waitFor as waitForCondition } from '../../../test/contract/event-store.contract.js';
+import { CONTRACT_TAG_RULES, eventStoreContract, rejection, waitFor as waitForCondition } from '../../../test/contract/event-store.contract.js';
 import { EsdbDouble } from '../../../test/esdb-double/index.js';
 import { EsdbDeadlineExceededError, EsdbEventStore, EsdbStoreClosedError, type EsdbEventStoreOptions } from './index.js';
 
@@ -21,7 +21,7 @@ const waitFor = (condition: () => boolean, what: string) => waitForCondition(con
 
 eventStoreContract('EsdbEventStore on the protocol test double (not EventStoreDB)', async () => {
   const double = await EsdbDouble.start();
-  const store = await EsdbEventStore.connect(double.connectionString);
+  const store = await EsdbEventStore.connect(double.connectionString, { tagRules: CONTRACT_TAG_RULES });
   return {
     store,
     cleanup: async () => {
@@ -34,7 +34,7 @@ eventStoreContract('EsdbEventStore on the protocol test double (not EventStoreDB
 // A real server is shared by the tests (the contract reads from the head it finds and uses fresh streams).
 (REAL_ESDB === undefined ? describe.skip : describe)('on a real EventStoreDB (skipped unless EVENTSTORE_CONNECTION_STRING is set)', () => {
   eventStoreContract('EsdbEventStore on EventStoreDB', async () => {
-    const store = await EsdbEventStore.connect(REAL_ESDB!);
+    const store = await EsdbEventStore.connect(REAL_ESDB!, { tagRules: CONTRACT_TAG_RULES });
     return { store, cleanup: () => store.close() };
   });
 });

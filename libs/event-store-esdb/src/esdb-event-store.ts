@@ -17,9 +17,11 @@
 import esdb from '@eventstore/db-client';
 import type { AllStreamResolvedEvent, AllStreamSubscription, AppendExpectedRevision, EventData as EsdbEventData, JSONType, Position, ResolvedEvent, StreamingRead } from '@eventstore/db-client';
 import {
-  EventIdConflictError, WrongExpectedRevisionError, type AppendResult, type EventData, type EventStore, type ExpectedRevision,
-  type LogPosition, type ReadAllOptions, type ReadStreamOptions, type RecordedEvent, type SubscribeToAllOptions, type Subscription,
+  AppendConditionFailedError, EventIdConflictError, WrongExpectedRevisionError, checkTagRules, tagsOf, type AppendOptions, type AppendResult, type EventData,
+  type EventStore, type ExpectedRevision, type LogPosition, type ReadAllOptions, type ReadStreamOptions, type RecordedEvent,
+  type SubscribeToAllOptions, type Subscription, type TagRule,
 } from '#event-store';
+import { EsdbTagIndex } from './esdb-tag-index.js';
 import {
   EsdbDeadlineExceededError, EsdbStoreClosedError, EsdbUnavailableError, EventIdCache, checkNonNegative, isSystemEvent, pause,
   prepareEvents, resolveOptions, translate, withDefaults, type EsdbEventStoreOptions, type PreparedEvent, type ResolvedOptions,
@@ -49,19 +51,33 @@ export class EsdbEventStore implements EventStore {
   private readonly known: EventIdCache;
   private closing: Promise<void> | undefined;
 
-  private constructor(private readonly client: Client, private readonly options: ResolvedOptions) {
+  private readonly tags: EsdbTagIndex;
+
+  private constructor(private readonly client: Client, private readonly options: ResolvedOptions, tagRules: readonly TagRule[]) {
     this.known = new EventIdCache(options.eventIdCacheSize);
+    this.tags = new EsdbTagIndex(tagRules);
   }
 
-  /** Connects (e.g. `esdb://127.0.0.1:2113?tls=false`) and checks the server answers within the deadline. */
-  static async connect(connectionString: string, options: EsdbEventStoreOptions = {}): Promise<EsdbEventStore> {
+  /**
+   * Connects (e.g. `esdb://127.0.0.1:2113?tls=false`) and checks the server answers within the
+   * deadline. With tag rules, the whole $all is read once to index it (esdb-tag-index.ts).
+   */
+  static async connect(connectionString: string, options: EsdbEventStoreOptions & { tagRules?: readonly TagRule[] } = {}): Promise<EsdbEventStore> {
     const resolved = resolveOptions(options);
     const url = withDefaults(connectionString, {
       keepAliveInterval: resolved.keepAliveIntervalMs, keepAliveTimeout: resolved.keepAliveTimeoutMs, defaultDeadline: resolved.deadlineMs,
     });
-    const store = new EsdbEventStore(EventStoreDBClient.connectionString(url), resolved);
+    const store = new EsdbEventStore(EventStoreDBClient.connectionString(url), resolved, checkTagRules(options.tagRules ?? []));
     try {
       await store.collect('connect', () => store.client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1 }));
+      if (store.tags.rules.length > 0) {
+        for (let after = 0; ;) {
+          const page = await store.readAll({ fromPosition: after, maxCount: 10_000 });
+          for (const e of page) store.tags.add(e);
+          if (page.length < 10_000) break;
+          after = page[page.length - 1]!.position;
+        }
+      }
       return store;
     } catch (error) {
       await store.client.dispose();
@@ -69,7 +85,7 @@ export class EsdbEventStore implements EventStore {
     }
   }
 
-  appendToStream(streamId: string, events: readonly EventData[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult> {
+  appendToStream(streamId: string, events: readonly EventData[], options: AppendOptions): Promise<AppendResult> {
     if (this.closing !== undefined) return Promise.reject(new EsdbStoreClosedError());
     let prepared: PreparedEvent[];
     try {
@@ -77,7 +93,37 @@ export class EsdbEventStore implements EventStore {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.track(this.retrying(() => this.append(streamId, prepared, options.expectedRevision)));
+    const { condition } = options;
+    return this.track(this.tags.serialised(condition, async () => {
+      if (condition !== undefined && !this.tags.holds(condition) && !(await this.isRetry(streamId, prepared, options.expectedRevision))) {
+        throw new AppendConditionFailedError(streamId, condition);
+      }
+      const result = await this.retrying(() => this.append(streamId, prepared, options.expectedRevision));
+      if (events.some((e) => tagsOf(this.tags.rules, e.type, e.data).length > 0)) {
+        for (const e of await this.readRange(streamId, result.nextExpectedRevision - events.length + 1, events.length, false)) this.tags.add(e);
+      }
+      return result;
+    }));
+  }
+
+  /** Whether the append's first event already sits where the append would put it (a retry, answered as the same append). */
+  private async isRetry(streamId: string, events: PreparedEvent[], expected: ExpectedRevision): Promise<boolean> {
+    if (typeof expected === 'number' || expected === 'no_stream') {
+      const [atPlace] = await this.retrying(() => this.readRange(streamId, expected === 'no_stream' ? 0 : expected + 1, 1, false));
+      return atPlace?.id === events[0]!.id;
+    }
+    return (await this.readTail(streamId)).some((e) => e.id === events[0]!.id);
+  }
+
+  async readByTag(tag: string, key: readonly string[], options: { maxCount?: number } = {}): Promise<RecordedEvent[]> {
+    this.assertOpen();
+    const refs = this.tags.refsOf(tag, key).slice(0, options.maxCount === undefined ? undefined : checkNonNegative('maxCount', options.maxCount));
+    const out: RecordedEvent[] = [];
+    for (const r of refs) {
+      const [e] = await this.retrying(() => this.readRange(r.streamId, r.revision, 1, true));
+      if (e !== undefined) out.push(e);
+    }
+    return out;
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {

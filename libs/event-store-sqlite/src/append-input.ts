@@ -1,18 +1,19 @@
 // Validation and serialisation of append requests, done on the main thread before a request is
 // queued: bad input is rejected at once, and the writer thread receives only plain strings.
-import { EventIdConflictError, type EventData } from '#event-store';
+import { EventIdConflictError, tagsOf, type AppendCondition, type EventData, type TagRule } from '#event-store';
 
 const MAX_STREAM_ID_LENGTH = 1_000;
 const MAX_EVENT_ID_LENGTH = 100;
 const MAX_EVENT_TYPE_LENGTH = 500;
 const MAX_EVENTS_PER_APPEND = 10_000;
 
-export interface PreparedEvent { id: string; type: string; dataJson: string; metadataJson: string | null }
+/** tags: [tag, key, tag, key, …] the store's rules give the event (computed here, where the data is an object). */
+export interface PreparedEvent { id: string; type: string; dataJson: string; metadataJson: string | null; tags: string[] }
 
 /** The events of one append, checked and serialised; bytes = UTF-8 size of all their JSON. */
 export interface PreparedAppend { events: PreparedEvent[]; bytes: number }
 
-export function prepareEvents(streamId: string, events: readonly EventData[], expected: unknown, maxEventBytes: number): PreparedAppend {
+export function prepareEvents(streamId: string, events: readonly EventData[], expected: unknown, maxEventBytes: number, tagRules: readonly TagRule[] = []): PreparedAppend {
   if (typeof streamId !== 'string' || streamId.length === 0 || streamId.length > MAX_STREAM_ID_LENGTH) {
     throw new TypeError(`streamId must be a string of 1..${MAX_STREAM_ID_LENGTH} characters`);
   }
@@ -40,7 +41,9 @@ export function prepareEvents(streamId: string, events: readonly EventData[], ex
     const bytes = Buffer.byteLength(dataJson) + (metadataJson === null ? 0 : Buffer.byteLength(metadataJson));
     if (bytes > maxEventBytes) throw new RangeError(`event ${e.id} is ${bytes} bytes, more than ${maxEventBytes}`);
     total += bytes;
-    return { id: e.id, type: e.type, dataJson, metadataJson };
+    const tags: string[] = [];
+    for (const [tag, key] of tagsOf(tagRules, e.type, e.data)) tags.push(tag, key);
+    return { id: e.id, type: e.type, dataJson, metadataJson, tags };
   });
   return { events: prepared, bytes: total };
 }
@@ -58,4 +61,15 @@ export function checkMaxCount(maxCount: number | undefined): number {
 export function checkLimit(name: string, value: number, max: number): number {
   if (!Number.isSafeInteger(value) || value < 1 || value > max) throw new RangeError(`${name} must be an integer in 1..${max}`);
   return value;
+}
+
+/** A condition as given, checked: a tag, string key parts, a position. */
+export function checkCondition(condition: AppendCondition | undefined): AppendCondition | undefined {
+  if (condition === undefined) return undefined;
+  const { tag, key, afterPosition } = condition;
+  if (typeof tag !== 'string' || tag.length === 0 || !Array.isArray(key) || key.some((k) => typeof k !== 'string')) {
+    throw new TypeError('an append condition names a tag and a key of strings');
+  }
+  checkNonNegative('condition.afterPosition', afterPosition);
+  return condition;
 }

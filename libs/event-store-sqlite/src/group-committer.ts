@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { EventIdConflictError, WrongExpectedRevisionError, type AppendResult, type ExpectedRevision } from '#event-store';
+import { AppendConditionFailedError, EventIdConflictError, WrongExpectedRevisionError, type AppendCondition, type AppendResult, type ExpectedRevision, type TagRule, tagKey } from '#event-store';
 import type { PreparedAppend } from './append-input.js';
 import { SqliteWriteError, StoreOverloadedError, StoreWriterFailedError } from './errors.js';
 import type { ErrorInfo, FromWriter, ToWriter, WriteBatch, WriterWorkerData } from './writer-protocol.js';
@@ -16,18 +16,18 @@ const MAX_BATCH_EVENTS = 20_000;
 /** Bounds the copy of one batch to the writer thread (maxEventBytes alone allows 20,000 MiB). */
 const MAX_BATCH_BYTES = 64 * 1024 * 1024;
 /** Loading the worker and migrating the schema (which may wait busy_timeout for another process). */
-const WRITER_START_TIMEOUT_MS = 30_000;
+const WRITER_START_TIMEOUT_MS = 600_000; // indexing a long log by new tag rules runs at open
 /** close() waits this long for the writer to close its connection, then terminates the thread. */
 const WRITER_EXIT_TIMEOUT_MS = 10_000;
 
 const NO_EVENTS: PreparedAppend['events'] = [];
 
 interface QueuedAppend extends PreparedAppend {
-  streamId: string; expected: ExpectedRevision;
+  streamId: string; expected: ExpectedRevision; condition: AppendCondition | undefined;
   resolve: (result: AppendResult) => void; reject: (error: unknown) => void;
 }
 
-export interface GroupCommitterOptions { path: string; maxBatchAppends: number; maxPendingAppends: number }
+export interface GroupCommitterOptions { path: string; maxBatchAppends: number; maxPendingAppends: number; tagRules: TagRule[] | null }
 
 export class GroupCommitter {
   transactions = 0;
@@ -62,7 +62,7 @@ export class GroupCommitter {
 
   /** Starts the writer thread; resolves once it has opened (and migrated) the database. */
   static async start(options: GroupCommitterOptions, onCommitted: () => void): Promise<GroupCommitter> {
-    const workerData: WriterWorkerData = { medaidSqliteWriter: true, path: options.path };
+    const workerData: WriterWorkerData = { medaidSqliteWriter: true, path: options.path, tagRules: options.tagRules };
     const committer = new GroupCommitter(new Worker(writerScript(), { workerData }), options, onCommitted);
     const timer = setTimeout(() => committer.fail(new StoreWriterFailedError(`not ready after ${WRITER_START_TIMEOUT_MS} ms`)), WRITER_START_TIMEOUT_MS);
     try {
@@ -90,9 +90,9 @@ export class GroupCommitter {
   }
 
   /** Resolves once the COMMIT containing this append has returned (acknowledged ⇒ durable). */
-  append(streamId: string, expected: ExpectedRevision, prepared: PreparedAppend): Promise<AppendResult> {
+  append(streamId: string, expected: ExpectedRevision, prepared: PreparedAppend, condition?: AppendCondition): Promise<AppendResult> {
     return new Promise<AppendResult>((resolve, reject) => {
-      this.queue.push({ streamId, expected, events: prepared.events, bytes: prepared.bytes, resolve, reject });
+      this.queue.push({ streamId, expected, condition, events: prepared.events, bytes: prepared.bytes, resolve, reject });
       // While a batch is in flight, its completion sends the next one (with everything queued by
       // then). When the writer is idle, the batch leaves at the end of this task: the appends of this
       // same task join it, and those of later tasks form the next batch while this one commits.
@@ -182,6 +182,8 @@ export class GroupCommitter {
         request.resolve({ nextExpectedRevision: message.results[2 * i]!, position: message.results[2 * i + 1]! });
       } else if (r.kind === 'revision') {
         request.reject(new WrongExpectedRevisionError(request.streamId, request.expected, r.actual));
+      } else if (r.kind === 'condition') {
+        request.reject(new AppendConditionFailedError(request.streamId, request.condition!));
       } else {
         request.reject(new EventIdConflictError(request.streamId, r.eventId));
       }
@@ -218,13 +220,18 @@ function encode(batch: readonly QueuedAppend[], eventCount: number): WriteBatch 
     type: 'write', streamIds: [], expected: [], eventCounts: [],
     eventIds: new Array<string>(eventCount), types: new Array<string>(eventCount),
     data: new Array<string>(eventCount), metadata: new Array<string | null>(eventCount),
+    tagCounts: new Array<number>(eventCount), tags: [], conditions: [],
   };
   let e = 0;
   for (const request of batch) {
     message.streamIds.push(request.streamId);
     message.expected.push(request.expected);
     message.eventCounts.push(request.events.length);
+    const c = request.condition;
+    message.conditions.push(c === undefined ? null : [c.tag, tagKey(c.key), c.afterPosition]);
     for (const event of request.events) {
+      message.tagCounts[e] = event.tags.length / 2;
+      for (const t of event.tags) message.tags.push(t);
       message.eventIds[e] = event.id;
       message.types[e] = event.type;
       message.data[e] = event.dataJson;

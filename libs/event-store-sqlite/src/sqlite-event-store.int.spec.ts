@@ -6,8 +6,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
 import Database from 'better-sqlite3';
-import { EventIdConflictError, WrongExpectedRevisionError, type EventData, type RecordedEvent } from '#event-store';
-import { eventStoreContract } from '../../../test/contract/event-store.contract.js';
+import { AppendConditionFailedError, EventIdConflictError, WrongExpectedRevisionError, type EventData, type RecordedEvent } from '#event-store';
+import { CONTRACT_TAG_RULES, eventStoreContract } from '../../../test/contract/event-store.contract.js';
 import { SqliteEventStore, StoreClosedError, StoreOverloadedError, type SqliteEventStoreOptions } from './index.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -48,7 +48,7 @@ function event(data: unknown = { n: 1 }): EventData {
 
 eventStoreContract('SqliteEventStore', async () => {
   const dir = tempDir();
-  const store = await SqliteEventStore.open({ path: join(dir, 'events.db') });
+  const store = await SqliteEventStore.open({ path: join(dir, 'events.db'), tagRules: CONTRACT_TAG_RULES });
   return {
     store,
     cleanup: async () => {
@@ -379,7 +379,7 @@ describe('SqliteEventStore', () => {
       db.prepare("UPDATE meta SET value = '99' WHERE key = 'schema_version'").run();
       db.close();
 
-      await expect(SqliteEventStore.open({ path })).rejects.toThrow('unsupported event store schema version 99, expected 1');
+      await expect(SqliteEventStore.open({ path })).rejects.toThrow('unsupported event store schema version 99, expected 2');
     });
 
     it('given another connection holding the write lock beyond busy_timeout, then that batch is rejected with SQLITE_BUSY and the next one commits', async () => {
@@ -398,6 +398,67 @@ describe('SqliteEventStore', () => {
       expect(outcome).toMatchObject({ code: 'SQLITE_BUSY' });
       expect(store.stats().transactions).toBe(1);
       await expect(store.appendToStream('lock', [event()], { expectedRevision: 0 })).resolves.toEqual({ nextExpectedRevision: 1, position: 2 });
+    });
+  });
+
+  describe('tags on disk', () => {
+    let dir: string;
+    let path: string;
+    beforeEach(() => {
+      dir = tempDir();
+      path = join(dir, 'events.sqlite');
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    const tagRows = (file: string) => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return db.prepare('SELECT tag, key, position FROM tags ORDER BY tag, key, position').all();
+      } finally {
+        db.close();
+      }
+    };
+    const settled = (hospital: string, id: string) => ({ id: randomUUID(), type: 'Settled', data: { visit: { hospital, id } } });
+
+    it('given a version-1 file, when opened with tag rules, then it is upgraded and its events tagged exactly as appends would tag them', async () => {
+      // the same appends, once into a store that tags as it writes, once into a file made version 1 and tagged at open
+      const appends = Array.from({ length: 30 }, (_, i) => [`p-${i % 7}`, [settled(`H${i % 3}`, `v${i % 5}`), { id: randomUUID(), type: 'Other', data: { i } }, { id: randomUUID(), type: 'Reversed', data: { hospital: `H${i % 3}`, id: 7 } }]] as const);
+      const live = await SqliteEventStore.open({ path, tagRules: CONTRACT_TAG_RULES });
+      for (const [stream, events] of appends) await live.appendToStream(stream, events, { expectedRevision: 'any' });
+      await live.close();
+      const old = join(dir, 'old.sqlite');
+      const plain = await SqliteEventStore.open({ path: old });
+      for (const [stream, events] of appends) await plain.appendToStream(stream, events, { expectedRevision: 'any' });
+      await plain.close();
+      const db = new Database(old);
+      db.exec("DROP TABLE tags; UPDATE meta SET value = '1' WHERE key = 'schema_version'; DELETE FROM meta WHERE key = 'tag_rules'");
+      db.close();
+
+      const upgraded = await SqliteEventStore.open({ path: old, tagRules: CONTRACT_TAG_RULES });
+      const v = await upgraded.readByTag('visit', ['H1', 'v1']);
+      await upgraded.close();
+
+      expect(tagRows(path).length).toBeGreaterThan(30);
+      expect(tagRows(old)).toEqual(tagRows(path));
+      expect(v.length).toBeGreaterThan(0);
+    });
+
+    it('given two stores on one file (two writer connections, as two processes would have), when both append on the same condition, then exactly one is written', async () => {
+      const a = await SqliteEventStore.open({ path, tagRules: CONTRACT_TAG_RULES });
+      const b = await SqliteEventStore.open({ path });
+      try {
+        expect(b.tagRules).toEqual(CONTRACT_TAG_RULES); // the file's rules, without being told
+        for (let round = 0; round < 20; round++) {
+          const condition = { tag: 'visit', key: ['H', `v${round}`], afterPosition: 0 };
+          const outcomes = await Promise.allSettled([a, b, a, b].map((s, i) =>
+            s.appendToStream(`p-${round}-${i}`, [settled('H', `v${round}`)], { expectedRevision: 'no_stream', condition })));
+          expect([round, outcomes.filter((o) => o.status === 'fulfilled').length]).toEqual([round, 1]);
+          expect(outcomes.filter((o) => o.status === 'rejected').every((o) => (o as PromiseRejectedResult).reason instanceof AppendConditionFailedError)).toBe(true);
+        }
+      } finally {
+        await a.close();
+        await b.close();
+      }
     });
   });
 });

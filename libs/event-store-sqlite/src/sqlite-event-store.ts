@@ -9,18 +9,20 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { checkTagRules, tagKey } from '#event-store';
 import type {
-  AppendResult, EventData, EventStore, ExpectedRevision, LogPosition, ReadAllOptions,
-  ReadStreamOptions, RecordedEvent, SubscribeToAllOptions, Subscription,
+  AppendOptions, AppendResult, EventData, EventStore, LogPosition, ReadAllOptions,
+  ReadStreamOptions, RecordedEvent, SubscribeToAllOptions, Subscription, TagRule,
 } from '#event-store';
-import { checkLimit, checkMaxCount, checkNonNegative, prepareEvents, type PreparedAppend } from './append-input.js';
+import { checkCondition, checkLimit, checkMaxCount, checkNonNegative, prepareEvents, type PreparedAppend } from './append-input.js';
 import { StoreClosedError } from './errors.js';
 import { GroupCommitter } from './group-committer.js';
 import type { IdRow, WriteConnection } from './write-batch.js';
 
 export { StoreClosedError, StoreOverloadedError } from './errors.js';
 
-const SCHEMA_VERSION = 1;
+/** 2: the tags table (version 1 files are upgraded in place, their events tagged on the way). */
+const SCHEMA_VERSION = 2;
 const MAX_PAGE_SIZE = 10_000;
 const SUBSCRIPTION_PAGE_SIZE = 500;
 /** Another process holding the write lock makes us wait (synchronously) at most this long. */
@@ -48,6 +50,11 @@ export interface SqliteEventStoreOptions {
   maxPendingAppends?: number;
   /** Most UTF-8 bytes of one event's data + metadata JSON (default 1 MiB). */
   maxEventBytes?: number;
+  /**
+   * The tags to index events by (see TagRule). When they differ from the rules the file was
+   * indexed with, the whole log is indexed again at open (once). Omitted: the file's own rules.
+   */
+  tagRules?: readonly TagRule[];
 }
 
 export interface SqliteEventStoreStats {
@@ -79,6 +86,8 @@ export class SqliteEventStore implements EventStore {
     private readonly reader: SqliteLogReader,
     private readonly committer: GroupCommitter,
     private readonly maxEventBytes: number,
+    /** The rules the file is indexed with: every append is tagged by these. */
+    readonly tagRules: readonly TagRule[],
   ) {}
 
   static async open(options: SqliteEventStoreOptions): Promise<SqliteEventStore> {
@@ -89,9 +98,11 @@ export class SqliteEventStore implements EventStore {
     // The writer thread creates the file and the schema; the read connection opens after it.
     // `store` is set below, before any commit can call back (no append can exist before).
     let store: SqliteEventStore | undefined;
-    const committer = await GroupCommitter.start({ path: options.path, maxBatchAppends, maxPendingAppends }, () => store?.wakeSubscriptions());
+    const tagRules = options.tagRules === undefined ? null : [...checkTagRules(options.tagRules)];
+    const committer = await GroupCommitter.start({ path: options.path, maxBatchAppends, maxPendingAppends, tagRules }, () => store?.wakeSubscriptions());
     try {
-      store = new SqliteEventStore(SqliteLogReader.open(options.path), committer, maxEventBytes);
+      const reader = SqliteLogReader.open(options.path);
+      store = new SqliteEventStore(reader, committer, maxEventBytes, reader.tagRules());
       return store;
     } catch (error) {
       await committer.close();
@@ -99,18 +110,23 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
-  appendToStream(streamId: string, events: readonly EventData[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult> {
+  appendToStream(streamId: string, events: readonly EventData[], options: AppendOptions): Promise<AppendResult> {
     if (this.closing !== undefined) return Promise.reject(new StoreClosedError());
     const refusal = this.committer.refusal();
     if (refusal !== undefined) return Promise.reject(refusal);
     let prepared: PreparedAppend;
     try {
-      // Validated and serialised here, before queueing: bad input never reaches the writer thread.
-      prepared = prepareEvents(streamId, events, options?.expectedRevision, this.maxEventBytes);
+      // Validated, serialised and tagged here, before queueing: bad input never reaches the writer thread.
+      prepared = prepareEvents(streamId, events, options?.expectedRevision, this.maxEventBytes, this.tagRules);
+      checkCondition(options.condition);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.committer.append(streamId, options.expectedRevision, prepared);
+    return this.committer.append(streamId, options.expectedRevision, prepared, options.condition);
+  }
+
+  async readByTag(tag: string, key: readonly string[], options: { maxCount?: number } = {}): Promise<RecordedEvent[]> {
+    return this.reader.readByTag(tag, key, options.maxCount);
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -228,7 +244,20 @@ export class SqliteLogReader {
       readStream: db.prepare<[string, number, number], EventRow>(`SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision LIMIT ?`),
       readAll: db.prepare<[number, number], EventRow>(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`),
       head: db.prepare<[], number | null>('SELECT MAX(position) FROM events').pluck(),
+      byTag: db.prepare<[string, string, number], EventRow>(
+        `SELECT ${COLUMNS} FROM events WHERE position IN (SELECT position FROM tags WHERE tag = ? AND key = ?) ORDER BY position LIMIT ?`),
+      tagRules: db.prepare<[], string>("SELECT value FROM meta WHERE key = 'tag_rules'").pluck(),
     };
+  }
+
+  /** The rules the file's tags were made with ([] when none). */
+  tagRules(): TagRule[] {
+    const json = this.statements().tagRules.get();
+    return json === undefined ? [] : (JSON.parse(json) as TagRule[]);
+  }
+
+  readByTag(tag: string, key: readonly string[], maxCount?: number): RecordedEvent[] {
+    return this.statements().byTag.all(tag, tagKey(key), checkMaxCount(maxCount)).map(toRecorded);
   }
 
   /** Opens the file (which must exist, with its schema) read-only. */
@@ -279,10 +308,11 @@ function openReadConnection(path: string): Database.Database {
 }
 
 /** The writer thread's connection (see sqlite-writer.worker.ts): migrates, then serves writeBatch. */
-export function openWriteConnection(path: string): WriteConnection & { close(): void } {
+export function openWriteConnection(path: string, tagRules: readonly TagRule[] | null): WriteConnection & { close(): void } {
   const db = new Database(path);
   try {
     migrate(db);
+    if (tagRules !== null) reindex(db, tagRules);
   } catch (error) {
     db.close();
     throw error;
@@ -296,6 +326,8 @@ export function openWriteConnection(path: string): WriteConnection & { close(): 
   const insert = db.prepare<[string, number, string, string, string, string | null, number]>(
     'INSERT INTO events (stream_id, revision, event_id, type, data, metadata, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
   );
+  const taggedAfter = db.prepare<[string, string, number], number>('SELECT 1 FROM tags WHERE tag = ? AND key = ? AND position > ? LIMIT 1').pluck();
+  const insertTag = db.prepare<[string, string, number]>('INSERT INTO tags (tag, key, position) VALUES (?, ?, ?)');
   return {
     begin: () => void begin.run(),
     commit: () => void commit.run(),
@@ -305,6 +337,8 @@ export function openWriteConnection(path: string): WriteConnection & { close(): 
     lastRevision: (streamId) => lastRevision.get(streamId),
     eventById: (eventId) => byEventId.get(eventId),
     insert: (...row) => Number(insert.run(...row).lastInsertRowid),
+    taggedAfter: (tag, key, after) => taggedAfter.get(tag, key, after) !== undefined,
+    insertTag: (tag, key, position) => void insertTag.run(tag, key, position),
     close: () => db.close(),
   };
 }
@@ -330,10 +364,35 @@ function migrate(db: Database.Database): void {
       CREATE TABLE IF NOT EXISTS events (
         position INTEGER PRIMARY KEY, stream_id TEXT NOT NULL, revision INTEGER NOT NULL, event_id TEXT NOT NULL UNIQUE,
         type TEXT NOT NULL, data TEXT NOT NULL, metadata TEXT, created_ms INTEGER NOT NULL, UNIQUE (stream_id, revision)
-      ) STRICT;`);
+      ) STRICT;
+      -- Which events carry which tag and key (TagRule): written in the append's transaction.
+      CREATE TABLE IF NOT EXISTS tags (tag TEXT NOT NULL, key TEXT NOT NULL, position INTEGER NOT NULL, PRIMARY KEY (tag, key, position)) STRICT, WITHOUT ROWID;`);
     const version = db.prepare<[], string>("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get();
-    if (version === undefined) db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
-    else if (Number(version) !== SCHEMA_VERSION) throw new Error(`unsupported event store schema version ${version}, expected ${SCHEMA_VERSION}`);
+    if (version === undefined || Number(version) === 1) {
+      // A version-1 file has no tags yet: its rules are none, so the first open with rules indexes it.
+      db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(SCHEMA_VERSION));
+    } else if (Number(version) !== SCHEMA_VERSION) throw new Error(`unsupported event store schema version ${version}, expected ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+/**
+ * Tags the whole log by these rules when the file was indexed with others (or none): one pass
+ * in SQL, in one transaction. The key is made as tagsOf() makes it: text or integer values only.
+ */
+function reindex(db: Database.Database, rules: readonly TagRule[]): void {
+  const json = JSON.stringify(rules);
+  const stored = db.prepare<[], string>("SELECT value FROM meta WHERE key = 'tag_rules'").pluck();
+  if ((stored.get() ?? '[]') === json) return;
+  db.transaction(() => {
+    if ((stored.get() ?? '[]') === json) return; // another process did it while we waited for the lock
+    db.exec('DELETE FROM tags');
+    for (const rule of rules) {
+      const part = (path: string) => `(CASE WHEN json_type(data, '${path}') IN ('text', 'integer') THEN json_extract(data, '${path}') END)`;
+      const key = rule.fields.length === 0 ? "''" : rule.fields.map(part).join(' || char(31) || ');
+      db.prepare(`INSERT INTO tags (tag, key, position) SELECT ?, k, position FROM (SELECT ${key} AS k, position FROM events WHERE type = ?) WHERE k IS NOT NULL`)
+        .run(rule.tag, rule.eventType);
+    }
+    db.prepare("INSERT INTO meta (key, value) VALUES ('tag_rules', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(json);
   }).immediate();
 }
 

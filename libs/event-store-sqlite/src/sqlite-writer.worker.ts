@@ -15,7 +15,7 @@ const reply = (message: FromWriter): void => port.postMessage(message);
 
 let connection: ReturnType<typeof openWriteConnection> | undefined;
 try {
-  connection = openWriteConnection(data.path);
+  connection = openWriteConnection(data.path, data.tagRules ?? null);
 } catch (error) {
   // e.g. an unsupported schema version: reported, so that open() rejects with the reason
   reply({ type: 'open_failed', error: errorInfo(error) });

@@ -15,6 +15,9 @@ export interface WriteConnection {
   eventById(eventId: string): IdRow | undefined;
   /** Returns the new event's position (its rowid). */
   insert(streamId: string, revision: number, eventId: string, type: string, data: string, metadata: string | null, createdMs: number): number;
+  /** Whether an event with the tag and key has a position > after. */
+  taggedAfter(tag: string, key: string, after: number): boolean;
+  insertTag(tag: string, key: string, position: number): void;
 }
 
 type Committed = Extract<FromWriter, { type: 'committed' }>;
@@ -28,9 +31,11 @@ export function writeBatch(conn: WriteConnection, batch: WriteBatch): Committed 
   try {
     const createdMs = Date.now();
     let offset = 0;
+    const tagOffset = { at: 0 };
     for (let index = 0; index < batch.streamIds.length; index++) {
       const count = batch.eventCounts[index]!;
-      const outcome = writeAppend(conn, batch, index, offset, count, createdMs);
+      const outcome = writeAppend(conn, batch, index, offset, count, createdMs, tagOffset);
+      for (let i = 0; i < count; i++) tagOffset.at += 2 * batch.tagCounts[offset + i]!; // written or not, its tags are passed
       offset += count;
       if ('kind' in outcome) {
         rejected.push(outcome);
@@ -55,7 +60,7 @@ export function writeBatch(conn: WriteConnection, batch: WriteBatch): Committed 
 type AppendOutcome = RejectedAppend | { nextExpectedRevision: number; position: number };
 
 /** Checks and writes one request inside the open transaction; an expected failure writes nothing. */
-function writeAppend(conn: WriteConnection, batch: WriteBatch, index: number, offset: number, count: number, createdMs: number): AppendOutcome {
+function writeAppend(conn: WriteConnection, batch: WriteBatch, index: number, offset: number, count: number, createdMs: number, tagOffset: { at: number }): AppendOutcome {
   const streamId = batch.streamIds[index]!;
   const expected = batch.expected[index]!;
   // Read with SQL inside the write transaction: correct even when another process appends too.
@@ -68,10 +73,15 @@ function writeAppend(conn: WriteConnection, batch: WriteBatch, index: number, of
     const eventId = batch.eventIds[offset + i]!;
     if (conn.eventById(eventId) !== undefined) return { index, kind: 'event_id', eventId };
   }
+  // Inside the transaction, after the appends before it in this batch: what it forbids cannot slip in.
+  const condition = batch.conditions[index];
+  if (condition != null && conn.taggedAfter(condition[0], condition[1], condition[2])) return { index, kind: 'condition' };
   let position = 0;
+  let t = tagOffset.at;
   for (let i = 0; i < count; i++) {
     const e = offset + i;
     position = conn.insert(streamId, current + 1 + i, batch.eventIds[e]!, batch.types[e]!, batch.data[e]!, batch.metadata[e]!, createdMs);
+    for (let end = t + 2 * batch.tagCounts[e]!; t < end; t += 2) conn.insertTag(batch.tags[t]!, batch.tags[t + 1]!, position);
   }
   return { nextExpectedRevision: current + count, position };
 }

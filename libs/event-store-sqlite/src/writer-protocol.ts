@@ -1,10 +1,11 @@
 // Messages between the main thread (GroupCommitter) and the writer thread (sqlite-writer.worker).
 // Only plain strings and numbers cross: structured clone copies them cheaply, and error classes
 // are rebuilt on the main thread so that `instanceof` works there.
-import type { ExpectedRevision, StreamRevision } from '#event-store';
+import type { ExpectedRevision, StreamRevision, TagRule } from '#event-store';
 
 /** workerData of the writer thread; the tag keeps the entry script from running anywhere else. */
-export interface WriterWorkerData { medaidSqliteWriter: true; path: string }
+/** tagRules: the rules to index the log by (re-indexed when they differ from the file's); null keeps the file's. */
+export interface WriterWorkerData { medaidSqliteWriter: true; path: string; tagRules: TagRule[] | null }
 
 /** One group commit, column-wise: per append request, then every event of every request in order. */
 export interface WriteBatch {
@@ -16,6 +17,11 @@ export interface WriteBatch {
   types: string[];
   data: string[];
   metadata: Array<string | null>;
+  /** Per event: how many (tag, key) pairs it has; then the pairs of every event in order. */
+  tagCounts: number[];
+  tags: string[];
+  /** Per append request: its condition as [tag, key, afterPosition], or null. */
+  conditions: Array<[tag: string, key: string, afterPosition: number] | null>;
 }
 
 /** Written after the writer's last batch: it closes its connection, then its thread ends. */
@@ -26,7 +32,8 @@ export type ToWriter = WriteBatch | CloseWriter;
 /** A request whose revision or id check failed: it wrote nothing, the rest of its batch commits. */
 export type RejectedAppend =
   | { index: number; kind: 'revision'; actual: StreamRevision | 'no_stream' }
-  | { index: number; kind: 'event_id'; eventId: string };
+  | { index: number; kind: 'event_id'; eventId: string }
+  | { index: number; kind: 'condition' };
 
 export interface ErrorInfo { message: string; code: string | undefined }
 

@@ -62,15 +62,82 @@ export interface SubscribeToAllOptions {
   onError?: (error: unknown) => void;
 }
 
+/**
+ * A tag the store gives every event of one type, computed from its data: the values at `fields`
+ * (JSON paths such as `$.discharge.hospitalId`; none for a tag all such events share) make its
+ * key. Events are found by tag and key (readByTag) across streams, and an append can be made
+ * conditional on no event with a tag and key having been recorded since a position — the
+ * uniqueness that spans streams (one active settlement per visit) is then the store's to enforce,
+ * in the transaction that records the events, not a process's memory's.
+ */
+export interface TagRule { tag: string; eventType: string; fields: readonly string[] }
+
+/** The append fails (AppendConditionFailedError) if an event tagged `tag` with `key` has a position > afterPosition. */
+export interface AppendCondition { tag: string; key: readonly string[]; afterPosition: LogPosition }
+
+export interface AppendOptions {
+  expectedRevision: ExpectedRevision;
+  condition?: AppendCondition;
+}
+
+/** A tag's key as stored: the field values joined by U+001F (which no id may contain). */
+export const tagKey = (values: readonly string[]): string => values.join('\u001f');
+
+/** The value at a `$.a.b` path of an event's data, as the store's tag key part (string or integer), or undefined. */
+export function tagField(data: unknown, path: string): string | undefined {
+  let value: unknown = data;
+  for (const part of path.slice(2).split('.')) {
+    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, part)) return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+  return undefined;
+}
+
+/** The (tag, key) pairs the rules give an event. */
+export function tagsOf(rules: readonly TagRule[], type: string, data: unknown): Array<[tag: string, key: string]> {
+  const out: Array<[string, string]> = [];
+  for (const rule of rules) {
+    if (rule.eventType !== type) continue;
+    const values: string[] = [];
+    for (const field of rule.fields) {
+      const v = tagField(data, field);
+      if (v === undefined) break;
+      values.push(v);
+    }
+    if (values.length === rule.fields.length) out.push([rule.tag, tagKey(values)]);
+  }
+  return out;
+}
+
+/** Checks a rule set: tags and paths the stores accept (plain `$.name.name` paths). */
+export function checkTagRules(rules: readonly TagRule[]): readonly TagRule[] {
+  const seen = new Set<string>();
+  for (const r of rules) {
+    if (!/^[a-z][a-z0-9-]{0,39}$/.test(r.tag)) throw new TypeError(`tag ${JSON.stringify(r.tag)} must be 1..40 of a-z, 0-9, -`);
+    if (typeof r.eventType !== 'string' || r.eventType.length === 0) throw new TypeError('a tag rule names an event type');
+    for (const f of r.fields) if (!/^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$/.test(f)) throw new TypeError(`tag field ${JSON.stringify(f)} must be a $.name.name path`);
+    const id = `${r.tag}\u0000${r.eventType}`;
+    if (seen.has(id)) throw new TypeError(`tag ${r.tag} has two rules for ${r.eventType}`);
+    seen.add(id);
+  }
+  return rules;
+}
+
 export interface EventStore {
   /**
    * Appends events atomically to one stream. Rejects with WrongExpectedRevisionError when the
-   * stream's revision is not what the caller expected. Appending again events whose ids are
-   * already the stream's events at the expected place succeeds without writing (idempotent retry).
+   * stream's revision is not what the caller expected, and with AppendConditionFailedError when
+   * the condition does not hold (checked in the same transaction as the write). Appending again
+   * events whose ids are already the stream's events at the expected place succeeds without
+   * writing (idempotent retry; the condition is not checked again then).
    */
-  appendToStream(streamId: string, events: readonly EventData[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult>;
+  appendToStream(streamId: string, events: readonly EventData[], options: AppendOptions): Promise<AppendResult>;
   /** Events of one stream in revision order; [] when the stream does not exist. */
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /** Events carrying a tag with a key (see TagRule), in log order. */
+  readByTag(tag: string, key: readonly string[], options?: { maxCount?: number }): Promise<RecordedEvent[]>;
   /** Events of every stream in global order. */
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   /** Catch-up then live: every event after fromPosition, in global order, each exactly once. */
@@ -89,6 +156,14 @@ export class WrongExpectedRevisionError extends Error {
     readonly actual: StreamRevision | 'no_stream',
   ) {
     super(`stream ${streamId}: expected revision ${String(expected)}, actual ${String(actual)}`);
+  }
+}
+
+/** An append's condition did not hold: an event with the tag and key was recorded after the position given. */
+export class AppendConditionFailedError extends Error {
+  readonly code = 'APPEND_CONDITION_FAILED';
+  constructor(readonly streamId: string, readonly condition: AppendCondition) {
+    super(`append to ${streamId}: an event tagged ${condition.tag} ${condition.key.join('/')} was recorded after position ${condition.afterPosition}`);
   }
 }
 
