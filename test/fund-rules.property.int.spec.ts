@@ -142,7 +142,7 @@ class Office {
   stop = () => this.close();
   head = () => this.runtime.store.headPosition();
   log = () => this.runtime.store.readAll({ fromPosition: 0, maxCount: 1_000_000 });
-  get model() { return this.runtime.model; }
+  get model() { return this.runtime.state; }
   get store() { return this.runtime.store; }
 }
 
@@ -256,7 +256,7 @@ async function checkInvariants(office: Office, policy: Policy, at: string): Prom
   for (const [key, used] of counters) {
     const [person, y, counter] = key.split('|');
     expect([at, key, used >= 0]).toEqual([at, key, true]);
-    expect([at, key, office.model.person(person!).state.years[Number(y)]?.used[counter!] ?? 0]).toEqual([at, key, used]);
+    expect([at, key, (await office.model.person(office.store, person!)).state.years[Number(y)]?.used[counter!] ?? 0]).toEqual([at, key, used]);
   }
   // audit verify over the whole log: every settlement recomputed as recorded, no fund overdrawn
   const scratch = mkdtempSync(join(tmpdir(), 'medaid-prop-journal-'));

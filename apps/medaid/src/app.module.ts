@@ -66,13 +66,13 @@ export class HealthController {
   }
 
   /**
-   * Readiness: the store is open and the read model rebuilt; 503 while draining for shutdown.
+   * Readiness: the store is open and the decision state at the head of the log; 503 while draining for shutdown.
    * Kafka's state is shown but does not make the service unready: HTTP settlement works without it.
    */
   @Get('ready')
   ready(@Res({ passthrough: true }) reply: StatusReply) {
     if (this.lifecycle.draining) reply.status(503);
-    const { model } = this.runtime;
+    const { state: model } = this.runtime;
     const parts = Object.fromEntries([...this.lifecycle.reports].map(([name, report]) => [name, report()]));
     // The journal is a projection that may lag behind the log under load (its thread yields the CPU
     // to settlements): how far is shown, informational like Kafka's state.

@@ -69,7 +69,7 @@ async function serve(args: string[]): Promise<void> {
   const grpc = grpcPort === null ? null
     : connectGrpc(app, app.get(Lifecycle), { host: values['grpc-host'] ?? values.host, port: grpcPort, logCalls: !values.quiet });
   await app.init(); // registers the command handlers before the demo policy goes through the bus
-  if (runtime.model.eventCount === 0 && !values['no-demo-policy']) {
+  if (runtime.state.eventCount === 0 && !values['no-demo-policy']) {
     const published: Result<unknown> = await app.get(CommandBus).execute(
       new PublishPolicy(JSON.parse(readFileSync(DEMO_POLICY, 'utf8')), { actor: SYSTEM_ACTOR, correlationId: 'first-start' }),
     );

@@ -135,3 +135,31 @@ export type FundEvent = { type: 'FundAllocated'; data: FundAllocatedData };
 
 /** Every event medaid records. */
 export type MedaidEvent = PersonEvent | AdjustmentEvent | PolicyPublishedEvent | FundEvent;
+
+// ---- tags: how the store finds events across streams --------------------------------------------
+
+/**
+ * The tags the event store keeps for medaid's events (the port's TagRule, declared here with the
+ * events they read from; the store indexes them in the transaction that records the events):
+ * - `visit` [hospitalId, visitId]: every settlement, reversal, adjustment request and applied
+ *   adjustment of one visit. A settlement is appended on condition that no `visit` event of its
+ *   visit was recorded since the decision read them: one active settlement per visit, enforced by
+ *   the store even across processes.
+ * - `category` [code]: every assignment of a category — the persons who ever held it.
+ * - `policies` [] and `allocations` []: every published policy version and every fund allocation
+ *   (few, read whole at start-up).
+ */
+export const VISIT_TAG = 'visit';
+export const CATEGORY_TAG = 'category';
+export const POLICIES_TAG = 'policies';
+export const ALLOCATIONS_TAG = 'allocations';
+
+export const MEDAID_TAG_RULES: ReadonlyArray<{ tag: string; eventType: MedaidEvent['type']; fields: readonly string[] }> = [
+  { tag: VISIT_TAG, eventType: 'DischargeSettled', fields: ['$.discharge.hospitalId', '$.discharge.visitId'] },
+  { tag: VISIT_TAG, eventType: 'SettlementReversed', fields: ['$.hospitalId', '$.visitId'] },
+  { tag: VISIT_TAG, eventType: 'AdjustmentRequested', fields: ['$.hospitalId', '$.visitId'] },
+  { tag: VISIT_TAG, eventType: 'AdjustmentApplied', fields: ['$.hospitalId', '$.visitId'] },
+  { tag: CATEGORY_TAG, eventType: 'CategoryAssigned', fields: ['$.category'] },
+  { tag: POLICIES_TAG, eventType: 'PolicyPublished', fields: [] },
+  { tag: ALLOCATIONS_TAG, eventType: 'FundAllocated', fields: [] },
+];

@@ -40,9 +40,9 @@ ${COMMON_OPTIONS}`;
 const REPLAY_USAGE = `medaid audit replay [--data DIR] [--store esdb://…] [--keep]
 
   Rebuilds the projections from the event log into a fresh temporary database — the journal
-  (entries, hashes, account index, balances, checkpoint) and the read model's per-person counters,
-  visit index and fund accounts — and compares them with the live ones: DIR/ledger.sqlite, and the
-  read-model snapshot the service saves there when it stops. Prints every difference (the first
+  (entries, hashes, account index, balances, checkpoint) and the fund accounts — and compares them
+  with the live ones: DIR/ledger.sqlite, and the fund accounts the service saves there when it
+  stops. Prints every difference (the first
   100); exit 0 when identical, 1 otherwise. Works while the service runs (each projection is
   compared at the position it was written up to).
 ${COMMON_OPTIONS}
@@ -141,7 +141,7 @@ async function runReplay(args: string[], io: AuditIo): Promise<number> {
     out.write(`  journal:    ${fmt(r.journal.entries)} live entries up to position ${r.journal.position}, differences: ${n('journal')}; balances, differences: ${n('balances')}\n`);
     out.write(r.snapshot === null
       ? '  read model: no snapshot in the live journal (the service saves one when it stops after commands): counters not compared\n'
-      : `  read model: ${fmt(r.snapshot.rows)} rows (persons, visits, funds) at position ${r.snapshot.position}, saved ${new Date(r.snapshot.writtenMs).toISOString()}, differences: ${n('read model')}\n`);
+      : `  read model: ${fmt(r.snapshot.rows)} rows (fund accounts) at position ${r.snapshot.position}, saved ${new Date(r.snapshot.writtenMs).toISOString()}, differences: ${n('read model')}\n`);
     if (flags.keep === true) out.write(`  rebuilt projections kept in ${scratch}\n`);
     return result(out, r.differences, 'difference');
   } finally {

@@ -1,31 +1,40 @@
 // Opens the event store — the embedded SQLite store in the data directory by default, or an
-// EventStoreDB/KurrentDB cluster when a connection string is given — and rebuilds the read model
-// from it. This is the one file of the service that knows which event-store adapter is in use.
+// EventStoreDB/KurrentDB cluster when a connection string is given — and brings the decision
+// state to the head of the log from its snapshot. This is the one file of the service that knows
+// which event-store adapter is in use.
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { MEDAID_TAG_RULES } from '#domain';
 import { EventStore } from '#event-store';
 import { SqliteEventStore } from '#event-store-sqlite';
 import { Ledger } from '../ledger/ledger.js';
-import { ReadModel } from '../shared/read-model.js';
+import { logLine } from '../shared/log.js';
+import { DEFAULT_PERSON_CACHE, DecisionState } from '../shared/decision-state.js';
 import { EventWriter } from '../shared/writer.js';
+import { startDecisionState, writeDecisionSnapshot } from './decision-snapshot.js';
+
+/** How often the decision snapshot is written while the log moves. */
+const SNAPSHOT_INTERVAL_MS = 10_000;
 
 export interface MedaidRuntime {
   store: EventStore;
-  model: ReadModel;
+  state: DecisionState;
   writer: EventWriter;
   /** The journal (DIR/ledger.sqlite) and its writer, following the log. */
   ledger: Ledger;
   dataDir: string;
   /** Which store: "sqlite" (embedded, in dataDir) or "esdb" (EventStoreDB/KurrentDB). */
   storeKind: 'sqlite' | 'esdb';
-  /** Events read at start-up and how long the rebuild took. */
-  rebuilt: { events: number; ms: number };
+  /** Start-up: events read after the decision snapshot (the tail), from which position, and how long it took. */
+  rebuilt: { events: number; fromPosition: number; ms: number };
   close(): Promise<void>;
 }
 
 export interface RuntimeOptions {
   /** `esdb://…` (or `kurrentdb://…`): use that EventStoreDB/KurrentDB instead of the embedded store. */
   storeUrl?: string;
+  /** Persons kept in the decision cache (default MEDAID_PERSON_CACHE or 20,000). */
+  personCacheSize?: number;
 }
 
 /** The store a `--store` / EVENTSTORE_CONNECTION_STRING value names; undefined = the embedded default. */
@@ -46,26 +55,44 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
     // The embedded store's file, which the ledger's thread reads too; none with EventStoreDB.
     let eventsPath: string | undefined;
     let store: EventStore;
+    const started = performance.now();
     if (options.storeUrl === undefined) {
       eventsPath = join(dataDir, 'events.sqlite');
-      store = await SqliteEventStore.open({ path: eventsPath });
+      store = await SqliteEventStore.open({ path: eventsPath, tagRules: MEDAID_TAG_RULES });
     } else {
       store = await connectEsdb(options.storeUrl);
     }
-    const model = new ReadModel();
-    const started = performance.now();
-    const events = await model.rebuild(store);
-    const writer = new EventWriter(store, model);
+    const { state, snapshotPosition, tailEvents, ignoredSnapshot } = await startDecisionState(store, dataDir, options.personCacheSize ?? personCacheFromEnv());
+    if (ignoredSnapshot !== null) logLine('warn', 'decision snapshot ignored; the whole log was read', { reason: ignoredSnapshot });
+    let snapshotAt = snapshotPosition;
+    const snapshot = () => {
+      if (state.position === snapshotAt) return;
+      try {
+        writeDecisionSnapshot(dataDir, state);
+        snapshotAt = state.position;
+      } catch (error) {
+        logLine('error', 'decision snapshot not written; the next start reads a longer tail', { error: String(error) });
+      }
+    };
+    snapshot();
+    // Appends to EventStoreDB may be acknowledged out of log order: its snapshot is written only
+    // when nothing can be in flight (after start-up and at a clean stop).
+    const timer = options.storeUrl === undefined ? setInterval(snapshot, SNAPSHOT_INTERVAL_MS).unref() : undefined;
+    const writer = new EventWriter(store, state);
     const ledger = await Ledger.start(store, dataDir, eventsPath);
+    const eventsAtStart = state.eventCount;
     let closed = false;
     return {
-      store, model, writer, ledger, dataDir, storeKind: options.storeUrl === undefined ? 'sqlite' : 'esdb', rebuilt: { events, ms: Math.round(performance.now() - started) },
+      store, state, writer, ledger, dataDir, storeKind: options.storeUrl === undefined ? 'sqlite' : 'esdb',
+      rebuilt: { events: tailEvents, fromPosition: snapshotPosition, ms: Math.round(performance.now() - started) },
       async close() {
         if (closed) return;
         closed = true;
+        clearInterval(timer);
         await ledger.stop(); // posts what the log holds, before the store closes
-        await store.close();
-        await ledger.close(model.eventCount > events ? model : null); // counters saved only if commands moved them
+        await store.close(); // every append acknowledged and applied: the state is at the head
+        snapshot();
+        await ledger.close(state.eventCount > eventsAtStart ? state : null); // funds saved for audit replay only if commands moved them
         releaseLock();
       },
     };
@@ -77,13 +104,21 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
 
 /** The store alone, for readers (medaid audit): no lock, no read model, no ledger; nothing is appended. */
 export async function openEventStore(dataDir: string, options: RuntimeOptions = {}): Promise<EventStore> {
-  return options.storeUrl === undefined ? SqliteEventStore.open({ path: join(dataDir, 'events.sqlite') }) : connectEsdb(options.storeUrl);
+  return options.storeUrl === undefined ? SqliteEventStore.open({ path: join(dataDir, 'events.sqlite'), tagRules: MEDAID_TAG_RULES }) : connectEsdb(options.storeUrl);
 }
 
 /** Loaded only when asked for: the EventStoreDB client (gRPC, protobuf) adds ~0.3 s to every start. */
 async function connectEsdb(url: string): Promise<EventStore> {
   const { EsdbEventStore } = await import('#event-store-esdb');
-  return EsdbEventStore.connect(url);
+  return EsdbEventStore.connect(url, { tagRules: MEDAID_TAG_RULES });
+}
+
+function personCacheFromEnv(): number {
+  const text = process.env.MEDAID_PERSON_CACHE;
+  if (text === undefined || text === '') return DEFAULT_PERSON_CACHE;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1 || n > 10_000_000) throw new Error(`MEDAID_PERSON_CACHE must be an integer from 1 to 10000000, not "${text}"`);
+  return n;
 }
 
 /**

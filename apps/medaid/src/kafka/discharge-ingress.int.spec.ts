@@ -4,12 +4,13 @@
 import 'reflect-metadata';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { MEDAID_TAG_RULES } from '#domain';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CommandBus } from '@nestjs/cqrs';
 import type { HandlerContext, IncomingMessage, TopicMessages } from '#kafka';
 import { SqliteEventStore, StoreClosedError, StoreOverloadedError } from '#event-store-sqlite';
-import { ReadModel } from '../shared/read-model.js';
+import { DecisionState } from '../shared/decision-state.js';
 import { EventWriter } from '../shared/writer.js';
 import { DischargeIngress, correlationIdOf } from './discharge-ingress.js';
 import { topicNames } from './kafka-settings.js';
@@ -46,8 +47,8 @@ let store: SqliteEventStore;
 let writer: EventWriter;
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'medaid-ingress-'));
-  store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
-  writer = new EventWriter(store, new ReadModel());
+  store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite'), tagRules: MEDAID_TAG_RULES });
+  writer = new EventWriter(store, new DecisionState());
 });
 afterEach(async () => {
   await store.close();

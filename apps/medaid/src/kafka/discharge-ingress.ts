@@ -12,14 +12,14 @@
 // Poison goes to the dead-letter topic; store overload (HTTP's 503 cases) is retried, never dead-lettered;
 // any other thrown error is retried twice, then dead-lettered as INTERNAL so one bad message cannot block its partition.
 import { CommandBus } from '@nestjs/cqrs';
-import { Result, personStream, settlementResult } from '#domain';
+import { Result, SettledData, settlementResult } from '#domain';
 import type { SettlementResult } from '#domain';
 import type { HandlerContext, IncomingMessage, KafkaPublisher, OutgoingMessage } from '#kafka';
 import { ReverseSettlement, SettleDischarge } from '../commands/settlements/settlement.handlers.js';
 import type { SettleOutcome } from '../commands/settlements/settlement.handlers.js';
 import { logUnexpected } from '../shared/log.js';
 import { retryableStoreCode } from '../shared/store-failures.js';
-import { visitKey } from '../shared/read-model.js';
+import { readVisit, settledEvent } from '../shared/lookups.js';
 import { CommandMeta, EventWriter } from '../shared/writer.js';
 import type { Actor } from '../shared/writer.js';
 import { IngressCommand, PoisonError, decodeDischargeMessage } from './discharge-message.js';
@@ -74,7 +74,7 @@ export class DischargeIngress {
     const { command } = decoded;
     try {
       const outcome = await this.execute(command, { actor: KAFKA_ACTOR, correlationId: correlationIdOf(message) });
-      return { kind: 'outcome', outcome, key: this.personOf(command, outcome) ?? message.key?.toString('utf8') ?? null, commandType: command.type };
+      return { kind: 'outcome', outcome, key: (await this.personOf(command, outcome)) ?? message.key?.toString('utf8') ?? null, commandType: command.type };
     } catch (error) {
       // The store refusing or failing is no fault of the message: retried (the runner backs off), never dead-lettered.
       if (isStoreFailure(error) || context.attempt < MAX_INTERNAL_ATTEMPTS) throw error;
@@ -101,30 +101,32 @@ export class DischargeIngress {
 
   /** The outcome this very message (same correlation id) recorded when it was first handled; null if it recorded nothing. */
   private async recordedBy(hospitalId: string, visitId: string, correlationId: string): Promise<SettlementResult | null> {
-    const attempts = (this.writer.model.visits.get(visitKey(hospitalId, visitId)) ?? []).slice(-MAX_ATTEMPTS_CHECKED);
-    for (const a of attempts) {
-      const settled = await this.writer.readEvent(personStream(a.personId), a.revision);
-      if (correlationOf(settled?.metadata) === correlationId) return settlementResult(await this.writer.readSettlement(a.personId, a.revision), 'settled', false);
+    const view = await readVisit(this.writer.store, hospitalId, visitId);
+    for (const a of view.attempts.slice(-MAX_ATTEMPTS_CHECKED)) {
+      const settled = settledEvent(view, a.settlementId)!;
+      const record = () => this.writer.state.settlementRecord(settled.data as SettledData);
+      if (correlationOf(settled.metadata) === correlationId) return settlementResult(record(), 'settled', false);
       if (a.reversalRevision === null) continue;
-      const reversed = await this.writer.readEvent(personStream(a.personId), a.reversalRevision);
-      if (correlationOf(reversed?.metadata) === correlationId) return settlementResult(await this.writer.readSettlement(a.personId, a.revision), 'reversed', false);
+      const reversed = view.events.find((e) => e.type === 'SettlementReversed' && (e.data as { settlementId: string }).settlementId === a.settlementId);
+      if (correlationOf(reversed?.metadata) === correlationId) return settlementResult(record(), 'reversed', false);
     }
     return null;
   }
 
   /** The visit's last settlement, when it was reversed with this very reason: the same reversal again. */
   private async sameReversal(hospitalId: string, visitId: string, reason: string): Promise<SettlementResult | null> {
-    const last = this.writer.model.visits.get(visitKey(hospitalId, visitId))?.at(-1);
+    const view = await readVisit(this.writer.store, hospitalId, visitId);
+    const last = view.attempts.at(-1);
     if (last === undefined || last.reversalRevision === null) return null;
-    const reversed = await this.writer.readEvent(personStream(last.personId), last.reversalRevision);
+    const reversed = view.events.find((e) => e.type === 'SettlementReversed' && (e.data as { settlementId: string }).settlementId === last.settlementId);
     if ((reversed?.data as { reason?: unknown } | undefined)?.reason !== reason) return null;
-    return settlementResult(await this.writer.readSettlement(last.personId, last.revision), 'reversed', true);
+    return settlementResult(this.writer.state.settlementRecord(settledEvent(view, last.settlementId)!.data as SettledData), 'reversed', true);
   }
 
-  private personOf(command: IngressCommand, outcome: Outcome): string | null {
+  private async personOf(command: IngressCommand, outcome: Outcome): Promise<string | null> {
     if (outcome.ok) return outcome.result.personId;
     if (command.type === 'SettleDischarge') return command.discharge.personId;
-    return this.writer.model.visits.get(visitKey(command.hospitalId, command.visitId))?.at(-1)?.personId ?? null;
+    return (await readVisit(this.writer.store, command.hospitalId, command.visitId)).attempts.at(-1)?.personId ?? null;
   }
 
   private outcomeMessage(source: IncomingMessage, pending: Extract<Pending, { kind: 'outcome' }>) {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { EventStore } from '#event-store';
 import { JournalThread, LedgerWriter, SqliteJournal, ThreadLedgerFollower } from '#ledger';
 import type { LedgerFollower } from '#ledger';
-import type { ReadModel } from '../shared/read-model.js';
+import type { FundAccount } from '#domain';
 import { logLine } from '../shared/log.js';
 import { snapshotRows } from './read-model-snapshot.js';
 
@@ -45,7 +45,7 @@ export class Ledger {
    * read model's counters when given (the runtime passes the model only if commands changed it
    * since the rebuild; a model that is only a rebuild would tell an audit nothing).
    */
-  async close(model: ReadModel | null): Promise<void> {
+  async close(model: { position: number; eventCount: number; funds: ReadonlyMap<string, FundAccount> } | null): Promise<void> {
     await this.thread.close();
     if (model === null) return;
     try {

@@ -1,7 +1,7 @@
 // KeyedLock: commands about one key run one at a time, in arrival order; other keys do not wait;
 // a failure does not block the next; an idle key is forgotten.
 import { describe, expect, it } from '@jest/globals';
-import { KeyedLock } from './read-model.js';
+import { KeyedLock } from './keyed-lock.js';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 

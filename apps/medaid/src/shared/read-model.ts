@@ -1,33 +1,19 @@
-// The in-memory projections the service decides with: the policy registry, each visit's
-// settlements (the idempotency index) and each person's state at its stream revision. They are
-// derived from the event log only — rebuilt from $all at start-up and advanced by the writer
-// after each acknowledged append — so a crash can never leave them out of step with the store.
-import { hash } from 'node:crypto';
+// The whole log folded in memory: the policy registry, each visit's settlements, each person's
+// state and each fund account. `medaid audit verify` and `audit replay` fold the log with it, from
+// the first event to the last; the service itself no longer does (decision-state.ts, lookups.ts).
 import {
-  ADJUSTMENT_STREAM_PREFIX, Discharge, Fen, PERSON_STREAM_PREFIX, FundAccount, FundAllocatedData, PersonContext, PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, SettledData,
-  SettlementRecord, VisitAttempt, allocationKey, applyAllocation, applyPolicyPublished, dischargeFingerprint, emptyFundAccount, evolvePerson, fromSettledData,
+  ADJUSTMENT_STREAM_PREFIX, Fen, PERSON_STREAM_PREFIX, FundAccount, FundAllocatedData, PersonContext, PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, SettledData,
+  SettlementRecord, allocationKey, applyAllocation, applyPolicyPublished, emptyFundAccount, evolvePerson, fromSettledData,
   fundKey, initialPersonState, personStream, initialPolicyRegistry, policyKey,
 } from '#domain';
 import { EventStore } from '#event-store';
 import { AdjustmentIndex } from './adjustment-index.js';
+import type { PersonEntry } from './decision-state.js';
+import type { VisitEntry } from './lookups.js';
+
+export { fingerprintOf } from './lookups.js';
 
 export const visitKey = (hospitalId: string, visitId: string) => `${hospitalId}/${visitId}`;
-
-export interface PersonEntry {
-  state: PersonState;
-  /** Revision of the person's stream; -1 when it has no events yet. */
-  revision: number;
-}
-
-export interface VisitEntry extends VisitAttempt {
-  /** Revision of the SettlementReversed event in the person's stream, once reversed. */
-  reversalRevision: number | null;
-}
-
-/** SHA-256 of the canonical discharge: the index keeps 64 characters per visit, not the input. */
-export function fingerprintOf(discharge: Discharge): string {
-  return hash('sha256', dischargeFingerprint(discharge), 'hex');
-}
 
 export class ReadModel {
   readonly registry: PolicyRegistry = initialPolicyRegistry();
@@ -216,32 +202,3 @@ export class ReadModel {
   }
 }
 
-/** work(), with a synchronous throw turned into a rejection (as previous.then(work) would). */
-function startNow<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return work();
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
-
-/**
- * Runs async work one at a time per key, in arrival order: commands about one person are applied
- * in the order they are accepted (spec §7). Keys with nothing queued are forgotten.
- */
-export class KeyedLock {
-  private readonly tails = new Map<string, Promise<unknown>>();
-
-  run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    // Nothing queued for the key: the work starts now (up to its first await), no hop through a
-    // resolved promise; it is the key's tail before anything else can run.
-    const previous = this.tails.get(key);
-    const result = previous === undefined ? startNow(work) : previous.then(work, work);
-    const tail = result.catch(() => undefined);
-    this.tails.set(key, tail);
-    void tail.then(() => {
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    });
-    return result;
-  }
-}

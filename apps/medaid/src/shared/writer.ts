@@ -1,9 +1,11 @@
-// The one way events get into the store: append with an exact expected revision, then advance
-// the read model. Commands carry who asked (the actor) into every event's metadata, so an
-// authenticated caller can be added at the edge later without touching a handler.
+// The one way events get into the store: append with an exact expected revision (and, where a
+// rule spans streams, the store's append condition), then advance the decision state. Commands
+// carry who asked (the actor) into every event's metadata, so an authenticated caller can be
+// added at the edge later without touching a handler.
 import { PersonEvent, SettledData, SettlementRecord, personStream } from '#domain';
-import { EventStore, WrongExpectedRevisionError, deterministicEventId } from '#event-store';
-import { KeyedLock, ReadModel } from './read-model.js';
+import { AppendCondition, EventStore, WrongExpectedRevisionError, deterministicEventId } from '#event-store';
+import { DecisionState, PersonEntry, TakenFunds } from './decision-state.js';
+import { KeyedLock } from './keyed-lock.js';
 
 export type ActorKind = 'anonymous' | 'hospital' | 'admin' | 'auditor' | 'system';
 export interface Actor { kind: ActorKind; id: string }
@@ -17,17 +19,28 @@ const MAX_DECIDE_ATTEMPTS = 3;
 export class EventWriter {
   readonly locks = new KeyedLock();
 
-  constructor(readonly store: EventStore, readonly model: ReadModel) {}
+  constructor(readonly store: EventStore, readonly state: DecisionState) {}
 
-  /** Appends to a stream at the expected revision (-1 = the stream must not exist yet). */
-  async append(streamId: string, expectedRevision: number | 'any', events: Array<{ id: string; type: string; data: unknown }>, meta: CommandMeta): Promise<number> {
+  /**
+   * Appends to a stream at the expected revision (-1 = the stream must not exist yet), on the
+   * condition if one is given. A reversal passes what its settlement took from funds.
+   */
+  async append(
+    streamId: string, expectedRevision: number | 'any', events: Array<{ id: string; type: string; data: unknown }>, meta: CommandMeta,
+    options: { condition?: AppendCondition; taken?: TakenFunds } = {},
+  ): Promise<number> {
     const result = await this.store.appendToStream(
       streamId,
       events.map((e) => ({ ...e, metadata: meta })),
-      { expectedRevision: expectedRevision === -1 ? 'no_stream' : expectedRevision },
+      { expectedRevision: expectedRevision === -1 ? 'no_stream' : expectedRevision, condition: options.condition },
     );
+    // Synchronously after the acknowledgement: acknowledgements come in log order, so the state
+    // holds every event up to its position (what the decision snapshot relies on).
     const firstRevision = result.nextExpectedRevision - events.length + 1;
-    events.forEach((e, i) => this.model.apply(streamId, firstRevision + i, result.position, e.type, e.data));
+    const firstPosition = result.position - events.length + 1;
+    events.forEach((e, i) => this.state.apply(
+      { streamId, revision: firstRevision + i, position: Math.max(firstPosition + i, 1), type: e.type, data: e.data }, options.taken, i === events.length - 1 ? e.id : null,
+    ));
     return firstRevision;
   }
 
@@ -39,21 +52,22 @@ export class EventWriter {
   async decideForPerson<T>(
     personId: string,
     meta: CommandMeta,
-    decide: (entry: ReturnType<ReadModel['person']>) => { events: PersonEvent[]; eventIds: string[]; value: T } | { error: T },
+    decide: (entry: PersonEntry) => { events: PersonEvent[]; eventIds: string[]; value: T } | { error: T },
+    options: { condition?: AppendCondition; taken?: TakenFunds } = {},
   ): Promise<{ value: T; firstRevision: number | null }> {
     return this.locks.run(`person:${personId}`, async () => {
       for (let attempt = 1; ; attempt++) {
-        const entry = this.model.person(personId);
+        const entry = await this.state.person(this.store, personId);
         const decision = decide(entry);
         if ('error' in decision) return { value: decision.error, firstRevision: null };
         if (decision.events.length === 0) return { value: decision.value, firstRevision: null };
         try {
           const events = decision.events.map((e, i) => ({ id: decision.eventIds[i]!, type: e.type, data: e.data }));
-          const firstRevision = await this.append(personStream(personId), entry.revision, events, meta);
+          const firstRevision = await this.append(personStream(personId), entry.revision, events, meta, options);
           return { value: decision.value, firstRevision };
         } catch (e) {
           if (!(e instanceof WrongExpectedRevisionError) || attempt >= MAX_DECIDE_ATTEMPTS) throw e;
-          await this.model.reloadPerson(this.store, personId);
+          this.state.persons.forget(personId); // read again from the stream
         }
       }
     });
@@ -65,7 +79,7 @@ export class EventWriter {
     if (event === undefined || event.type !== 'DischargeSettled') {
       throw new Error(`no DischargeSettled at ${personStream(personId)}@${revision}: the read model and the store disagree`);
     }
-    return this.model.settlementRecord(event.data as SettledData);
+    return this.state.settlementRecord(event.data as SettledData);
   }
 
   async readEvent(streamId: string, revision: number) {

@@ -11,12 +11,13 @@
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
 import {
   AdjustmentRequest, Policy, Result, SettlementRecord, assert, decideAdjustmentRequest, decideApplication, decideApproval, decideRejection,
-  decideVisitReversal, fail, fundKey, fundRoomFor, isAppliedTo, ok, policyKey,
+  SettledData, decideVisitReversal, fail, fundKey, fundRoomFor, isAppliedTo, ok, policyKey,
   adjustmentStream, personStream,
 } from '#domain';
 import { deterministicEventId } from '#event-store';
 import { randomUUID } from 'node:crypto';
-import { ReadModel, VisitEntry, visitKey } from '../../shared/read-model.js';
+import { DecisionState } from '../../shared/decision-state.js';
+import { VisitEntry, VisitView, readAdjustment, readVisit, settledEvent } from '../../shared/lookups.js';
 import { CommandMeta, EventWriter, SYSTEM_ACTOR } from '../../shared/writer.js';
 import { AdjustmentInput, SettlementRef } from './adjustment.dto.js';
 
@@ -38,22 +39,23 @@ export class RejectAdjustment extends Command<Result<string>> {
 
 const adjustmentNotFound = (id: string) => fail('ADJUSTMENT_NOT_FOUND', `adjustment ${id} not found`);
 
-/** The settlement a request names: by id, or the visit's active one. */
-function findSettlement(model: ReadModel, ref: SettlementRef): Result<VisitEntry> {
+/** The settlement a request names: by id, or the visit's active one; with the visit it belongs to. */
+async function findSettlement(writer: EventWriter, ref: SettlementRef): Promise<Result<{ attempt: VisitEntry; view: VisitView }>> {
   if ('hospitalId' in ref) {
-    const visit = model.visits.get(visitKey(ref.hospitalId, ref.visitId));
+    const view = await readVisit(writer.store, ref.hospitalId, ref.visitId);
     // The same answers as a reversal's: never settled, or its last settlement already reversed.
-    const active = decideVisitReversal(visit, ref.hospitalId, ref.visitId);
-    return active.ok ? ok(visit![visit!.length - 1]!) : active;
+    const active = decideVisitReversal(view.attempts, ref.hospitalId, ref.visitId);
+    return active.ok ? ok({ attempt: view.attempts[view.attempts.length - 1]!, view }) : active;
   }
   const [hospitalId, visitId] = ref.settlementId.split('/') as [string, string];
-  const attempt = model.visits.get(visitKey(hospitalId, visitId))?.find((a) => a.settlementId === ref.settlementId);
+  const view = await readVisit(writer.store, hospitalId, visitId);
+  const attempt = view.attempts.find((a) => a.settlementId === ref.settlementId);
   if (attempt === undefined) return fail('SETTLEMENT_NOT_FOUND', `settlement ${ref.settlementId} was never recorded`);
   if (attempt.status === 'reversed') return fail('ALREADY_REVERSED', `settlement ${ref.settlementId} is reversed; only an active settlement can be adjusted`);
-  return ok(attempt);
+  return ok({ attempt, view });
 }
 
-function policyOf(model: ReadModel, record: SettlementRecord): Policy {
+function policyOf(model: DecisionState, record: SettlementRecord): Policy {
   const published = model.registry.byKey.get(policyKey(record.policy.policyId, record.policy.version));
   assert(published !== undefined, 'a settlement names a policy version that is in the log');
   return published.policy;
@@ -61,10 +63,12 @@ function policyOf(model: ReadModel, record: SettlementRecord): Policy {
 
 /** The settlement an adjustment names, in full, with its policy version. */
 async function settlementOf(writer: EventWriter, request: AdjustmentRequest): Promise<{ record: SettlementRecord; policy: Policy; attempt: VisitEntry }> {
-  const attempt = writer.model.visits.get(visitKey(request.hospitalId, request.visitId))?.find((a) => a.settlementId === request.settlementId);
-  assert(attempt !== undefined, 'an adjustment names a recorded settlement');
-  const record = await writer.readSettlement(attempt.personId, attempt.revision);
-  return { record, policy: policyOf(writer.model, record), attempt };
+  const view = await readVisit(writer.store, request.hospitalId, request.visitId);
+  const attempt = view.attempts.find((a) => a.settlementId === request.settlementId);
+  const settled = settledEvent(view, request.settlementId);
+  assert(attempt !== undefined && settled !== undefined, 'an adjustment names a recorded settlement');
+  const record = writer.state.settlementRecord(settled.data as SettledData);
+  return { record, policy: policyOf(writer.state, record), attempt };
 }
 
 /**
@@ -72,7 +76,7 @@ async function settlementOf(writer: EventWriter, request: AdjustmentRequest): Pr
  * of this file). Runs under the adjustment's lock; does nothing when there is nothing to repair.
  */
 async function completeApproval(writer: EventWriter, adjustmentId: string, meta: CommandMeta): Promise<void> {
-  const entry = writer.model.adjustments.get(adjustmentId);
+  const entry = await readAdjustment(writer.store, adjustmentId);
   if (entry === undefined || entry.applied === null || entry.state.status !== 'requested') return;
   const data = { adjustmentId, approvedBy: entry.applied.approvedBy };
   await writer.append(adjustmentStream(adjustmentId), entry.revision, [{ id: eventId('AdjustmentApproved', adjustmentId), type: 'AdjustmentApproved', data }], meta);
@@ -85,18 +89,18 @@ export class RequestAdjustmentHandler implements ICommandHandler<RequestAdjustme
   constructor(private readonly writer: EventWriter) {}
 
   async execute({ input, meta }: RequestAdjustment): Promise<Result<string>> {
-    const { model } = this.writer;
-    const found = findSettlement(model, input.settlement);
+    const { state: model, store } = this.writer;
+    const found = await findSettlement(this.writer, input.settlement);
     if (!found.ok) return found;
-    const { personId, revision } = found.value;
-    const record = await this.writer.readSettlement(personId, revision);
+    const { personId, settlementId } = found.value.attempt;
+    const record = model.settlementRecord(settledEvent(found.value.view, settlementId)!.data as SettledData);
     const adjustmentId = randomUUID();
     const { hospitalId, visitId } = record.discharge;
     const request: AdjustmentRequest = {
       adjustmentId, settlementId: record.settlementId, hospitalId, visitId, personId, layerId: input.layerId, deltaFen: input.deltaFen, reason: input.reason,
     };
     // Checked against the person as they stand now, so the maker learns at once; the approval checks again.
-    const decided = decideAdjustmentRequest(request, meta.actor, record, model.person(personId).state, policyOf(model, record));
+    const decided = decideAdjustmentRequest(request, meta.actor, record, (await model.person(store, personId)).state, policyOf(model, record));
     if (!decided.ok) return decided;
     const events = decided.value.map((e) => ({ id: eventId(e.type, adjustmentId), type: e.type, data: e.data }));
     await this.writer.append(adjustmentStream(adjustmentId), -1, events, meta);
@@ -109,9 +113,9 @@ export class ApproveAdjustmentHandler implements ICommandHandler<ApproveAdjustme
   constructor(private readonly writer: EventWriter) {}
 
   async execute({ adjustmentId, meta }: ApproveAdjustment): Promise<Result<string>> {
-    const { model } = this.writer;
+    const { state: model, store } = this.writer;
     return this.writer.locks.run(`adjustment:${adjustmentId}`, async () => {
-      const entry = model.adjustments.get(adjustmentId);
+      const entry = await readAdjustment(store, adjustmentId);
       if (entry === undefined) return adjustmentNotFound(adjustmentId);
       // Decided on the adjustment's stream as it stands: a lagging one is completed either way,
       // in the checker's own name when this is their retry.
@@ -155,10 +159,9 @@ export class RejectAdjustmentHandler implements ICommandHandler<RejectAdjustment
   constructor(private readonly writer: EventWriter) {}
 
   async execute({ adjustmentId, reason, meta }: RejectAdjustment): Promise<Result<string>> {
-    const { model } = this.writer;
     return this.writer.locks.run(`adjustment:${adjustmentId}`, async () => {
       await completeApproval(this.writer, adjustmentId, repairMeta(meta.correlationId));
-      const entry = model.adjustments.get(adjustmentId);
+      const entry = await readAdjustment(this.writer.store, adjustmentId);
       if (entry === undefined) return adjustmentNotFound(adjustmentId);
       const decided = decideRejection(entry.state, meta.actor, reason, entry.applied?.approvedBy ?? null);
       if (!decided.ok) return decided;
@@ -181,10 +184,9 @@ const historyEntry = (e: Recorded) => {
  * A read also repairs an approval whose second append was lost (see the top of this file).
  */
 export async function adjustmentView(writer: EventWriter, adjustmentId: string, correlationId: string) {
-  const { model } = writer;
   return writer.locks.run(`adjustment:${adjustmentId}`, async () => {
     await completeApproval(writer, adjustmentId, repairMeta(correlationId));
-    const entry = model.adjustments.get(adjustmentId);
+    const entry = await readAdjustment(writer.store, adjustmentId);
     if (entry === undefined) return null;
     const { request, requestedBy, rejectedBy, rejectionReason } = entry.state;
     const recorded: Recorded[] = await writer.store.readStream(adjustmentStream(adjustmentId), { maxCount: MAX_ADJUSTMENT_EVENTS });
@@ -193,7 +195,7 @@ export async function adjustmentView(writer: EventWriter, adjustmentId: string, 
       if (applied !== undefined) recorded.push(applied);
     }
     recorded.sort((a, b) => a.position - b.position);
-    const attempt = model.visits.get(visitKey(request.hospitalId, request.visitId))?.find((a) => a.settlementId === request.settlementId);
+    const attempt = (await readVisit(writer.store, request.hospitalId, request.visitId)).attempts.find((a) => a.settlementId === request.settlementId);
     return {
       ...request,
       status: entry.applied !== null ? 'approved' : entry.state.status,

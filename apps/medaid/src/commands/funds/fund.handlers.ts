@@ -21,7 +21,7 @@ export class AllocateFundHandler implements ICommandHandler<AllocateFundCommand>
     const allocation = decided.value;
     const key = allocationKey(allocation);
     return this.writer.locks.run(`allocation:${key}`, async () => {
-      const recorded = this.writer.model.allocations.get(key);
+      const recorded = this.writer.state.allocations.get(key);
       if (recorded !== undefined) {
         if (JSON.stringify(recorded) === JSON.stringify(allocation)) return ok({ allocation: recorded, created: false });
         return fail('ALLOCATION_CONFLICT', `an allocation with reference "${allocation.reference}" is already recorded for fund ${allocation.fund}, region ${allocation.region}, ${allocation.year}, with other content`, [

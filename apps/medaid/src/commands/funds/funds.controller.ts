@@ -40,7 +40,7 @@ export class FundsController {
   @ApiOperation({ summary: 'Every fund account (fund, region, year): allocated by source, received, paid, balance, usage rate (资金使用率, bp)' })
   list(@Query() query: FundsQueryDto) {
     const q = unwrap(validateInput(FundsQueryDto, normaliseQuery(query)));
-    return [...this.writer.model.funds.values()]
+    return [...this.writer.state.funds.values()]
       .filter((a) => (q.year === undefined || a.year === q.year) && (q.region === undefined || a.region === q.region))
       .sort(byFundRegionYear)
       .map((a) => ({

@@ -6,7 +6,7 @@
 // rest are reported short of funds, and a run after a new allocation grants them. Persons are
 // recorded one at a time each, a bounded number at once.
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
-import { Fen, IsoDate, Policy, Result, SubsidyCandidate, SubsidyDecision, decideSubsidy, fail, fundKey, fundRoomFor, ok, planSubsidies, selectPolicy } from '#domain';
+import { CATEGORY_TAG, CategoryAssignedData, Fen, IsoDate, Policy, Result, SubsidyCandidate, SubsidyDecision, decideSubsidy, fail, fundKey, fundRoomFor, ok, planSubsidies, selectPolicy } from '#domain';
 import { deterministicEventId } from '#event-store';
 import { CommandMeta, EventWriter } from '../../shared/writer.js';
 
@@ -47,7 +47,7 @@ export class GrantEnrolmentSubsidiesHandler implements ICommandHandler<GrantEnro
   constructor(private readonly writer: EventWriter) {}
 
   async execute({ region, year, asOf, meta }: GrantEnrolmentSubsidies): Promise<Result<SubsidyRun>> {
-    const { model } = this.writer;
+    const { state: model } = this.writer;
     const policy = selectPolicy(model.registry.byKey.values(), region, asOf)?.policy;
     if (policy === undefined) {
       return fail('NO_POLICY_IN_FORCE', `no published policy of region ${region} is in force on ${asOf}`, [{ field: 'asOf', problem: `no policy of region ${region} in force on this date` }]);
@@ -60,9 +60,10 @@ export class GrantEnrolmentSubsidiesHandler implements ICommandHandler<GrantEnro
       region, year, asOf, policy: { policyId: policy.policyId, version: policy.version }, granted: 0, alreadyGranted: 0, grantedFen: 0, byCategory: {},
       shortOfFunds: { persons: 0, amountFen: 0, byCategory: {}, personIds: [] },
     };
-    // Decided and planned in one synchronous step, and the planned room held before the first
-    // await: no settlement or other run can take the room this plan counts on.
-    const candidates = this.candidates(policy, year, asOf, run);
+    // Every person decided first (reading their streams), then planned in one synchronous step
+    // with the planned room held before the next await: no settlement or other run can take the
+    // room this plan counts on. Each grant is decided again on the person as they are then.
+    const candidates = await this.candidates(policy, year, asOf, run);
     const room = fundRoomFor(policy, region, year, (k) => model.funds.get(k), (k) => model.fundReserved.get(k) ?? 0)[rules.fromFund];
     const plan = planSubsidies(policy, candidates, room);
     for (const c of plan.shortOfFunds) {
@@ -92,10 +93,19 @@ export class GrantEnrolmentSubsidiesHandler implements ICommandHandler<GrantEnro
     return ok(run);
   }
 
-  /** Every person's subsidy as their state stands now; those already granted are only counted. */
-  private candidates(policy: Policy, year: number, asOf: IsoDate, run: SubsidyRun): SubsidyCandidate[] {
+  /**
+   * The subsidy of every person who ever held one of the policy's categories (the store's
+   * `category` tag), as their state stands now; those already granted are only counted.
+   */
+  private async candidates(policy: Policy, year: number, asOf: IsoDate, run: SubsidyRun): Promise<SubsidyCandidate[]> {
     const out: SubsidyCandidate[] = [];
-    for (const [personId, entry] of this.writer.model.persons) {
+    const { store, state } = this.writer;
+    const persons = new Set<string>();
+    for (const category of policy.categories) {
+      for (const e of await store.readByTag(CATEGORY_TAG, [category.code])) persons.add((e.data as CategoryAssignedData).personId);
+    }
+    for (const personId of persons) {
+      const entry = await state.person(store, personId);
       const decided = decideSubsidy(personId, entry.state, policy, year, asOf);
       if (!decided.ok) continue;
       if (decided.value.kind === 'already') run.alreadyGranted++;

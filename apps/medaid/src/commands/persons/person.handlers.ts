@@ -2,7 +2,7 @@
 // (死亡比对). One handler serves the four commands: they differ only in the event they record.
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
 import { PersonCommand, Result, activeSettlements, decidePerson, ok } from '#domain';
-import { PersonEntry } from '../../shared/read-model.js';
+import { PersonEntry } from '../../shared/decision-state.js';
 import { CommandMeta, EventWriter, personEventId } from '../../shared/writer.js';
 
 export type PersonFactCommand = Exclude<PersonCommand, { type: 'SettleDischarge' | 'ReverseSettlement' }>;
@@ -16,7 +16,7 @@ export class RecordPersonFactHandler implements ICommandHandler<RecordPersonFact
   constructor(private readonly writer: EventWriter) {}
 
   async execute({ command, meta }: RecordPersonFact): Promise<Result<{ personId: string }>> {
-    const { model } = this.writer;
+    const { state: model } = this.writer;
     const { value } = await this.writer.decideForPerson<Result<{ personId: string }>>(command.personId, meta, (entry: PersonEntry) => {
       const decided = decidePerson(command, entry.state, model.personContext);
       if (!decided.ok) return { error: decided };

@@ -41,9 +41,9 @@ export class PersonsController {
   }
 
   @Get() @ApiOperation({ summary: 'Categories, approvals and year-to-date bases and counters; the ETag is the stream revision' })
-  get(@Param('personId') personId: string, @Res({ passthrough: true }) reply: HeaderReply) {
-    const entry = this.writer.model.persons.get(personId);
-    if (entry === undefined) throw notFound(`person ${personId}`);
+  async get(@Param('personId') personId: string, @Res({ passthrough: true }) reply: HeaderReply) {
+    const entry = await this.writer.state.person(this.writer.store, personId);
+    if (entry.revision < 0) throw notFound(`person ${personId}`);
     reply.header('etag', `"${entry.revision}"`);
     return personView(personId, entry);
   }

@@ -27,7 +27,7 @@ export class PoliciesController {
   @Get()
   @ApiOperation({ summary: 'Every published policy, in publication order' })
   list() {
-    return [...this.writer.model.registry.byKey.values()].map(({ policy, publishedSeq }) => ({
+    return [...this.writer.state.registry.byKey.values()].map(({ policy, publishedSeq }) => ({
       policyId: policy.policyId, version: policy.version, region: policy.region, effectiveFrom: policy.effectiveFrom,
       name: policy.name ?? null, publishedSeq,
     }));
@@ -36,7 +36,7 @@ export class PoliciesController {
   @Get(':policyId/:version')
   @ApiOperation({ summary: 'One published policy document' })
   get(@Param('policyId') policyId: string, @Param('version') version: string) {
-    const found = /^[1-9][0-9]{0,8}$/.test(version) ? this.writer.model.registry.byKey.get(policyKey(policyId, Number(version))) : undefined;
+    const found = /^[1-9][0-9]{0,8}$/.test(version) ? this.writer.state.registry.byKey.get(policyKey(policyId, Number(version))) : undefined;
     if (found === undefined) throw notFound(`policy ${policyId} version ${version}`);
     return found.policy;
   }

@@ -17,7 +17,7 @@ export class PublishPolicyHandler implements ICommandHandler<PublishPolicy> {
   // same effectiveFrom) is the order of the log.
   async execute({ document, meta }: PublishPolicy): Promise<Result<PublishOutcome>> {
     return this.writer.locks.run('policies', async () => {
-      const decided = decidePublish(document, this.writer.model.registry);
+      const decided = decidePublish(document, this.writer.state.registry);
       if (!decided.ok) return decided;
       const { policy, events } = decided.value;
       if (events.length > 0) {

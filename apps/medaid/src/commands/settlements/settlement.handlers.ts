@@ -3,11 +3,29 @@
 // (duplicate / VISIT_CONFLICT), the policy in force, and the person's own checks in the domain.
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
 import {
-  Discharge, Fen, Policy, Result, SettledData, SettlementResult, decidePerson, fromSettledData, fundKey, fundRoomFor, personStream, yearOf, decideVisitReversal, decideVisitSettlement, fail, ok, selectPolicy,
+  Discharge, Fen, Policy, Result, SettledData, SettlementResult, decidePerson, fromSettledData, fundKey, fundRoomFor, yearOf, decideVisitReversal, decideVisitSettlement, fail, ok, selectPolicy,
   settle, settlementIdFor, settlementResult,
 } from '#domain';
-import { ReadModel, fingerprintOf, visitKey } from '../../shared/read-model.js';
+import { AppendConditionFailedError } from '#event-store';
+import { DecisionState, takenBy } from '../../shared/decision-state.js';
+import { adjustmentSummaries, fingerprintOf, readVisit, settledEvent, visitCondition } from '../../shared/lookups.js';
 import { CommandMeta, EventWriter, reversalEventId, settlementEventId } from '../../shared/writer.js';
+
+/** How often a visit command is decided again when another process recorded an event of the visit first. */
+const MAX_VISIT_ATTEMPTS = 3;
+
+/** Runs a visit command; when the store refuses its append because the visit moved meanwhile, reads the visit again and decides again. */
+async function onVisit<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (e) {
+      if (!(e instanceof AppendConditionFailedError) || attempt >= MAX_VISIT_ATTEMPTS) throw e;
+    }
+  }
+}
+
+const visitLock = (hospitalId: string, visitId: string) => `visit:${hospitalId}/${visitId}`;
 
 export interface SettleOutcome { result: SettlementResult; created: boolean }
 
@@ -21,19 +39,19 @@ export class ReverseSettlement extends Command<Result<SettlementResult>> {
   constructor(readonly hospitalId: string, readonly visitId: string, readonly reason: string, readonly meta: CommandMeta) { super(); }
 }
 
-function policyInForce(model: ReadModel, d: Discharge) {
+function policyInForce(model: DecisionState, d: Discharge) {
   const selected = selectPolicy(model.registry.byKey.values(), d.region, d.dischargeDate);
   return selected?.policy ?? null;
 }
 
 /** What the funds that may not be overdrawn still have for the discharge's region and year. */
-function fundRoom(model: ReadModel, policy: Policy, d: Discharge): Record<string, Fen> | undefined {
+function fundRoom(model: DecisionState, policy: Policy, d: Discharge): Record<string, Fen> | undefined {
   if (policy.funds === undefined) return undefined;
   return fundRoomFor(policy, d.region, yearOf(d.dischargeDate), (key) => model.funds.get(key), (key) => model.fundReserved.get(key) ?? 0);
 }
 
 /** Holds what the settlement takes from limited funds until it is recorded, so no other settlement can use it. */
-function reserve(model: ReadModel, policy: Policy, s: SettledData, room: Record<string, Fen> | undefined): () => void {
+function reserve(model: DecisionState, policy: Policy, s: SettledData, room: Record<string, Fen> | undefined): () => void {
   if (room === undefined) return () => {};
   const taken: Array<[string, Fen]> = [];
   s.layers.forEach((l, i) => {
@@ -51,16 +69,18 @@ export class SettleDischargeHandler implements ICommandHandler<SettleDischarge> 
   constructor(private readonly writer: EventWriter) {}
 
   async execute({ discharge: d, meta }: SettleDischarge): Promise<Result<SettleOutcome>> {
-    const { model } = this.writer;
-    // The visit lock makes "same discharge posted concurrently" settle once: the second post
-    // waits, then finds the first one's settlement and returns it as a duplicate.
-    return this.writer.locks.run(`visit:${visitKey(d.hospitalId, d.visitId)}`, async () => {
+    const { state: model, store } = this.writer;
+    // The visit lock makes "same discharge posted concurrently" settle once in this process: the
+    // second post waits, then finds the first one's settlement and returns it as a duplicate. The
+    // store's append condition makes it so across processes too (another writer of the same store).
+    return this.writer.locks.run(visitLock(d.hospitalId, d.visitId), () => onVisit(async () => {
       const fingerprint = fingerprintOf(d);
-      const visit = decideVisitSettlement(model.visits.get(visitKey(d.hospitalId, d.visitId)), fingerprint);
+      const view = await readVisit(store, d.hospitalId, d.visitId);
+      const visit = decideVisitSettlement(view.attempts, fingerprint);
       if (!visit.ok) return visit;
       if (visit.value.kind === 'duplicate') {
-        const { personId, revision } = visit.value.active;
-        return ok({ result: settlementResult(await this.writer.readSettlement(personId, revision), 'settled', true), created: false });
+        const settled = settledEvent(view, visit.value.active.settlementId)!;
+        return ok({ result: settlementResult(model.settlementRecord(settled.data as SettledData), 'settled', true), created: false });
       }
       const policy = policyInForce(model, d);
       if (policy === null) return noPolicy(d);
@@ -78,12 +98,12 @@ export class SettleDischargeHandler implements ICommandHandler<SettleDischarge> 
           release = reserve(model, policy, event.data, fundRoomFen);
           const result = settlementResult(fromSettledData(event.data, policy), 'settled', false);
           return { events: decided.value, eventIds: [settlementEventId(settlementId)], value: ok({ result, created: true }) };
-        });
+        }, { condition: visitCondition(d.hospitalId, d.visitId, view) });
         return value;
       } finally {
         release();
       }
-    });
+    }));
   }
 }
 
@@ -92,12 +112,13 @@ export class PreviewDischargeHandler implements ICommandHandler<PreviewDischarge
   constructor(private readonly writer: EventWriter) {}
 
   async execute({ discharge: d }: PreviewDischarge): Promise<Result<SettlementResult>> {
-    const { model } = this.writer;
+    const { state: model, store } = this.writer;
     const policy = policyInForce(model, d);
     if (policy === null) return noPolicy(d);
     // A preview records nothing; its id says which settlement of the visit it would become.
-    const attempts = model.visits.get(visitKey(d.hospitalId, d.visitId))?.length ?? 0;
-    const computed = settle(d, policy, settlementIdFor(d.hospitalId, d.visitId, attempts + 1), model.person(d.personId).state, undefined, fundRoom(model, policy, d));
+    const attempts = (await readVisit(store, d.hospitalId, d.visitId)).attempts.length;
+    const person = await model.person(store, d.personId);
+    const computed = settle(d, policy, settlementIdFor(d.hospitalId, d.visitId, attempts + 1), person.state, undefined, fundRoom(model, policy, d));
     return computed.ok ? ok(settlementResult(computed.value, 'preview', false)) : computed;
   }
 }
@@ -107,33 +128,36 @@ export class ReverseSettlementHandler implements ICommandHandler<ReverseSettleme
   constructor(private readonly writer: EventWriter) {}
 
   async execute({ hospitalId, visitId, reason, meta }: ReverseSettlement): Promise<Result<SettlementResult>> {
-    const { model } = this.writer;
-    return this.writer.locks.run(`visit:${visitKey(hospitalId, visitId)}`, async () => {
-      const found = decideVisitReversal(model.visits.get(visitKey(hospitalId, visitId)), hospitalId, visitId);
+    const { state: model, store } = this.writer;
+    return this.writer.locks.run(visitLock(hospitalId, visitId), () => onVisit(async () => {
+      const view = await readVisit(store, hospitalId, visitId);
+      const found = decideVisitReversal(view.attempts, hospitalId, visitId);
       if (!found.ok) return found;
-      const { personId, settlementId, revision } = found.value;
-      const record = await this.writer.readSettlement(personId, revision);
+      const { personId, settlementId } = found.value;
+      const record = model.settlementRecord(settledEvent(view, settlementId)!.data as SettledData);
+      // What the settlement and its adjustments took from funds goes back to them.
+      const taken = takenBy(settlementId, view.events, model.registry);
       const { value } = await this.writer.decideForPerson<Result<SettlementResult>>(personId, meta, (entry) => {
         const decided = decidePerson({ type: 'ReverseSettlement', personId, settlementId, hospitalId, visitId, reason }, entry.state, model.personContext);
         if (!decided.ok) return { error: decided };
         return { events: decided.value, eventIds: [reversalEventId(settlementId)], value: ok(settlementResult(record, 'reversed', false)) };
-      });
+      }, { condition: visitCondition(hospitalId, visitId, view), taken });
       return value;
-    });
+    }));
   }
 }
 
 /** Current state and history of one visit (GET /v1/settlements/{hospitalId}/{visitId}). */
 export async function visitHistory(writer: EventWriter, hospitalId: string, visitId: string) {
-  const attempts = writer.model.visits.get(visitKey(hospitalId, visitId));
-  if (attempts === undefined || attempts.length === 0) return null;
-  const history = await Promise.all(attempts.map(async (a) => {
-    const settled = await writer.readEvent(personStream(a.personId), a.revision);
-    const reversal = a.reversalRevision === null ? null : await writer.readEvent(personStream(a.personId), a.reversalRevision);
+  const view = await readVisit(writer.store, hospitalId, visitId);
+  if (view.attempts.length === 0) return null;
+  const history = await Promise.all(view.attempts.map(async (a) => {
+    const settled = view.events.find((e) => e.type === 'DischargeSettled' && (e.data as SettledData).settlementId === a.settlementId);
+    const reversal = view.events.find((e) => e.type === 'SettlementReversed' && (e.data as { settlementId: string }).settlementId === a.settlementId) ?? null;
     // Listed only when the settlement has adjustments, so a view without any keeps its shape.
-    const adjustments = writer.model.adjustments.summariesOf(a.settlementId);
+    const adjustments = await adjustmentSummaries(writer.store, view, a.settlementId);
     return {
-      ...settlementResult(writer.model.settlementRecord(settled!.data as SettledData), a.status, false),
+      ...settlementResult(writer.state.settlementRecord(settled!.data as SettledData), a.status, false),
       settledAtMs: settled!.createdMs,
       reversal: reversal ? { reason: (reversal.data as { reason: string }).reason, reversedAtMs: reversal.createdMs } : null,
       ...(adjustments.length > 0 ? { adjustments } : {}),
