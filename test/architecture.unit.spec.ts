@@ -51,8 +51,9 @@ describe('the dependency rule', () => {
   it('lets only the SQLite adapter and the ledger journal import better-sqlite3, and only the runtime pick the adapter', () => {
     const all = [...sources('libs'), ...sources('apps')];
     const importers = (name: string) => all.filter((f) => imports(f).includes(name)).map((f) => relative('.', f));
-    // Two stores on SQLite, one file each: the event store's adapter and the ledger's journal.
-    expect(importers('better-sqlite3').sort()).toEqual(['libs/event-store-sqlite/src/sqlite-event-store.ts', 'libs/ledger/src/sqlite-journal.ts']);
+    // Two stores on SQLite, one file each: the event store's adapter, and the ledger's journal with
+    // the query projections written in its transactions (the same file, ledger.sqlite).
+    expect(importers('better-sqlite3').sort()).toEqual(['libs/event-store-sqlite/src/sqlite-event-store.ts', 'libs/ledger/src/projections.ts', 'libs/ledger/src/sqlite-journal.ts']);
     expect(importers('#event-store-sqlite')).toEqual(['apps/medaid/src/infrastructure/runtime.ts']);
     // Loaded at run time by one file only: the ledger's journal thread, which reads the embedded
     // log itself once the runtime (having picked the SQLite store) hands it the file.

@@ -9,6 +9,7 @@ import { PoliciesController } from './commands/policies/policies.controller.js';
 import { PublishPolicyHandler } from './commands/policies/policy.handlers.js';
 import { PreviewDischargeHandler, ReverseSettlementHandler, SettleDischargeHandler } from './commands/settlements/settlement.handlers.js';
 import { SettlementsController } from './commands/settlements/settlements.controller.js';
+import { PersonListController, SettlementSearchController } from './queries/queries.controller.js';
 import { FundsController } from './commands/funds/funds.controller.js';
 import { AllocateFundHandler } from './commands/funds/fund.handlers.js';
 import { GrantEnrolmentSubsidiesHandler } from './commands/funds/subsidy.handlers.js';
@@ -91,7 +92,7 @@ export class MedaidModule {
       module: MedaidModule,
       imports: [CqrsModule.forRoot()],
       controllers: [
-        ...(options.http ? [PoliciesController, PersonsController, SettlementsController, FundsController, AdjustmentsController, ReportsController, LedgerController, HealthController] : []),
+        ...(options.http ? [PoliciesController, PersonListController, PersonsController, SettlementSearchController, SettlementsController, FundsController, AdjustmentsController, ReportsController, LedgerController, HealthController] : []),
         ...(options.grpc ? [SettlementsGrpcController] : []),
       ],
       providers: [

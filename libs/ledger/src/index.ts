@@ -7,3 +7,4 @@ export * from './ledger-writer.js';
 export * from './sqlite-journal.js';
 export * from './journal-thread.js';
 export * from './log-follower.js';
+export * from './projections.js';

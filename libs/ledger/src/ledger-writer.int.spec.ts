@@ -89,6 +89,8 @@ describe.each<Follower>(['writer', 'thread'])('ledger %s (child processes, kill 
     // … and again, after it went on from its checkpoint
     const second = await runWriter(dir, follower, 'finish', first.last!.position + 500 + Math.floor(Math.random() * 1_000));
     expect(second.signal).toBe('SIGKILL');
+    // (after each kill the projections are exactly at their checkpoint: committed with it, never apart)
+    await expectProjectionsAtCheckpoint(dir);
 
     // When: it runs to the end
     await runWriter(dir, follower, 'finish');
@@ -117,12 +119,34 @@ describe.each<Follower>(['writer', 'thread'])('ledger %s (child processes, kill 
       const owed = journal.balances().filter((b) => b.account.startsWith('hospital/')).reduce((sum, b) => sum + b.creditFen - b.debitFen, 0);
       expect(owed).toBe(paidByActive);
       expect(paidByActive).toBeGreaterThan(0);
+      // and the settlement projection has every settlement once, reversed where the log reversed it
+      expect(journal.projections.checkpoint()).toBe(head.position);
+      await expectProjectionsAtCheckpoint(dir);
     } finally {
       journal.close();
       await store.close();
     }
   }, 120_000);
 });
+
+/** The settlement projection holds exactly the settlements (and reversals) of the log up to the projections' checkpoint. */
+async function expectProjectionsAtCheckpoint(dir: string): Promise<void> {
+  const store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
+  const journal = SqliteJournal.open(join(dir, 'ledger.sqlite'), { readonly: true });
+  try {
+    const upTo = journal.projections.checkpoint();
+    expect(upTo).toBeGreaterThan(0);
+    const events = (await allEvents(store)).filter((e) => e.position <= upTo);
+    const reversed = new Set(events.filter((e) => e.type === 'SettlementReversed').map((e) => (e.data as { settlementId: string }).settlementId));
+    const expected = events.filter((e) => e.type === 'DischargeSettled')
+      .map((e) => [(e.data as { settlementId: string }).settlementId, reversed.has((e.data as { settlementId: string }).settlementId) ? 'reversed' : 'settled']);
+    const rows = journal.projections.settlements({ limit: 1_000_000 }).map((r) => [r.settlementId, r.status]);
+    expect(rows.sort()).toEqual(expected.sort());
+  } finally {
+    journal.close();
+    await store.close();
+  }
+}
 
 /** A local allocation of amountFen to fund 610100 of 360827 for 2013. */
 const allocation = (amountFen: number) => ({

@@ -15,7 +15,7 @@ import type { PostingContext } from './postings.js';
 import type { Balance, JournalHead, SqliteJournal } from './sqlite-journal.js';
 
 /** What the ledger needs of a recorded event. */
-export type LogEvent = Pick<RecordedEvent, 'position' | 'id' | 'type' | 'streamId' | 'data'>;
+export type LogEvent = Pick<RecordedEvent, 'position' | 'id' | 'type' | 'streamId' | 'data'> & { createdMs?: number };
 
 export type LedgerLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -112,6 +112,7 @@ export function postBatch(journal: SqliteJournal, events: readonly LogEvent[], f
     }
     journal.addBalances(balances.values());
     journal.setCheckpoint(position, count, eventId);
+    journal.projections.applyBatch(events);
     return written;
   });
 }
@@ -220,7 +221,7 @@ export class LedgerWriter implements LedgerFollower {
   /** Follows the log from the journal's checkpoint; returns at once. */
   async start(): Promise<void> {
     const checkpoint = this.journal.head();
-    this.position = checkpoint.position;
+    this.position = checkpoint.followFrom;
     const [atCheckpoint] = checkpoint.position === 0 ? [] : await this.store.readAll({ fromPosition: checkpoint.position - 1, maxCount: 1 });
     const foreign = foreignCheckpoint(checkpoint, atCheckpoint);
     if (foreign !== null) {
@@ -331,7 +332,7 @@ export class LedgerWriter implements LedgerFollower {
       void (async () => {
         await old?.unsubscribe();
         await this.chain;
-        this.position = this.journal.head().position;
+        this.position = this.journal.head().followFrom;
         this.follow();
       })().catch((e: unknown) => this.log('error', 'ledger writer could not restart', { error: String(e) }));
     }, waitMs).unref();

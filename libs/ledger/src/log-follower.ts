@@ -49,7 +49,7 @@ export class LogFollower {
   /** Checks that the journal belongs to this log, then follows it. */
   start(): void {
     const checkpoint = this.journal.head();
-    this.position = checkpoint.position;
+    this.position = checkpoint.followFrom;
     const [atCheckpoint] = checkpoint.position === 0 ? [] : this.reader.readAll({ fromPosition: checkpoint.position - 1, maxCount: 1 });
     const foreign = foreignCheckpoint(checkpoint, atCheckpoint);
     if (foreign !== null) {
@@ -106,7 +106,7 @@ export class LogFollower {
       const waitMs = retryDelayMs(this.options.retryMs, this.failures);
       this.log('error', RETRY_MESSAGE, { error: String(error), position: this.position, retryInMs: waitMs });
       try {
-        this.position = this.journal.head().position; // what the failed transaction did not commit is read again
+        this.position = this.journal.head().followFrom; // what the failed transaction did not commit is read again
       } catch {
         // the journal cannot even be read: the next step fails and waits longer
       }

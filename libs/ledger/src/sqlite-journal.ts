@@ -15,8 +15,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { JournalEntry, JournalLine } from './journal.js';
+import { PROJECTION_TABLES_SQL, ProjectionTables } from './projections.js';
 
-const SCHEMA_VERSION = 1;
+/** 2: the query projections (projections.ts) next to the journal; a version-1 file gains them, empty, at open. */
+const SCHEMA_VERSION = 2;
 const BUSY_TIMEOUT_MS = 5_000;
 const MAX_PAGE = 10_000;
 const CACHE_SIZE_KIB = 16 * 1024;
@@ -31,6 +33,8 @@ export interface JournalHead {
   /** The last entry's seq and hash (0 and null when the journal is empty). */
   seq: number;
   hash: string | null;
+  /** Where the follower reads the log from: the lower of the journal's and the projections' checkpoints. */
+  followFrom: number;
 }
 
 /** A journal row as stored, column by column: an audit compares these with the hashed body. */
@@ -51,8 +55,11 @@ export interface JournalOpenOptions {
 
 export class SqliteJournal {
   private readonly stmt;
+  /** The query projections in the same file, written in the journal's transactions. */
+  readonly projections: ProjectionTables;
 
   private constructor(private readonly db: Database.Database) {
+    this.projections = new ProjectionTables(db);
     this.stmt = {
       head: db.prepare<[], { position: number; events: number; event_id: string | null; seq: number | null; hash: string | null }>(
         'SELECT c.position, c.events, c.event_id, j.seq, j.hash FROM checkpoint c LEFT JOIN (SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1) j WHERE c.id = 1'),
@@ -100,7 +107,8 @@ export class SqliteJournal {
 
   head(): JournalHead {
     const row = this.stmt.head.get()!;
-    return { position: row.position, events: row.events, eventId: row.event_id, seq: row.seq ?? 0, hash: row.hash };
+    const followFrom = Math.min(row.position, this.projections.checkpoint());
+    return { position: row.position, events: row.events, eventId: row.event_id, seq: row.seq ?? 0, hash: row.hash, followFrom };
   }
 
   /** Runs fn in one IMMEDIATE transaction: all of it is written, or none. */
@@ -243,8 +251,10 @@ function migrate(db: Database.Database, durable: boolean): void {
       INSERT OR IGNORE INTO checkpoint (id, position, events, event_id, updated_ms) VALUES (1, 0, 0, NULL, NULL);
       CREATE TABLE IF NOT EXISTS snapshot_meta (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL, events INTEGER NOT NULL, written_ms INTEGER NOT NULL) STRICT;
       CREATE TABLE IF NOT EXISTS snapshot_rows (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key)) STRICT, WITHOUT ROWID;`);
+    db.exec(PROJECTION_TABLES_SQL);
     const version = db.prepare<[], string>("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get();
-    if (version === undefined) db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
-    else if (Number(version) !== SCHEMA_VERSION) throw new Error(`unsupported ledger schema version ${version}, expected ${SCHEMA_VERSION}`);
+    if (version === undefined || Number(version) === 1) {
+      db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(SCHEMA_VERSION));
+    } else if (Number(version) !== SCHEMA_VERSION) throw new Error(`unsupported ledger schema version ${version}, expected ${SCHEMA_VERSION}`);
   }).immediate();
 }

@@ -1,0 +1,166 @@
+// The query projections that live next to the journal in DIR/ledger.sqlite, written by the same
+// follower of the log in the same transaction as the journal — each batch of events moves the
+// journal, these tables and their checkpoint together, so after a crash they are exactly at
+// their checkpoint and are caught up from it. They have a checkpoint of their own (a journal
+// written before they existed is not re-posted: the projections alone read the log again).
+//
+// - settlements: one row per settlement (status, amounts, who, where, when), searched by hospital,
+//   person, discharge date, category and status with keyset (cursor) paging, newest first;
+// - person_categories: each person's category intervals as the person decider keeps them
+//   (CategoryAssigned adds one, CategoryRevoked ends or removes them), listed by category.
+import type Database from 'better-sqlite3';
+import { PERSON_STREAM_PREFIX, dayBefore } from '#domain';
+import type { CategoryAssignedData, CategoryRevokedData, SettledData, SettlementReversedData } from '#domain';
+
+/** What a projection needs of an event. */
+export interface ProjectedEvent { position: number; type: string; streamId: string; data: unknown; createdMs?: number }
+
+export const PROJECTION_TABLES_SQL = `
+  CREATE TABLE IF NOT EXISTS projection_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL) STRICT;
+  INSERT OR IGNORE INTO projection_checkpoint (id, position) VALUES (1, 0);
+  CREATE TABLE IF NOT EXISTS settlements (
+    position INTEGER PRIMARY KEY, settlement_id TEXT NOT NULL UNIQUE, hospital_id TEXT NOT NULL, visit_id TEXT NOT NULL, person_id TEXT NOT NULL,
+    region TEXT NOT NULL, year INTEGER NOT NULL, discharge_date TEXT NOT NULL, category TEXT NOT NULL, status TEXT NOT NULL,
+    policy_id TEXT NOT NULL, policy_version INTEGER NOT NULL, total_fen INTEGER NOT NULL, fund_pay_fen INTEGER NOT NULL,
+    settled_at_ms INTEGER, reversed_position INTEGER
+  ) STRICT;
+  CREATE INDEX IF NOT EXISTS settlements_by_hospital ON settlements (hospital_id, position);
+  CREATE INDEX IF NOT EXISTS settlements_by_person ON settlements (person_id, position);
+  CREATE INDEX IF NOT EXISTS settlements_by_date ON settlements (discharge_date, position);
+  CREATE INDEX IF NOT EXISTS settlements_by_category ON settlements (category, position);
+  CREATE TABLE IF NOT EXISTS person_categories (
+    category TEXT NOT NULL, person_id TEXT NOT NULL, valid_from TEXT NOT NULL, valid_to TEXT, position INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX IF NOT EXISTS person_categories_by_category ON person_categories (category, person_id);`;
+
+export interface SettlementFilter {
+  hospitalId?: string; personId?: string; category?: string; status?: 'settled' | 'reversed';
+  /** Discharge dates from and to (inclusive, YYYY-MM-DD). */
+  from?: string; to?: string;
+  /** Keyset cursor: rows before this position (newest first). */
+  before?: number;
+  limit: number;
+}
+
+export interface SettlementRow {
+  settlementId: string; hospitalId: string; visitId: string; personId: string; region: string; year: number; dischargeDate: string;
+  category: string; status: 'settled' | 'reversed'; policy: { policyId: string; version: number }; totalFen: number; fundPayFen: number;
+  patientPayFen: number; settledAtMs: number | null; position: number;
+}
+
+export class ProjectionTables {
+  private readonly stmt;
+
+  constructor(private readonly db: Database.Database) {
+    this.stmt = {
+      checkpoint: db.prepare<[], number>('SELECT position FROM projection_checkpoint WHERE id = 1').pluck(),
+      setCheckpoint: db.prepare<[number]>('UPDATE projection_checkpoint SET position = ? WHERE id = 1'),
+      insertSettlement: db.prepare(`INSERT OR IGNORE INTO settlements (position, settlement_id, hospital_id, visit_id, person_id, region, year, discharge_date, category,
+        status, policy_id, policy_version, total_fen, fund_pay_fen, settled_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'settled', ?, ?, ?, ?, ?)`),
+      reverse: db.prepare<[number, string]>("UPDATE settlements SET status = 'reversed', reversed_position = ? WHERE settlement_id = ?"),
+      adjust: db.prepare<[number, string]>('UPDATE settlements SET fund_pay_fen = fund_pay_fen + ? WHERE settlement_id = ?'),
+      assign: db.prepare<[string, string, string, string | null, number]>('INSERT INTO person_categories (category, person_id, valid_from, valid_to, position) VALUES (?, ?, ?, ?, ?)'),
+      revokeLater: db.prepare<[string, string, string]>('DELETE FROM person_categories WHERE category = ? AND person_id = ? AND valid_from >= ?'),
+      revokeEnd: db.prepare<[string, string, string, string]>(
+        'UPDATE person_categories SET valid_to = ? WHERE category = ? AND person_id = ? AND (valid_to IS NULL OR valid_to > ?)'),
+      memberIds: db.prepare<[string, string, number], string>(
+        'SELECT DISTINCT person_id FROM person_categories WHERE category = ? AND person_id > ? ORDER BY person_id LIMIT ?').pluck(),
+      memberIdsAsOf: db.prepare<[string, string, string, string, number], string>(`SELECT DISTINCT person_id FROM person_categories
+        WHERE category = ? AND person_id > ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?) ORDER BY person_id LIMIT ?`).pluck(),
+      intervals: db.prepare<[string, string], { valid_from: string; valid_to: string | null }>(
+        'SELECT valid_from, valid_to FROM person_categories WHERE category = ? AND person_id = ? ORDER BY valid_from, position'),
+    };
+  }
+
+  /** Every event up to here is applied to the projections. */
+  checkpoint(): number {
+    return this.stmt.checkpoint.get() ?? 0;
+  }
+
+  /** Inside the journal's transaction: applies the events after the projections' checkpoint and moves it. */
+  applyBatch(events: readonly ProjectedEvent[]): void {
+    let position = this.checkpoint();
+    for (const e of events) {
+      if (e.position <= position) continue;
+      this.apply(e);
+      position = e.position;
+    }
+    this.stmt.setCheckpoint.run(position);
+  }
+
+  private apply(e: ProjectedEvent): void {
+    switch (e.type) {
+      case 'DischargeSettled': {
+        const s = e.data as SettledData;
+        const d = s.discharge;
+        const fundPay = s.layers.reduce((sum, l) => sum + l[4], 0);
+        this.stmt.insertSettlement.run(e.position, s.settlementId, d.hospitalId, d.visitId, e.streamId.slice(PERSON_STREAM_PREFIX.length), d.region, s.year,
+          d.dischargeDate, s.category, s.policy.policyId, s.policy.version, d.totalFen, fundPay, e.createdMs ?? null);
+        return;
+      }
+      case 'SettlementReversed':
+        this.stmt.reverse.run(e.position, (e.data as SettlementReversedData).settlementId);
+        return;
+      case 'AdjustmentApplied': {
+        const a = e.data as { settlementId: string; deltaFen: number };
+        this.stmt.adjust.run(a.deltaFen, a.settlementId);
+        return;
+      }
+      case 'CategoryAssigned': {
+        const c = e.data as CategoryAssignedData;
+        this.stmt.assign.run(c.category, c.personId, c.validFrom, c.validTo, e.position);
+        return;
+      }
+      case 'CategoryRevoked': {
+        // As the person decider does: intervals from `from` on disappear, the others end the day before.
+        const r = e.data as CategoryRevokedData;
+        this.stmt.revokeLater.run(r.category, r.personId, r.from);
+        const lastDay = dayBefore(r.from);
+        this.stmt.revokeEnd.run(lastDay, r.category, r.personId, lastDay);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** Settlements matching the filter, newest first (by log position), at most `limit`. */
+  settlements(f: SettlementFilter): SettlementRow[] {
+    const where: string[] = [];
+    const args: Array<string | number> = [];
+    const add = (sql: string, value: string | number | undefined) => {
+      if (value === undefined) return;
+      where.push(sql);
+      args.push(value);
+    };
+    add('hospital_id = ?', f.hospitalId);
+    add('person_id = ?', f.personId);
+    add('category = ?', f.category);
+    add('status = ?', f.status);
+    add('discharge_date >= ?', f.from);
+    add('discharge_date <= ?', f.to);
+    add('position < ?', f.before);
+    const sql = `SELECT * FROM settlements ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY position DESC LIMIT ?`;
+    return this.db.prepare<Array<string | number>, Record<string, unknown>>(sql).all(...args, f.limit).map((r) => ({
+      settlementId: r.settlement_id as string, hospitalId: r.hospital_id as string, visitId: r.visit_id as string, personId: r.person_id as string,
+      region: r.region as string, year: r.year as number, dischargeDate: r.discharge_date as string, category: r.category as string,
+      status: r.status as 'settled' | 'reversed', policy: { policyId: r.policy_id as string, version: r.policy_version as number },
+      totalFen: r.total_fen as number, fundPayFen: r.fund_pay_fen as number, patientPayFen: (r.total_fen as number) - (r.fund_pay_fen as number),
+      settledAtMs: r.settled_at_ms as number | null, position: r.position as number,
+    }));
+  }
+
+  /**
+   * Persons who hold (or held) a category, by person id after `afterPersonId`, each with their
+   * intervals of it; with `asOf`, only those whose interval covers that day.
+   */
+  categoryMembers(category: string, afterPersonId: string, limit: number, asOf?: string): Array<{ personId: string; intervals: Array<{ validFrom: string; validTo: string | null }> }> {
+    const ids = asOf === undefined
+      ? this.stmt.memberIds.all(category, afterPersonId, limit)
+      : this.stmt.memberIdsAsOf.all(category, afterPersonId, asOf, asOf, limit);
+    return ids.map((personId) => ({
+      personId,
+      intervals: this.stmt.intervals.all(category, personId).map((r) => ({ validFrom: r.valid_from, validTo: r.valid_to })),
+    }));
+  }
+}
