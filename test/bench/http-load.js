@@ -7,11 +7,13 @@ import autocannon from 'autocannon';
 import { dischargeFor } from './common.js';
 
 /** One autocannon run; every request body is a new discharge (visitId `${prefix}${n}`). */
-function load(port, { connections, seconds, persons, prefix }) {
+function load(port, { connections, seconds, persons, prefix, overallRate }) {
   let n = 0;
   return autocannon({
     url: `http://127.0.0.1:${port}`,
     connections,
+    // An open-loop rate (requests/s over all connections) when given: latency at a fixed load, not at saturation.
+    ...(overallRate === undefined ? {} : { overallRate }),
     pipelining: 1,
     duration: seconds,
     timeout: 10,

@@ -17,6 +17,9 @@ async function post(url, body) {
   return { status: r.status, body: await r.json() };
 }
 
+/** The fixed rate of (c)'s open-loop run, requests/s (BENCH_HTTP_OPEN_RATE). */
+const OPEN_RATE = setting('BENCH_HTTP_OPEN_RATE', 1_000);
+
 /** Records every person's category / approval over HTTP. */
 export async function seedPersons(base, persons) {
   await pool(persons, 32, async (p) => {
@@ -65,6 +68,8 @@ export async function benchHttp() {
       if (first.status !== 201) throw new Error(`sample settlement: HTTP ${first.status} ${JSON.stringify(first.body)}`);
       sample = first.body;
       service = await measure(port, { ...options, prefix: 'http' });
+      // latency at an ordinary, fixed load (open loop), not at saturation
+      service.open = await measure(port, { ...options, overallRate: OPEN_RATE, prefix: 'httpo' });
     } finally {
       const exit = await medaid.stop();
       if (exit.code !== 0 && exit.signal !== 'SIGTERM') console.error(`medaid exited with ${JSON.stringify(exit)}: ${medaid.stderr()}`);
@@ -78,6 +83,7 @@ export async function benchHttp() {
     let baseline;
     try {
       baseline = await measure(barePort, { ...options, prefix: 'bare' });
+      baseline.open = await measure(barePort, { ...options, overallRate: OPEN_RATE, prefix: 'bareo' });
     } finally {
       await bare.stop();
     }

@@ -14,6 +14,8 @@
 // BENCH_RELAY_EVENTS (50,000), BENCH_RELAY_PERSONS (5,000) — scaled by BENCH_SCALE — and
 // BENCH_KAFKA_PARTITIONS (3) and BENCH_KAFKA_TIMEOUT (180 s per wait), which are not.
 // (g) audit replay / verify: BENCH_AUDIT_EVENTS (200,000), BENCH_AUDIT_PERSONS (20,000), scaled.
+// (h) start-up and memory: BENCH_STARTUP_EVENTS (1000000,10000000 — not scaled; logs cached in .bench-cache/).
+// (c)'s open-loop rate: BENCH_HTTP_OPEN_RATE (1,000/s).
 import 'reflect-metadata'; // the command handlers are decorated classes
 import { SCALE, cleanupAll, fmtNum, machine, printTable } from './common.js';
 
@@ -71,6 +73,8 @@ const SECTIONS = {
       row('(c) HTTP rate as share of bare Fastify', pct(s.rate, b.rate), '100 %', ratio(s.rate, b.rate), '≥ 15 %', s.rate >= 0.15 * b.rate);
       row('(c) HTTP latency p50', ms(s.p50), `${ms(b.p50)} bare Fastify`, ratio(s.p50, b.p50), 'info');
       row('(c) HTTP latency p99', ms(s.p99), `${ms(b.p99)} bare Fastify`, ratio(s.p99, b.p99), '< 20 ms', s.p99 < 20);
+      row(`(c) open loop ${fmtNum(s.open.rate)}/s: latency p50`, ms(s.open.p50), `${ms(b.open.p50)} bare Fastify`, ratio(s.open.p50, b.open.p50), 'info');
+      row(`(c) open loop ${fmtNum(s.open.rate)}/s: latency p99`, ms(s.open.p99), `${ms(b.open.p99)} bare Fastify`, ratio(s.open.p99, b.open.p99), '< 5 ms', s.open.p99 < 5);
       const bad = s.non2xx + s.errors + s.timeouts;
       row('(c) non-2xx + errors + timeouts', fmtNum(bad), `${fmtNum(b.non2xx + b.errors + b.timeouts)} bare Fastify`, '', '= 0', bad === 0);
       return `${n}; medaid: ${fmtNum(s.created)} new settlements (201) of ${fmtNum(s.ok2xx)} 2xx in ${s.duration} s, ` +
@@ -108,6 +112,25 @@ const SECTIONS = {
       return n;
     },
   },
+  h: {
+    title: 'start-up and memory with a long history',
+    async run() {
+      const { benchStartup } = await import('./startup.js');
+      const notes = [];
+      for (const r of await benchStartup()) {
+        const n = `${fmtNum(r.events / 1e6, 0)}M`;
+        const mb = (x) => `${fmtNum(x)} MB`;
+        const s = (x) => `${fmtNum(x / 1000, 2)} s`;
+        row(`(h) ${n} events: /ready after a clean stop`, s(r.clean.readyMs), `${s(r.floor.ms)} open + read last 1,000`, ratio(r.clean.readyMs, r.floor.ms), '< 2 s', r.clean.readyMs < 2_000);
+        row(`(h) ${n} events: /ready after kill -9 under load`, s(r.killed.readyMs), `${s(r.floor.ms)} open + read last 1,000`, ratio(r.killed.readyMs, r.floor.ms), '< 2 s', r.killed.readyMs < 2_000);
+        row(`(h) ${n} events: resident memory at /ready`, mb(r.clean.rssMb), `${mb(r.floor.rssMb)} open + read last 1,000`, ratio(r.clean.rssMb, r.floor.rssMb), 'info');
+        row(`(h) ${n} events: peak resident memory serving (c)'s load`, mb(r.serving.peakMb), `${mb(r.floor.rssMb)} open + read last 1,000`, ratio(r.serving.peakMb, r.floor.rssMb), '< 512 MB', r.serving.peakMb < 512);
+        notes.push(`${n}: ${fmtNum(r.persons)} persons; tail read at start ${r.clean.tail} (clean) / ${r.killed.tail} (after kill -9) events; ` +
+          `(c)'s load on this log ${perSec(r.serving.rate)}, p99 ${ms(r.serving.p99)}`);
+      }
+      return notes.join('; ');
+    },
+  },
   g: {
     title: 'audit replay and verify over the whole log',
     async run() {
@@ -128,12 +151,12 @@ async function main() {
   console.log(`  node:   ${m.node} (${m.platform}) ${process.execArgv.join(' ') || '(no flags: run it as `npm run bench`)'}`);
   console.log(`  scale:  BENCH_SCALE=${SCALE}`);
   console.log('');
-  const only = (process.env.BENCH_ONLY ?? 'a,b,c,d,e,f,g').split(',').map((s) => s.trim()).filter(Boolean);
+  const only = (process.env.BENCH_ONLY ?? 'a,b,c,d,e,f,g,h').split(',').map((s) => s.trim()).filter(Boolean);
   let crashed = false;
   const started = performance.now();
   for (const key of only) {
     const section = SECTIONS[key];
-    if (section === undefined) throw new Error(`BENCH_ONLY: unknown section "${key}" (a, b, c, d, e, f, g)`);
+    if (section === undefined) throw new Error(`BENCH_ONLY: unknown section "${key}" (a, b, c, d, e, f, g, h)`);
     const t = performance.now();
     process.stdout.write(`(${key}) ${section.title} … `);
     try {

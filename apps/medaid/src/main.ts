@@ -15,6 +15,7 @@ import { startKafkaFromEnv } from './kafka/kafka-bridge.js';
 import { openRuntime, storeUrlFrom } from './infrastructure/runtime.js';
 import { openInput, simulate } from './cli/simulate.js';
 import { runAudit } from './cli/audit.js';
+import { IMPORT_USAGE, runImport } from './cli/import.js';
 import { log } from './shared/log.js';
 import { SYSTEM_ACTOR } from './shared/writer.js';
 import { Lifecycle } from './app.module.js';
@@ -25,6 +26,7 @@ const USAGE = `medaid — 一站式 medical-aid settlement
                   [--grpc-host ADDR] [--auth FILE] [--no-demo-policy] [--quiet]
   medaid simulate [--input FILE.jsonl] [--policy FILE.json ...]
   medaid audit    verify|replay|report [--data DIR] [--store esdb://…] …   (medaid audit --help)
+  medaid import   [--data DIR] [--input FILE.jsonl] [--concurrency N]   (medaid import --help)
 
 serve     runs the HTTP service on the embedded durable store in DIR (default ./data, or
           $MEDAID_DATA); port 3000 (or $PORT) on 127.0.0.1 (or $HOST). On first start with an
@@ -96,12 +98,27 @@ async function runSimulate(args: string[]): Promise<void> {
   await simulate({ input: openInput(values.input), policyFiles: values.policy ?? [], output: process.stdout });
 }
 
+async function runImportCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: {
+    data: { type: 'string', default: process.env.MEDAID_DATA ?? 'data' }, input: { type: 'string' }, store: { type: 'string' },
+    concurrency: { type: 'string' }, help: { type: 'boolean', default: false },
+  } });
+  if (values.help) {
+    process.stdout.write(`${IMPORT_USAGE}\n`);
+    return;
+  }
+  const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
+  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000)) throw new Error('--concurrency must be 1 to 10000');
+  await runImport({ dataDir: values.data, inputPath: values.input, output: process.stdout, progress: process.stderr, concurrency, store: storeUrlFrom(values.store, process.env) });
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve': return serve(rest);
     case 'simulate': return runSimulate(rest);
     case 'audit': return runAudit(rest); // verify, replay, report: cli/audit.ts
+    case 'import': return runImportCommand(rest);
     case undefined: case 'help': case '--help': case '-h':
       process.stdout.write(`${USAGE}\n`);
       return;
