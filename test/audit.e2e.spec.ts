@@ -193,6 +193,17 @@ describe('the ledger over HTTP, and audit verify on the stopped service', () => 
       removeDir(altered);
       removeDir(deleted);
     }
+    // When a settlement row of the query projections differs from the log's, replay names it
+    const projected = copyOf(service.dataDir, (db) => {
+      db.prepare("UPDATE settlements SET status = 'reversed' WHERE position = (SELECT MIN(position) FROM settlements WHERE status = 'settled')").run();
+    });
+    try {
+      const r = await audit(['replay', '--data', projected]);
+      expect([r.status, r.stdout]).toEqual([1, expect.stringMatching(/settlement row at position \d+: row live \{/)]);
+      expect(r.stdout).toMatch(/projections: settlements and persons by category up to position \d+, differences: 1/);
+    } finally {
+      removeDir(projected);
+    }
     // When the fund account the service saved differs from the one the log gives, replay names the fund
     let fundKey = '';
     const counters = copyOf(service.dataDir, (db) => {

@@ -67,9 +67,24 @@ export class ProjectionTables {
         'SELECT DISTINCT person_id FROM person_categories WHERE category = ? AND person_id > ? ORDER BY person_id LIMIT ?').pluck(),
       memberIdsAsOf: db.prepare<[string, string, string, string, number], string>(`SELECT DISTINCT person_id FROM person_categories
         WHERE category = ? AND person_id > ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?) ORDER BY person_id LIMIT ?`).pluck(),
+      settlementRows: db.prepare<[number, number], Record<string, unknown>>('SELECT * FROM settlements WHERE position > ? ORDER BY position LIMIT ?'),
+      categoryRows: db.prepare<[string, string, string, number, number], Record<string, unknown>>(`SELECT category, person_id, valid_from, valid_to, position
+        FROM person_categories WHERE (category, person_id, valid_from, position) > (?, ?, ?, ?) ORDER BY category, person_id, valid_from, position LIMIT ?`),
       intervals: db.prepare<[string, string], { valid_from: string; valid_to: string | null }>(
         'SELECT valid_from, valid_to FROM person_categories WHERE category = ? AND person_id = ? ORDER BY valid_from, position'),
     };
+  }
+
+  /** Raw settlement rows after a position, in position order (for audit replay's comparison). */
+  settlementRowsAfter(position: number, limit: number): Array<{ position: number; row: string }> {
+    return this.stmt.settlementRows.all(position, limit).map((r) => ({ position: r.position as number, row: JSON.stringify(r) }));
+  }
+
+  /** Category rows after a key (category, person, valid_from, position), in that order (for audit replay). */
+  categoryRowsAfter(after: readonly [string, string, string, number], limit: number): Array<{ key: [string, string, string, number]; row: string }> {
+    return this.stmt.categoryRows.all(...after, limit).map((r) => ({
+      key: [r.category as string, r.person_id as string, r.valid_from as string, r.position as number], row: JSON.stringify(r),
+    }));
   }
 
   /** Every event up to here is applied to the projections. */

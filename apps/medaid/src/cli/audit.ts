@@ -139,6 +139,7 @@ async function runReplay(args: string[], io: AuditIo): Promise<number> {
     const out = io.stdout;
     out.write(`medaid audit replay\n  log:        ${storeLabel}: ${fmt(r.events)} events read, head ${r.head} (${progress.seconds().toFixed(1)} s, ${fmt(progress.rate())} events/s)\n`);
     out.write(`  journal:    ${fmt(r.journal.entries)} live entries up to position ${r.journal.position}, differences: ${n('journal')}; balances, differences: ${n('balances')}\n`);
+    out.write(`  projections: settlements and persons by category up to position ${live.projections.checkpoint()}, differences: ${n('projections')}\n`);
     out.write(r.snapshot === null
       ? '  read model: no snapshot in the live journal (the service saves one when it stops after commands): counters not compared\n'
       : `  read model: ${fmt(r.snapshot.rows)} rows (fund accounts) at position ${r.snapshot.position}, saved ${new Date(r.snapshot.writtenMs).toISOString()}, differences: ${n('read model')}\n`);
