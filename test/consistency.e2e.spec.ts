@@ -4,7 +4,7 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, Service, discharge, http, removeDir, startService, tempDir } from './support/service.js';
+import { ROOT, Service, discharge, http, pool, removeDir, startService, tempDir } from './support/service.js';
 
 interface Rule { id: string; threshold?: { fen: number; per: string }; bands: Array<{ uptoFen: number | null; ratioBp: number }>; annualCaps?: Array<{ counter: string; capFen: number }> }
 interface Layer { id: string; kind: string; rules: Rule[] }
@@ -63,18 +63,6 @@ async function post(url: string, body: Obj): Promise<Outcome> {
 }
 
 /** Runs fn over items with at most `concurrency` in flight; outcomes in item order. */
-async function pool<T, R>(items: T[], concurrency: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  }));
-  return out;
-}
-
 async function fetchSettlement(url: string, d: Obj): Promise<Obj | null> {
   const r = await http(url, 'GET', `/v1/settlements/${d.hospitalId}/${d.visitId}`);
   if (r.status === 404) return null;

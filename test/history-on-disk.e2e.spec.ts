@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { comparable as comparableLine, expectedOf, scenarios } from './support/scenarios.js';
-import { SCENARIOS, Service, discharge, removeDir, runSimulate, startService, tempDir, writeAuthFile } from './support/service.js';
+import { SCENARIOS, Service, discharge, pool, removeDir, runSimulate, startService, tempDir, writeAuthFile } from './support/service.js';
 
 type Obj = Record<string, any>;
 const ADMIN = 'admin-token-history-0123456789';
@@ -18,18 +18,6 @@ async function call(url: string, method: string, path: string, body?: unknown, t
   const r = await fetch(`${url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await r.text();
   return { status: r.status, body: text === '' ? {} : (JSON.parse(text) as Obj) };
-}
-
-async function pool<T, R>(items: T[], concurrency: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  }));
-  return out;
 }
 
 const services: Service[] = [];

@@ -136,3 +136,16 @@ export function discharge(overrides: Record<string, unknown> = {}): Record<strin
     totalFen: 1_000_000, ...overrides,
   };
 }
+
+/** Runs fn over the items with at most `concurrency` calls in flight; the results in the items' order. */
+export async function pool<T, R>(items: T[], concurrency: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  }));
+  return out;
+}

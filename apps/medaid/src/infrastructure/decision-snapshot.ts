@@ -5,6 +5,7 @@
 // event at its position: a snapshot of another log (a data directory copied over) is ignored and
 // the whole log is read instead. Losing it costs only time, never correctness.
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FundAccount, PolicyRegistry, POLICIES_TAG, ALLOCATIONS_TAG, FundAllocatedData, SettlementReversedData } from '#domain';
 import type { EventStore } from '#event-store';
@@ -34,15 +35,44 @@ export function readDecisionSnapshot(dataDir: string): SnapshotFile | null {
   }
 }
 
-export function writeDecisionSnapshot(dataDir: string, state: DecisionState): void {
+/** The snapshot's text, taken synchronously: the state at one position, whatever is appended while it is written. */
+function snapshotText(state: DecisionState): { position: number; text: string } {
   const body: SnapshotFile = {
     format: FORMAT, position: state.position, eventId: state.positionEventId, events: state.eventCount, funds: state.fundAccounts(), writtenMs: Date.now(),
   };
+  return { position: state.position, text: JSON.stringify(body) };
+}
+
+/** Written off the event loop (the fsync of a file here takes 0.2–5 ms): while the service runs. Resolves with the position written. */
+export async function writeDecisionSnapshotAsync(dataDir: string, state: DecisionState): Promise<number> {
+  const { position, text } = snapshotText(state);
+  const path = join(dataDir, SNAPSHOT_FILE);
+  const temporary = `${path}.tmp`;
+  const file = await open(temporary, 'w');
+  try {
+    await file.writeFile(text);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(temporary, path);
+  const dir = await open(dataDir, 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+  return position;
+}
+
+/** Written at once (start-up, a clean stop). */
+export function writeDecisionSnapshot(dataDir: string, state: DecisionState): void {
+  const { text } = snapshotText(state);
   const path = join(dataDir, SNAPSHOT_FILE);
   const temporary = `${path}.tmp`;
   const fd = openSync(temporary, 'w');
   try {
-    writeSync(fd, JSON.stringify(body));
+    writeSync(fd, text);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -11,7 +11,7 @@ import { Ledger } from '../ledger/ledger.js';
 import { logLine } from '../shared/log.js';
 import { DEFAULT_PERSON_CACHE, DecisionState } from '../shared/decision-state.js';
 import { EventWriter } from '../shared/writer.js';
-import { startDecisionState, writeDecisionSnapshot } from './decision-snapshot.js';
+import { startDecisionState, writeDecisionSnapshot, writeDecisionSnapshotAsync } from './decision-snapshot.js';
 
 /** How often the decision snapshot is written while the log moves. */
 const SNAPSHOT_INTERVAL_MS = 10_000;
@@ -75,9 +75,17 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
       }
     };
     snapshot();
+    let writing: Promise<void> = Promise.resolve();
+    const snapshotInBackground = () => {
+      if (state.position === snapshotAt) return;
+      writing = writeDecisionSnapshotAsync(dataDir, state).then(
+        (position) => void (snapshotAt = position),
+        (error: unknown) => logLine('error', 'decision snapshot not written; the next start reads a longer tail', { error: String(error) }),
+      );
+    };
     // Appends to EventStoreDB may be acknowledged out of log order: its snapshot is written only
     // when nothing can be in flight (after start-up and at a clean stop).
-    const timer = options.storeUrl === undefined ? setInterval(snapshot, SNAPSHOT_INTERVAL_MS).unref() : undefined;
+    const timer = options.storeUrl === undefined ? setInterval(() => void writing.then(snapshotInBackground), SNAPSHOT_INTERVAL_MS).unref() : undefined;
     const writer = new EventWriter(store, state);
     const ledger = await Ledger.start(store, dataDir, eventsPath);
     const eventsAtStart = state.eventCount;
@@ -91,6 +99,7 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
         clearInterval(timer);
         await ledger.stop(); // posts what the log holds, before the store closes
         await store.close(); // every append acknowledged and applied: the state is at the head
+        await writing;
         snapshot();
         await ledger.close(state.eventCount > eventsAtStart ? state : null); // funds saved for audit replay only if commands moved them
         releaseLock();

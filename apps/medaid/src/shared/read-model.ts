@@ -4,7 +4,7 @@
 import {
   ADJUSTMENT_STREAM_PREFIX, Fen, PERSON_STREAM_PREFIX, FundAccount, FundAllocatedData, PersonContext, PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, SettledData,
   SettlementRecord, allocationKey, applyAllocation, applyPolicyPublished, emptyFundAccount, evolvePerson, fromSettledData,
-  fundKey, initialPersonState, personStream, initialPolicyRegistry, policyKey,
+  fundKey, initialPersonState, initialPolicyRegistry, policyKey,
 } from '#domain';
 import { EventStore } from '#event-store';
 import { AdjustmentIndex } from './adjustment-index.js';
@@ -23,8 +23,6 @@ export class ReadModel {
   readonly adjustments = new AdjustmentIndex();
   /** Fund accounts by fundKey(fund, region, year): allocations, money received, money paid. */
   readonly funds = new Map<string, FundAccount>();
-  /** Pays of settlements being recorded right now, by fund key: no two settlements use the same fund room. */
-  readonly fundReserved = new Map<string, Fen>();
   /** Recorded allocations by allocationKey: the idempotency index of allocations. */
   readonly allocations = new Map<string, FundAllocatedData>();
   /**
@@ -121,21 +119,6 @@ export class ReadModel {
     return key;
   }
 
-  /** Holds fund room for a settlement being recorded; returns the release. */
-  reserveFunds(amounts: Array<[key: string, fen: Fen]>): () => void {
-    for (const [key, fen] of amounts) this.fundReserved.set(key, (this.fundReserved.get(key) ?? 0) + fen);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      for (const [key, fen] of amounts) {
-        const left = (this.fundReserved.get(key) ?? 0) - fen;
-        if (left === 0) this.fundReserved.delete(key);
-        else this.fundReserved.set(key, left);
-      }
-    };
-  }
-
   person(personId: string): PersonEntry {
     return this.persons.get(personId) ?? { state: initialPersonState(), revision: -1 };
   }
@@ -149,14 +132,6 @@ export class ReadModel {
       read += page.length;
       if (page.length < pageSize) return read;
     }
-  }
-
-  /** Re-reads one person's stream (after another writer got there first). */
-  async reloadPerson(store: EventStore, personId: string): Promise<void> {
-    const events = await store.readStream(personStream(personId));
-    let entry: PersonEntry = { state: initialPersonState(), revision: -1 };
-    for (const e of events) entry = { state: evolvePerson(entry.state, { type: e.type, data: e.data } as PersonEvent), revision: e.revision };
-    this.persons.set(personId, entry);
   }
 
   apply(streamId: string, revision: number, position: number, type: string, data: unknown): void {
