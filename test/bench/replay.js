@@ -22,7 +22,7 @@ const { ReadModel, fingerprintOf } = await import(dist('apps/medaid/src/shared/r
 const PAGE = 10_000;
 
 /** Writes `total` events (policy, facts, settlements round-robin over persons); returns the count. */
-export async function generateLog(path, total, persons) {
+export async function generateLog(path, total, persons, { personMajor = false } = {}) {
   const policy = validatePolicy(loadDemoPolicy());
   if (!policy.ok) throw new Error(policy.error.message);
   const store = await SqliteEventStore.open({ path }); // creates the schema
@@ -53,8 +53,7 @@ export async function generateLog(path, total, persons) {
       }
       states[p] = state;
     }
-    for (let n = 0; written < total; n++) {
-      const p = n % persons;
+    const settle1 = (n, p) => {
       const d = dischargeFor(n, p, 'r');
       // The fingerprint as the service records it (SHA-256 of the canonical discharge), not the canonical form itself.
       const r = settle(d, policy.value, settlementIdFor(d.hospitalId, d.visitId, 1), states[p], fingerprintOf(d));
@@ -62,6 +61,16 @@ export async function generateLog(path, total, persons) {
       const data = toSettledData(r.value);
       put(`person-${personId(p)}`, ++revisions[p], 'DischargeSettled', data);
       states[p] = evolvePerson(states[p], { type: 'DischargeSettled', data });
+    };
+    if (!personMajor) {
+      for (let n = 0; written < total; n++) settle1(n, n % persons);
+    } else {
+      // The same settlements (n = p, p + persons, p + 2·persons, …), one person after another: one person's state in memory at a time.
+      const settlements = total - written;
+      for (let p = 0; p < persons; p++) {
+        for (let n = p; n < settlements; n += persons) settle1(n, p);
+        states[p] = undefined;
+      }
     }
   }).immediate();
   const bytes = db.prepare('SELECT SUM(LENGTH(data) + LENGTH(metadata)) FROM events').pluck().get();

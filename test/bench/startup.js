@@ -5,7 +5,9 @@
 // in the middle of an HTTP load; resident memory at /ready and its peak while serving (c)'s load
 // (autocannon, 50 connections). The logs and the data directories made from them are cached
 // under .bench-cache/ (ignored by git): generating 10M events and posting them to the ledger once
-// take a while; later runs reuse them (each run adds its load's settlements to them).
+// take a while; later runs reuse them (each run adds its load's settlements to them). The logs
+// hold each person's settlements together (generateLog's person-major order), so that making
+// 10M events keeps one person's state in memory at a time.
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -80,7 +82,7 @@ async function logOf(events) {
   if (!existsSync(`${path}.done`)) {
     mkdirSync(CACHE, { recursive: true });
     rmSync(path, { force: true }); // an interrupted generation is started again
-    await run([join(ROOT, 'test/fixtures/generate-log.mjs'), path, String(events), String(Math.max(100, Math.round(events / 10)))]);
+    await run(['--max-old-space-size=8192', join(ROOT, 'test/fixtures/generate-log.mjs'), path, String(events), String(Math.max(100, Math.round(events / 10))), 'person-major']);
     writeFileSync(`${path}.done`, '');
   }
   return path;

@@ -486,6 +486,20 @@ export function eventStoreContract(name: string, open: () => Promise<OpenedStore
         expect(await store.readByTag('visit', [h, 'v'])).toHaveLength(1);
       });
 
+      it('given an event id recorded at another place and a condition that no longer holds, then the condition is what the append fails on', async () => {
+        const h = `H-${randomUUID()}`;
+        const stream = streamName('p');
+        const e = settled(h, 'v');
+        await store.appendToStream(stream, [e], { expectedRevision: 'no_stream' });
+        await store.appendToStream(stream, [event()], { expectedRevision: 0 });
+
+        // the same event id, at the end of the stream now, on condition that the visit has no event yet
+        const refused = await rejection(store.appendToStream(stream, [e], { expectedRevision: 1, condition: { tag: 'visit', key: [h, 'v'], afterPosition: 0 } }));
+
+        expect(refused).toBeInstanceOf(AppendConditionFailedError);
+        expect(await store.readStream(stream)).toHaveLength(2);
+      });
+
       it('given an append already recorded, when retried with its condition, then it is the same append (the condition is not checked again)', async () => {
         const h = `H-${randomUUID()}`;
         const stream = streamName('p');

@@ -10,6 +10,7 @@ import { PublishPolicyHandler } from './commands/policies/policy.handlers.js';
 import { PreviewDischargeHandler, ReverseSettlementHandler, SettleDischargeHandler } from './commands/settlements/settlement.handlers.js';
 import { SettlementsController } from './commands/settlements/settlements.controller.js';
 import { PersonListController, SettlementSearchController } from './queries/queries.controller.js';
+import { QUERY_HANDLERS, STATE, STORE } from './queries/query.handlers.js';
 import { FundsController } from './commands/funds/funds.controller.js';
 import { AllocateFundHandler } from './commands/funds/fund.handlers.js';
 import { GrantEnrolmentSubsidiesHandler } from './commands/funds/subsidy.handlers.js';
@@ -98,6 +99,9 @@ export class MedaidModule {
       providers: [
         { provide: RUNTIME, useValue: runtime },
         { provide: EventWriter, useValue: runtime.writer },
+        { provide: STATE, useValue: runtime.state },
+        { provide: STORE, useValue: runtime.store },
+        ...QUERY_HANDLERS,
         { provide: Ledger, useValue: runtime.ledger },
         Lifecycle,
         PublishPolicyHandler,

@@ -65,8 +65,14 @@ function writeAppend(conn: WriteConnection, batch: WriteBatch, index: number, of
   const expected = batch.expected[index]!;
   // Read with SQL inside the write transaction: correct even when another process appends too.
   const current = conn.lastRevision(streamId) ?? -1;
+  const condition = batch.conditions[index];
   const first = conn.eventById(batch.eventIds[offset]!);
-  if (first !== undefined) return retriedAppend(conn, batch, index, offset, count, first);
+  if (first !== undefined) {
+    const retried = retriedAppend(conn, batch, index, offset, count, first);
+    // Not a retry, and what it was decided on has changed: that (not the id) is what the caller must hear.
+    if ('kind' in retried && condition != null && conn.taggedAfter(condition[0], condition[1], condition[2])) return { index, kind: 'condition' };
+    return retried;
+  }
   if (!revisionMatches(expected, current)) return { index, kind: 'revision', actual: current < 0 ? 'no_stream' : current };
   // Probed before writing so that a conflict leaves no partial append (no savepoint needed).
   for (let i = 1; i < count; i++) {
@@ -74,7 +80,6 @@ function writeAppend(conn: WriteConnection, batch: WriteBatch, index: number, of
     if (conn.eventById(eventId) !== undefined) return { index, kind: 'event_id', eventId };
   }
   // Inside the transaction, after the appends before it in this batch: what it forbids cannot slip in.
-  const condition = batch.conditions[index];
   if (condition != null && conn.taggedAfter(condition[0], condition[1], condition[2])) return { index, kind: 'condition' };
   let position = 0;
   let t = tagOffset.at;

@@ -3,7 +3,7 @@
 // CommandBus, the same results. Only the envelope differs: `created` travels in the result instead
 // of as 201/200, and failures become gRPC statuses (grpc-errors.ts).
 import { Controller, UseFilters } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { GrpcMethod } from '@nestjs/microservices';
 import { randomUUID } from 'node:crypto';
 import { ID_PATTERN } from '#domain';
@@ -11,10 +11,10 @@ import type { SettlementResult } from '#domain';
 import { resolveActor } from '../http/actor.js';
 import { IsIdentifier, invalid, validateInput } from '../shared/validation.js';
 import type { Validated } from '../shared/validation.js';
-import { EventWriter } from '../shared/writer.js';
 import type { CommandMeta } from '../shared/writer.js';
 import { ReverseSettlementDto, toDischarge } from '../commands/settlements/settlement.dto.js';
-import { PreviewDischarge, ReverseSettlement, SettleDischarge, visitHistory } from '../commands/settlements/settlement.handlers.js';
+import { PreviewDischarge, ReverseSettlement, SettleDischarge } from '../commands/settlements/settlement.handlers.js';
+import { GetVisit } from '../queries/query.handlers.js';
 import { GrpcErrorFilter, notFound, unwrap } from './grpc-errors.js';
 import { MalformedRequest } from './wire.js';
 
@@ -35,7 +35,7 @@ type HistoryEntry = SettlementResult & { settledAtMs: number; reversal: { reason
 @Controller()
 @UseFilters(GrpcErrorFilter)
 export class SettlementsGrpcController {
-  constructor(private readonly bus: CommandBus, private readonly writer: EventWriter) {}
+  constructor(private readonly bus: CommandBus, private readonly queries: QueryBus) {}
 
   @GrpcMethod(SERVICE, 'Settle')
   async settle(request: unknown, metadata: CallMetadata): Promise<Settlement> {
@@ -59,7 +59,7 @@ export class SettlementsGrpcController {
   @GrpcMethod(SERVICE, 'Get')
   async get(request: unknown) {
     const { hospitalId, visitId } = unwrap(validateInput(VisitRefDto, unwrap(received(request))));
-    const view = await visitHistory(this.writer, hospitalId, visitId);
+    const view = await this.queries.execute(new GetVisit(hospitalId, visitId));
     if (view === null) throw notFound(`settlement of visit ${hospitalId}/${visitId}`);
     return { current: visitSettlement(view.current), history: view.history.map(visitSettlement) };
   }

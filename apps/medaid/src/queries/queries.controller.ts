@@ -6,53 +6,43 @@
 // GET /v1/settlements/{hospitalId}/{visitId} stays the read-your-writes view of one visit. Both
 // lists need an administrator's or an auditor's token.
 import { Controller, Get, Query } from '@nestjs/common';
+import { QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Meta, requireRole } from '../http/actor.js';
 import { unwrap } from '../http/errors.js';
 import type { CommandMeta } from '../shared/writer.js';
-import { Ledger } from '../ledger/ledger.js';
 import { validateInput } from '../shared/validation.js';
 import { DEFAULT_PAGE_ROWS, PersonQueryDto, SettlementQueryDto } from './queries.dto.js';
+import { ListCategoryMembers, SearchSettlements } from './query.handlers.js';
 
 @ApiTags('settlements')
 @Controller('v1/settlements')
 export class SettlementSearchController {
-  constructor(private readonly ledger: Ledger) {}
+  constructor(private readonly queries: QueryBus) {}
 
   @Get()
   @ApiOperation({ summary: 'Search settlements by hospital, person, discharge date range, category and status; newest first, cursor paging' })
   search(@Query() query: Record<string, unknown>, @Meta() meta: CommandMeta) {
     requireRole(meta.actor, 'admin', 'auditor'); // lists across hospitals and persons: an office's, not a hospital's
     const q = unwrap(validateInput(SettlementQueryDto, { ...query }));
-    const limit = Number(q.limit ?? DEFAULT_PAGE_ROWS);
-    const { projections } = this.ledger.journal;
-    const asOfPosition = projections.checkpoint();
-    const rows = projections.settlements({
+    const filter = {
       hospitalId: q.hospitalId, personId: q.personId, category: q.category, status: q.status, from: q.from, to: q.to,
-      before: q.cursor === undefined ? undefined : Number(q.cursor), limit: limit + 1,
-    });
-    const more = rows.length > limit;
-    const items = rows.slice(0, limit);
-    return { items, nextCursor: more ? String(items[items.length - 1]!.position) : null, asOfPosition };
+      before: q.cursor === undefined ? undefined : Number(q.cursor),
+    };
+    return this.queries.execute(new SearchSettlements(filter, Number(q.limit ?? DEFAULT_PAGE_ROWS)));
   }
 }
 
 @ApiTags('persons')
 @Controller('v1/persons')
 export class PersonListController {
-  constructor(private readonly ledger: Ledger) {}
+  constructor(private readonly queries: QueryBus) {}
 
   @Get()
   @ApiOperation({ summary: 'Persons who hold (or held) a category, by person id, with their intervals of it; cursor paging' })
   list(@Query() query: Record<string, unknown>, @Meta() meta: CommandMeta) {
     requireRole(meta.actor, 'admin', 'auditor');
     const q = unwrap(validateInput(PersonQueryDto, { ...query }));
-    const limit = Number(q.limit ?? DEFAULT_PAGE_ROWS);
-    const { projections } = this.ledger.journal;
-    const asOfPosition = projections.checkpoint();
-    const rows = projections.categoryMembers(q.category, q.cursor ?? '', limit + 1, q.asOf);
-    const more = rows.length > limit;
-    const items = rows.slice(0, limit);
-    return { category: q.category, items, nextCursor: more ? items[items.length - 1]!.personId : null, asOfPosition };
+    return this.queries.execute(new ListCategoryMembers(q.category, q.cursor ?? '', Number(q.limit ?? DEFAULT_PAGE_ROWS), q.asOf));
   }
 }

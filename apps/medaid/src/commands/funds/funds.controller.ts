@@ -1,11 +1,11 @@
 import { Body, Controller, Get, Post, Query, Res } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AllocateFund, byFundRegionYear, fundBalanceFen, fundIncomeFen, usageRateBp } from '#domain';
+import { AllocateFund } from '#domain';
 import { Meta, requireRole } from '../../http/actor.js';
 import { unwrap } from '../../http/errors.js';
 import { validateInput } from '../../shared/validation.js';
-import { EventWriter } from '../../shared/writer.js';
+import { ListFunds } from '../../queries/query.handlers.js';
 import type { CommandMeta } from '../../shared/writer.js';
 import { AllocateFundDto, FundsQueryDto, GrantSubsidiesDto } from './fund.dto.js';
 import { GrantEnrolmentSubsidies } from './subsidy.handlers.js';
@@ -16,7 +16,7 @@ interface StatusReply { status(code: number): unknown }
 @ApiTags('funds')
 @Controller('v1/funds')
 export class FundsController {
-  constructor(private readonly bus: CommandBus, private readonly writer: EventWriter) {}
+  constructor(private readonly bus: CommandBus, private readonly queries: QueryBus) {}
 
   @Post('allocations')
   @ApiOperation({ summary: 'Record money allocated to a fund (上级下拨 / 本级配套 / 结转) (admin): 201 new, 200 identical re-post' })
@@ -40,13 +40,7 @@ export class FundsController {
   @ApiOperation({ summary: 'Every fund account (fund, region, year): allocated by source, received, paid, balance, usage rate (资金使用率, bp)' })
   list(@Query() query: FundsQueryDto) {
     const q = unwrap(validateInput(FundsQueryDto, normaliseQuery(query)));
-    return [...this.writer.state.funds.values()]
-      .filter((a) => (q.year === undefined || a.year === q.year) && (q.region === undefined || a.region === q.region))
-      .sort(byFundRegionYear)
-      .map((a) => ({
-        fund: a.fund, region: a.region, year: a.year, allocatedFen: a.allocatedFen, receivedFen: a.receivedFen,
-        incomeFen: fundIncomeFen(a), paidFen: a.paidFen, balanceFen: fundBalanceFen(a), usageRateBp: usageRateBp(a),
-      }));
+    return this.queries.execute(new ListFunds(q.region, q.year));
   }
 }
 

@@ -1,10 +1,10 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Meta } from '../../http/actor.js';
 import { notFound, unwrap } from '../../http/errors.js';
 import { invalid } from '../../shared/validation.js';
-import { EventWriter } from '../../shared/writer.js';
+import { GetPerson } from '../../queries/query.handlers.js';
 import type { CommandMeta } from '../../shared/writer.js';
 import { AssignCategoryDto, GrantApprovalDto, PersonFactType, RecordDeathDto, RevokeCategoryDto, toPersonFact } from './person.dto.js';
 import { RecordPersonFact, personView } from './person.handlers.js';
@@ -14,7 +14,7 @@ interface HeaderReply { header(k: string, v: string): unknown }
 @ApiTags('persons')
 @Controller('v1/persons/:personId')
 export class PersonsController {
-  constructor(private readonly bus: CommandBus, private readonly writer: EventWriter) {}
+  constructor(private readonly bus: CommandBus, private readonly queries: QueryBus) {}
 
   @Post('categories') @HttpCode(200) @ApiOperation({ summary: 'Assign a beneficiary category for an interval' })
   @ApiBody({ type: AssignCategoryDto })
@@ -42,8 +42,8 @@ export class PersonsController {
 
   @Get() @ApiOperation({ summary: 'Categories, approvals and year-to-date bases and counters; the ETag is the stream revision' })
   async get(@Param('personId') personId: string, @Res({ passthrough: true }) reply: HeaderReply) {
-    const entry = await this.writer.state.person(this.writer.store, personId);
-    if (entry.revision < 0) throw notFound(`person ${personId}`);
+    const entry = await this.queries.execute(new GetPerson(personId));
+    if (entry === null) throw notFound(`person ${personId}`);
     reply.header('etag', `"${entry.revision}"`);
     return personView(personId, entry);
   }

@@ -1,11 +1,10 @@
 import { Body, Controller, Get, Param, Post, Res } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { policyKey } from '#domain';
 import { Meta } from '../../http/actor.js';
 import { notFound, unwrap } from '../../http/errors.js';
-import { EventWriter } from '../../shared/writer.js';
 import type { CommandMeta } from '../../shared/writer.js';
+import { GetPolicy, ListPolicies } from '../../queries/query.handlers.js';
 import { PublishPolicy } from './policy.handlers.js';
 
 interface StatusReply { status(code: number): unknown }
@@ -13,7 +12,7 @@ interface StatusReply { status(code: number): unknown }
 @ApiTags('policies')
 @Controller('v1/policies')
 export class PoliciesController {
-  constructor(private readonly bus: CommandBus, private readonly writer: EventWriter) {}
+  constructor(private readonly bus: CommandBus, private readonly queries: QueryBus) {}
 
   @Post()
   @ApiOperation({ summary: 'Publish a policy version: 201 when new, 200 when identical to the published one' })
@@ -27,17 +26,14 @@ export class PoliciesController {
   @Get()
   @ApiOperation({ summary: 'Every published policy, in publication order' })
   list() {
-    return [...this.writer.state.registry.byKey.values()].map(({ policy, publishedSeq }) => ({
-      policyId: policy.policyId, version: policy.version, region: policy.region, effectiveFrom: policy.effectiveFrom,
-      name: policy.name ?? null, publishedSeq,
-    }));
+    return this.queries.execute(new ListPolicies());
   }
 
   @Get(':policyId/:version')
   @ApiOperation({ summary: 'One published policy document' })
-  get(@Param('policyId') policyId: string, @Param('version') version: string) {
-    const found = /^[1-9][0-9]{0,8}$/.test(version) ? this.writer.state.registry.byKey.get(policyKey(policyId, Number(version))) : undefined;
-    if (found === undefined) throw notFound(`policy ${policyId} version ${version}`);
-    return found.policy;
+  async get(@Param('policyId') policyId: string, @Param('version') version: string) {
+    const found = /^[1-9][0-9]{0,8}$/.test(version) ? await this.queries.execute(new GetPolicy(policyId, Number(version))) : null;
+    if (found === null) throw notFound(`policy ${policyId} version ${version}`);
+    return found;
   }
 }

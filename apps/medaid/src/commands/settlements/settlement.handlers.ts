@@ -8,11 +8,18 @@ import {
 } from '#domain';
 import { AppendConditionFailedError } from '#event-store';
 import { DecisionState, takenBy } from '../../shared/decision-state.js';
-import { adjustmentSummaries, fingerprintOf, readVisit, settledEvent, visitCondition } from '../../shared/lookups.js';
+import { VisitView, fingerprintOf, readVisit, settledEvent, visitCondition } from '../../shared/lookups.js';
 import { CommandMeta, EventWriter, reversalEventId, settlementEventId } from '../../shared/writer.js';
 
-/** How often a visit command is decided again when another process recorded an event of the visit first. */
+/**
+ * How often a visit command is decided: a settlement's first attempt assumes a new visit, and the
+ * visit is read and the command decided again when the store finds an event of the visit after
+ * what the decision saw (at most twice more, when another process keeps recording that visit).
+ */
 const MAX_VISIT_ATTEMPTS = 3;
+
+/** A visit with no event: what a settlement's first attempt assumes (the store checks it). */
+const NO_VISIT_EVENTS: VisitView = { attempts: [], events: [], position: 0 };
 
 /** Runs a visit command; when the store refuses its append because the visit moved meanwhile, reads the visit again and decides again. */
 async function onVisit<T>(work: () => Promise<T>): Promise<T> {
@@ -73,9 +80,14 @@ export class SettleDischargeHandler implements ICommandHandler<SettleDischarge> 
     // The visit lock makes "same discharge posted concurrently" settle once in this process: the
     // second post waits, then finds the first one's settlement and returns it as a duplicate. The
     // store's append condition makes it so across processes too (another writer of the same store).
+    // Most discharges are a visit's first: the first attempt assumes the visit has no event at all
+    // and says so in its condition, which the store checks in the append's transaction; only when
+    // the store refuses it (a re-post, a visit settled before) are the visit's events read.
+    let firstAttempt = true;
     return this.writer.locks.run(visitLock(d.hospitalId, d.visitId), () => onVisit(async () => {
       const fingerprint = fingerprintOf(d);
-      const view = await readVisit(store, d.hospitalId, d.visitId);
+      const view = firstAttempt ? NO_VISIT_EVENTS : await readVisit(store, d.hospitalId, d.visitId);
+      firstAttempt = false;
       const visit = decideVisitSettlement(view.attempts, fingerprint);
       if (!visit.ok) return visit;
       if (visit.value.kind === 'duplicate') {
@@ -145,23 +157,4 @@ export class ReverseSettlementHandler implements ICommandHandler<ReverseSettleme
       return value;
     }));
   }
-}
-
-/** Current state and history of one visit (GET /v1/settlements/{hospitalId}/{visitId}). */
-export async function visitHistory(writer: EventWriter, hospitalId: string, visitId: string) {
-  const view = await readVisit(writer.store, hospitalId, visitId);
-  if (view.attempts.length === 0) return null;
-  const history = await Promise.all(view.attempts.map(async (a) => {
-    const settled = view.events.find((e) => e.type === 'DischargeSettled' && (e.data as SettledData).settlementId === a.settlementId);
-    const reversal = view.events.find((e) => e.type === 'SettlementReversed' && (e.data as { settlementId: string }).settlementId === a.settlementId) ?? null;
-    // Listed only when the settlement has adjustments, so a view without any keeps its shape.
-    const adjustments = await adjustmentSummaries(writer.store, view, a.settlementId);
-    return {
-      ...settlementResult(writer.state.settlementRecord(settled!.data as SettledData), a.status, false),
-      settledAtMs: settled!.createdMs,
-      reversal: reversal ? { reason: (reversal.data as { reason: string }).reason, reversedAtMs: reversal.createdMs } : null,
-      ...(adjustments.length > 0 ? { adjustments } : {}),
-    };
-  }));
-  return { current: history[history.length - 1]!, history };
 }

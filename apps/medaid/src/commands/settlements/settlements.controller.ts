@@ -1,20 +1,20 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Meta } from '../../http/actor.js';
 import { notFound, unwrap } from '../../http/errors.js';
 import { validateInput } from '../../shared/validation.js';
-import { EventWriter } from '../../shared/writer.js';
+import { GetVisit } from '../../queries/query.handlers.js';
 import type { CommandMeta } from '../../shared/writer.js';
 import { DischargeDto, ReversalDto, toDischarge } from './settlement.dto.js';
-import { PreviewDischarge, ReverseSettlement, SettleDischarge, visitHistory } from './settlement.handlers.js';
+import { PreviewDischarge, ReverseSettlement, SettleDischarge } from './settlement.handlers.js';
 
 interface StatusReply { status(code: number): unknown }
 
 @ApiTags('settlements')
 @Controller('v1/settlements')
 export class SettlementsController {
-  constructor(private readonly bus: CommandBus, private readonly writer: EventWriter) {}
+  constructor(private readonly bus: CommandBus, private readonly queries: QueryBus) {}
 
   @Post()
   @ApiOperation({ summary: 'Settle a discharge (同步结算): 201 when new, 200 when the identical discharge was settled before' })
@@ -45,7 +45,7 @@ export class SettlementsController {
   @Get(':hospitalId/:visitId')
   @ApiOperation({ summary: 'Current state and history of a visit' })
   async get(@Param('hospitalId') hospitalId: string, @Param('visitId') visitId: string) {
-    const view = await visitHistory(this.writer, hospitalId, visitId);
+    const view = await this.queries.execute(new GetVisit(hospitalId, visitId));
     if (view === null) throw notFound(`settlement of visit ${hospitalId}/${visitId}`);
     return view;
   }
