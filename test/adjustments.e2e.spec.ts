@@ -36,21 +36,39 @@ async function call(method: string, path: string, options: { token?: string; aut
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
   if (options.authorization !== undefined) headers.authorization = options.authorization;
-  const r = await fetch(`${service.url}${path}`, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+  const r = await fetch(`${service.url}${path}`, {
+    method,
+    headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
   const text = await r.text();
   return { status: r.status, body: (text === '' ? null : JSON.parse(text)) as Obj };
 }
 const position = async () => (await call('GET', '/ready')).body.position as number;
-const usedFen = async (personId: string) => (await call('GET', `/v1/persons/${personId}`)).body.years.find((y: Obj) => y.year === 2012) as Obj;
+const usedFen = async (personId: string) =>
+  (await call('GET', `/v1/persons/${personId}`)).body.years.find((y: Obj) => y.year === 2012) as Obj;
 
 /** The README's 低保 lung-cancer discharge: every layer pays something. */
 const discharge = (personId: string, visitId: string, totalFen = 8_000_000) => ({
-  hospitalId: 'h-county', visitId, personId, region: '360827', scheme: 'nrcms', visitType: 'inpatient', hospitalLevel: 'county',
-  admissionDate: '2012-02-01', dischargeDate: '2012-02-20', diagnosisCodes: ['C34.9'], totalFen, fullOwnPayFen: 500_000, preSelfPayFen: 300_000,
+  hospitalId: 'h-county',
+  visitId,
+  personId,
+  region: '360827',
+  scheme: 'nrcms',
+  visitType: 'inpatient',
+  hospitalLevel: 'county',
+  admissionDate: '2012-02-01',
+  dischargeDate: '2012-02-20',
+  diagnosisCodes: ['C34.9'],
+  totalFen,
+  fullOwnPayFen: 500_000,
+  preSelfPayFen: 300_000,
 });
 
 async function settledDibao(personId: string, visitId: string, totalFen?: number): Promise<Obj> {
-  expect((await call('POST', `/v1/persons/${personId}/categories`, { body: { category: 'dibao', validFrom: '2012-01-01' } })).status).toBe(200);
+  expect((await call('POST', `/v1/persons/${personId}/categories`, { body: { category: 'dibao', validFrom: '2012-01-01' } })).status).toBe(
+    200,
+  );
   const settled = await call('POST', '/v1/settlements', { body: discharge(personId, visitId, totalFen) });
   expect(settled.status).toBe(201);
   return settled.body;
@@ -84,7 +102,10 @@ describe('authentication', () => {
       expect([authorization, r.status, r.body.code]).toEqual([authorization, 401, 'UNAUTHENTICATED']);
     }
     const before = await position();
-    const refused = await call('POST', '/v1/settlements', { authorization: 'Bearer not-a-token-of-this-service', body: discharge('p-open', 'v-open-2') });
+    const refused = await call('POST', '/v1/settlements', {
+      authorization: 'Bearer not-a-token-of-this-service',
+      body: discharge('p-open', 'v-open-2'),
+    });
     expect([refused.status, refused.body.code, await position()]).toEqual([401, 'UNAUTHENTICATED', before]);
     // and a valid hospital token settles, recorded with that actor
     const asHospital = await call('POST', '/v1/settlements', { token: TOKENS.hospital, body: discharge('p-open', 'v-open-3') });
@@ -100,12 +121,18 @@ describe('authentication', () => {
       const r = await call('POST', '/v1/adjustments', { token, body });
       outcomes.push([r.status, r.body.code]);
     }
-    expect(outcomes).toEqual([[401, 'UNAUTHENTICATED'], [403, 'FORBIDDEN'], [403, 'FORBIDDEN']]);
+    expect(outcomes).toEqual([
+      [401, 'UNAUTHENTICATED'],
+      [403, 'FORBIDDEN'],
+      [403, 'FORBIDDEN'],
+    ]);
     // a role is checked before the body: a hospital learns nothing from a malformed one either
     expect((await call('POST', '/v1/adjustments', { token: TOKENS.hospital, body: { deltaFen: 'x' } })).status).toBe(403);
     expect((await call('GET', '/v1/adjustments/00000000-0000-0000-0000-000000000000')).status).toBe(401);
     expect((await call('GET', '/v1/adjustments/00000000-0000-0000-0000-000000000000', { token: TOKENS.hospital })).status).toBe(403);
-    expect((await call('GET', '/v1/adjustments/00000000-0000-0000-0000-000000000000', { token: TOKENS.auditor })).body.code).toBe('ADJUSTMENT_NOT_FOUND');
+    expect((await call('GET', '/v1/adjustments/00000000-0000-0000-0000-000000000000', { token: TOKENS.auditor })).body.code).toBe(
+      'ADJUSTMENT_NOT_FOUND',
+    );
     expect(await position()).toBe(before);
   });
 });
@@ -137,7 +164,12 @@ describe('requesting an adjustment', () => {
     const before = await position();
     for (const [body, status, code, field] of cases) {
       const r = await call('POST', '/v1/adjustments', { token: TOKENS.adminA, body });
-      expect([JSON.stringify(body).slice(0, 120), r.status, r.body.code, r.body.details?.[0]?.field]).toEqual([JSON.stringify(body).slice(0, 120), status, code, field]);
+      expect([JSON.stringify(body).slice(0, 120), r.status, r.body.code, r.body.details?.[0]?.field]).toEqual([
+        JSON.stringify(body).slice(0, 120),
+        status,
+        code,
+        field,
+      ]);
     }
     expect(await position()).toBe(before);
   });
@@ -155,12 +187,20 @@ describe('maker–checker', () => {
     const counters = await usedFen('p-mc');
     adjustment = await requestAdjustment({ hospitalId: 'h-county', visitId: 'v-mc', layerId: 'aid', deltaFen: 10_000 });
     expect(adjustment).toMatchObject({
-      adjustmentId: expect.stringMatching(/^[0-9a-f-]{36}$/), status: 'requested', settlementId: settlement.settlementId, personId: 'p-mc',
-      layerId: 'aid', deltaFen: 10_000, requestedBy: ADMIN_A, approvedBy: null,
+      adjustmentId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      status: 'requested',
+      settlementId: settlement.settlementId,
+      personId: 'p-mc',
+      layerId: 'aid',
+      deltaFen: 10_000,
+      requestedBy: ADMIN_A,
+      approvedBy: null,
     });
     expect(await usedFen('p-mc')).toEqual(counters);
     const view = (await call('GET', '/v1/settlements/h-county/v-mc')).body;
-    expect(view.current.adjustments).toEqual([{ adjustmentId: adjustment.adjustmentId, layerId: 'aid', deltaFen: 10_000, status: 'requested' }]);
+    expect(view.current.adjustments).toEqual([
+      { adjustmentId: adjustment.adjustmentId, layerId: 'aid', deltaFen: 10_000, status: 'requested' },
+    ]);
   });
 
   it('refuses the maker approving their own request with 403, recording nothing', async () => {
@@ -172,19 +212,32 @@ describe('maker–checker', () => {
     expect((await call('GET', `/v1/adjustments/${adjustment.adjustmentId}`, { token: TOKENS.auditor })).body.status).toBe('requested');
   });
 
-  it('applies on another admin\'s approval: the counters of the layer\'s rule move, the settlement shows it, and it is decided once', async () => {
+  it("applies on another admin's approval: the counters of the layer's rule move, the settlement shows it, and it is decided once", async () => {
     const counters = await usedFen('p-mc');
     const approved = await call('POST', `/v1/adjustments/${adjustment.adjustmentId}/approval`, { token: TOKENS.adminB });
-    expect([approved.status, approved.body.status, approved.body.requestedBy, approved.body.approvedBy]).toEqual([200, 'approved', ADMIN_A, ADMIN_B]);
+    expect([approved.status, approved.body.status, approved.body.requestedBy, approved.body.approvedBy]).toEqual([
+      200,
+      'approved',
+      ADMIN_A,
+      ADMIN_B,
+    ]);
     // aid-dibao-ip counts on "aid" only; nothing else moves
     expect(await usedFen('p-mc')).toEqual({ ...counters, usedFen: { ...counters.usedFen, aid: counters.usedFen.aid + 10_000 } });
     const view = (await call('GET', '/v1/settlements/h-county/v-mc')).body;
-    expect(view.current.adjustments).toEqual([{ adjustmentId: adjustment.adjustmentId, layerId: 'aid', deltaFen: 10_000, status: 'approved' }]);
+    expect(view.current.adjustments).toEqual([
+      { adjustmentId: adjustment.adjustmentId, layerId: 'aid', deltaFen: 10_000, status: 'approved' },
+    ]);
     expect(layer(view.current, 'aid').payFen).toBe(layer(settlement, 'aid').payFen);
 
     const before = await position();
-    for (const [token, path] of [[TOKENS.adminB, 'approval'], [TOKENS.adminA, 'rejection']] as const) {
-      const again = await call('POST', `/v1/adjustments/${adjustment.adjustmentId}/${path}`, { token, body: path === 'rejection' ? { reason: 'no' } : undefined });
+    for (const [token, path] of [
+      [TOKENS.adminB, 'approval'],
+      [TOKENS.adminA, 'rejection'],
+    ] as const) {
+      const again = await call('POST', `/v1/adjustments/${adjustment.adjustmentId}/${path}`, {
+        token,
+        body: path === 'rejection' ? { reason: 'no' } : undefined,
+      });
       expect([again.status, again.body.code]).toEqual([409, 'ADJUSTMENT_ALREADY_DECIDED']);
     }
     expect(await position()).toBe(before);
@@ -202,8 +255,16 @@ describe('maker–checker', () => {
 
   it('lets an admin reject a request, which then never applies', async () => {
     const pending = await requestAdjustment({ settlementId: settlement.settlementId, layerId: 'aid', deltaFen: 500 });
-    const rejected = await call('POST', `/v1/adjustments/${pending.adjustmentId}/rejection`, { token: TOKENS.adminB, body: { reason: '理由不充分' } });
-    expect([rejected.status, rejected.body.status, rejected.body.rejectedBy, rejected.body.rejectionReason]).toEqual([200, 'rejected', ADMIN_B, '理由不充分']);
+    const rejected = await call('POST', `/v1/adjustments/${pending.adjustmentId}/rejection`, {
+      token: TOKENS.adminB,
+      body: { reason: '理由不充分' },
+    });
+    expect([rejected.status, rejected.body.status, rejected.body.rejectedBy, rejected.body.rejectionReason]).toEqual([
+      200,
+      'rejected',
+      ADMIN_B,
+      '理由不充分',
+    ]);
     const late = await call('POST', `/v1/adjustments/${pending.adjustmentId}/approval`, { token: TOKENS.adminB });
     expect([late.status, late.body.code]).toEqual([409, 'ADJUSTMENT_ALREADY_DECIDED']);
     const bad = await call('POST', `/v1/adjustments/${pending.adjustmentId}/rejection`, { token: TOKENS.adminB, body: {} });
@@ -256,22 +317,48 @@ describe('the record', () => {
     const store = await SqliteEventStore.open({ path: join(service.dataDir, 'events.sqlite') });
     try {
       const own = await store.readStream(`adjustment-${done.adjustmentId}`);
-      expect(own.map((e) => [e.type, (e.metadata as Obj).actor])).toEqual([['AdjustmentRequested', ADMIN_A], ['AdjustmentApproved', ADMIN_B]]);
+      expect(own.map((e) => [e.type, (e.metadata as Obj).actor])).toEqual([
+        ['AdjustmentRequested', ADMIN_A],
+        ['AdjustmentApproved', ADMIN_B],
+      ]);
       expect([(own[0]!.data as Obj).requestedBy, (own[1]!.data as Obj).approvedBy]).toEqual([ADMIN_A, ADMIN_B]);
       const person = await store.readStream('person-p-rec');
       const applied = person.filter((e) => e.type === 'AdjustmentApplied');
-      expect(applied.map((e) => [(e.metadata as Obj).actor, (e.data as Obj).requestedBy, (e.data as Obj).approvedBy])).toEqual([[ADMIN_B, ADMIN_A, ADMIN_B]]);
-      expect(applied[0]!.data).toMatchObject({ fund: '610100', region: '360827', year: 2012, deltaFen: 3_000, contributions: { yearBase: {}, used: { aid: 3_000 } } });
+      expect(applied.map((e) => [(e.metadata as Obj).actor, (e.data as Obj).requestedBy, (e.data as Obj).approvedBy])).toEqual([
+        [ADMIN_B, ADMIN_A, ADMIN_B],
+      ]);
+      expect(applied[0]!.data).toMatchObject({
+        fund: '610100',
+        region: '360827',
+        year: 2012,
+        deltaFen: 3_000,
+        contributions: { yearBase: {}, used: { aid: 3_000 } },
+      });
       // Simulate a crash between the two appends of an approval: AdjustmentApplied is in the person
       // stream (with the id the service derives), AdjustmentApproved never made it.
-      await store.appendToStream('person-p-rec', halves.map((half) => ({
-        id: deterministicEventId('AdjustmentApplied', half.adjustmentId), type: 'AdjustmentApplied',
-        data: {
-          adjustmentId: half.adjustmentId, settlementId: s.settlementId, hospitalId: 'h-county', visitId: 'v-rec', layerId: 'aid', fund: '610100',
-          region: '360827', year: 2012, deltaFen: half.deltaFen, contributions: { yearBase: {}, used: { aid: half.deltaFen } }, requestedBy: ADMIN_A, approvedBy: ADMIN_B,
-        },
-        metadata: { actor: ADMIN_B, correlationId: 'crashed' },
-      })), { expectedRevision: person[person.length - 1]!.revision });
+      await store.appendToStream(
+        'person-p-rec',
+        halves.map((half) => ({
+          id: deterministicEventId('AdjustmentApplied', half.adjustmentId),
+          type: 'AdjustmentApplied',
+          data: {
+            adjustmentId: half.adjustmentId,
+            settlementId: s.settlementId,
+            hospitalId: 'h-county',
+            visitId: 'v-rec',
+            layerId: 'aid',
+            fund: '610100',
+            region: '360827',
+            year: 2012,
+            deltaFen: half.deltaFen,
+            contributions: { yearBase: {}, used: { aid: half.deltaFen } },
+            requestedBy: ADMIN_A,
+            approvedBy: ADMIN_B,
+          },
+          metadata: { actor: ADMIN_B, correlationId: 'crashed' },
+        })),
+        { expectedRevision: person[person.length - 1]!.revision },
+      );
     } finally {
       await store.close();
     }
@@ -286,7 +373,9 @@ describe('the record', () => {
     const repaired = (await call('GET', `/v1/adjustments/${halves[0]!.adjustmentId}`, { token: TOKENS.auditor })).body;
     expect([repaired.status, repaired.approvedBy]).toEqual(['approved', ADMIN_B]);
     expect(repaired.history.map((h: Obj) => [h.type, h.actor])).toEqual([
-      ['AdjustmentRequested', ADMIN_A], ['AdjustmentApplied', ADMIN_B], ['AdjustmentApproved', { kind: 'system', id: 'medaid' }],
+      ['AdjustmentRequested', ADMIN_A],
+      ['AdjustmentApplied', ADMIN_B],
+      ['AdjustmentApproved', { kind: 'system', id: 'medaid' }],
     ]);
     expect((await call('POST', `/v1/adjustments/${halves[0]!.adjustmentId}/approval`, { token: TOKENS.adminC })).status).toBe(409);
     // while the checker retrying their approval completes it in their own name, recording only AdjustmentApproved
@@ -294,7 +383,9 @@ describe('the record', () => {
     const retried = await call('POST', `/v1/adjustments/${halves[1]!.adjustmentId}/approval`, { token: TOKENS.adminB });
     expect([retried.status, retried.body.status, await position()]).toEqual([200, 'approved', before + 1]);
     expect(retried.body.history.map((h: Obj) => [h.type, h.actor])).toEqual([
-      ['AdjustmentRequested', ADMIN_A], ['AdjustmentApplied', ADMIN_B], ['AdjustmentApproved', ADMIN_B],
+      ['AdjustmentRequested', ADMIN_A],
+      ['AdjustmentApplied', ADMIN_B],
+      ['AdjustmentApproved', ADMIN_B],
     ]);
     expect(await usedFen('p-rec')).toEqual(adjustedCounters);
   });

@@ -14,7 +14,10 @@ function sources(dir: string, withTests = false): string[] {
 
 function imports(file: string): string[] {
   const text = readFileSync(join(ROOT, file), 'utf8');
-  return [...text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm), ...text.matchAll(/^\s*import\s+['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
+  return [
+    ...text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm),
+    ...text.matchAll(/^\s*import\s+['"]([^'"]+)['"]/gm),
+  ].map((m) => m[1]!);
 }
 
 describe('the dependency rule', () => {
@@ -27,7 +30,14 @@ describe('the dependency rule', () => {
   });
 
   it('keeps the domain free of import cycles: the event catalogue is imported, never importing back', () => {
-    const graph = new Map(sources('libs/domain/src').map((f) => [f, imports(f).filter((i) => i.startsWith('./')).map((i) => join('libs/domain/src', i.replace(/\.js$/, '.ts')))]));
+    const graph = new Map(
+      sources('libs/domain/src').map((f) => [
+        f,
+        imports(f)
+          .filter((i) => i.startsWith('./'))
+          .map((i) => join('libs/domain/src', i.replace(/\.js$/, '.ts'))),
+      ]),
+    );
     const cycles: string[] = [];
     const visit = (file: string, path: string[]) => {
       if (path.includes(file)) {
@@ -38,13 +48,18 @@ describe('the dependency rule', () => {
     };
     for (const file of graph.keys()) if (!file.endsWith('index.ts')) visit(file, []);
     expect([...new Set(cycles)]).toEqual([]);
-    expect(graph.get('libs/domain/src/events.ts')!.filter((f) => !f.endsWith('primitives.ts'))).toEqual(['libs/domain/src/calculation.ts', 'libs/domain/src/policy.ts']);
+    expect(graph.get('libs/domain/src/events.ts')!.filter((f) => !f.endsWith('primitives.ts'))).toEqual([
+      'libs/domain/src/calculation.ts',
+      'libs/domain/src/policy.ts',
+    ]);
   });
 
   it('keeps the domain free of clocks and randomness', () => {
     for (const file of sources('libs/domain/src')) {
       const text = readFileSync(join(ROOT, file), 'utf8');
-      expect(`${file}: ${/\b(Date\.now|new Date|Math\.random|performance\.now|process\.)/.exec(text)?.[0] ?? 'clean'}`).toBe(`${file}: clean`);
+      expect(`${file}: ${/\b(Date\.now|new Date|Math\.random|performance\.now|process\.)/.exec(text)?.[0] ?? 'clean'}`).toBe(
+        `${file}: clean`,
+      );
     }
   });
 
@@ -53,11 +68,17 @@ describe('the dependency rule', () => {
     const importers = (name: string) => all.filter((f) => imports(f).includes(name)).map((f) => relative('.', f));
     // Two stores on SQLite, one file each: the event store's adapter, and the ledger's journal with
     // the query projections written in its transactions (the same file, ledger.sqlite).
-    expect(importers('better-sqlite3').sort()).toEqual(['libs/event-store-sqlite/src/sqlite-event-store.ts', 'libs/ledger/src/projections.ts', 'libs/ledger/src/sqlite-journal.ts']);
+    expect(importers('better-sqlite3').sort()).toEqual([
+      'libs/event-store-sqlite/src/sqlite-event-store.ts',
+      'libs/ledger/src/projections.ts',
+      'libs/ledger/src/sqlite-journal.ts',
+    ]);
     expect(importers('#event-store-sqlite')).toEqual(['apps/medaid/src/infrastructure/runtime.ts']);
     // Loaded at run time by one file only: the ledger's journal thread, which reads the embedded
     // log itself once the runtime (having picked the SQLite store) hands it the file.
-    const loaders = all.filter((f) => /\bimport\(\s*['"]#event-store-sqlite['"]\s*\)/.test(readFileSync(join(ROOT, f), 'utf8'))).map((f) => relative('.', f));
+    const loaders = all
+      .filter((f) => /\bimport\(\s*['"]#event-store-sqlite['"]\s*\)/.test(readFileSync(join(ROOT, f), 'utf8')))
+      .map((f) => relative('.', f));
     expect(loaders).toEqual(['libs/ledger/src/journal-writer.worker.ts']);
   });
 
@@ -68,14 +89,18 @@ describe('the dependency rule', () => {
     expect(importers('@eventstore/db-client', everything)).toEqual(['libs/event-store-esdb/src/esdb-event-store.ts']);
     // The runtime loads the adapter only when a connection string asks for it (a dynamic import).
     const loaders = sources('apps').filter((f) => /\bimport\(\s*['"]#event-store-esdb['"]\s*\)/.test(readFileSync(join(ROOT, f), 'utf8')));
-    expect([...importers('#event-store-esdb', sources('apps')), ...loaders.map((f) => relative('.', f))]).toEqual(['apps/medaid/src/infrastructure/runtime.ts']);
+    expect([...importers('#event-store-esdb', sources('apps')), ...loaders.map((f) => relative('.', f))]).toEqual([
+      'apps/medaid/src/infrastructure/runtime.ts',
+    ]);
   });
 
   it('lets only libs/kafka/src/kafka-client.ts import kafkajs', () => {
     // Tests included: they reach the broker through the #kafka adapter too. Dynamic imports count as well.
     const everything = [...sources('libs', true), ...sources('apps', true), ...sources('test', true)];
     const dynamic = /\b(?:import|require)\s*\(\s*['"]kafkajs['"]\s*\)/;
-    const importers = everything.filter((f) => imports(f).includes('kafkajs') || dynamic.test(readFileSync(join(ROOT, f), 'utf8'))).map((f) => relative('.', f));
+    const importers = everything
+      .filter((f) => imports(f).includes('kafkajs') || dynamic.test(readFileSync(join(ROOT, f), 'utf8')))
+      .map((f) => relative('.', f));
     expect(importers).toEqual(['libs/kafka/src/kafka-client.ts']);
   });
 

@@ -15,15 +15,24 @@ import { EsdbDouble } from './esdb-double/index.js';
 import { BIN, ROOT, Service, discharge, http, removeDir, startService, tempDir, writeAuthFile } from './support/service.js';
 
 type Obj = Record<string, any>;
-interface Line { account: string; debitFen: number; creditFen: number }
+interface Line {
+  account: string;
+  debitFen: number;
+  creditFen: number;
+}
 
 const ADMIN = { a: 'audit-admin-a-0123456789abcdef', b: 'audit-admin-b-0123456789abcdef' };
-const { dir: authDir, file: AUTH_FILE } = writeAuthFile([{ token: ADMIN.a, kind: 'admin', id: 'admin-a' }, { token: ADMIN.b, kind: 'admin', id: 'admin-b' }]);
+const { dir: authDir, file: AUTH_FILE } = writeAuthFile([
+  { token: ADMIN.a, kind: 'admin', id: 'admin-a' },
+  { token: ADMIN.b, kind: 'admin', id: 'admin-b' },
+]);
 afterAll(() => removeDir(authDir));
 
 async function post(url: string, path: string, body: unknown, token?: string): Promise<{ status: number; body: Obj }> {
   const r = await fetch(`${url}${path}`, {
-    method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body),
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
   });
   return { status: r.status, body: (await r.json()) as Obj };
 }
@@ -61,9 +70,11 @@ async function allEntries(url: string, query = ''): Promise<Obj[]> {
 }
 
 const payout = (fund: string, hospitalId: string, fen: number, year = 2012): Line[] => [
-  { account: `fund/${fund}/360827/${year}`, debitFen: fen, creditFen: 0 }, { account: `hospital/${hospitalId}/receivable`, debitFen: 0, creditFen: fen },
+  { account: `fund/${fund}/360827/${year}`, debitFen: fen, creditFen: 0 },
+  { account: `hospital/${hospitalId}/receivable`, debitFen: 0, creditFen: fen },
 ];
-const settlementLines = (s: Obj): Line[] => (s.layers as Obj[]).filter((l) => l.payFen > 0).flatMap((l) => payout(l.fund, s.hospitalId, l.payFen));
+const settlementLines = (s: Obj): Line[] =>
+  (s.layers as Obj[]).filter((l) => l.payFen > 0).flatMap((l) => payout(l.fund, s.hospitalId, l.payFen));
 const mirror = (lines: Line[]): Line[] => lines.map((l) => ({ account: l.account, debitFen: l.creditFen, creditFen: l.debitFen }));
 
 describe('the ledger over HTTP, and audit verify on the stopped service', () => {
@@ -77,13 +88,28 @@ describe('the ledger over HTTP, and audit verify on the stopped service', () => 
     const url = service.url;
     // Given money allocated to the aid fund, two 低保 persons settled at two hospitals, an approved
     // adjustment (+100 元 of aid) on the first settlement, and then its reversal
-    expect((await post(url, '/v1/funds/allocations', { fund: '610100', region: '360827', year: 2012, source: 'superior', amountFen: 50_000_000, reference: '赣民〔2012〕1号' }, ADMIN.a)).status).toBe(201);
-    for (const p of ['p-a', 'p-b']) expect((await post(url, `/v1/persons/${p}/categories`, { category: 'dibao', validFrom: '2012-01-01' })).status).toBe(200);
+    expect(
+      (
+        await post(
+          url,
+          '/v1/funds/allocations',
+          { fund: '610100', region: '360827', year: 2012, source: 'superior', amountFen: 50_000_000, reference: '赣民〔2012〕1号' },
+          ADMIN.a,
+        )
+      ).status,
+    ).toBe(201);
+    for (const p of ['p-a', 'p-b'])
+      expect((await post(url, `/v1/persons/${p}/categories`, { category: 'dibao', validFrom: '2012-01-01' })).status).toBe(200);
     const big = { totalFen: 8_000_000, fullOwnPayFen: 500_000, preSelfPayFen: 300_000 };
     s1 = (await post(url, '/v1/settlements', discharge({ personId: 'p-a', visitId: 'v-1', ...big }))).body;
     s2 = (await post(url, '/v1/settlements', discharge({ personId: 'p-b', visitId: 'v-2', hospitalId: 'h-county-2', ...big }))).body;
     expect(s1.layers.filter((l: Obj) => l.payFen > 0).length).toBeGreaterThanOrEqual(3);
-    const adjustment = await post(url, '/v1/adjustments', { hospitalId: 'h-county', visitId: 'v-1', layerId: 'aid', deltaFen: 10_000, reason: '复核发现漏报' }, ADMIN.a);
+    const adjustment = await post(
+      url,
+      '/v1/adjustments',
+      { hospitalId: 'h-county', visitId: 'v-1', layerId: 'aid', deltaFen: 10_000, reason: '复核发现漏报' },
+      ADMIN.a,
+    );
     expect(adjustment.status).toBe(201);
     expect((await post(url, `/v1/adjustments/${adjustment.body.adjustmentId}/approval`, {}, ADMIN.b)).status).toBe(200);
     expect((await post(url, '/v1/settlements/h-county/v-1/reversal', { reason: '费用明细录入错误' })).status).toBe(200);
@@ -102,8 +128,11 @@ describe('the ledger over HTTP, and audit verify on the stopped service', () => 
     removeDir(service.dataDir);
   });
 
-  it('shows one entry per money-moving event, with the design\'s accounts and amounts, the reversal as the mirror of the settlement and its adjustment', () => {
-    const allocation = [{ account: 'funding/superior/360827/2012', debitFen: 50_000_000, creditFen: 0 }, { account: 'fund/610100/360827/2012', debitFen: 0, creditFen: 50_000_000 }];
+  it("shows one entry per money-moving event, with the design's accounts and amounts, the reversal as the mirror of the settlement and its adjustment", () => {
+    const allocation = [
+      { account: 'funding/superior/360827/2012', debitFen: 50_000_000, creditFen: 0 },
+      { account: 'fund/610100/360827/2012', debitFen: 0, creditFen: 50_000_000 },
+    ];
     const adjustment = payout('610100', 'h-county', 10_000);
     expect(entries.map((e) => [e.seq, e.eventType, e.lines])).toEqual([
       [1, 'FundAllocated', allocation],
@@ -119,7 +148,11 @@ describe('the ledger over HTTP, and audit verify on the stopped service', () => 
     entries.forEach((e, i) => {
       expect(e.prevHash).toBe(i === 0 ? '0'.repeat(64) : entries[i - 1]!.hash);
       const { hash, ...unsealed } = e;
-      expect(createHash('sha256').update(e.prevHash + canonicalJson(unsealed)).digest('hex')).toBe(hash);
+      expect(
+        createHash('sha256')
+          .update(e.prevHash + canonicalJson(unsealed))
+          .digest('hex'),
+      ).toBe(hash);
     });
   });
 
@@ -148,13 +181,13 @@ describe('the ledger over HTTP, and audit verify on the stopped service', () => 
     expect((await http(service.url, 'GET', '/v1/ledger/balances?year=twenty')).status).toBe(400);
   });
 
-  it('verifies clean while the service runs (up to the journal\'s checkpoint), reading the journal without the lock', async () => {
+  it("verifies clean while the service runs (up to the journal's checkpoint), reading the journal without the lock", async () => {
     const running = await audit(['verify', '--data', service.dataDir]);
     expect([running.status, running.stdout]).toEqual([0, expect.stringContaining('result: clean')]);
     expect(running.stdout).toMatch(/5 entries, checkpoint \d+ \(the service is running\)/);
   });
 
-  it('verifies clean and replays identical on the stopped service\'s data; an altered amount or a deleted entry fails verify, naming the seq', async () => {
+  it("verifies clean and replays identical on the stopped service's data; an altered amount or a deleted entry fails verify, naming the seq", async () => {
     await service.stop();
     const clean = await audit(['verify', '--data', service.dataDir]);
     expect([clean.status, clean.stdout]).toEqual([0, expect.stringContaining('result: clean')]);
@@ -180,7 +213,9 @@ describe('the ledger over HTTP, and audit verify on the stopped service', () => 
       const a = await audit(['verify', '--data', altered]);
       expect(a.status).toBe(1);
       expect(a.stdout).toMatch(/seq 2: hash chain broken: hash does not match the entry/);
-      expect(a.stdout).toMatch(/seq 2: posts D fund\/\S+ \d+, C hospital\/h-county\/receivable \d+.*; event \S+ \(DischargeSettled, position \d+\) posts/);
+      expect(a.stdout).toMatch(
+        /seq 2: posts D fund\/\S+ \d+, C hospital\/h-county\/receivable \d+.*; event \S+ \(DischargeSettled, position \d+\) posts/,
+      );
       const d = await audit(['verify', '--data', deleted]);
       expect(d.status).toBe(1);
       expect(d.stdout).toMatch(/seq 3: hash chain broken: entry 3 missing/);
@@ -195,7 +230,9 @@ describe('the ledger over HTTP, and audit verify on the stopped service', () => 
     }
     // When a settlement row of the query projections differs from the log's, replay names it
     const projected = copyOf(service.dataDir, (db) => {
-      db.prepare("UPDATE settlements SET status = 'reversed' WHERE position = (SELECT MIN(position) FROM settlements WHERE status = 'settled')").run();
+      db.prepare(
+        "UPDATE settlements SET status = 'reversed' WHERE position = (SELECT MIN(position) FROM settlements WHERE status = 'settled')",
+      ).run();
     });
     try {
       const r = await audit(['replay', '--data', projected]);
@@ -207,7 +244,10 @@ describe('the ledger over HTTP, and audit verify on the stopped service', () => 
     // When the fund account the service saved differs from the one the log gives, replay names the fund
     let fundKey = '';
     const counters = copyOf(service.dataDir, (db) => {
-      const row = db.prepare("SELECT key, value FROM snapshot_rows WHERE kind = 'fund' ORDER BY key LIMIT 1").get() as { key: string; value: string };
+      const row = db.prepare("SELECT key, value FROM snapshot_rows WHERE kind = 'fund' ORDER BY key LIMIT 1").get() as {
+        key: string;
+        value: string;
+      };
       fundKey = row.key;
       const value = JSON.parse(row.value) as Obj;
       value.paidFen += 1;
@@ -236,7 +276,8 @@ describe('the ledger and the audit on EventStoreDB (the protocol test double)', 
       // Then the journal holds the settlement and its mirror, at EventStoreDB's positions
       const entries = await allEntries(service.url);
       expect(entries.map((e) => [e.eventType, e.lines])).toEqual([
-        ['DischargeSettled', settlementLines(settled.body)], ['SettlementReversed', mirror(settlementLines(settled.body))],
+        ['DischargeSettled', settlementLines(settled.body)],
+        ['SettlementReversed', mirror(settlementLines(settled.body))],
       ]);
       await service.stop();
       // and the audit, reading the log from EventStoreDB, finds it clean
@@ -285,7 +326,11 @@ describe(`a generated year (${YEAR_EVENTS} events over ${YEAR_PERSONS} persons; 
       t = Date.now();
     };
     // Given a year's log written straight into the store …
-    const generated = spawnSync(process.execPath, [join(ROOT, 'test/fixtures/generate-log.mjs'), join(dataDir, 'events.sqlite'), String(YEAR_EVENTS), String(YEAR_PERSONS)], { cwd: ROOT, encoding: 'utf8' });
+    const generated = spawnSync(
+      process.execPath,
+      [join(ROOT, 'test/fixtures/generate-log.mjs'), join(dataDir, 'events.sqlite'), String(YEAR_EVENTS), String(YEAR_PERSONS)],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
     expect(generated.status).toBe(0);
     lap('generate');
     // … posted by the service's ledger writer as it starts on it, with live commands on top (reversals of
@@ -295,13 +340,30 @@ describe(`a generated year (${YEAR_EVENTS} events over ${YEAR_PERSONS} persons; 
       await ledgerCaughtUp(service.url, 120_000);
       lap('start + ledger catch-up');
       const db = new Database(join(dataDir, 'events.sqlite'), { readonly: true });
-      const some = (db.prepare("SELECT data FROM events WHERE type = 'DischargeSettled' ORDER BY position LIMIT 20 OFFSET 5000").pluck().all() as string[]).map((d) => JSON.parse(d) as Obj);
+      const some = (
+        db
+          .prepare("SELECT data FROM events WHERE type = 'DischargeSettled' ORDER BY position LIMIT 20 OFFSET 5000")
+          .pluck()
+          .all() as string[]
+      ).map((d) => JSON.parse(d) as Obj);
       db.close();
       for (const s of some) {
-        expect((await post(service.url, `/v1/settlements/${s.discharge.hospitalId}/${s.discharge.visitId}/reversal`, { reason: '重复结算' })).status).toBe(200);
+        expect(
+          (await post(service.url, `/v1/settlements/${s.discharge.hospitalId}/${s.discharge.visitId}/reversal`, { reason: '重复结算' }))
+            .status,
+        ).toBe(200);
       }
       for (let i = 0; i < 10; i++) {
-        const r = await post(service.url, '/v1/settlements', discharge({ personId: `p${String(i * 37).padStart(6, '0')}`, visitId: `live-${i}`, dischargeDate: '2013-03-10', admissionDate: '2013-03-01' }));
+        const r = await post(
+          service.url,
+          '/v1/settlements',
+          discharge({
+            personId: `p${String(i * 37).padStart(6, '0')}`,
+            visitId: `live-${i}`,
+            dischargeDate: '2013-03-10',
+            admissionDate: '2013-03-01',
+          }),
+        );
         expect(r.status).toBe(201);
       }
       await ledgerCaughtUp(service.url);

@@ -6,8 +6,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, Service, discharge, http, pool, removeDir, startService, tempDir } from './support/service.js';
 
-interface Rule { id: string; threshold?: { fen: number; per: string }; bands: Array<{ uptoFen: number | null; ratioBp: number }>; annualCaps?: Array<{ counter: string; capFen: number }> }
-interface Layer { id: string; kind: string; rules: Rule[] }
+interface Rule {
+  id: string;
+  threshold?: { fen: number; per: string };
+  bands: Array<{ uptoFen: number | null; ratioBp: number }>;
+  annualCaps?: Array<{ counter: string; capFen: number }>;
+}
+interface Layer {
+  id: string;
+  kind: string;
+  rules: Rule[];
+}
 const POLICY = JSON.parse(readFileSync(join(ROOT, 'apps/medaid/assets/demo-policy.json'), 'utf8')) as { layers: Layer[] };
 const RULES = new Map(POLICY.layers.flatMap((l) => l.rules.map((r) => [r.id, r] as const)));
 /** The annual cap of a counter as the rule that paid the layer states it. */
@@ -29,7 +38,8 @@ function recompute(results: Obj[]) {
   for (const r of results) {
     for (const l of r.layers as Obj[]) {
       if (l.ruleId !== null || l.external) yearBaseFen[l.layerId] = (yearBaseFen[l.layerId] ?? 0) + l.baseFen;
-      for (const cap of (l.ruleId === null ? undefined : RULES.get(l.ruleId)?.annualCaps) ?? []) usedFen[cap.counter] = (usedFen[cap.counter] ?? 0) + l.payFen;
+      for (const cap of (l.ruleId === null ? undefined : RULES.get(l.ruleId)?.annualCaps) ?? [])
+        usedFen[cap.counter] = (usedFen[cap.counter] ?? 0) + l.payFen;
     }
   }
   return { activeSettlements: results.length, yearBaseFen, usedFen };
@@ -83,10 +93,15 @@ async function expectPersonsMatchSettlements(url: string, load: Obj[], persons: 
     settled += mine.length;
     const expected = recompute(mine.map((v) => v!.current));
     const year = await personYear(url, personId);
-    expect({ personId, ...(year === undefined ? { activeSettlements: 0, yearBaseFen: {}, usedFen: {} } : { activeSettlements: year.activeSettlements, yearBaseFen: year.yearBaseFen, usedFen: year.usedFen }) })
-      .toEqual({ personId, ...expected });
+    expect({
+      personId,
+      ...(year === undefined
+        ? { activeSettlements: 0, yearBaseFen: {}, usedFen: {} }
+        : { activeSettlements: year.activeSettlements, yearBaseFen: year.yearBaseFen, usedFen: year.usedFen }),
+    }).toEqual({ personId, ...expected });
     for (const l of mine.flatMap((v) => v!.current.layers as Obj[])) {
-      for (const cap of (l.ruleId === null ? undefined : RULES.get(l.ruleId)!.annualCaps) ?? []) expect(expected.usedFen[cap.counter]).toBeLessThanOrEqual(cap.capFen);
+      for (const cap of (l.ruleId === null ? undefined : RULES.get(l.ruleId)!.annualCaps) ?? [])
+        expect(expected.usedFen[cap.counter]).toBeLessThanOrEqual(cap.capFen);
     }
   }
   return settled;
@@ -109,10 +124,15 @@ describe('one running service', () => {
   it('50 concurrent settlements of one dibao person from two hospitals never exceed a cap and look serial', async () => {
     // Given a dibao person and 50 discharges (25 per hospital) whose demand far exceeds the caps
     await assign(svc.url, 'p-caps', 'dibao');
-    const load = Array.from({ length: 50 }, (_, i) => discharge({
-      personId: 'p-caps', hospitalId: i % 2 === 0 ? 'h-county' : 'h-township', hospitalLevel: i % 2 === 0 ? 'county' : 'township',
-      visitId: `caps-${i}`, totalFen: 1_500_000 + i * 10_000,
-    }));
+    const load = Array.from({ length: 50 }, (_, i) =>
+      discharge({
+        personId: 'p-caps',
+        hospitalId: i % 2 === 0 ? 'h-county' : 'h-township',
+        hospitalLevel: i % 2 === 0 ? 'county' : 'township',
+        visitId: `caps-${i}`,
+        totalFen: 1_500_000 + i * 10_000,
+      }),
+    );
     // When they are all posted at once
     const replies = await Promise.all(load.map((d) => http(svc.url, 'POST', '/v1/settlements', d)));
     // Then every one is settled
@@ -121,7 +141,12 @@ describe('one running service', () => {
     const year = await personYear(svc.url, 'p-caps');
     expect(year!.activeSettlements).toBe(50);
     // and each capped counter was used exactly up to its cap, never beyond, as one serial order would
-    for (const [layerId, counter] of [['basic', 'basic'], ['aid', 'aid'], ['aid2', 'aid2'], ['aid3', 'aid3']] as const) {
+    for (const [layerId, counter] of [
+      ['basic', 'basic'],
+      ['aid', 'aid'],
+      ['aid2', 'aid2'],
+      ['aid3', 'aid3'],
+    ] as const) {
       const ls = results.map((r) => layerOf(r, layerId));
       const caps = new Set(ls.map((l) => capOf(l.ruleId, counter))); // every rule paid names the counter, with one cap
       expect(caps.size).toBe(1);
@@ -129,7 +154,7 @@ describe('one running service', () => {
       const pay = ls.reduce((s, l) => s + l.payFen, 0);
       const raw = ls.reduce((s, l) => s + l.rawFen, 0);
       expect(ls.every((l) => l.payFen >= 0 && l.payFen <= l.rawFen)).toBe(true);
-      expect(ls.every((l) => l.cappedBy === null ? l.payFen === l.rawFen : l.cappedBy === counter && l.payFen < l.rawFen)).toBe(true);
+      expect(ls.every((l) => (l.cappedBy === null ? l.payFen === l.rawFen : l.cappedBy === counter && l.payFen < l.rawFen))).toBe(true);
       expect(pay).toBeLessThanOrEqual(cap);
       expect(year!.usedFen[counter]).toBe(pay);
       if (layerId === 'basic' || layerId === 'aid') expect(raw).toBeGreaterThan(cap); // the load must reach these caps
@@ -155,7 +180,9 @@ describe('one running service', () => {
     const paid = crit.reduce((s, l) => s + l.payFen, 0);
     expect(Math.abs(paid - numerator / 10_000)).toBeLessThanOrEqual(results.length / 2);
     // and the person's state is exactly the sum of the results
-    expect({ activeSettlements: year!.activeSettlements, yearBaseFen: year!.yearBaseFen, usedFen: year!.usedFen }).toEqual(recompute(results));
+    expect({ activeSettlements: year!.activeSettlements, yearBaseFen: year!.yearBaseFen, usedFen: year!.usedFen }).toEqual(
+      recompute(results),
+    );
   }, 60_000);
 
   it('the same discharge posted 20 times at once settles once; a different one on that visit conflicts', async () => {
@@ -233,10 +260,16 @@ describe('crashes and shutdown', () => {
     const persons = Array.from({ length: 20 }, (_, i) => `p-crash-${i}`);
     for (const [i, p] of persons.entries()) await assign(svc.url, p, categories[i % categories.length]!);
     const levels = ['township', 'county', 'city'];
-    const load = Array.from({ length: 400 }, (_, i) => discharge({
-      personId: persons[i % persons.length], hospitalId: `h-${levels[i % 3]}`, hospitalLevel: levels[i % 3], visitId: `crash-${i}`,
-      totalFen: 300_000 + ((i * 7_919) % 1_700_000), fullOwnPayFen: (i * 131) % 50_000,
-    }));
+    const load = Array.from({ length: 400 }, (_, i) =>
+      discharge({
+        personId: persons[i % persons.length],
+        hospitalId: `h-${levels[i % 3]}`,
+        hospitalLevel: levels[i % 3],
+        visitId: `crash-${i}`,
+        totalFen: 300_000 + ((i * 7_919) % 1_700_000),
+        fullOwnPayFen: (i * 131) % 50_000,
+      }),
+    );
     // When it runs with 32 in flight and the process is SIGKILLed after 150 acknowledgements
     const acked = new Map<number, Obj>();
     let inFlight = 0;
@@ -284,7 +317,8 @@ describe('crashes and shutdown', () => {
     for (const [i, o] of again.entries()) {
       expect(acked.has(i) ? [200] : [200, 201]).toContain(isReply(o) ? o.status : o);
       const { body } = o as { body: Obj };
-      if (acked.has(i)) expect({ duplicate: body.duplicate, ...comparable(body) }).toEqual({ duplicate: true, ...comparable(acked.get(i)!) });
+      if (acked.has(i))
+        expect({ duplicate: body.duplicate, ...comparable(body) }).toEqual({ duplicate: true, ...comparable(acked.get(i)!) });
     }
     expect(again.filter((o) => isReply(o) && o.status === 201)).toHaveLength(load.length - settled);
     // and every visit of the load is settled exactly once, consistent with its person's state
@@ -298,20 +332,27 @@ describe('crashes and shutdown', () => {
     const dataDir = tempDir();
     dirs.push(dataDir);
     const svc = await start(dataDir);
-    const load = Array.from({ length: 100 }, (_, i) => discharge({ personId: `p-term-${i % 10}`, hospitalId: 'h-term', visitId: `term-${i}`, totalFen: 500_000 + i * 1_000 }));
+    const load = Array.from({ length: 100 }, (_, i) =>
+      discharge({ personId: `p-term-${i % 10}`, hospitalId: 'h-term', visitId: `term-${i}`, totalFen: 500_000 + i * 1_000 }),
+    );
     let answered = 0;
     let termAt = 0;
     // When SIGTERM arrives once the first 10 replies are in
-    const outcomes = await Promise.all(load.map(async (d) => {
-      const o = await post(svc.url, d);
-      if (isReply(o) && ++answered === 10) {
-        termAt = Date.now();
-        svc.process.kill('SIGTERM');
-      }
-      return o;
-    }));
+    const outcomes = await Promise.all(
+      load.map(async (d) => {
+        const o = await post(svc.url, d);
+        if (isReply(o) && ++answered === 10) {
+          termAt = Date.now();
+          svc.process.kill('SIGTERM');
+        }
+        return o;
+      }),
+    );
     // (the exit is awaited for at most 10 s, a usual grace period before SIGKILL; a process still running then is killed so that the checks go on)
-    const exit = await Promise.race([svc.exited, new Promise<null>((r) => setTimeout(() => r(null), Math.max(0, termAt + 10_000 - Date.now())))]);
+    const exit = await Promise.race([
+      svc.exited,
+      new Promise<null>((r) => setTimeout(() => r(null), Math.max(0, termAt + 10_000 - Date.now()))),
+    ]);
     const exitMs = Date.now() - termAt;
     const lockLeft = existsSync(join(dataDir, 'medaid.lock'));
     if (exit === null) await svc.stop('SIGKILL');
@@ -336,8 +377,11 @@ describe('crashes and shutdown', () => {
     await again.stop('SIGKILL');
     // and the process ended on its own, promptly, the way Nest's shutdown hooks end it (re-raising
     // SIGTERM after closing the server and the store), releasing the data directory's lock
-    expect({ exitedWithin10s: exit !== null, lockLeft, exitMs: exit === null ? `> ${exitMs}` : exitMs })
-      .toEqual({ exitedWithin10s: true, lockLeft: false, exitMs: expect.any(Number) });
+    expect({ exitedWithin10s: exit !== null, lockLeft, exitMs: exit === null ? `> ${exitMs}` : exitMs }).toEqual({
+      exitedWithin10s: true,
+      lockLeft: false,
+      exitMs: expect.any(Number),
+    });
     expect(exit!.code === 0 || exit!.signal === 'SIGTERM').toBe(true);
   }, 60_000);
 });

@@ -50,8 +50,15 @@ describe('the service on the EventStoreDB adapter (against the protocol test dou
     // Given a service selected by EVENTSTORE_CONNECTION_STRING, with a dibao person and a settlement
     const d = await double();
     const first = await serviceOn(d, { viaEnv: true });
-    expect((await http(first.url, 'POST', '/v1/persons/p-esdb/categories', { category: 'dibao', validFrom: '2012-01-01' })).status).toBe(200);
-    const settled = await http(first.url, 'POST', '/v1/settlements', discharge({ personId: 'p-esdb', visitId: 'v-esdb-1', totalFen: 8_000_000 }));
+    expect((await http(first.url, 'POST', '/v1/persons/p-esdb/categories', { category: 'dibao', validFrom: '2012-01-01' })).status).toBe(
+      200,
+    );
+    const settled = await http(
+      first.url,
+      'POST',
+      '/v1/settlements',
+      discharge({ personId: 'p-esdb', visitId: 'v-esdb-1', totalFen: 8_000_000 }),
+    );
     expect(settled.status).toBe(201);
     expect(existsSync(join(first.dataDir, 'events.sqlite'))).toBe(false);
     expect((await http(first.url, 'GET', '/ready')).body.store).toBe('esdb');
@@ -68,7 +75,12 @@ describe('the service on the EventStoreDB adapter (against the protocol test dou
     await first.stop();
     const second = await serviceOn(d, { viaEnv: true });
     // then it knows the settlement (a re-post is a duplicate) and the person's counters
-    const again = await http(second.url, 'POST', '/v1/settlements', discharge({ personId: 'p-esdb', visitId: 'v-esdb-1', totalFen: 8_000_000 }));
+    const again = await http(
+      second.url,
+      'POST',
+      '/v1/settlements',
+      discharge({ personId: 'p-esdb', visitId: 'v-esdb-1', totalFen: 8_000_000 }),
+    );
     expect([again.status, again.body.duplicate, again.body.settlementId]).toEqual([200, true, settled.body.settlementId]);
     const { duplicate: _a, ...firstResult } = settled.body;
     const { duplicate: _b, ...againResult } = again.body;
@@ -83,7 +95,11 @@ describe('the service on the EventStoreDB adapter (against the protocol test dou
   it('refuses a --store that is neither sqlite nor an EventStoreDB connection string', () => {
     const dir = tempDir();
     try {
-      const run = spawnSync(process.execPath, [BIN, 'serve', '--data', dir, '--port', '0', '--store', 'postgres://x'], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+      const run = spawnSync(process.execPath, [BIN, 'serve', '--data', dir, '--port', '0', '--store', 'postgres://x'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
       expect(run.status).toBe(1);
       expect(run.stderr).toContain('--store must be "sqlite" or an esdb:// connection string');
     } finally {

@@ -10,7 +10,11 @@ import { BIN, ROOT, Service, removeDir, startService, writeAuthFile } from './su
 
 type Obj = Record<string, any>;
 
-const TOKENS = { adminA: 'admin-a-limits-0123456789abcdef', adminB: 'admin-b-limits-0123456789abcdef', hospital: 'hospital-h1-limits-0123456789ab' };
+const TOKENS = {
+  adminA: 'admin-a-limits-0123456789abcdef',
+  adminB: 'admin-b-limits-0123456789abcdef',
+  hospital: 'hospital-h1-limits-0123456789ab',
+};
 const { dir: authDir, file: AUTH_FILE } = writeAuthFile([
   { token: TOKENS.adminA, kind: 'admin', id: 'admin-a' },
   { token: TOKENS.adminB, kind: 'admin', id: 'admin-b' },
@@ -18,7 +22,13 @@ const { dir: authDir, file: AUTH_FILE } = writeAuthFile([
 ]);
 afterAll(() => removeDir(authDir));
 
-async function call(service: Service, method: string, path: string, token: string | null, body?: unknown): Promise<{ status: number; body: Obj }> {
+async function call(
+  service: Service,
+  method: string,
+  path: string,
+  token: string | null,
+  body?: unknown,
+): Promise<{ status: number; body: Obj }> {
   const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
   if (token !== null) headers.authorization = `Bearer ${token}`;
   const r = await fetch(`${service.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -39,7 +49,10 @@ function withService(name: string, body: (s: () => Service) => void): void {
       const exit = await service.stop();
       expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
       const verify = spawnSync(process.execPath, [BIN, 'audit', 'verify', '--data', service.dataDir], { cwd: ROOT, encoding: 'utf8' });
-      expect([verify.status, verify.stdout]).toEqual([0, expect.stringContaining('funds that may not be overdrawn, after every event that took from them, problems: 0')]);
+      expect([verify.status, verify.stdout]).toEqual([
+        0,
+        expect.stringContaining('funds that may not be overdrawn, after every event that took from them, problems: 0'),
+      ]);
     });
   });
 }
@@ -51,7 +64,11 @@ const allocate = (service: Service, fund: string, region: string, year: number, 
 
 /** The issue's policy: two aid layers from one fund F2 that may not be overdrawn, 50 % then 100 %. */
 const P1 = {
-  policyId: 'P1', version: 1, region: 'ra', effectiveFrom: '2020-01-01', categories: [{ code: 'dibao', name: 'dibao' }],
+  policyId: 'P1',
+  version: 1,
+  region: 'ra',
+  effectiveFrom: '2020-01-01',
+  categories: [{ code: 'dibao', name: 'dibao' }],
   funds: [{ code: 'F2', mayOverdraw: false }],
   layers: [
     { id: 'L1', kind: 'aid', fund: 'F2', rules: [{ id: 'r1', bands: [{ uptoFen: null, ratioBp: 5000 }] }] },
@@ -59,8 +76,17 @@ const P1 = {
   ],
 };
 const dischargeOf = (visitId: string, personId: string, year: number, externalL1: number) => ({
-  hospitalId: 'h1', visitId, personId, region: 'ra', scheme: 'nrcms', visitType: 'inpatient', hospitalLevel: 'county',
-  admissionDate: `${year}-02-01`, dischargeDate: `${year}-02-03`, totalFen: 500000, externalPayments: { L1: externalL1 },
+  hospitalId: 'h1',
+  visitId,
+  personId,
+  region: 'ra',
+  scheme: 'nrcms',
+  visitType: 'inpatient',
+  hospitalLevel: 'county',
+  admissionDate: `${year}-02-01`,
+  dischargeDate: `${year}-02-03`,
+  totalFen: 500000,
+  externalPayments: { L1: externalL1 },
 });
 
 withService('an external payment from a fund that may not be overdrawn', (service) => {
@@ -81,9 +107,11 @@ withService('an external payment from a fund that may not be overdrawn', (servic
     expect((await allocate(service(), 'F2', 'ra', 2021, 20000, 'A-2021')).status).toBe(201);
     const before = (await call(service(), 'GET', '/ready', null)).body.position as number;
     const refused = await call(service(), 'POST', '/v1/settlements', TOKENS.hospital, dischargeOf('v2', 'p2', 2021, 50000));
-    expect([refused.status, refused.body.code, refused.body.details]).toEqual([400, 'VALIDATION_FAILED', [
-      { field: 'externalPayments.L1', problem: 'must be at most 20000, what fund F2 has left' },
-    ]]);
+    expect([refused.status, refused.body.code, refused.body.details]).toEqual([
+      400,
+      'VALIDATION_FAILED',
+      [{ field: 'externalPayments.L1', problem: 'must be at most 20000, what fund F2 has left' }],
+    ]);
     expect((await call(service(), 'GET', '/ready', null)).body.position).toBe(before);
     expect((await call(service(), 'GET', '/v1/settlements/h1/v2', null)).status).toBe(404);
     expect(await fundOf(service(), 'F2', 'ra', 2021)).toMatchObject({ paidFen: 0, balanceFen: 20000 });
@@ -96,15 +124,35 @@ withService('an external payment from a fund that may not be overdrawn', (servic
 withService('enrolment subsidies (资助参保) from a fund that may not be overdrawn', (service) => {
   /** F3 pays the premium into F1: 特困 the whole 90 元, 低保 40 元. */
   const policy = {
-    ...P1, policyId: 'P3', categories: [{ code: 'tekun', name: '特困' }, { code: 'dibao', name: '低保' }], funds: [{ code: 'F3', mayOverdraw: false }],
-    enrolmentSubsidy: { premiumFen: 9000, fromFund: 'F3', toFund: 'F1', byCategory: [{ category: 'tekun', full: true }, { category: 'dibao', amountFen: 4000 }] },
+    ...P1,
+    policyId: 'P3',
+    categories: [
+      { code: 'tekun', name: '特困' },
+      { code: 'dibao', name: '低保' },
+    ],
+    funds: [{ code: 'F3', mayOverdraw: false }],
+    enrolmentSubsidy: {
+      premiumFen: 9000,
+      fromFund: 'F3',
+      toFund: 'F1',
+      byCategory: [
+        { category: 'tekun', full: true },
+        { category: 'dibao', amountFen: 4000 },
+      ],
+    },
   };
   const grant = () => call(service(), 'POST', '/v1/funds/enrolment-subsidies', TOKENS.adminA, { region: 'ra', year: 2020 });
   beforeAll(async () => {
     expect((await call(service(), 'POST', '/v1/policies', TOKENS.adminA, policy)).status).toBe(201);
     // persons listed out of order: the grant order is the category's, then the person id
-    for (const [personId, category] of [['d-2', 'dibao'], ['t-1', 'tekun'], ['d-1', 'dibao']]) {
-      expect((await call(service(), 'POST', `/v1/persons/${personId}/categories`, TOKENS.adminA, { category, validFrom: '2019-01-01' })).status).toBe(200);
+    for (const [personId, category] of [
+      ['d-2', 'dibao'],
+      ['t-1', 'tekun'],
+      ['d-1', 'dibao'],
+    ]) {
+      expect(
+        (await call(service(), 'POST', `/v1/persons/${personId}/categories`, TOKENS.adminA, { category, validFrom: '2019-01-01' })).status,
+      ).toBe(200);
     }
   });
 
@@ -112,7 +160,11 @@ withService('enrolment subsidies (资助参保) from a fund that may not be over
     expect((await allocate(service(), 'F3', 'ra', 2020, 5000, 'S-1')).status).toBe(201);
     const run = await grant();
     expect(run.status).toBe(201);
-    expect(run.body).toMatchObject({ granted: 0, grantedFen: 0, shortOfFunds: { persons: 3, amountFen: 17000, personIds: ['t-1', 'd-1', 'd-2'] } });
+    expect(run.body).toMatchObject({
+      granted: 0,
+      grantedFen: 0,
+      shortOfFunds: { persons: 3, amountFen: 17000, personIds: ['t-1', 'd-1', 'd-2'] },
+    });
     expect(await fundOf(service(), 'F3', 'ra', 2020)).toMatchObject({ paidFen: 0, balanceFen: 5000 });
   });
 
@@ -120,7 +172,9 @@ withService('enrolment subsidies (资助参保) from a fund that may not be over
     expect((await allocate(service(), 'F3', 'ra', 2020, 9000, 'S-2')).status).toBe(201);
     const run = await grant();
     expect(run.body).toMatchObject({
-      granted: 2, grantedFen: 13000, byCategory: { tekun: { persons: 1, amountFen: 9000 }, dibao: { persons: 1, amountFen: 4000 } },
+      granted: 2,
+      grantedFen: 13000,
+      byCategory: { tekun: { persons: 1, amountFen: 9000 }, dibao: { persons: 1, amountFen: 4000 } },
       shortOfFunds: { persons: 1, amountFen: 4000, byCategory: { dibao: { persons: 1, amountFen: 4000 } }, personIds: ['d-2'] },
     });
     expect(await fundOf(service(), 'F3', 'ra', 2020)).toMatchObject({ paidFen: 13000, balanceFen: 1000 });
@@ -134,21 +188,59 @@ withService('enrolment subsidies (资助参保) from a fund that may not be over
   });
 });
 
-withService('a cut of a pay where a shared counter stands above the rule\'s cap', (service) => {
+withService("a cut of a pay where a shared counter stands above the rule's cap", (service) => {
   /** Two rules of one layer count c1: inpatient capped at 1,000 元, outpatient at 10,000 元. */
   const policy = {
-    policyId: 'P4', version: 1, region: 'ra', effectiveFrom: '2020-01-01', categories: [{ code: 'dibao', name: 'dibao' }],
-    layers: [{ id: 'L1', kind: 'aid', fund: 'F1', rules: [
-      { id: 'ip', match: { visitTypes: ['inpatient'] }, bands: [{ uptoFen: null, ratioBp: 10000 }], annualCaps: [{ counter: 'c1', capFen: 100000 }] },
-      { id: 'op', match: { visitTypes: ['outpatient'] }, bands: [{ uptoFen: null, ratioBp: 10000 }], annualCaps: [{ counter: 'c1', capFen: 1000000 }] },
-    ] }],
+    policyId: 'P4',
+    version: 1,
+    region: 'ra',
+    effectiveFrom: '2020-01-01',
+    categories: [{ code: 'dibao', name: 'dibao' }],
+    layers: [
+      {
+        id: 'L1',
+        kind: 'aid',
+        fund: 'F1',
+        rules: [
+          {
+            id: 'ip',
+            match: { visitTypes: ['inpatient'] },
+            bands: [{ uptoFen: null, ratioBp: 10000 }],
+            annualCaps: [{ counter: 'c1', capFen: 100000 }],
+          },
+          {
+            id: 'op',
+            match: { visitTypes: ['outpatient'] },
+            bands: [{ uptoFen: null, ratioBp: 10000 }],
+            annualCaps: [{ counter: 'c1', capFen: 1000000 }],
+          },
+        ],
+      },
+    ],
   };
-  const settle = (visitId: string, visitType: string, totalFen: number) => call(service(), 'POST', '/v1/settlements', TOKENS.hospital, {
-    hospitalId: 'h1', visitId, personId: 'p4', region: 'ra', scheme: 'nrcms', visitType, hospitalLevel: 'county', admissionDate: '2020-03-01', dischargeDate: '2020-03-02', totalFen,
-  });
-  const c1 = async () => ((await call(service(), 'GET', '/v1/persons/p4', null)).body.years as Obj[]).find((y) => y.year === 2020)!.usedFen.c1 as number;
+  const settle = (visitId: string, visitType: string, totalFen: number) =>
+    call(service(), 'POST', '/v1/settlements', TOKENS.hospital, {
+      hospitalId: 'h1',
+      visitId,
+      personId: 'p4',
+      region: 'ra',
+      scheme: 'nrcms',
+      visitType,
+      hospitalLevel: 'county',
+      admissionDate: '2020-03-01',
+      dischargeDate: '2020-03-02',
+      totalFen,
+    });
+  const c1 = async () =>
+    ((await call(service(), 'GET', '/v1/persons/p4', null)).body.years as Obj[]).find((y) => y.year === 2020)!.usedFen.c1 as number;
   const adjust = async (deltaFen: number) => {
-    const requested = await call(service(), 'POST', '/v1/adjustments', TOKENS.adminA, { hospitalId: 'h1', visitId: 'ip-1', layerId: 'L1', deltaFen, reason: '复核' });
+    const requested = await call(service(), 'POST', '/v1/adjustments', TOKENS.adminA, {
+      hospitalId: 'h1',
+      visitId: 'ip-1',
+      layerId: 'L1',
+      deltaFen,
+      reason: '复核',
+    });
     if (requested.status !== 201) return requested;
     return call(service(), 'POST', `/v1/adjustments/${requested.body.adjustmentId}/approval`, TOKENS.adminB, {});
   };
@@ -166,7 +258,12 @@ withService('a cut of a pay where a shared counter stands above the rule\'s cap'
   it('refuses a raise that would keep c1 above the inpatient cap, and a cut below a pay of 0', async () => {
     const raise = await adjust(1);
     const tooDeep = await adjust(-40001);
-    expect([raise.status, raise.body.code, tooDeep.status, tooDeep.body.code]).toEqual([422, 'ADJUSTMENT_OUT_OF_RANGE', 422, 'ADJUSTMENT_OUT_OF_RANGE']);
+    expect([raise.status, raise.body.code, tooDeep.status, tooDeep.body.code]).toEqual([
+      422,
+      'ADJUSTMENT_OUT_OF_RANGE',
+      422,
+      'ADJUSTMENT_OUT_OF_RANGE',
+    ]);
     expect(await c1()).toBe(540000);
   });
 });

@@ -10,22 +10,37 @@ type Obj = Record<string, any>;
 const demo = JSON.parse(readFileSync(join(ROOT, 'apps/medaid/assets/demo-policy.json'), 'utf8')) as Obj;
 /** The demo policy with its aid fund 610100 marked as one that may not be overdrawn. */
 const limitedPolicy = { ...demo, funds: [{ code: '610100', name: '医疗救助基金', mayOverdraw: false }] };
-const allocation = (amountFen: number, reference: string, source = 'superior') => ({ fund: '610100', region: '360827', year: 2012, source, amountFen, reference });
+const allocation = (amountFen: number, reference: string, source = 'superior') => ({
+  fund: '610100',
+  region: '360827',
+  year: 2012,
+  source,
+  amountFen,
+  reference,
+});
 
 /** Every service of this file runs with one auth file: money routes need an administrator. */
 const ADMIN = { a: 'admin-a-token-0123456789abcdef', b: 'admin-b-token-0123456789abcdef' };
-const { dir: authDir, file: AUTH_FILE } = writeAuthFile([{ token: ADMIN.a, kind: 'admin', id: 'admin-a' }, { token: ADMIN.b, kind: 'admin', id: 'admin-b' }]);
+const { dir: authDir, file: AUTH_FILE } = writeAuthFile([
+  { token: ADMIN.a, kind: 'admin', id: 'admin-a' },
+  { token: ADMIN.b, kind: 'admin', id: 'admin-b' },
+]);
 afterAll(() => removeDir(authDir));
 const start = (dataDir?: string) => startService({ demoPolicy: false, args: ['--auth', AUTH_FILE], ...(dataDir ? { dataDir } : {}) });
 /** POST as an administrator (or anonymously with token null). */
 async function admin(url: string, path: string, body: unknown, token: string | null = ADMIN.a): Promise<{ status: number; body: Obj }> {
-  const r = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
+  const r = await fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
   return { status: r.status, body: (await r.json()) as Obj };
 }
 
 const fundOf = async (url: string, fund: string) =>
   ((await http(url, 'GET', '/v1/funds?year=2012&region=360827')).body as Obj[]).find((f) => f.fund === fund);
-const aidFromFund = (result: Obj) => (result.layers as Obj[]).filter((l) => l.fund === '610100').reduce((s, l) => s + (l.payFen as number), 0);
+const aidFromFund = (result: Obj) =>
+  (result.layers as Obj[]).filter((l) => l.fund === '610100').reduce((s, l) => s + (l.payFen as number), 0);
 
 describe('funds', () => {
   let service: Service;
@@ -43,13 +58,26 @@ describe('funds', () => {
     const again = await admin(service.url, '/v1/funds/allocations', allocation(100_000, '赣民〔2012〕1号'));
     const changed = await admin(service.url, '/v1/funds/allocations', allocation(999, '赣民〔2012〕1号'));
     const bad = await admin(service.url, '/v1/funds/allocations', { ...allocation(-5, 'x'), extra: 1 });
-    expect([first.status, again.status, changed.status, changed.body.code, bad.status, bad.body.code]).toEqual([201, 200, 409, 'ALLOCATION_CONFLICT', 400, 'VALIDATION_FAILED']);
+    expect([first.status, again.status, changed.status, changed.body.code, bad.status, bad.body.code]).toEqual([
+      201,
+      200,
+      409,
+      'ALLOCATION_CONFLICT',
+      400,
+      'VALIDATION_FAILED',
+    ]);
     const anonymous = await admin(service.url, '/v1/funds/allocations', allocation(1, 'anon'), null);
     expect([anonymous.status, anonymous.body.code]).toEqual([401, 'UNAUTHENTICATED']);
     expect([...new Set((bad.body.details as Obj[]).map((d) => d.field))].sort()).toEqual(['amountFen', 'extra']);
     expect((await admin(service.url, '/v1/funds/allocations', allocation(50_000, '配套-1', 'local'))).status).toBe(201);
     const fund = await fundOf(service.url, '610100');
-    expect(fund).toMatchObject({ allocatedFen: { superior: 100_000, local: 50_000, carryover: 0 }, incomeFen: 150_000, paidFen: 0, balanceFen: 150_000, usageRateBp: 0 });
+    expect(fund).toMatchObject({
+      allocatedFen: { superior: 100_000, local: 50_000, carryover: 0 },
+      incomeFen: 150_000,
+      paidFen: 0,
+      balanceFen: 150_000,
+      usageRateBp: 0,
+    });
   });
 
   it('pays aid only up to the fund balance, says cappedBy fund:610100, and a reversal gives the money back', async () => {
@@ -67,7 +95,10 @@ describe('funds', () => {
     expect(await fundOf(service.url, '390100')).toMatchObject({ incomeFen: 0, usageRateBp: null });
     // when the next dibao settlement comes, the aid fund pays nothing
     const second = await http(service.url, 'POST', '/v1/settlements', { ...big, visitId: 'f-2' });
-    expect([aidFromFund(second.body), (second.body.layers as Obj[]).find((l) => l.layerId === 'aid')!.cappedBy]).toEqual([0, 'fund:610100']);
+    expect([aidFromFund(second.body), (second.body.layers as Obj[]).find((l) => l.layerId === 'aid')!.cappedBy]).toEqual([
+      0,
+      'fund:610100',
+    ]);
     // when the first is reversed, its 1,500 元 are back in the fund
     expect((await http(service.url, 'POST', '/v1/settlements/h-county/f-1/reversal', { reason: '测试撤销' })).status).toBe(200);
     expect(await fundOf(service.url, '610100')).toMatchObject({ paidFen: 0, balanceFen: 150_000 });
@@ -76,9 +107,21 @@ describe('funds', () => {
   it('given 40 concurrent settlements of different persons, then the fund is never overdrawn, and a restart rebuilds the same figures', async () => {
     expect((await admin(service.url, '/v1/funds/allocations', allocation(1_000_000, '追加-1'))).status).toBe(201);
     const before = await fundOf(service.url, '610100');
-    await Promise.all(Array.from({ length: 40 }, (_, i) => http(service.url, 'POST', `/v1/persons/p-conc-${i}/categories`, { category: 'dibao', validFrom: '2012-01-01' })));
-    const results = await Promise.all(Array.from({ length: 40 }, (_, i) =>
-      http(service.url, 'POST', '/v1/settlements', discharge({ personId: `p-conc-${i}`, visitId: `c-${i}`, totalFen: 2_000_000 + i * 1000 }))));
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        http(service.url, 'POST', `/v1/persons/p-conc-${i}/categories`, { category: 'dibao', validFrom: '2012-01-01' }),
+      ),
+    );
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        http(
+          service.url,
+          'POST',
+          '/v1/settlements',
+          discharge({ personId: `p-conc-${i}`, visitId: `c-${i}`, totalFen: 2_000_000 + i * 1000 }),
+        ),
+      ),
+    );
     expect(results.map((r) => r.status)).toEqual(results.map(() => 201));
     const paid = results.reduce((s, r) => s + aidFromFund(r.body), 0);
     // the money of the fund was used, but never more than it had
@@ -102,14 +145,29 @@ describe('funds', () => {
 describe('enrolment subsidies (资助参保)', () => {
   let service: Service;
   const subsidised = {
-    ...demo, version: 2,
-    enrolmentSubsidy: { premiumFen: 9_000, fromFund: '610100', toFund: '390100', byCategory: [{ category: 'tekun', full: true }, { category: 'dibao', amountFen: 6_000 }] },
+    ...demo,
+    version: 2,
+    enrolmentSubsidy: {
+      premiumFen: 9_000,
+      fromFund: '610100',
+      toFund: '390100',
+      byCategory: [
+        { category: 'tekun', full: true },
+        { category: 'dibao', amountFen: 6_000 },
+      ],
+    },
   };
   beforeAll(async () => {
     service = await start();
     expect((await http(service.url, 'POST', '/v1/policies', subsidised)).status).toBe(201);
-    for (const [personId, category] of [['s-tekun', 'tekun'], ['s-dibao', 'dibao'], ['s-edge', 'dibao_edge']]) {
-      expect((await http(service.url, 'POST', `/v1/persons/${personId}/categories`, { category, validFrom: '2012-01-01' })).status).toBe(200);
+    for (const [personId, category] of [
+      ['s-tekun', 'tekun'],
+      ['s-dibao', 'dibao'],
+      ['s-edge', 'dibao_edge'],
+    ]) {
+      expect((await http(service.url, 'POST', `/v1/persons/${personId}/categories`, { category, validFrom: '2012-01-01' })).status).toBe(
+        200,
+      );
     }
   });
   afterAll(async () => {
@@ -122,7 +180,13 @@ describe('enrolment subsidies (资助参保)', () => {
     const run = await admin(service.url, '/v1/funds/enrolment-subsidies', { region: '360827', year: 2013 });
     // then 特困 gets the full premium and 低保 the fixed amount; 低保边缘 gets none
     expect(run.status).toBe(201);
-    expect(run.body).toMatchObject({ granted: 2, alreadyGranted: 0, grantedFen: 15_000, asOf: '2013-01-01', byCategory: { tekun: { persons: 1, amountFen: 9_000 }, dibao: { persons: 1, amountFen: 6_000 } } });
+    expect(run.body).toMatchObject({
+      granted: 2,
+      alreadyGranted: 0,
+      grantedFen: 15_000,
+      asOf: '2013-01-01',
+      byCategory: { tekun: { persons: 1, amountFen: 9_000 }, dibao: { persons: 1, amountFen: 6_000 } },
+    });
     // and a second run grants nothing more
     const again = await admin(service.url, '/v1/funds/enrolment-subsidies', { region: '360827', year: 2013 });
     expect(again.body).toMatchObject({ granted: 0, alreadyGranted: 2, grantedFen: 0 });
@@ -157,7 +221,11 @@ describe('an approved raise (adjustment) paid from a fund that may not be overdr
     const settled = await post('/v1/settlements', discharge({ personId: 'p-adj', visitId: 'adj-1', totalFen: 8_000_000 }));
     expect(aidFromFund(settled.body)).toBe(100_000);
     // when a maker asks to raise the aid layer by 500 元 and a checker approves
-    const requested = await post('/v1/adjustments', { settlementId: settled.body.settlementId, layerId: 'aid', deltaFen: 50_000, reason: '复核' }, ADMIN.a);
+    const requested = await post(
+      '/v1/adjustments',
+      { settlementId: settled.body.settlementId, layerId: 'aid', deltaFen: 50_000, reason: '复核' },
+      ADMIN.a,
+    );
     expect(requested.status).toBe(201);
     const refused = await post(`/v1/adjustments/${requested.body.adjustmentId}/approval`, {}, ADMIN.b);
     // then it is refused: the fund may not be overdrawn

@@ -22,17 +22,30 @@ type Reply =
 
 /** A client of SettlementService; `protoFile` lets a test speak with a .proto that differs from the service's. */
 function connect(port: number, protoFile = PROTO) {
-  const Service = (grpc.loadPackageDefinition(protoLoader.loadSync(protoFile, LOADER)) as any).medaid.settlement.v1.SettlementService as typeof grpc.Client;
+  const Service = (grpc.loadPackageDefinition(protoLoader.loadSync(protoFile, LOADER)) as any).medaid.settlement.v1
+    .SettlementService as typeof grpc.Client;
   const client = new Service(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  const call = (method: 'Settle' | 'Preview' | 'Reverse' | 'Get', request: Obj, metadata = new grpc.Metadata()) => new Promise<Reply>((resolve) => {
-    let headers: grpc.Metadata | undefined;
-    const unary = (client as any)[method](request, metadata, { deadline: Date.now() + CALL_DEADLINE_MS }, (error: grpc.ServiceError | null, value: Obj) => {
-      if (error === null) return resolve({ ok: true, value, headers });
-      const text = (key: string) => error.metadata?.get(key)[0]?.toString();
-      resolve({ ok: false, status: error.code, message: error.details, code: text('medaid-error-code'), details: JSON.parse(text('medaid-error-details') ?? '[]') });
+  const call = (method: 'Settle' | 'Preview' | 'Reverse' | 'Get', request: Obj, metadata = new grpc.Metadata()) =>
+    new Promise<Reply>((resolve) => {
+      let headers: grpc.Metadata | undefined;
+      const unary = (client as any)[method](
+        request,
+        metadata,
+        { deadline: Date.now() + CALL_DEADLINE_MS },
+        (error: grpc.ServiceError | null, value: Obj) => {
+          if (error === null) return resolve({ ok: true, value, headers });
+          const text = (key: string) => error.metadata?.get(key)[0]?.toString();
+          resolve({
+            ok: false,
+            status: error.code,
+            message: error.details,
+            code: text('medaid-error-code'),
+            details: JSON.parse(text('medaid-error-details') ?? '[]'),
+          });
+        },
+      );
+      unary.on('metadata', (m: grpc.Metadata) => (headers = m));
     });
-    unary.on('metadata', (m: grpc.Metadata) => (headers = m));
-  });
   return { call, close: () => client.close() };
 }
 type Client = ReturnType<typeof connect>;
@@ -40,7 +53,8 @@ type Client = ReturnType<typeof connect>;
 /** A gRPC result as the HTTP API writes it: without `created`, absent optional fields as null. */
 function asHttpJson({ created: _created, aidBlockedReason, layers, ...rest }: Obj): Obj {
   return {
-    ...rest, aidBlockedReason: aidBlockedReason ?? null,
+    ...rest,
+    aidBlockedReason: aidBlockedReason ?? null,
     layers: layers.map(({ ruleId, cappedBy, ...layer }: Obj) => ({ ...layer, ruleId: ruleId ?? null, cappedBy: cappedBy ?? null })),
   };
 }
@@ -61,7 +75,9 @@ describe('SettlementService', () => {
     grpcPort = await freePort();
     service = await startService({ args: ['--grpc-port', String(grpcPort)], quiet: false });
     client = connect(grpcPort);
-    expect((await http(service.url, 'POST', '/v1/persons/p-dibao/categories', { category: 'dibao', validFrom: '2012-01-01' })).status).toBe(200);
+    expect((await http(service.url, 'POST', '/v1/persons/p-dibao/categories', { category: 'dibao', validFrom: '2012-01-01' })).status).toBe(
+      200,
+    );
     expect((await http(service.url, 'POST', '/v1/persons/p-dead/death', { date: '2012-01-31' })).status).toBe(200);
   });
   afterAll(async () => {
@@ -71,7 +87,10 @@ describe('SettlementService', () => {
   });
 
   it('logs its gRPC address when it starts', () => {
-    const line = service.stderr().split('\n').find((l) => l.includes('"medaid listening"'))!;
+    const line = service
+      .stderr()
+      .split('\n')
+      .find((l) => l.includes('"medaid listening"'))!;
     expect(JSON.parse(line).grpcAddress).toEqual({ address: '127.0.0.1', port: grpcPort });
   });
 
@@ -91,14 +110,24 @@ describe('SettlementService', () => {
     expect(first.totalFen).toBe(first.fundPayFen + first.patientPayFen);
   });
 
-  it('echoes the caller\'s request id and logs one line per call with it', async () => {
+  it("echoes the caller's request id and logs one line per call with it", async () => {
     const metadata = new grpc.Metadata();
     metadata.set('x-request-id', 'grpc-req-1');
     const r = await client.call('Preview', discharge({ visitId: 'g-log' }), metadata);
     expect(r.ok && r.headers?.get('x-request-id')).toEqual(['grpc-req-1']);
     await new Promise((res) => setTimeout(res, 200));
-    const line = JSON.parse(service.stdout().split('\n').find((l) => l.includes('"grpc-req-1"'))!);
-    expect([line.rpc, line.status, line.outcome, typeof line.durationMs]).toEqual(['/medaid.settlement.v1.SettlementService/Preview', 'OK', 'ok', 'number']);
+    const line = JSON.parse(
+      service
+        .stdout()
+        .split('\n')
+        .find((l) => l.includes('"grpc-req-1"'))!,
+    );
+    expect([line.rpc, line.status, line.outcome, typeof line.durationMs]).toEqual([
+      '/medaid.settlement.v1.SettlementService/Preview',
+      'OK',
+      'ok',
+      'number',
+    ]);
   });
 
   it('previews without recording, with the id the settlement would get', async () => {
@@ -119,7 +148,8 @@ describe('SettlementService', () => {
 
     const view = value(await client.call('Get', { hospitalId: 'h-county', visitId: 'g-3' }));
     expect(view.history.map((h: Obj) => [h.settlement.settlementId, h.settlement.status, h.reversal?.reason ?? null])).toEqual([
-      ['h-county/g-3/1', 'reversed', '费用明细录入错误'], ['h-county/g-3/2', 'settled', null],
+      ['h-county/g-3/1', 'reversed', '费用明细录入错误'],
+      ['h-county/g-3/2', 'settled', null],
     ]);
     expect(view.current).toEqual(view.history[1]);
     // field for field what GET /v1/settlements/{h}/{v} answers
@@ -128,25 +158,136 @@ describe('SettlementService', () => {
     expect({ current: asHttp(view.current), history: view.history.map(asHttp) }).toStrictEqual(viaHttp);
   });
 
-  type Case = [name: string, method: 'Settle' | 'Preview' | 'Reverse' | 'Get', request: Obj, status: grpc.status, code: string, field?: string];
+  type Case = [
+    name: string,
+    method: 'Settle' | 'Preview' | 'Reverse' | 'Get',
+    request: Obj,
+    status: grpc.status,
+    code: string,
+    field?: string,
+  ];
   const cases: Case[] = [
-    ['a negative amount', 'Settle', discharge({ visitId: 'e-1', totalFen: -1 }), grpc.status.INVALID_ARGUMENT, 'VALIDATION_FAILED', 'totalFen'],
-    ['an amount above the bound', 'Settle', discharge({ visitId: 'e-2', overLimitFen: 100_000_000_001 }), grpc.status.INVALID_ARGUMENT, 'VALIDATION_FAILED', 'overLimitFen'],
-    ['an amount beyond 2^53', 'Settle', discharge({ visitId: 'e-3', totalFen: '9223372036854775807' }), grpc.status.INVALID_ARGUMENT, 'VALIDATION_FAILED', 'totalFen'],
-    ['a missing identifier', 'Settle', discharge({ visitId: 'e-4', scheme: undefined }), grpc.status.INVALID_ARGUMENT, 'VALIDATION_FAILED', 'scheme'],
-    ['a date that does not exist', 'Preview', discharge({ visitId: 'e-5', dischargeDate: '2012-02-30' }), grpc.status.INVALID_ARGUMENT, 'VALIDATION_FAILED', 'dischargeDate'],
-    ['an unknown visit type', 'Preview', discharge({ visitId: 'e-6', visitType: 'daycare' }), grpc.status.INVALID_ARGUMENT, 'VALIDATION_FAILED', 'visitType'],
-    ['a negative in-scope amount', 'Settle', discharge({ visitId: 'e-7', totalFen: 100, fullOwnPayFen: 101 }), grpc.status.INVALID_ARGUMENT, 'VALIDATION_FAILED', 'totalFen'],
-    ['an external payment for no layer', 'Settle', discharge({ visitId: 'e-8', externalPayments: { nope: 1 } }), grpc.status.INVALID_ARGUMENT, 'VALIDATION_FAILED', 'externalPayments.nope'],
-    ['no policy in force', 'Settle', discharge({ visitId: 'e-9', region: '999999' }), grpc.status.FAILED_PRECONDITION, 'NO_POLICY_IN_FORCE', 'dischargeDate'],
-    ['admission after the death date', 'Settle', discharge({ visitId: 'e-10', personId: 'p-dead' }), grpc.status.FAILED_PRECONDITION, 'PERSON_DECEASED', 'admissionDate'],
-    ['a different discharge for a settled visit', 'Settle', discharge({ visitId: 'e-settled', totalFen: 999 }), grpc.status.ABORTED, 'VISIT_CONFLICT', 'visitId'],
-    ['reversing a visit never settled', 'Reverse', { hospitalId: 'h-county', visitId: 'never', reason: 'x' }, grpc.status.NOT_FOUND, 'SETTLEMENT_NOT_FOUND'],
+    [
+      'a negative amount',
+      'Settle',
+      discharge({ visitId: 'e-1', totalFen: -1 }),
+      grpc.status.INVALID_ARGUMENT,
+      'VALIDATION_FAILED',
+      'totalFen',
+    ],
+    [
+      'an amount above the bound',
+      'Settle',
+      discharge({ visitId: 'e-2', overLimitFen: 100_000_000_001 }),
+      grpc.status.INVALID_ARGUMENT,
+      'VALIDATION_FAILED',
+      'overLimitFen',
+    ],
+    [
+      'an amount beyond 2^53',
+      'Settle',
+      discharge({ visitId: 'e-3', totalFen: '9223372036854775807' }),
+      grpc.status.INVALID_ARGUMENT,
+      'VALIDATION_FAILED',
+      'totalFen',
+    ],
+    [
+      'a missing identifier',
+      'Settle',
+      discharge({ visitId: 'e-4', scheme: undefined }),
+      grpc.status.INVALID_ARGUMENT,
+      'VALIDATION_FAILED',
+      'scheme',
+    ],
+    [
+      'a date that does not exist',
+      'Preview',
+      discharge({ visitId: 'e-5', dischargeDate: '2012-02-30' }),
+      grpc.status.INVALID_ARGUMENT,
+      'VALIDATION_FAILED',
+      'dischargeDate',
+    ],
+    [
+      'an unknown visit type',
+      'Preview',
+      discharge({ visitId: 'e-6', visitType: 'daycare' }),
+      grpc.status.INVALID_ARGUMENT,
+      'VALIDATION_FAILED',
+      'visitType',
+    ],
+    [
+      'a negative in-scope amount',
+      'Settle',
+      discharge({ visitId: 'e-7', totalFen: 100, fullOwnPayFen: 101 }),
+      grpc.status.INVALID_ARGUMENT,
+      'VALIDATION_FAILED',
+      'totalFen',
+    ],
+    [
+      'an external payment for no layer',
+      'Settle',
+      discharge({ visitId: 'e-8', externalPayments: { nope: 1 } }),
+      grpc.status.INVALID_ARGUMENT,
+      'VALIDATION_FAILED',
+      'externalPayments.nope',
+    ],
+    [
+      'no policy in force',
+      'Settle',
+      discharge({ visitId: 'e-9', region: '999999' }),
+      grpc.status.FAILED_PRECONDITION,
+      'NO_POLICY_IN_FORCE',
+      'dischargeDate',
+    ],
+    [
+      'admission after the death date',
+      'Settle',
+      discharge({ visitId: 'e-10', personId: 'p-dead' }),
+      grpc.status.FAILED_PRECONDITION,
+      'PERSON_DECEASED',
+      'admissionDate',
+    ],
+    [
+      'a different discharge for a settled visit',
+      'Settle',
+      discharge({ visitId: 'e-settled', totalFen: 999 }),
+      grpc.status.ABORTED,
+      'VISIT_CONFLICT',
+      'visitId',
+    ],
+    [
+      'reversing a visit never settled',
+      'Reverse',
+      { hospitalId: 'h-county', visitId: 'never', reason: 'x' },
+      grpc.status.NOT_FOUND,
+      'SETTLEMENT_NOT_FOUND',
+    ],
     ['reversing twice', 'Reverse', { hospitalId: 'h-county', visitId: 'e-reversed', reason: 'x' }, grpc.status.ABORTED, 'ALREADY_REVERSED'],
-    ['a reversal without a reason', 'Reverse', { hospitalId: 'h-county', visitId: 'e-settled' }, grpc.status.INVALID_ARGUMENT, 'VALIDATION_FAILED', 'reason'],
-    ['a reversal reason over 500 characters', 'Reverse', { hospitalId: 'h-county', visitId: 'e-settled', reason: 'x'.repeat(501) }, grpc.status.INVALID_ARGUMENT, 'VALIDATION_FAILED', 'reason'],
+    [
+      'a reversal without a reason',
+      'Reverse',
+      { hospitalId: 'h-county', visitId: 'e-settled' },
+      grpc.status.INVALID_ARGUMENT,
+      'VALIDATION_FAILED',
+      'reason',
+    ],
+    [
+      'a reversal reason over 500 characters',
+      'Reverse',
+      { hospitalId: 'h-county', visitId: 'e-settled', reason: 'x'.repeat(501) },
+      grpc.status.INVALID_ARGUMENT,
+      'VALIDATION_FAILED',
+      'reason',
+    ],
     ['getting a visit never settled', 'Get', { hospitalId: 'h-county', visitId: 'nobody' }, grpc.status.NOT_FOUND, 'NOT_FOUND'],
-    ['getting with a malformed identifier', 'Get', { hospitalId: 'h county', visitId: 'x' }, grpc.status.INVALID_ARGUMENT, 'VALIDATION_FAILED', 'hospitalId'],
+    [
+      'getting with a malformed identifier',
+      'Get',
+      { hospitalId: 'h county', visitId: 'x' },
+      grpc.status.INVALID_ARGUMENT,
+      'VALIDATION_FAILED',
+      'hospitalId',
+    ],
   ];
 
   describe('every error class', () => {
@@ -192,8 +333,20 @@ describe('SettlementService', () => {
     };
     it.each([
       ['a non-integer fen (double)', 'int64 total_fen = 11;', 'double total_fen = 11;', { totalFen: 100.5 }, 'totalFen'],
-      ['an unknown field', 'map<string, int64> external_payments = 15;', 'map<string, int64> external_payments = 15;\n  int64 discount = 99;', { discount: 1 }, '#99'],
-      ['a number where the spec has a text', 'string hospital_level = 7;', 'int32 hospital_level = 7;', { hospitalLevel: 2 }, 'hospitalLevel'],
+      [
+        'an unknown field',
+        'map<string, int64> external_payments = 15;',
+        'map<string, int64> external_payments = 15;\n  int64 discount = 99;',
+        { discount: 1 },
+        '#99',
+      ],
+      [
+        'a number where the spec has a text',
+        'string hospital_level = 7;',
+        'int32 hospital_level = 7;',
+        { hospitalLevel: 2 },
+        'hospitalLevel',
+      ],
     ])('%s is INVALID_ARGUMENT and changes nothing', async (_name, from, to, fields, field) => {
       const other = connect(grpcPort, variant(from, to));
       try {
@@ -201,7 +354,11 @@ describe('SettlementService', () => {
         const d = { ...discharge({ visitId: `w-${field}` }), ...fields };
         for (const method of ['Settle', 'Preview'] as const) {
           const r = await other.call(method, d);
-          expect(r.ok ? 'OK' : [r.status, r.code, r.details.map((x) => x.field)]).toEqual([grpc.status.INVALID_ARGUMENT, 'VALIDATION_FAILED', [field]]);
+          expect(r.ok ? 'OK' : [r.status, r.code, r.details.map((x) => x.field)]).toEqual([
+            grpc.status.INVALID_ARGUMENT,
+            'VALIDATION_FAILED',
+            [field],
+          ]);
         }
         expect(await position(service.url)).toBe(before);
         expect((await http(service.url, 'GET', `/v1/settlements/h-county/w-${encodeURIComponent(field)}`)).status).toBe(404);
@@ -214,19 +371,39 @@ describe('SettlementService', () => {
 
 // ---- the shared scenarios: gRPC results are the HTTP results ---------------------------------
 
-const scenarios = readdirSync(SCENARIOS).filter((f) => f.endsWith('.commands.jsonl')).sort();
-const lines = (file: string) => readFileSync(join(SCENARIOS, file), 'utf8').split('\n').filter((l) => l.trim() !== '');
-const DISCHARGE_TEXT = ['hospitalId', 'visitId', 'personId', 'region', 'scheme', 'visitType', 'hospitalLevel', 'admissionDate', 'dischargeDate'];
+const scenarios = readdirSync(SCENARIOS)
+  .filter((f) => f.endsWith('.commands.jsonl'))
+  .sort();
+const lines = (file: string) =>
+  readFileSync(join(SCENARIOS, file), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
+const DISCHARGE_TEXT = [
+  'hospitalId',
+  'visitId',
+  'personId',
+  'region',
+  'scheme',
+  'visitType',
+  'hospitalLevel',
+  'admissionDate',
+  'dischargeDate',
+];
 const DISCHARGE_FEN = ['fullOwnPayFen', 'overLimitFen', 'preSelfPayFen'];
 const isFenLike = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v);
 
 /** Whether a discharge of a command file can be said in protobuf at all ("100" as a fen cannot). */
 function expressible(c: Obj): boolean {
-  return Object.keys(c).every((k) => [...DISCHARGE_TEXT, ...DISCHARGE_FEN, 'totalFen', 'diagnosisCodes', 'externalPayments'].includes(k)) &&
-    DISCHARGE_TEXT.every((k) => typeof c[k] === 'string') && isFenLike(c.totalFen) &&
+  return (
+    Object.keys(c).every((k) => [...DISCHARGE_TEXT, ...DISCHARGE_FEN, 'totalFen', 'diagnosisCodes', 'externalPayments'].includes(k)) &&
+    DISCHARGE_TEXT.every((k) => typeof c[k] === 'string') &&
+    isFenLike(c.totalFen) &&
     DISCHARGE_FEN.every((k) => c[k] === undefined || c[k] === null || isFenLike(c[k])) &&
-    (c.diagnosisCodes === undefined || (Array.isArray(c.diagnosisCodes) && c.diagnosisCodes.every((x: unknown) => typeof x === 'string'))) &&
-    (c.externalPayments === undefined || (typeof c.externalPayments === 'object' && Object.values(c.externalPayments ?? {}).every(isFenLike)));
+    (c.diagnosisCodes === undefined ||
+      (Array.isArray(c.diagnosisCodes) && c.diagnosisCodes.every((x: unknown) => typeof x === 'string'))) &&
+    (c.externalPayments === undefined ||
+      (typeof c.externalPayments === 'object' && Object.values(c.externalPayments ?? {}).every(isFenLike)))
+  );
 }
 
 /** The HTTP request of a command that has no gRPC method (policies, persons). */
@@ -234,13 +411,20 @@ function httpRequest({ type, ...fields }: Obj): [string, string, unknown] | null
   const { personId, ...rest } = fields;
   const person = (suffix: string): [string, string, unknown] => ['POST', `/v1/persons/${encodeURIComponent(personId)}/${suffix}`, rest];
   switch (type) {
-    case 'PublishPolicy': return ['POST', '/v1/policies', fields.policy];
-    case 'AssignCategory': return person('categories');
-    case 'RevokeCategory': return person('category-revocations');
-    case 'GrantApproval': return person('approvals');
-    case 'RecordDeath': return person('death');
-    case 'SettleDischarge': return ['POST', '/v1/settlements', fields];
-    default: return null;
+    case 'PublishPolicy':
+      return ['POST', '/v1/policies', fields.policy];
+    case 'AssignCategory':
+      return person('categories');
+    case 'RevokeCategory':
+      return person('category-revocations');
+    case 'GrantApproval':
+      return person('approvals');
+    case 'RecordDeath':
+      return person('death');
+    case 'SettleDischarge':
+      return ['POST', '/v1/settlements', fields];
+    default:
+      return null;
   }
 }
 
@@ -248,7 +432,10 @@ function httpRequest({ type, ...fields }: Obj): [string, string, unknown] | null
 function httpTwin(method: 'Settle' | 'Preview' | 'Reverse', fields: Obj): [string, unknown] {
   if (method === 'Settle') return ['/v1/settlements', fields];
   if (method === 'Preview') return ['/v1/settlements/preview', fields];
-  return [`/v1/settlements/${encodeURIComponent(fields.hospitalId)}/${encodeURIComponent(fields.visitId)}/reversal`, { reason: fields.reason }];
+  return [
+    `/v1/settlements/${encodeURIComponent(fields.hospitalId)}/${encodeURIComponent(fields.visitId)}/reversal`,
+    { reason: fields.reason },
+  ];
 }
 
 describe('the shared scenarios over gRPC', () => {
@@ -271,7 +458,8 @@ describe('the shared scenarios over gRPC', () => {
     try {
       for (const [i, line] of lines(file).entries()) {
         const { type, ...fields } = JSON.parse(line) as Obj;
-        const method = type === 'SettleDischarge' ? 'Settle' : type === 'PreviewDischarge' ? 'Preview' : type === 'ReverseSettlement' ? 'Reverse' : null;
+        const method =
+          type === 'SettleDischarge' ? 'Settle' : type === 'PreviewDischarge' ? 'Preview' : type === 'ReverseSettlement' ? 'Reverse' : null;
         if (method === null || (method !== 'Reverse' && !expressible(fields))) {
           const request = httpRequest({ type, ...fields });
           if (request !== null) await http(service.url, ...request);
@@ -320,21 +508,25 @@ describe('starting and stopping', () => {
     const dataDir = tempDir();
     const service = await startService({ dataDir, env: { GRPC_PORT: String(port) } });
     const client = connect(port);
-    const load = Array.from({ length: 80 }, (_, i) => discharge({ personId: `p-term-${i % 6}`, visitId: `term-${i}`, totalFen: 500_000 + i }));
+    const load = Array.from({ length: 80 }, (_, i) =>
+      discharge({ personId: `p-term-${i % 6}`, visitId: `term-${i}`, totalFen: 500_000 + i }),
+    );
     let answered = 0;
     let termAt = 0;
     let late: Array<Promise<Reply>> = [];
     // When SIGTERM arrives once the first 10 answers are in, and 20 more calls come 50 ms later
-    const inFlight = await Promise.all(load.slice(0, 60).map(async (d) => {
-      const r = await client.call('Settle', d);
-      if (++answered === 10) {
-        termAt = Date.now();
-        service.process.kill('SIGTERM');
-        await new Promise((res) => setTimeout(res, 50));
-        late = load.slice(60).map((d2) => client.call('Settle', d2));
-      }
-      return r;
-    }));
+    const inFlight = await Promise.all(
+      load.slice(0, 60).map(async (d) => {
+        const r = await client.call('Settle', d);
+        if (++answered === 10) {
+          termAt = Date.now();
+          service.process.kill('SIGTERM');
+          await new Promise((res) => setTimeout(res, 50));
+          late = load.slice(60).map((d2) => client.call('Settle', d2));
+        }
+        return r;
+      }),
+    );
     const outcomes = [...inFlight, ...(await Promise.all(late))];
     let grace: NodeJS.Timeout | undefined;
     const exit = await Promise.race([service.exited, new Promise<null>((r) => (grace = setTimeout(() => r(null), 10_000)))]);

@@ -9,9 +9,18 @@ import { SCENARIOS, Service, discharge, pool, removeDir, runSimulate, startServi
 
 type Obj = Record<string, any>;
 const ADMIN = 'admin-token-history-0123456789';
-const auth = writeAuthFile([{ token: ADMIN, kind: 'admin', id: 'clerk' }, { token: 'hospital-token-history-0123456789', kind: 'hospital', id: 'h-county' }]);
+const auth = writeAuthFile([
+  { token: ADMIN, kind: 'admin', id: 'clerk' },
+  { token: 'hospital-token-history-0123456789', kind: 'hospital', id: 'h-county' },
+]);
 
-async function call(url: string, method: string, path: string, body?: unknown, token: string | null = ADMIN): Promise<{ status: number; body: Obj }> {
+async function call(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  token: string | null = ADMIN,
+): Promise<{ status: number; body: Obj }> {
   const headers: Record<string, string> = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (token !== null) headers.authorization = `Bearer ${token}`;
@@ -74,11 +83,23 @@ describe('kill -9 in the middle of settlements and reversals', () => {
     let svc = await start(dataDir);
     const persons = Array.from({ length: 12 }, (_, i) => `p-disk-${i}`);
     for (const [i, p] of persons.entries()) {
-      expect((await call(svc.url, 'POST', `/v1/persons/${p}/categories`, { category: ['dibao', 'tekun', 'sixin'][i % 3], validFrom: '2012-01-01' })).status).toBe(200);
+      expect(
+        (
+          await call(svc.url, 'POST', `/v1/persons/${p}/categories`, {
+            category: ['dibao', 'tekun', 'sixin'][i % 3],
+            validFrom: '2012-01-01',
+          })
+        ).status,
+      ).toBe(200);
     }
-    const load = Array.from({ length: 240 }, (_, i) => discharge({
-      personId: persons[i % persons.length], visitId: `disk-${i}`, totalFen: 200_000 + ((i * 7_919) % 900_000), fullOwnPayFen: (i * 131) % 30_000,
-    }));
+    const load = Array.from({ length: 240 }, (_, i) =>
+      discharge({
+        personId: persons[i % persons.length],
+        visitId: `disk-${i}`,
+        totalFen: 200_000 + ((i * 7_919) % 900_000),
+        fullOwnPayFen: (i * 131) % 30_000,
+      }),
+    );
     let acked = 0;
     const reversals: Array<Promise<unknown>> = [];
     // When they run 24 at a time and the process is SIGKILLed after 120 acknowledgements
@@ -87,7 +108,10 @@ describe('kill -9 in the middle of settlements and reversals', () => {
         const r = await call(svc.url, 'POST', '/v1/settlements', d);
         if (r.status !== 201) return;
         acked++;
-        if (acked % 4 === 0) reversals.push(call(svc.url, 'POST', `/v1/settlements/${d.hospitalId}/${d.visitId}/reversal`, { reason: 'test' }).catch(() => null));
+        if (acked % 4 === 0)
+          reversals.push(
+            call(svc.url, 'POST', `/v1/settlements/${d.hospitalId}/${d.visitId}/reversal`, { reason: 'test' }).catch(() => null),
+          );
         if (acked === 120) svc.process.kill('SIGKILL');
       } catch {
         // the connection died with the process
@@ -136,7 +160,10 @@ describe('the decision snapshot', () => {
     const otherDir = tempDir();
     dirs.push(dataDir, otherDir);
     let svc = await start(dataDir);
-    for (let i = 0; i < 20; i++) expect((await call(svc.url, 'POST', '/v1/settlements', discharge({ personId: `p-snap-${i % 4}`, visitId: `snap-${i}` }))).status).toBe(201);
+    for (let i = 0; i < 20; i++)
+      expect(
+        (await call(svc.url, 'POST', '/v1/settlements', discharge({ personId: `p-snap-${i % 4}`, visitId: `snap-${i}` }))).status,
+      ).toBe(201);
     expect((await call(svc.url, 'POST', '/v1/settlements/h-county/snap-3/reversal', { reason: 'test' })).status).toBe(200);
     const funds = await fundsPaid(svc.url);
     expect(Object.keys(funds).length).toBeGreaterThan(0);
@@ -178,13 +205,22 @@ describe('the lists: settlements by filter and persons by category', () => {
     const dataDir = tempDir();
     dirs.push(dataDir);
     const svc = await start(dataDir);
-    const assign = (p: string, category: string, validFrom: string) => call(svc.url, 'POST', `/v1/persons/${p}/categories`, { category, validFrom });
+    const assign = (p: string, category: string, validFrom: string) =>
+      call(svc.url, 'POST', `/v1/persons/${p}/categories`, { category, validFrom });
     for (let i = 0; i < 7; i++) expect((await assign(`p-list-${i}`, i < 5 ? 'dibao' : 'tekun', '2012-01-01')).status).toBe(200);
-    expect((await call(svc.url, 'POST', '/v1/persons/p-list-1/category-revocations', { category: 'dibao', from: '2012-06-01' })).status).toBe(200);
+    expect(
+      (await call(svc.url, 'POST', '/v1/persons/p-list-1/category-revocations', { category: 'dibao', from: '2012-06-01' })).status,
+    ).toBe(200);
     const dates = ['2012-02-10', '2012-03-10', '2012-04-10', '2012-05-10'];
     for (let i = 0; i < 12; i++) {
-      const d = discharge({ personId: `p-list-${i % 7}`, visitId: `list-${i}`, hospitalId: i % 2 === 0 ? 'h-county' : 'h-city', hospitalLevel: i % 2 === 0 ? 'county' : 'city',
-        admissionDate: '2012-02-01', dischargeDate: dates[i % 4] });
+      const d = discharge({
+        personId: `p-list-${i % 7}`,
+        visitId: `list-${i}`,
+        hospitalId: i % 2 === 0 ? 'h-county' : 'h-city',
+        hospitalLevel: i % 2 === 0 ? 'county' : 'city',
+        admissionDate: '2012-02-01',
+        dischargeDate: dates[i % 4],
+      });
       expect((await call(svc.url, 'POST', '/v1/settlements', d)).status).toBe(201);
     }
     expect((await call(svc.url, 'POST', '/v1/settlements/h-county/list-0/reversal', { reason: 'test' })).status).toBe(200);
@@ -207,7 +243,14 @@ describe('the lists: settlements by filter and persons by category', () => {
     expect(july.body.items.map((p: Obj) => p.personId)).toEqual(['p-list-0', 'p-list-2', 'p-list-3', 'p-list-4']);
 
     // bad input: the field is named, nothing else is said
-    for (const [query, field] of [['limit=0', 'limit'], ['limit=501', 'limit'], ['from=2012-02-30', 'from'], ['status=open', 'status'], ['cursor=x', 'cursor'], ['hospital=h', 'hospital']]) {
+    for (const [query, field] of [
+      ['limit=0', 'limit'],
+      ['limit=501', 'limit'],
+      ['from=2012-02-30', 'from'],
+      ['status=open', 'status'],
+      ['cursor=x', 'cursor'],
+      ['hospital=h', 'hospital'],
+    ]) {
       const r = await call(svc.url, 'GET', `/v1/settlements?${query}`);
       expect([query, r.status, r.body.code, r.body.details?.[0]?.field]).toEqual([query, 400, 'VALIDATION_FAILED', field]);
     }

@@ -23,41 +23,71 @@ function history(settlements: number, persons: number): string[] {
   const lines: Obj[] = [{ type: 'PublishPolicy', policy }];
   for (let p = 0; p < persons; p++) {
     if (p % 9 !== 8) lines.push({ type: 'AssignCategory', personId: `p-imp-${p}`, category: CATEGORIES[p % 5], validFrom: '2012-01-01' });
-    if (p % 4 === 0) lines.push({ type: 'GrantApproval', personId: `p-imp-${p}`, approvalNo: `A-${p}`, validFrom: '2012-01-01', validTo: '2012-12-31' });
+    if (p % 4 === 0)
+      lines.push({ type: 'GrantApproval', personId: `p-imp-${p}`, approvalNo: `A-${p}`, validFrom: '2012-01-01', validTo: '2012-12-31' });
   }
-  const bad = ['not json', '{"type":"Settle"}', JSON.stringify({ type: 'SettleDischarge', ...discharge({ visitId: 'bad-1', totalFen: -1 }) }),
-    JSON.stringify({ type: 'AssignCategory', personId: 'p-imp-0', category: 'nobody', validFrom: '2012-01-01' })];
+  const bad = [
+    'not json',
+    '{"type":"Settle"}',
+    JSON.stringify({ type: 'SettleDischarge', ...discharge({ visitId: 'bad-1', totalFen: -1 }) }),
+    JSON.stringify({ type: 'AssignCategory', personId: 'p-imp-0', category: 'nobody', validFrom: '2012-01-01' }),
+  ];
   const out = lines.map((l) => JSON.stringify(l));
   for (let i = 0; i < settlements; i++) {
     const p = (i * 7) % persons;
     const month = String(1 + (i % 12)).padStart(2, '0');
     const d = discharge({
-      personId: `p-imp-${p}`, visitId: `imp-${i}`, hospitalId: ['h-county', 'h-city', 'h-town'][i % 3], hospitalLevel: ['county', 'city', 'township'][i % 3],
-      admissionDate: `2012-${month}-01`, dischargeDate: `2012-${month}-11`, totalFen: 80_000 + ((i * 7_919) % 2_400_000), fullOwnPayFen: (i * 131) % 40_000,
+      personId: `p-imp-${p}`,
+      visitId: `imp-${i}`,
+      hospitalId: ['h-county', 'h-city', 'h-town'][i % 3],
+      hospitalLevel: ['county', 'city', 'township'][i % 3],
+      admissionDate: `2012-${month}-01`,
+      dischargeDate: `2012-${month}-11`,
+      totalFen: 80_000 + ((i * 7_919) % 2_400_000),
+      fullOwnPayFen: (i * 131) % 40_000,
       ...(i % 10 === 3 ? { externalPayments: { basic: 20_000 + (i % 7) * 1_000 } } : {}),
     });
     out.push(JSON.stringify({ type: 'SettleDischarge', ...d }));
-    if (i % 25 === 24) out.push(JSON.stringify({ type: 'ReverseSettlement', hospitalId: d.hospitalId, visitId: `imp-${i - 10}`, reason: 'old system: reversed' }));
-    if (i % 500 === 17) out.push(bad[(i / 500 | 0) % bad.length]!);
+    if (i % 25 === 24)
+      out.push(
+        JSON.stringify({ type: 'ReverseSettlement', hospitalId: d.hospitalId, visitId: `imp-${i - 10}`, reason: 'old system: reversed' }),
+      );
+    if (i % 500 === 17) out.push(bad[((i / 500) | 0) % bad.length]!);
   }
   return out;
 }
 
-function runImport(dataDir: string, input: string, killAfterProgressLines?: number): Promise<{ signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, 'import', '--data', dataDir, '--input', input, '--concurrency', '64'],
-    { cwd: ROOT, env: { ...process.env, MEDAID_IMPORT_PROGRESS_MS: '100' }, stdio: ['ignore', 'pipe', 'pipe'] });
+function runImport(
+  dataDir: string,
+  input: string,
+  killAfterProgressLines?: number,
+): Promise<{ signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, 'import', '--data', dataDir, '--input', input, '--concurrency', '64'], {
+    cwd: ROOT,
+    env: { ...process.env, MEDAID_IMPORT_PROGRESS_MS: '100' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
-    if (killAfterProgressLines !== undefined && stderr.split('\n').filter((l) => l.startsWith('import: line')).length >= killAfterProgressLines) child.kill('SIGKILL');
+    if (
+      killAfterProgressLines !== undefined &&
+      stderr.split('\n').filter((l) => l.startsWith('import: line')).length >= killAfterProgressLines
+    )
+      child.kill('SIGKILL');
   });
   return new Promise((resolve) => child.on('exit', (_code, signal) => resolve({ signal, stdout, stderr })));
 }
 
 const summaryOf = (stdout: string) => (JSON.parse(stdout.trim().split('\n').pop()!) as { summary: Obj }).summary;
-const refusalsOf = (stdout: string) => stdout.trim().split('\n').map((l) => JSON.parse(l) as Obj).filter((o) => o.line !== undefined);
+const refusalsOf = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Obj)
+    .filter((o) => o.line !== undefined);
 
 describe('medaid import', () => {
   it('killed part-way and run again, records the file exactly as simulate does, says what it refused, and a third run records nothing', async () => {
@@ -82,11 +112,16 @@ describe('medaid import', () => {
     const summary = summaryOf(second.stdout);
     expect(summary.lines).toBe(lines.length);
     expect(summary.skippedBeforeResume).toBeGreaterThanOrEqual(saved.done);
-    expect(summary.recorded + summary.alreadyRecorded + summary.refused + summary.skippedBeforeResume + summary.previews).toBe(lines.length);
+    expect(summary.recorded + summary.alreadyRecorded + summary.refused + summary.skippedBeforeResume + summary.previews).toBe(
+      lines.length,
+    );
 
     // Then what it refused (over both runs; a refused line in flight at the kill is decided, and printed, again) is what simulate refuses, line by line, with a code and why
     const refused = [...new Map([...refusalsOf(first.stdout), ...refusalsOf(second.stdout)].map((r) => [r.line, r])).values()];
-    const expectedRefusals = reference.lines.map((l, i) => [i + 1, JSON.parse(l) as Obj] as const).filter(([, o]) => !o.ok).map(([n, o]) => [n, o.error.code]);
+    const expectedRefusals = reference.lines
+      .map((l, i) => [i + 1, JSON.parse(l) as Obj] as const)
+      .filter(([, o]) => !o.ok)
+      .map(([n, o]) => [n, o.error.code]);
     expect(expectedRefusals.length).toBeGreaterThanOrEqual(8);
     expect(refused.map((r) => [r.line, r.code]).sort((a, b) => a[0] - b[0])).toEqual(expectedRefusals);
     expect(refused.every((r) => typeof r.message === 'string' && r.message.length > 0)).toBe(true);
@@ -99,7 +134,8 @@ describe('medaid import', () => {
       const o = JSON.parse(l) as Obj;
       if (!o.ok) return;
       const command = JSON.parse(lines[i]!) as Obj;
-      if ( (command.type === 'SettleDischarge' || command.type === 'ReverseSettlement')) lastOfVisit.set(`${command.hospitalId}/${command.visitId}`, o.result);
+      if (command.type === 'SettleDischarge' || command.type === 'ReverseSettlement')
+        lastOfVisit.set(`${command.hospitalId}/${command.visitId}`, o.result);
     });
     expect(lastOfVisit.size).toBeGreaterThan(3_900);
     const keys = [...lastOfVisit.keys()];

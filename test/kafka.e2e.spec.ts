@@ -20,7 +20,12 @@ afterAll(() => {
   if (broker) releaseBroker(broker);
 }, 60_000);
 
-interface Rig { probe: KafkaProbe; service: Service; env: Record<string, string>; dataDir: string }
+interface Rig {
+  probe: KafkaProbe;
+  service: Service;
+  env: Record<string, string>;
+  dataDir: string;
+}
 
 /** A service with Kafka on, its own topics and group, and a probe on those topics. */
 async function rig(): Promise<Rig> {
@@ -28,8 +33,11 @@ async function rig(): Promise<Rig> {
   const probe = new KafkaProbe(broker.brokers, prefix);
   await probe.start();
   const env = {
-    KAFKA_BROKERS: broker.brokers, KAFKA_TOPIC_PREFIX: prefix, KAFKA_GROUP_ID: `medaid-${prefix}`,
-    KAFKA_SESSION_TIMEOUT_MS: '6000', KAFKAJS_NO_PARTITIONER_WARNING: '1',
+    KAFKA_BROKERS: broker.brokers,
+    KAFKA_TOPIC_PREFIX: prefix,
+    KAFKA_GROUP_ID: `medaid-${prefix}`,
+    KAFKA_SESSION_TIMEOUT_MS: '6000',
+    KAFKAJS_NO_PARTITIONER_WARNING: '1',
   };
   const dataDir = tempDir();
   const service = await startService({ dataDir, env });
@@ -55,12 +63,22 @@ async function readyEvents(url: string): Promise<number> {
 /** Waits until every event the store holds was relayed, then checks stream order and payouts. */
 async function expectLogRelayed(r: Rig, timeoutMs = 30_000): Promise<void> {
   const total = await readyEvents(r.service.url);
-  await r.probe.waitFor(`${total} events on ${r.probe.topics.events}`, () => relayedEvents(r.probe.on(r.probe.topics.events)).events.length >= total, timeoutMs);
+  await r.probe.waitFor(
+    `${total} events on ${r.probe.topics.events}`,
+    () => relayedEvents(r.probe.on(r.probe.topics.events)).events.length >= total,
+    timeoutMs,
+  );
   const { events, problems } = relayedEvents(r.probe.on(r.probe.topics.events));
   expect(problems).toEqual([]);
   expect(events).toHaveLength(total);
-  const payoutIds = new Set(events.filter((e) => ['DischargeSettled', 'SettlementReversed'].includes(e.headers['event-type']!)).map((e) => e.headers['event-id']));
-  await r.probe.waitFor('payouts', () => new Set(r.probe.on(r.probe.topics.payouts).map((m) => m.headers['event-id'])).size >= payoutIds.size, timeoutMs);
+  const payoutIds = new Set(
+    events.filter((e) => ['DischargeSettled', 'SettlementReversed'].includes(e.headers['event-type']!)).map((e) => e.headers['event-id']),
+  );
+  await r.probe.waitFor(
+    'payouts',
+    () => new Set(r.probe.on(r.probe.topics.payouts).map((m) => m.headers['event-id'])).size >= payoutIds.size,
+    timeoutMs,
+  );
   const payouts = relayedEvents(r.probe.on(r.probe.topics.payouts));
   expect(payouts.problems.filter((p) => !p.includes('was due'))).toEqual([]); // payouts skip other events: revisions have gaps there
   expect(new Set(payouts.events.map((e) => e.headers['event-id']))).toEqual(payoutIds);
@@ -69,10 +87,16 @@ async function expectLogRelayed(r: Rig, timeoutMs = 30_000): Promise<void> {
 /** Every visit settled exactly once: one outcome per message, ok and new, and one settlement in its history. */
 async function expectSettledOnce(r: Rig, visits: Obj[]): Promise<void> {
   const byVisit = new Map<string, Obj[]>();
-  for (const o of r.probe.outcomes()) byVisit.set(`${o.json.result?.hospitalId}/${o.json.result?.visitId}`, [...(byVisit.get(`${o.json.result?.hospitalId}/${o.json.result?.visitId}`) ?? []), o.json]);
+  for (const o of r.probe.outcomes())
+    byVisit.set(`${o.json.result?.hospitalId}/${o.json.result?.visitId}`, [
+      ...(byVisit.get(`${o.json.result?.hospitalId}/${o.json.result?.visitId}`) ?? []),
+      o.json,
+    ]);
   for (const d of visits) {
     const outcomes = byVisit.get(`${d.hospitalId}/${d.visitId}`) ?? [];
-    expect(outcomes.map((o) => [o.ok, o.result.duplicate, o.result.settlementId])).toEqual([[true, false, `${d.hospitalId}/${d.visitId}/1`]]);
+    expect(outcomes.map((o) => [o.ok, o.result.duplicate, o.result.settlementId])).toEqual([
+      [true, false, `${d.hospitalId}/${d.visitId}/1`],
+    ]);
     const got = await http(r.service.url, 'GET', `/v1/settlements/${d.hospitalId}/${d.visitId}`);
     expect(got.status).toBe(200);
     expect(got.body.history).toHaveLength(1);
@@ -94,9 +118,16 @@ describe('Kafka ingress and relay', () => {
       await r.probe.waitFor('one outcome', () => r!.probe.outcomes().length === 1);
       const [outcome] = r.probe.outcomes();
       expect(outcome!.key).toBe('p-k1');
-      expect(outcome!.headers).toMatchObject({ 'source-topic': r.probe.topics.discharges, 'source-offset': '0', 'command-type': 'SettleDischarge' });
+      expect(outcome!.headers).toMatchObject({
+        'source-topic': r.probe.topics.discharges,
+        'source-offset': '0',
+        'command-type': 'SettleDischarge',
+      });
       const viaHttp = await http(r.service.url, 'GET', '/v1/settlements/h-county/k-1');
-      expect(outcome!.json).toEqual({ ok: true, result: { ...viaHttp.body.current, duplicate: false, settledAtMs: undefined, reversal: undefined } });
+      expect(outcome!.json).toEqual({
+        ok: true,
+        result: { ...viaHttp.body.current, duplicate: false, settledAtMs: undefined, reversal: undefined },
+      });
       expect(outcome!.json.result).toMatchObject({ status: 'settled', personId: 'p-k1', totalFen: d.totalFen });
       expect(outcome!.json.result.fundPayFen + outcome!.json.result.patientPayFen).toBe(d.totalFen);
       // /ready shows Kafka's state next to the store's (informational: HTTP works without Kafka)
@@ -115,14 +146,23 @@ describe('Kafka ingress and relay', () => {
       await r.probe.produce([1, 2, 3].map(() => ({ key: keyOf(d), value: settle(d) })));
       await r.probe.waitFor('three outcomes', () => r!.probe.outcomes().length === 3);
       expect(r.probe.outcomes().map((o) => [o.json.ok, o.json.result.duplicate, o.json.result.settlementId])).toEqual([
-        [true, false, 'h-county/k-dup/1'], [true, true, 'h-county/k-dup/1'], [true, true, 'h-county/k-dup/1'],
+        [true, false, 'h-county/k-dup/1'],
+        [true, true, 'h-county/k-dup/1'],
+        [true, true, 'h-county/k-dup/1'],
       ]);
       const reversal = { type: 'ReverseSettlement', hospitalId: d.hospitalId, visitId: d.visitId, reason: '费用明细录入错误' };
-      await r.probe.produce([{ key: keyOf(d), value: reversal }, { key: keyOf(d), value: reversal }, { key: keyOf(d), value: { ...reversal, reason: 'another reason' } }]);
-      await r.probe.waitFor('six outcomes', () => r!.probe.outcomes().length === 6);
-      expect(r.probe.outcomes().slice(3).map((o) => (o.json.ok ? [o.json.result.status, o.json.result.duplicate] : [o.json.error.code]))).toEqual([
-        ['reversed', false], ['reversed', true], ['ALREADY_REVERSED'],
+      await r.probe.produce([
+        { key: keyOf(d), value: reversal },
+        { key: keyOf(d), value: reversal },
+        { key: keyOf(d), value: { ...reversal, reason: 'another reason' } },
       ]);
+      await r.probe.waitFor('six outcomes', () => r!.probe.outcomes().length === 6);
+      expect(
+        r.probe
+          .outcomes()
+          .slice(3)
+          .map((o) => (o.json.ok ? [o.json.result.status, o.json.result.duplicate] : [o.json.error.code])),
+      ).toEqual([['reversed', false], ['reversed', true], ['ALREADY_REVERSED']]);
       const got = await http(r.service.url, 'GET', `/v1/settlements/${d.hospitalId}/${d.visitId}`);
       expect(got.body.history.map((h: Obj) => h.status)).toEqual(['reversed']);
       // HTTP is unchanged: the same reversal posted there again is ALREADY_REVERSED, as the spec says.
@@ -148,20 +188,39 @@ describe('Kafka ingress and relay', () => {
         { key, value: settle({ ...b, region: 'nowhere' }) }, // a business rejection: an outcome, not poison
         { key, value: settle(b) },
       ]);
-      await r.probe.waitFor('three outcomes and three dead letters', () => r!.probe.outcomes().length === 3 && r!.probe.on(r!.probe.topics.dlq).length >= 3);
+      await r.probe.waitFor(
+        'three outcomes and three dead letters',
+        () => r!.probe.outcomes().length === 3 && r!.probe.on(r!.probe.topics.dlq).length >= 3,
+      );
       const dlq = r.probe.on(r.probe.topics.dlq);
       expect(dlq.map((m) => [m.headers['source-offset'], m.headers['error-code'], m.key])).toEqual([
-        ['1', 'VALIDATION_FAILED', key], ['2', 'VALIDATION_FAILED', key], ['3', 'VALIDATION_FAILED', key],
+        ['1', 'VALIDATION_FAILED', key],
+        ['2', 'VALIDATION_FAILED', key],
+        ['3', 'VALIDATION_FAILED', key],
       ]);
       expect(dlq[0]!.value).toBe('not json {');
-      expect(JSON.parse(dlq[1]!.headers.error!).details).toEqual([{ field: 'type', problem: 'must be one of SettleDischarge, ReverseSettlement' }]);
+      expect(JSON.parse(dlq[1]!.headers.error!).details).toEqual([
+        { field: 'type', problem: 'must be one of SettleDischarge, ReverseSettlement' },
+      ]);
       // The same details HTTP gives for the same fields.
       const viaHttp = await http(r.service.url, 'POST', '/v1/settlements/preview', { ...b, totalFen: '100' });
-      expect(JSON.parse(dlq[2]!.headers.error!)).toEqual({ code: 'VALIDATION_FAILED', message: viaHttp.body.message, details: viaHttp.body.details });
+      expect(JSON.parse(dlq[2]!.headers.error!)).toEqual({
+        code: 'VALIDATION_FAILED',
+        message: viaHttp.body.message,
+        details: viaHttp.body.details,
+      });
       expect(JSON.parse(dlq[2]!.value!)).toEqual({ ...settle(b), totalFen: '100' });
-      expect(dlq.every((m) => m.headers['source-topic'] === r!.probe.topics.discharges && m.headers['source-partition'] === dlq[0]!.headers['source-partition'])).toBe(true);
+      expect(
+        dlq.every(
+          (m) =>
+            m.headers['source-topic'] === r!.probe.topics.discharges &&
+            m.headers['source-partition'] === dlq[0]!.headers['source-partition'],
+        ),
+      ).toBe(true);
       expect(r.probe.outcomes().map((o) => [o.headers['source-offset'], o.json.ok ? o.json.result.visitId : o.json.error.code])).toEqual([
-        ['0', 'k-a'], ['4', 'NO_POLICY_IN_FORCE'], ['5', 'k-b'],
+        ['0', 'k-a'],
+        ['4', 'NO_POLICY_IN_FORCE'],
+        ['5', 'k-b'],
       ]);
     } finally {
       await teardown(r);
@@ -183,7 +242,11 @@ describe('Kafka ingress and relay', () => {
       const types = new Set(r.probe.on(r.probe.topics.events).map((e) => e.headers['event-type']));
       expect(types).toEqual(new Set(['PolicyPublished', 'CategoryAssigned', 'DischargeSettled', 'SettlementReversed']));
       const reversal = r.probe.on(r.probe.topics.payouts).find((e) => e.headers['event-type'] === 'SettlementReversed');
-      expect(reversal?.json).toMatchObject({ type: 'SettlementReversed', streamId: 'person-p-ev-0', data: { settlementId: 'h-county/ev-0/1', reason: 'wrong amount' } });
+      expect(reversal?.json).toMatchObject({
+        type: 'SettlementReversed',
+        streamId: 'person-p-ev-0',
+        data: { settlementId: 'h-county/ev-0/1', reason: 'wrong amount' },
+      });
       expect(reversal?.json.metadata).toMatchObject({ actor: { kind: 'anonymous' } });
     } finally {
       await teardown(r);
@@ -230,7 +293,11 @@ describe('Kafka under faults', () => {
       const exit = await r.service.stop('SIGTERM');
       expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
       expect(Date.now() - stopped).toBeLessThan(15_000);
-      const relayStop = r.service.stderr().split('\n').filter((l) => l.includes('kafka relay stopped')).map((l) => JSON.parse(l));
+      const relayStop = r.service
+        .stderr()
+        .split('\n')
+        .filter((l) => l.includes('kafka relay stopped'))
+        .map((l) => JSON.parse(l));
       expect(relayStop).toHaveLength(1);
       expect(relayStop[0].position).toBe(relayStop[0].head); // everything recorded was relayed before the store closed
       r.service = await startService({ dataDir: r.dataDir, env: r.env });

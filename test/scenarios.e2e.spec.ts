@@ -30,10 +30,13 @@ describe('shared scenarios through `medaid simulate`', () => {
   });
 
   it('refuses fields that would reach an object prototype', () => {
-    const run = runSimulate([], [
-      '{"type":"RecordDeath","personId":"p","date":"2012-01-01","__proto__":{"x":1}}',
-      '{"type":"RecordDeath","personId":"p","date":"2012-01-01","constructor":{}}',
-    ].join('\n'));
+    const run = runSimulate(
+      [],
+      [
+        '{"type":"RecordDeath","personId":"p","date":"2012-01-01","__proto__":{"x":1}}',
+        '{"type":"RecordDeath","personId":"p","date":"2012-01-01","constructor":{}}',
+      ].join('\n'),
+    );
     expect(run.lines.map((l) => JSON.parse(l).error?.code)).toEqual(['VALIDATION_FAILED', 'VALIDATION_FAILED']);
   });
 
@@ -107,14 +110,23 @@ describe('request logs', () => {
       const ok = await fetch(`${service.url}/v1/policies`, { headers: { 'x-request-id': 'req-ok-1' } });
       const person = await fetch(`${service.url}/v1/persons/p-log-360827198001011234`, { headers: { 'x-request-id': 'req-person-1' } });
       const bad = await fetch(`${service.url}/v1/settlements`, {
-        method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'req-bad-1' }, body: '{}',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': 'req-bad-1' },
+        body: '{}',
       });
       expect([ok.status, person.status, bad.status, bad.headers.get('x-request-id')]).toEqual([200, 404, 400, 'req-bad-1']);
       // then stdout holds exactly one line for each, as JSON, with id, route, outcome and duration
       await new Promise((r) => setTimeout(r, 200));
-      const lines = service.stdout().split('\n').filter((l) => l.includes('"req-'));
+      const lines = service
+        .stdout()
+        .split('\n')
+        .filter((l) => l.includes('"req-'));
       const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-      expect(entries.map((e) => [e.requestId, e.status, e.outcome])).toEqual([['req-ok-1', 200, 'ok'], ['req-person-1', 404, 'NOT_FOUND'], ['req-bad-1', 400, 'VALIDATION_FAILED']]);
+      expect(entries.map((e) => [e.requestId, e.status, e.outcome])).toEqual([
+        ['req-ok-1', 200, 'ok'],
+        ['req-person-1', 404, 'NOT_FOUND'],
+        ['req-bad-1', 400, 'VALIDATION_FAILED'],
+      ]);
       // the route's pattern is logged, never the person named in the URL
       expect(entries.map((e) => e.route)).toEqual(['/v1/policies', '/v1/persons/:personId', '/v1/settlements']);
       expect(service.stdout() + service.stderr()).not.toContain('360827198001011234');

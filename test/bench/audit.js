@@ -68,7 +68,8 @@ export async function benchAudit() {
       t = performance.now();
       const replay = await replayAudit(store, live, rebuilt, { serviceRunning: false, progress: new Progress('replay', quiet, written) });
       const replayRate = (replay.events / (performance.now() - t)) * 1000;
-      if (replay.differences.count !== 0) throw new Error(`replay found ${replay.differences.count} differences: ${replay.differences.listed[0]}`);
+      if (replay.differences.count !== 0)
+        throw new Error(`replay found ${replay.differences.count} differences: ${replay.differences.listed[0]}`);
       await read();
       t = performance.now();
       const verify = await verifyAudit(store, live, { serviceRunning: false, progress: new Progress('verify', quiet, written) });
@@ -76,8 +77,12 @@ export async function benchAudit() {
       if (verify.problems.count !== 0) throw new Error(`verify found ${verify.problems.count} problems: ${verify.problems.listed[0]}`);
       await read();
       return {
-        replayRate, verifyRate, postRate, plainRate: plain.reduce((s, x) => s + x, 0) / plain.length,
-        notes: `${written} events (${verify.settlements} settlements, ${persons} persons), ${verify.journal.entries} journal entries, ` +
+        replayRate,
+        verifyRate,
+        postRate,
+        plainRate: plain.reduce((s, x) => s + x, 0) / plain.length,
+        notes:
+          `${written} events (${verify.settlements} settlements, ${persons} persons), ${verify.journal.entries} journal entries, ` +
           `${replay.snapshot?.rows ?? 0} read-model rows compared; plain reads around the runs: ` +
           `${plain.map((x) => Math.round(x).toLocaleString('en-US')).join(' / ')} events/s (mean is the baseline); ` +
           `ledger writer catch-up (pages of 1,000, synchronous=FULL) ${Math.round(postRate).toLocaleString('en-US')} events/s`,

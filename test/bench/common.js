@@ -109,7 +109,9 @@ export async function startServer(name, args, readyUrl, timeoutMs = 30_000, env 
   children.add(child);
   let err = '';
   child.stdout.on('data', () => {});
-  child.stderr.on('data', (d) => { err = (err + d.toString()).slice(-4000); });
+  child.stderr.on('data', (d) => {
+    err = (err + d.toString()).slice(-4000);
+  });
   const exited = new Promise((res) => child.once('exit', (code, signal) => res({ code, signal })));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -183,7 +185,14 @@ function pick(rand, weighted) {
   return weighted[weighted.length - 1][0];
 }
 
-const CATEGORY_MIX = [[null, 40], ['dibao', 22], ['tekun', 10], ['sixin', 6], ['dibao_edge', 11], ['illness_poor', 11]];
+const CATEGORY_MIX = [
+  [null, 40],
+  ['dibao', 22],
+  ['tekun', 10],
+  ['sixin', 6],
+  ['dibao_edge', 11],
+  ['illness_poor', 11],
+];
 
 export const personId = (p) => `p${String(p).padStart(6, '0')}`;
 
@@ -197,7 +206,8 @@ export function personFacts(p) {
   const approved = (category === 'dibao_edge' || category === 'illness_poor') && rand() < 0.5;
   const facts = [];
   if (category !== null) facts.push({ type: 'AssignCategory', personId: personId(p), category, validFrom: '2012-01-01' });
-  if (approved) facts.push({ type: 'GrantApproval', personId: personId(p), approvalNo: `SP-${p}`, validFrom: '2012-01-01', validTo: '2013-12-31' });
+  if (approved)
+    facts.push({ type: 'GrantApproval', personId: personId(p), approvalNo: `SP-${p}`, validFrom: '2012-01-01', validTo: '2013-12-31' });
   return facts;
 }
 
@@ -207,10 +217,24 @@ const pad2 = (n) => String(n).padStart(2, '0');
 /** The n-th discharge of the workload for person p (a full Discharge, defaults applied). */
 export function dischargeFor(n, p, visitPrefix = 'v') {
   const rand = prng(n * 7919 + 17);
-  const visitType = pick(rand, [['inpatient', 70], ['outpatient', 15], ['chronic_outpatient', 15]]);
-  const hospitalLevel = visitType === 'outpatient'
-    ? pick(rand, [['township', 60], ['county', 40]])
-    : pick(rand, [['township', 30], ['county', 35], ['city', 20], ['province', 10], ['out_of_province', 5]]);
+  const visitType = pick(rand, [
+    ['inpatient', 70],
+    ['outpatient', 15],
+    ['chronic_outpatient', 15],
+  ]);
+  const hospitalLevel =
+    visitType === 'outpatient'
+      ? pick(rand, [
+          ['township', 60],
+          ['county', 40],
+        ])
+      : pick(rand, [
+          ['township', 30],
+          ['county', 35],
+          ['city', 20],
+          ['province', 10],
+          ['out_of_province', 5],
+        ]);
   let totalFen;
   if (visitType === 'outpatient') totalFen = 2_000 + Math.floor(rand() * 40_000);
   else if (visitType === 'chronic_outpatient') totalFen = 20_000 + Math.floor(rand() * 300_000);
@@ -224,9 +248,21 @@ export function dischargeFor(n, p, visitPrefix = 'v') {
   const day = 1 + Math.floor(rand() * 18);
   const stay = visitType === 'inpatient' ? 1 + Math.floor(rand() * 10) : 0;
   return {
-    hospitalId: `h-${hospitalLevel}-${n % 37}`, visitId: `${visitPrefix}${n}`, personId: personId(p), region: REGION, scheme: 'nrcms',
-    visitType, hospitalLevel, admissionDate: `${year}-${pad2(month)}-${pad2(day)}`, dischargeDate: `${year}-${pad2(month)}-${pad2(day + stay)}`,
-    diagnosisCodes, totalFen, fullOwnPayFen, overLimitFen, preSelfPayFen, externalPayments: {},
+    hospitalId: `h-${hospitalLevel}-${n % 37}`,
+    visitId: `${visitPrefix}${n}`,
+    personId: personId(p),
+    region: REGION,
+    scheme: 'nrcms',
+    visitType,
+    hospitalLevel,
+    admissionDate: `${year}-${pad2(month)}-${pad2(day)}`,
+    dischargeDate: `${year}-${pad2(month)}-${pad2(day + stay)}`,
+    diagnosisCodes,
+    totalFen,
+    fullOwnPayFen,
+    overLimitFen,
+    preSelfPayFen,
+    externalPayments: {},
   };
 }
 

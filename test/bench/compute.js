@@ -11,21 +11,30 @@ const { computeSettlement, eligibility, evolvePerson, initialPersonState, settle
 /** The basic-insurance layer of the demo policy, hand-written: threshold and ratio by hospital level. */
 const FLAT = {
   inpatient: {
-    township: [10_000, 9_000], county: [20_000, 8_200], city: [50_000, 6_500], province: [70_000, 5_500], out_of_province: [100_000, 4_500],
+    township: [10_000, 9_000],
+    county: [20_000, 8_200],
+    city: [50_000, 6_500],
+    province: [70_000, 5_500],
+    out_of_province: [100_000, 4_500],
   },
 };
 const BASIC_CAP_FEN = 15_000_000;
 
 function flatSettlement(d, who, year) {
   const inScopeFen = d.totalFen - d.fullOwnPayFen - d.overLimitFen - d.preSelfPayFen;
-  const rule = d.visitType === 'inpatient' ? FLAT.inpatient[d.hospitalLevel] : d.visitType === 'chronic_outpatient' ? [0, 6_000] : [0, 5_000];
+  const rule =
+    d.visitType === 'inpatient' ? FLAT.inpatient[d.hospitalLevel] : d.visitType === 'chronic_outpatient' ? [0, 6_000] : [0, 5_000];
   const above = inScopeFen > rule[0] ? inScopeFen - rule[0] : 0;
   const rawFen = Math.floor((above * rule[1] + 5_000) / 10_000);
   const room = Math.max(0, BASIC_CAP_FEN - (year.used.basic ?? 0));
   const payFen = Math.min(rawFen, room, inScopeFen);
   return {
-    inScopeFen, category: who.category, payFen, patientPayFen: d.totalFen - payFen,
-    deductibleFen: Math.min(inScopeFen, rule[0]), cappedBy: payFen === rawFen ? null : 'basic',
+    inScopeFen,
+    category: who.category,
+    payFen,
+    patientPayFen: d.totalFen - payFen,
+    deductibleFen: Math.min(inScopeFen, rule[0]),
+    cappedBy: payFen === rawFen ? null : 'basic',
   };
 }
 
@@ -38,9 +47,16 @@ export function buildComputeWorkload(persons, items) {
   for (let p = 0; p < persons; p++) {
     let state = initialPersonState();
     for (const f of personFacts(p)) {
-      state = f.type === 'AssignCategory'
-        ? evolvePerson(state, { type: 'CategoryAssigned', data: { personId: f.personId, category: f.category, validFrom: f.validFrom, validTo: null } })
-        : evolvePerson(state, { type: 'ApprovalGranted', data: { personId: f.personId, approvalNo: f.approvalNo, validFrom: f.validFrom, validTo: f.validTo } });
+      state =
+        f.type === 'AssignCategory'
+          ? evolvePerson(state, {
+              type: 'CategoryAssigned',
+              data: { personId: f.personId, category: f.category, validFrom: f.validFrom, validTo: null },
+            })
+          : evolvePerson(state, {
+              type: 'ApprovalGranted',
+              data: { personId: f.personId, approvalNo: f.approvalNo, validFrom: f.validFrom, validTo: f.validTo },
+            });
     }
     const earlier = p % 5;
     for (let k = 0; k < earlier; k++) {
@@ -122,8 +138,11 @@ export async function benchCompute() {
     s.push(timed(decide, list.length, sliceMs));
   }
   return {
-    engine: median(e), flat: median(f), settle: median(s),
-    notes: `${items} discharges of ${persons} persons (all categories, approvals, 0–4 earlier settlements each); engine applies the policy's 5 layers, ` +
+    engine: median(e),
+    flat: median(f),
+    settle: median(s),
+    notes:
+      `${items} discharges of ${persons} persons (all categories, approvals, 0–4 earlier settlements each); engine applies the policy's 5 layers, ` +
       `baseline hand-writes the basic layer only; ${rounds} interleaved rounds of ${sliceMs} ms, median`,
   };
 }

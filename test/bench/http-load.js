@@ -17,15 +17,17 @@ function load(port, { connections, seconds, persons, prefix, overallRate }) {
     pipelining: 1,
     duration: seconds,
     timeout: 10,
-    requests: [{
-      method: 'POST',
-      path: '/v1/settlements',
-      headers: { 'content-type': 'application/json' },
-      setupRequest: (req) => {
-        const i = n++;
-        return { ...req, body: JSON.stringify(dischargeFor(i, i % persons, prefix)) };
+    requests: [
+      {
+        method: 'POST',
+        path: '/v1/settlements',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (req) => {
+          const i = n++;
+          return { ...req, body: JSON.stringify(dischargeFor(i, i % persons, prefix)) };
+        },
       },
-    }],
+    ],
   });
 }
 

@@ -6,7 +6,21 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { NODE_FLAGS, ROOT, dischargeFor, freePort, onCleanup, personFacts, personId, pool, removeDir, scaled, setting, startServer, tempDir } from './common.js';
+import {
+  NODE_FLAGS,
+  ROOT,
+  dischargeFor,
+  freePort,
+  onCleanup,
+  personFacts,
+  personId,
+  pool,
+  removeDir,
+  scaled,
+  setting,
+  startServer,
+  tempDir,
+} from './common.js';
 
 const BIN = join(ROOT, 'bin/medaid.js');
 const BARE = join(ROOT, 'test/bench/bare-fastify.js');
@@ -37,7 +51,10 @@ export async function seedPersons(base, persons) {
  * (http-load.js), with the same Node flags as the servers.
  */
 async function measure(port, options) {
-  const child = spawn(process.execPath, [...NODE_FLAGS, LOAD, JSON.stringify({ port, ...options })], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, LOAD, JSON.stringify({ port, ...options })], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => (out += d));
@@ -59,7 +76,11 @@ export async function benchHttp() {
   try {
     // The real service on a fresh data directory (the demo policy is published on first start).
     const port = await freePort();
-    const medaid = await startServer('medaid', [...NODE_FLAGS, BIN, 'serve', '--data', join(dir, 'data'), '--port', String(port), '--quiet'], `http://127.0.0.1:${port}/ready`);
+    const medaid = await startServer(
+      'medaid',
+      [...NODE_FLAGS, BIN, 'serve', '--data', join(dir, 'data'), '--port', String(port), '--quiet'],
+      `http://127.0.0.1:${port}/ready`,
+    );
     let service;
     let sample;
     try {
@@ -79,7 +100,11 @@ export async function benchHttp() {
     const samplePath = join(dir, 'sample.json');
     writeFileSync(samplePath, JSON.stringify(sample));
     const barePort = await freePort();
-    const bare = await startServer('bare fastify', [...NODE_FLAGS, BARE, String(barePort), samplePath], `http://127.0.0.1:${barePort}/ready`);
+    const bare = await startServer(
+      'bare fastify',
+      [...NODE_FLAGS, BARE, String(barePort), samplePath],
+      `http://127.0.0.1:${barePort}/ready`,
+    );
     let baseline;
     try {
       baseline = await measure(barePort, { ...options, prefix: 'bare' });
@@ -88,8 +113,11 @@ export async function benchHttp() {
       await bare.stop();
     }
     return {
-      service, baseline, responseBytes: Buffer.byteLength(JSON.stringify(sample)),
-      notes: `autocannon ${connections} connections, pipelining 1, ${warmupSeconds} s warm-up + ${seconds} s each, ` +
+      service,
+      baseline,
+      responseBytes: Buffer.byteLength(JSON.stringify(sample)),
+      notes:
+        `autocannon ${connections} connections, pipelining 1, ${warmupSeconds} s warm-up + ${seconds} s each, ` +
         `${persons} persons, unique visitIds; response ≈ ${Buffer.byteLength(JSON.stringify(sample))} B`,
     };
   } finally {

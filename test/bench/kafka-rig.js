@@ -41,7 +41,12 @@ async function acquireBroker() {
   const status = await kafkaLocal('status', 30_000);
   const local = status.code === 0 ? brokersOf(status.stdout) : undefined;
   const fromEnv = process.env.KAFKA_BROKERS?.trim();
-  if (fromEnv) return { brokers: fromEnv.split(','), origin: 'from KAFKA_BROKERS', version: fromEnv === local ? localVersion() : 'version unknown (external)' };
+  if (fromEnv)
+    return {
+      brokers: fromEnv.split(','),
+      origin: 'from KAFKA_BROKERS',
+      version: fromEnv === local ? localVersion() : 'version unknown (external)',
+    };
   if (local !== undefined) return { brokers: [local], origin: 'kafka-local, already running, left running', version: localVersion() };
   // Registered before the start, so an interrupted start is stopped too.
   onCleanup(() => spawnSync('bash', [KAFKA_LOCAL, 'stop'], { stdio: 'ignore', timeout: 60_000 }));
@@ -68,7 +73,8 @@ export async function waitUntil(what, done, timeoutMs, failed) {
   while (!done()) {
     const why = failed();
     if (why) throw new Error(`${what}: ${why}`);
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}; kafkajs: ${kafkaErrors.join(' | ') || 'no errors'}`);
+    if (performance.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}; kafkajs: ${kafkaErrors.join(' | ') || 'no errors'}`);
     await sleep(10);
   }
 }
@@ -103,7 +109,8 @@ export class Outcomes {
     } catch {
       o = undefined;
     }
-    if (o?.ok !== true || o.result?.duplicate !== false) return this.problem(`not a new settlement: ${m.value?.toString('utf8').slice(0, 300)}`);
+    if (o?.ok !== true || o.result?.duplicate !== false)
+      return this.problem(`not a new settlement: ${m.value?.toString('utf8').slice(0, 300)}`);
     const visit = `${o.result.hospitalId}:${o.result.visitId}`;
     if (this.byVisit.has(visit)) return this.problem(`${visit}: a second outcome`);
     this.byVisit.set(visit, { at, key: m.key?.toString('utf8') ?? null, value: m.value.toString('utf8') });
@@ -145,7 +152,12 @@ export class Relayed {
     if (revision !== expected) this.problem(`${stream}: revision ${revision} where ${expected} was due`);
     if (m.key?.toString('utf8') !== stream) this.problem(`${stream}@${revision}: the key is not the stream`);
     this.next.set(stream, revision + 1);
-    if (this.keep) this.events.push({ key: stream, value: m.value.toString('utf8'), headers: Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, v.toString('utf8')])) });
+    if (this.keep)
+      this.events.push({
+        key: stream,
+        value: m.value.toString('utf8'),
+        headers: Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, v.toString('utf8')])),
+      });
     return undefined;
   }
 

@@ -38,21 +38,42 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
 function client(brokers, clientId, log = keepError) {
   return new Kafka({
-    brokers, clientId, logLevel: logLevel.ERROR,
+    brokers,
+    clientId,
+    logLevel: logLevel.ERROR,
     retry: { initialRetryTime: 200, maxRetryTime: 3_000, retries: 8 },
-    logCreator: () => ({ namespace, log: entry }) => log(`${namespace}: ${entry.message}`),
+    logCreator:
+      () =>
+      ({ namespace, log: entry }) =>
+        log(`${namespace}: ${entry.message}`),
   });
 }
 
 /** The service's producer settings (KafkaPublisher): idempotent, acks=all, one request in flight. */
-const publisher = (kafka) => kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, retry: { retries: 5 } });
+const publisher = (kafka) =>
+  kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    retry: { retries: 5 },
+  });
 
 /** A group member reading `topics` from the beginning; resolves once it has joined and fetched. */
 async function listen(kafka, groupId, topics, onMessage) {
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200, sessionTimeout: 10_000, heartbeatInterval: 1_000, maxBytesPerPartition: 4 << 20, maxBytes: 16 << 20 });
+  const consumer = kafka.consumer({
+    groupId,
+    maxWaitTimeInMs: 200,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1_000,
+    maxBytesPerPartition: 4 << 20,
+    maxBytes: 16 << 20,
+  });
   const state = { consumer, crash: undefined };
   // kafkajs restarts itself after a retriable crash (e.g. "coordinator is loading" on a fresh broker).
-  consumer.on(consumer.events.CRASH, (e) => { if (!e.payload.restart) state.crash = e.payload.error; });
+  consumer.on(consumer.events.CRASH, (e) => {
+    if (!e.payload.restart) state.crash = e.payload.error;
+  });
   const fetching = new Promise((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => consumer.on(consumer.events.FETCH, resolve)));
   await consumer.connect();
   await consumer.subscribe({ topics, fromBeginning: true });
@@ -64,7 +85,9 @@ async function listen(kafka, groupId, topics, onMessage) {
     },
   });
   let timer;
-  const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`consumer ${groupId} did not join in 60 s`)), 60_000); });
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`consumer ${groupId} did not join in 60 s`)), 60_000);
+  });
   try {
     await Promise.race([fetching, late]);
   } catch (e) {
@@ -91,7 +114,12 @@ async function startBaseline(config, dir) {
   const port = await freePort();
   const path = join(dir, `${config.role}.json`);
   writeFileSync(path, JSON.stringify({ ...config, port }));
-  const child = await startServer(`kafkajs ${config.role}`, [...NODE_FLAGS, SELF, 'baseline', path], `http://127.0.0.1:${port}/ready`, 60_000);
+  const child = await startServer(
+    `kafkajs ${config.role}`,
+    [...NODE_FLAGS, SELF, 'baseline', path],
+    `http://127.0.0.1:${port}/ready`,
+    60_000,
+  );
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
@@ -114,8 +142,12 @@ async function settleThroughKafka(kafka, topic, phases, sink, timeoutMs, failed)
         await producer.send({ topic, acks: -1, messages: chunk });
       }
       const producedMs = performance.now() - t0;
-      await waitUntil(`${messages.length} ${name} outcomes (${messages.length - sink.pending.size} arrived)`, () => sink.pending.size === 0, timeoutMs,
-        () => (sink.problems.length > 0 ? sink.problems.join('; ') : failed()));
+      await waitUntil(
+        `${messages.length} ${name} outcomes (${messages.length - sink.pending.size} arrived)`,
+        () => sink.pending.size === 0,
+        timeoutMs,
+        () => (sink.problems.length > 0 ? sink.problems.join('; ') : failed()),
+      );
       const latencies = messages.map((m) => sink.byVisit.get(m.key).at - sentAt.get(m.key)).sort((a, b) => a - b);
       const ms = sink.lastAt - t0;
       result = { rate: (messages.length / ms) * 1000, ms, producedMs, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
@@ -143,22 +175,37 @@ export async function benchKafkaDischarges() {
     const d = dischargeFor(i, i % persons, prefix);
     return { key: `${d.hospitalId}:${d.visitId}`, value: JSON.stringify({ type: 'SettleDischarge', ...d }) };
   };
-  const phases = [['warm-up', Array.from({ length: warmup }, (_, i) => message(n + i, 'kw'))], ['measured', Array.from({ length: n }, (_, i) => message(i, 'km'))]];
+  const phases = [
+    ['warm-up', Array.from({ length: warmup }, (_, i) => message(n + i, 'kw'))],
+    ['measured', Array.from({ length: n }, (_, i) => message(i, 'km'))],
+  ];
   const kafka = client(b.brokers, 'medaid-bench');
   const admin = kafka.admin();
   await admin.connect();
   const dir = tempDir('kafka-e');
   const consumers = [];
   try {
-    await admin.createTopics({ waitForLeaders: true, topics: [...Object.values(topics), base.in, base.out].map((topic) => ({ topic, numPartitions: partitions })) });
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [...Object.values(topics), base.in, base.out].map((topic) => ({ topic, numPartitions: partitions })),
+    });
 
     // The service, on a fresh data directory, its persons seeded over HTTP as in (c).
     const sink = new Outcomes();
     consumers.push(await listen(kafka, groups.sink, [topics.settlements], (m, at, partition) => sink.add(m, at, partition)));
     const port = await freePort();
-    const medaid = await startServer('medaid', [...NODE_FLAGS, BIN, 'serve', '--data', join(dir, 'data'), '--port', String(port), '--quiet'], `http://127.0.0.1:${port}/ready`, 60_000, {
-      KAFKA_BROKERS: b.brokers.join(','), KAFKA_TOPIC_PREFIX: `${run}.`, KAFKA_GROUP_ID: groups.medaid, KAFKA_TOPIC_PARTITIONS: String(partitions),
-    });
+    const medaid = await startServer(
+      'medaid',
+      [...NODE_FLAGS, BIN, 'serve', '--data', join(dir, 'data'), '--port', String(port), '--quiet'],
+      `http://127.0.0.1:${port}/ready`,
+      60_000,
+      {
+        KAFKA_BROKERS: b.brokers.join(','),
+        KAFKA_TOPIC_PREFIX: `${run}.`,
+        KAFKA_GROUP_ID: groups.medaid,
+        KAFKA_TOPIC_PARTITIONS: String(partitions),
+      },
+    );
     let service;
     try {
       await seedPersons(`http://127.0.0.1:${port}`, persons);
@@ -170,14 +217,21 @@ export async function benchKafkaDischarges() {
       await stopChild(medaid, 'medaid');
     }
     const dead = await messagesIn(admin, topics.dlq);
-    if (dead > 0 || sink.received !== warmup + n) throw new Error(`medaid: ${sink.received} outcomes and ${dead} dead letters for ${warmup + n} discharges`);
+    if (dead > 0 || sink.received !== warmup + n)
+      throw new Error(`medaid: ${sink.received} outcomes and ${dead} dead letters for ${warmup + n} discharges`);
 
     // The baseline answers each discharge with the outcome the service gave for that visit.
     const outcomesPath = join(dir, 'outcomes.json');
-    writeFileSync(outcomesPath, JSON.stringify(Object.fromEntries([...sink.byVisit].map(([visit, o]) => [visit, { key: o.key, value: o.value }]))));
+    writeFileSync(
+      outcomesPath,
+      JSON.stringify(Object.fromEntries([...sink.byVisit].map(([visit, o]) => [visit, { key: o.key, value: o.value }]))),
+    );
     const baseSink = new Outcomes();
     consumers.push(await listen(kafka, groups.baseSink, [base.out], (m, at, partition) => baseSink.add(m, at, partition)));
-    const echo = await startBaseline({ role: 'echo', brokers: b.brokers, inTopic: base.in, outTopic: base.out, groupId: groups.echo, partitions, outcomesPath }, dir);
+    const echo = await startBaseline(
+      { role: 'echo', brokers: b.brokers, inTopic: base.in, outTopic: base.out, groupId: groups.echo, partitions, outcomesPath },
+      dir,
+    );
     let baseline;
     try {
       baseline = await settleThroughKafka(kafka, base.in, phases, baseSink, timeoutMs, () => consumers[1].crash?.message);
@@ -187,8 +241,10 @@ export async function benchKafkaDischarges() {
     if (baseSink.received !== warmup + n) throw new Error(`baseline: ${baseSink.received} outcomes for ${warmup + n} discharges`);
     const outcomeBytes = [...sink.byVisit.values()].reduce((s, o) => s + Buffer.byteLength(o.value), 0) / sink.byVisit.size;
     return {
-      service, baseline,
-      notes: `${n} discharges (+${warmup} warm-up) of ${persons} persons, ${partitions} partitions, ${b.version} at ${b.brokers.join(',')} (${b.origin}); ` +
+      service,
+      baseline,
+      notes:
+        `${n} discharges (+${warmup} warm-up) of ${persons} persons, ${partitions} partitions, ${b.version} at ${b.brokers.join(',')} (${b.origin}); ` +
         `all ${n} produced at once in requests of ${PRODUCE_CHUNK} (acks=all; done after ${Math.round(service.producedMs)} / ${Math.round(baseline.producedMs)} ms), ` +
         `first produce → last outcome ${Math.round(service.ms)} ms (medaid) / ${Math.round(baseline.ms)} ms (baseline), every outcome ok, new, each visit once, no dead letters; ` +
         `latency = produce request → outcome consumed, so it includes the queue; outcomes ≈ ${Math.round(outcomeBytes)} B; baseline = a kafkajs consumer group in ` +
@@ -228,40 +284,59 @@ export async function benchKafkaRelay() {
     const genStart = performance.now();
     const { written } = await generateLog(join(dataDir, 'events.sqlite'), total, persons);
     const genMs = performance.now() - genStart;
-    await admin.createTopics({ waitForLeaders: true, topics: [...Object.values(topics), ...Object.values(base)].map((topic) => ({ topic, numPartitions: partitions })) });
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [...Object.values(topics), ...Object.values(base)].map((topic) => ({ topic, numPartitions: partitions })),
+    });
 
     // The service on that store: its relay starts from an empty checkpoint.
     const relayed = new Relayed(true);
     consumers.push(await listen(kafka, groups.sink, [topics.events], (m, at) => relayed.add(m, at)));
     const port = await freePort();
     const spawnedAt = performance.now();
-    const medaid = await startServer('medaid', [...NODE_FLAGS, BIN, 'serve', '--data', dataDir, '--port', String(port), '--quiet'], `http://127.0.0.1:${port}/ready`, 120_000, {
-      KAFKA_BROKERS: b.brokers.join(','), KAFKA_TOPIC_PREFIX: `${run}.`, KAFKA_GROUP_ID: groups.medaid, KAFKA_TOPIC_PARTITIONS: String(partitions),
-    });
+    const medaid = await startServer(
+      'medaid',
+      [...NODE_FLAGS, BIN, 'serve', '--data', dataDir, '--port', String(port), '--quiet'],
+      `http://127.0.0.1:${port}/ready`,
+      120_000,
+      {
+        KAFKA_BROKERS: b.brokers.join(','),
+        KAFKA_TOPIC_PREFIX: `${run}.`,
+        KAFKA_GROUP_ID: groups.medaid,
+        KAFKA_TOPIC_PARTITIONS: String(partitions),
+      },
+    );
     const readyAt = performance.now();
     let ready;
     try {
       ready = await (await fetch(`http://127.0.0.1:${port}/ready`)).json();
       if (ready.events !== written) throw new Error(`medaid holds ${ready.events} events, ${written} were written`);
-      await waitUntil(`${written} events on ${topics.events} (${relayed.ids.size} arrived)`, () => relayed.ids.size >= written, timeoutMs,
-        () => (relayed.problems.length > 0 ? relayed.problems.join('; ') : consumers[0].crash?.message));
+      await waitUntil(
+        `${written} events on ${topics.events} (${relayed.ids.size} arrived)`,
+        () => relayed.ids.size >= written,
+        timeoutMs,
+        () => (relayed.problems.length > 0 ? relayed.problems.join('; ') : consumers[0].crash?.message),
+      );
     } catch (e) {
       e.message += `\nmedaid's stderr: ${medaid.stderr().slice(-1500)}`;
       throw e;
     } finally {
       await stopChild(medaid, 'medaid');
     }
-    if (relayed.problems.length > 0 || relayed.ids.size !== written) throw new Error(`relayed: ${relayed.ids.size} distinct events of ${written}; ${relayed.problems.join('; ')}`);
+    if (relayed.problems.length > 0 || relayed.ids.size !== written)
+      throw new Error(`relayed: ${relayed.ids.size} distinct events of ${written}; ${relayed.problems.join('; ')}`);
     const service = { rate: (written / (relayed.lastAt - readyAt)) * 1000, ms: relayed.lastAt - readyAt };
 
     // The baseline publishes what the relay published, in log order, in the relay's batches.
-    const messages = relayed.events.map((e) => {
-      const value = JSON.parse(e.value);
-      if (value.id !== e.headers['event-id'] || value.streamId !== e.key || String(value.revision) !== e.headers['stream-revision']) {
-        throw new Error(`relayed ${e.key}@${e.headers['stream-revision']}: key, headers and value disagree`);
-      }
-      return { position: value.position, payout: carriesPayouts(value), message: e };
-    }).sort((x, y) => x.position - y.position);
+    const messages = relayed.events
+      .map((e) => {
+        const value = JSON.parse(e.value);
+        if (value.id !== e.headers['event-id'] || value.streamId !== e.key || String(value.revision) !== e.headers['stream-revision']) {
+          throw new Error(`relayed ${e.key}@${e.headers['stream-revision']}: key, headers and value disagree`);
+        }
+        return { position: value.position, payout: carriesPayouts(value), message: e };
+      })
+      .sort((x, y) => x.position - y.position);
     const payouts = messages.filter((m) => m.payout).length;
     const payoutMessages = await messagesIn(admin, topics.payouts);
     if (payoutMessages < payouts) throw new Error(`${payoutMessages} messages on ${topics.payouts}, ${payouts} payout events relayed`);
@@ -271,13 +346,20 @@ export async function benchKafkaRelay() {
     relayed.events = []; // the copies are in the file now
     const baseRelayed = new Relayed(false);
     consumers.push(await listen(kafka, groups.baseSink, [base.events], (m, at) => baseRelayed.add(m, at)));
-    const publish = await startBaseline({ role: 'publish', brokers: b.brokers, eventsTopic: base.events, payoutsTopic: base.payouts, messagesPath }, dir);
+    const publish = await startBaseline(
+      { role: 'publish', brokers: b.brokers, eventsTopic: base.events, payoutsTopic: base.payouts, messagesPath },
+      dir,
+    );
     let baseline;
     try {
       const t0 = performance.now();
       const done = fetch(`${publish.url}/go`, { method: 'POST' }).then(async (r) => ({ status: r.status, text: await r.text() }));
-      await waitUntil(`${written} events on ${base.events} (${baseRelayed.ids.size} arrived)`, () => baseRelayed.ids.size >= written, timeoutMs,
-        () => (baseRelayed.problems.length > 0 ? baseRelayed.problems.join('; ') : consumers[1].crash?.message));
+      await waitUntil(
+        `${written} events on ${base.events} (${baseRelayed.ids.size} arrived)`,
+        () => baseRelayed.ids.size >= written,
+        timeoutMs,
+        () => (baseRelayed.problems.length > 0 ? baseRelayed.problems.join('; ') : consumers[1].crash?.message),
+      );
       const answer = await done;
       if (answer.status !== 200) throw new Error(`kafkajs publish: HTTP ${answer.status} ${answer.text.slice(0, 1000)}`);
       baseline = { rate: (written / (baseRelayed.lastAt - t0)) * 1000, ms: baseRelayed.lastAt - t0 };
@@ -286,8 +368,10 @@ export async function benchKafkaRelay() {
     }
     if (baseRelayed.problems.length > 0) throw new Error(`baseline: ${baseRelayed.problems.join('; ')}`);
     return {
-      service, baseline,
-      notes: `${written} events (≈ ${Math.round(bytes / written)} B each as relayed, ${payouts} of them also to the payouts topic) of ${persons} persons, generated in ` +
+      service,
+      baseline,
+      notes:
+        `${written} events (≈ ${Math.round(bytes / written)} B each as relayed, ${payouts} of them also to the payouts topic) of ${persons} persons, generated in ` +
         `${(genMs / 1000).toFixed(1)} s; ${partitions} partitions, ${b.version} at ${b.brokers.join(',')} (${b.origin}); medaid start-up to /ready ` +
         `${Math.round(readyAt - spawnedAt)} ms (rebuild ${ready.rebuilt.ms} ms), first event consumed ${Math.round(relayed.firstAt - readyAt)} ms after ready, ` +
         `the last after ${Math.round(service.ms)} ms, ${relayed.received - written} duplicates dropped by event-id, every stream in revision order; ` +
@@ -311,10 +395,13 @@ function control(port, isReady, go) {
       res.statusCode = isReady() ? 200 : 503;
       res.end();
     } else if (req.method === 'POST' && req.url === '/go' && go !== undefined) {
-      go().then(() => res.end('{}'), (e) => {
-        res.statusCode = 500;
-        res.end(String(e?.stack ?? e));
-      });
+      go().then(
+        () => res.end('{}'),
+        (e) => {
+          res.statusCode = 500;
+          res.end(String(e?.stack ?? e));
+        },
+      );
     } else {
       res.statusCode = 404;
       res.end();
@@ -330,10 +417,22 @@ async function echo(c, kafka, closers) {
   const producer = publisher(kafka);
   await producer.connect();
   closers.push(() => producer.disconnect());
-  const consumer = kafka.consumer({ groupId: c.groupId, sessionTimeout: 10_000, heartbeatInterval: 1_000, maxBytesPerPartition: 1 << 20, maxBytes: 8 << 20, maxWaitTimeInMs: 1_000, allowAutoTopicCreation: false });
+  const consumer = kafka.consumer({
+    groupId: c.groupId,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1_000,
+    maxBytesPerPartition: 1 << 20,
+    maxBytes: 8 << 20,
+    maxWaitTimeInMs: 1_000,
+    allowAutoTopicCreation: false,
+  });
   closers.unshift(() => consumer.disconnect());
   let ready = false;
-  consumer.on(consumer.events.GROUP_JOIN, () => consumer.on(consumer.events.FETCH, () => { ready = true; }));
+  consumer.on(consumer.events.GROUP_JOIN, () =>
+    consumer.on(consumer.events.FETCH, () => {
+      ready = true;
+    }),
+  );
   await consumer.connect();
   await consumer.subscribe({ topics: [c.inTopic], fromBeginning: true });
   await consumer.run({
@@ -357,7 +456,13 @@ async function echo(c, kafka, closers) {
           const messages = wave.map((m) => {
             const outcome = outcomes[m.key.toString('utf8')];
             if (outcome === undefined) throw new Error(`no outcome for ${m.key}`);
-            const headers = { 'source-topic': topic, 'source-partition': String(partition), 'source-offset': m.offset, 'source-timestamp': m.timestamp, 'command-type': 'SettleDischarge' };
+            const headers = {
+              'source-topic': topic,
+              'source-partition': String(partition),
+              'source-offset': m.offset,
+              'source-timestamp': m.timestamp,
+              'command-type': 'SettleDischarge',
+            };
             return { key: outcome.key, value: outcome.value, headers };
           });
           await producer.sendBatch({ acks: -1, topicMessages: [{ topic: c.outTopic, messages }] });
@@ -379,7 +484,10 @@ async function echo(c, kafka, closers) {
 
 /** (f)'s baseline: the relayed messages, in the relay's batches, one batch in flight. */
 async function publish(c, kafka, closers) {
-  const lines = readFileSync(c.messagesPath, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+  const lines = readFileSync(c.messagesPath, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l));
   const batches = [];
   let batch = [];
   let bytes = 0;
@@ -396,14 +504,21 @@ async function publish(c, kafka, closers) {
   if (batch.length > 0) batches.push(batch);
   const producer = publisher(kafka);
   closers.push(() => producer.disconnect());
-  return control(c.port, () => true, async () => {
-    await producer.connect(); // the relay's producer connects at its first send too
-    for (const list of batches) {
-      const payouts = list.filter((p) => p.payout).map((p) => p.m);
-      const topicMessages = [{ topic: c.eventsTopic, messages: list.map((p) => p.m) }, ...(payouts.length > 0 ? [{ topic: c.payoutsTopic, messages: payouts }] : [])];
-      await producer.sendBatch({ acks: -1, topicMessages });
-    }
-  });
+  return control(
+    c.port,
+    () => true,
+    async () => {
+      await producer.connect(); // the relay's producer connects at its first send too
+      for (const list of batches) {
+        const payouts = list.filter((p) => p.payout).map((p) => p.m);
+        const topicMessages = [
+          { topic: c.eventsTopic, messages: list.map((p) => p.m) },
+          ...(payouts.length > 0 ? [{ topic: c.payoutsTopic, messages: payouts }] : []),
+        ];
+        await producer.sendBatch({ acks: -1, topicMessages });
+      }
+    },
+  );
 }
 
 async function baselineMain(configPath) {

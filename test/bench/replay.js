@@ -15,7 +15,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { dist, dischargeFor, loadDemoPolicy, personFacts, personId, removeDir, scaled, tempDir } from './common.js';
 
-const { evolvePerson, initialPersonState, settle, settlementIdFor, toSettledData, validatePolicy } = await import(dist('libs/domain/src/index.js'));
+const { evolvePerson, initialPersonState, settle, settlementIdFor, toSettledData, validatePolicy } = await import(
+  dist('libs/domain/src/index.js')
+);
 const { SqliteEventStore } = await import(dist('libs/event-store-sqlite/src/index.js'));
 const { ReadModel, fingerprintOf } = await import(dist('apps/medaid/src/shared/read-model.js'));
 
@@ -29,14 +31,23 @@ export async function generateLog(path, total, persons, { personMajor = false } 
   await store.close();
   const db = new Database(path);
   db.pragma('cache_size = -262144'); // 256 MiB for the bulk load only (random event ids make index inserts scattered)
-  const insert = db.prepare('INSERT INTO events (stream_id, revision, event_id, type, data, metadata, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const insert = db.prepare(
+    'INSERT INTO events (stream_id, revision, event_id, type, data, metadata, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  );
   const states = new Array(persons);
   const revisions = new Int32Array(persons).fill(-1);
   let written = 0;
   const now = Date.now();
   const put = (stream, revision, type, data) => {
-    insert.run(stream, revision, randomUUID(), type, JSON.stringify(data),
-      JSON.stringify({ actor: { kind: 'anonymous', id: 'anonymous' }, correlationId: randomUUID() }), now + written);
+    insert.run(
+      stream,
+      revision,
+      randomUUID(),
+      type,
+      JSON.stringify(data),
+      JSON.stringify({ actor: { kind: 'anonymous', id: 'anonymous' }, correlationId: randomUUID() }),
+      now + written,
+    );
     written++;
   };
   db.transaction(() => {
@@ -45,9 +56,13 @@ export async function generateLog(path, total, persons, { personMajor = false } 
       let state = initialPersonState();
       for (const f of personFacts(p)) {
         if (written >= total) break;
-        const event = f.type === 'AssignCategory'
-          ? { type: 'CategoryAssigned', data: { personId: f.personId, category: f.category, validFrom: f.validFrom, validTo: null } }
-          : { type: 'ApprovalGranted', data: { personId: f.personId, approvalNo: f.approvalNo, validFrom: f.validFrom, validTo: f.validTo } };
+        const event =
+          f.type === 'AssignCategory'
+            ? { type: 'CategoryAssigned', data: { personId: f.personId, category: f.category, validFrom: f.validFrom, validTo: null } }
+            : {
+                type: 'ApprovalGranted',
+                data: { personId: f.personId, approvalNo: f.approvalNo, validFrom: f.validFrom, validTo: f.validTo },
+              };
         put(`person-${personId(p)}`, ++revisions[p], event.type, event.data);
         state = evolvePerson(state, event);
       }
@@ -93,7 +108,9 @@ async function plainRead(store) {
 function readingAlone(path, expected) {
   const db = new Database(path, { readonly: true });
   try {
-    const rows = db.prepare('SELECT position, stream_id, revision, type, data FROM events WHERE position > ? ORDER BY position LIMIT ?').raw();
+    const rows = db
+      .prepare('SELECT position, stream_id, revision, type, data FROM events WHERE position > ? ORDER BY position LIMIT ?')
+      .raw();
     const t = performance.now();
     let n = 0;
     let position = 0;
@@ -169,7 +186,8 @@ export async function benchReplay() {
       plainRate: (plain[0] + plain[1]) / 2,
       readAloneRate,
       applyAloneRate,
-      notes: `${written} events (${(bytes / written).toFixed(0)} B JSON each, generated in ${(genMs / 1000).toFixed(1)} s) of ` +
+      notes:
+        `${written} events (${(bytes / written).toFixed(0)} B JSON each, generated in ${(genMs / 1000).toFixed(1)} s) of ` +
         `${model.persons.size} persons, ${model.visits.size} visits; pages of ${PAGE}; plain read before/after the rebuild: ` +
         `${plain.map((x) => Math.round(x).toLocaleString('en-US')).join(' / ')} events/s (mean is the baseline)`,
     };

@@ -48,8 +48,21 @@ const SECTIONS = {
     async run() {
       const { benchCompute } = await import('./compute.js');
       const r = await benchCompute();
-      row('(a) computeSettlement, settlements/s', perSec(r.engine), `${perSec(r.flat)} hand-written 1-layer`, ratio(r.engine, r.flat), '≥ 200,000/s', r.engine >= 200_000);
-      row('(a) settle() incl. eligibility + record', perSec(r.settle), `${perSec(r.flat)} hand-written 1-layer`, ratio(r.settle, r.flat), 'info');
+      row(
+        '(a) computeSettlement, settlements/s',
+        perSec(r.engine),
+        `${perSec(r.flat)} hand-written 1-layer`,
+        ratio(r.engine, r.flat),
+        '≥ 200,000/s',
+        r.engine >= 200_000,
+      );
+      row(
+        '(a) settle() incl. eligibility + record',
+        perSec(r.settle),
+        `${perSec(r.flat)} hand-written 1-layer`,
+        ratio(r.settle, r.flat),
+        'info',
+      );
       return r.notes;
     },
   },
@@ -58,9 +71,28 @@ const SECTIONS = {
     async run() {
       const { benchStore } = await import('./store.js');
       const r = await benchStore();
-      row('(b) SettleDischargeHandler durable, /s', perSec(r.rate), `${perSec(r.perRowRate)} bare SQLite 1 tx/row`, ratio(r.rate, r.perRowRate), '≥ 20,000/s', r.rate >= 20_000);
-      row('(b)   same, vs all rows in one tx', perSec(r.rate), `${perSec(r.oneTxRate)} bare SQLite 1 tx`, ratio(r.rate, r.oneTxRate), 'info');
-      row('(b)   sustained: until the ledger has posted all', perSec(r.sustainedRate), `${perSec(r.perRowRate)} bare SQLite 1 tx/row`, ratio(r.sustainedRate, r.perRowRate), 'info');
+      row(
+        '(b) SettleDischargeHandler durable, /s',
+        perSec(r.rate),
+        `${perSec(r.perRowRate)} bare SQLite 1 tx/row`,
+        ratio(r.rate, r.perRowRate),
+        '≥ 20,000/s',
+        r.rate >= 20_000,
+      );
+      row(
+        '(b)   same, vs all rows in one tx',
+        perSec(r.rate),
+        `${perSec(r.oneTxRate)} bare SQLite 1 tx`,
+        ratio(r.rate, r.oneTxRate),
+        'info',
+      );
+      row(
+        '(b)   sustained: until the ledger has posted all',
+        perSec(r.sustainedRate),
+        `${perSec(r.perRowRate)} bare SQLite 1 tx/row`,
+        ratio(r.sustainedRate, r.perRowRate),
+        'info',
+      );
       return r.notes;
     },
   },
@@ -69,16 +101,38 @@ const SECTIONS = {
     async run() {
       const { benchHttp } = await import('./http.js');
       const { service: s, baseline: b, notes: n } = await benchHttp();
-      row('(c) HTTP settlements/s (2xx)', perSec(s.rate), `${perSec(b.rate)} bare Fastify`, ratio(s.rate, b.rate), '≥ 5,000/s', s.rate >= 5_000);
+      row(
+        '(c) HTTP settlements/s (2xx)',
+        perSec(s.rate),
+        `${perSec(b.rate)} bare Fastify`,
+        ratio(s.rate, b.rate),
+        '≥ 5,000/s',
+        s.rate >= 5_000,
+      );
       row('(c) HTTP rate as share of bare Fastify', pct(s.rate, b.rate), '100 %', ratio(s.rate, b.rate), '≥ 15 %', s.rate >= 0.15 * b.rate);
       row('(c) HTTP latency p50', ms(s.p50), `${ms(b.p50)} bare Fastify`, ratio(s.p50, b.p50), 'info');
       row('(c) HTTP latency p99', ms(s.p99), `${ms(b.p99)} bare Fastify`, ratio(s.p99, b.p99), '< 20 ms', s.p99 < 20);
-      row(`(c) open loop ${fmtNum(s.open.rate)}/s: latency p50`, ms(s.open.p50), `${ms(b.open.p50)} bare Fastify`, ratio(s.open.p50, b.open.p50), 'info');
-      row(`(c) open loop ${fmtNum(s.open.rate)}/s: latency p99`, ms(s.open.p99), `${ms(b.open.p99)} bare Fastify`, ratio(s.open.p99, b.open.p99), '< 5 ms', s.open.p99 < 5);
+      row(
+        `(c) open loop ${fmtNum(s.open.rate)}/s: latency p50`,
+        ms(s.open.p50),
+        `${ms(b.open.p50)} bare Fastify`,
+        ratio(s.open.p50, b.open.p50),
+        'info',
+      );
+      row(
+        `(c) open loop ${fmtNum(s.open.rate)}/s: latency p99`,
+        ms(s.open.p99),
+        `${ms(b.open.p99)} bare Fastify`,
+        ratio(s.open.p99, b.open.p99),
+        '< 5 ms',
+        s.open.p99 < 5,
+      );
       const bad = s.non2xx + s.errors + s.timeouts;
       row('(c) non-2xx + errors + timeouts', fmtNum(bad), `${fmtNum(b.non2xx + b.errors + b.timeouts)} bare Fastify`, '', '= 0', bad === 0);
-      return `${n}; medaid: ${fmtNum(s.created)} new settlements (201) of ${fmtNum(s.ok2xx)} 2xx in ${s.duration} s, ` +
-        `status codes ${JSON.stringify(s.statusCodes)}, errors ${s.errors}, timeouts ${s.timeouts}; bare: status codes ${JSON.stringify(b.statusCodes)}`;
+      return (
+        `${n}; medaid: ${fmtNum(s.created)} new settlements (201) of ${fmtNum(s.ok2xx)} 2xx in ${s.duration} s, ` +
+        `status codes ${JSON.stringify(s.statusCodes)}, errors ${s.errors}, timeouts ${s.timeouts}; bare: status codes ${JSON.stringify(b.statusCodes)}`
+      );
     },
   },
   d: {
@@ -86,9 +140,28 @@ const SECTIONS = {
     async run() {
       const { benchReplay } = await import('./replay.js');
       const r = await benchReplay();
-      row('(d) replay ReadModel.rebuild, events/s', perSec(r.rate), `${perSec(r.plainRate)} plain readAll`, ratio(r.rate, r.plainRate), '≥ 200,000/s', r.rate >= 200_000);
-      row('(d) bound: reading alone (raw rows + JSON.parse)', perSec(r.readAloneRate), `${perSec(r.plainRate)} plain readAll`, ratio(r.readAloneRate, r.plainRate), 'info');
-      row('(d) bound: applying alone (events parsed in memory)', perSec(r.applyAloneRate), `${perSec(r.plainRate)} plain readAll`, ratio(r.applyAloneRate, r.plainRate), 'info');
+      row(
+        '(d) replay ReadModel.rebuild, events/s',
+        perSec(r.rate),
+        `${perSec(r.plainRate)} plain readAll`,
+        ratio(r.rate, r.plainRate),
+        '≥ 200,000/s',
+        r.rate >= 200_000,
+      );
+      row(
+        '(d) bound: reading alone (raw rows + JSON.parse)',
+        perSec(r.readAloneRate),
+        `${perSec(r.plainRate)} plain readAll`,
+        ratio(r.readAloneRate, r.plainRate),
+        'info',
+      );
+      row(
+        '(d) bound: applying alone (events parsed in memory)',
+        perSec(r.applyAloneRate),
+        `${perSec(r.plainRate)} plain readAll`,
+        ratio(r.applyAloneRate, r.plainRate),
+        'info',
+      );
       return r.notes;
     },
   },
@@ -97,7 +170,13 @@ const SECTIONS = {
     async run() {
       const { benchKafkaDischarges } = await import('./kafka.js');
       const { service: s, baseline: b, notes: n } = await benchKafkaDischarges();
-      row('(e) Kafka discharges → outcomes, /s', perSec(s.rate), `${perSec(b.rate)} kafkajs consume→produce`, ratio(s.rate, b.rate), 'info');
+      row(
+        '(e) Kafka discharges → outcomes, /s',
+        perSec(s.rate),
+        `${perSec(b.rate)} kafkajs consume→produce`,
+        ratio(s.rate, b.rate),
+        'info',
+      );
       row('(e) Kafka latency p50 (produce → outcome)', ms(s.p50), `${ms(b.p50)} kafkajs`, ratio(s.p50, b.p50), 'info');
       row('(e) Kafka latency p99 (produce → outcome)', ms(s.p99), `${ms(b.p99)} kafkajs`, ratio(s.p99, b.p99), 'info');
       return n;
@@ -121,12 +200,41 @@ const SECTIONS = {
         const n = `${fmtNum(r.events / 1e6, 0)}M`;
         const mb = (x) => `${fmtNum(x)} MB`;
         const s = (x) => `${fmtNum(x / 1000, 2)} s`;
-        row(`(h) ${n} events: /ready after a clean stop`, s(r.clean.readyMs), `${s(r.floor.ms)} open + read last 1,000`, ratio(r.clean.readyMs, r.floor.ms), '< 2 s', r.clean.readyMs < 2_000);
-        row(`(h) ${n} events: /ready after kill -9 under load`, s(r.killed.readyMs), `${s(r.floor.ms)} open + read last 1,000`, ratio(r.killed.readyMs, r.floor.ms), '< 2 s', r.killed.readyMs < 2_000);
-        row(`(h) ${n} events: resident memory at /ready`, mb(r.clean.rssMb), `${mb(r.floor.rssMb)} open + read last 1,000`, ratio(r.clean.rssMb, r.floor.rssMb), 'info');
-        row(`(h) ${n} events: peak resident memory serving (c)'s load`, mb(r.serving.peakMb), `${mb(r.floor.rssMb)} open + read last 1,000`, ratio(r.serving.peakMb, r.floor.rssMb), '< 512 MB', r.serving.peakMb < 512);
-        notes.push(`${n}: ${fmtNum(r.persons)} persons; tail read at start ${r.clean.tail} (clean) / ${r.killed.tail} (after kill -9) events; ` +
-          `(c)'s load on this log ${perSec(r.serving.rate)}, p99 ${ms(r.serving.p99)}`);
+        row(
+          `(h) ${n} events: /ready after a clean stop`,
+          s(r.clean.readyMs),
+          `${s(r.floor.ms)} open + read last 1,000`,
+          ratio(r.clean.readyMs, r.floor.ms),
+          '< 2 s',
+          r.clean.readyMs < 2_000,
+        );
+        row(
+          `(h) ${n} events: /ready after kill -9 under load`,
+          s(r.killed.readyMs),
+          `${s(r.floor.ms)} open + read last 1,000`,
+          ratio(r.killed.readyMs, r.floor.ms),
+          '< 2 s',
+          r.killed.readyMs < 2_000,
+        );
+        row(
+          `(h) ${n} events: resident memory at /ready`,
+          mb(r.clean.rssMb),
+          `${mb(r.floor.rssMb)} open + read last 1,000`,
+          ratio(r.clean.rssMb, r.floor.rssMb),
+          'info',
+        );
+        row(
+          `(h) ${n} events: peak resident memory serving (c)'s load`,
+          mb(r.serving.peakMb),
+          `${mb(r.floor.rssMb)} open + read last 1,000`,
+          ratio(r.serving.peakMb, r.floor.rssMb),
+          '< 512 MB',
+          r.serving.peakMb < 512,
+        );
+        notes.push(
+          `${n}: ${fmtNum(r.persons)} persons; tail read at start ${r.clean.tail} (clean) / ${r.killed.tail} (after kill -9) events; ` +
+            `(c)'s load on this log ${perSec(r.serving.rate)}, p99 ${ms(r.serving.p99)}`,
+        );
       }
       return notes.join('; ');
     },
@@ -136,8 +244,20 @@ const SECTIONS = {
     async run() {
       const { benchAudit } = await import('./audit.js');
       const r = await benchAudit();
-      row('(g) audit replay, events/s', perSec(r.replayRate), `${perSec(r.plainRate)} plain readAll`, ratio(r.replayRate, r.plainRate), 'info');
-      row('(g) audit verify, events/s', perSec(r.verifyRate), `${perSec(r.plainRate)} plain readAll`, ratio(r.verifyRate, r.plainRate), 'info');
+      row(
+        '(g) audit replay, events/s',
+        perSec(r.replayRate),
+        `${perSec(r.plainRate)} plain readAll`,
+        ratio(r.replayRate, r.plainRate),
+        'info',
+      );
+      row(
+        '(g) audit verify, events/s',
+        perSec(r.verifyRate),
+        `${perSec(r.plainRate)} plain readAll`,
+        ratio(r.verifyRate, r.plainRate),
+        'info',
+      );
       return r.notes;
     },
   },
@@ -151,7 +271,10 @@ async function main() {
   console.log(`  node:   ${m.node} (${m.platform}) ${process.execArgv.join(' ') || '(no flags: run it as `npm run bench`)'}`);
   console.log(`  scale:  BENCH_SCALE=${SCALE}`);
   console.log('');
-  const only = (process.env.BENCH_ONLY ?? 'a,b,c,d,e,f,g,h').split(',').map((s) => s.trim()).filter(Boolean);
+  const only = (process.env.BENCH_ONLY ?? 'a,b,c,d,e,f,g,h')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   let crashed = false;
   const started = performance.now();
   for (const key of only) {

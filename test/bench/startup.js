@@ -43,8 +43,11 @@ function run(args, options = {}) {
 async function startService(dir, timeoutMs = 120_000) {
   const port = await freePort();
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...NODE_FLAGS, BIN, 'serve', '--data', dir, '--port', String(port), '--quiet', '--no-demo-policy'],
-    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [...NODE_FLAGS, BIN, 'serve', '--data', dir, '--port', String(port), '--quiet', '--no-demo-policy'],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let err = '';
   child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -82,7 +85,14 @@ async function logOf(events) {
   if (!existsSync(`${path}.done`)) {
     mkdirSync(CACHE, { recursive: true });
     rmSync(path, { force: true }); // an interrupted generation is started again
-    await run(['--max-old-space-size=8192', join(ROOT, 'test/fixtures/generate-log.mjs'), path, String(events), String(Math.max(100, Math.round(events / 10))), 'person-major']);
+    await run([
+      '--max-old-space-size=8192',
+      join(ROOT, 'test/fixtures/generate-log.mjs'),
+      path,
+      String(events),
+      String(Math.max(100, Math.round(events / 10))),
+      'person-major',
+    ]);
     writeFileSync(`${path}.done`, '');
   }
   return path;
@@ -136,7 +146,10 @@ async function loadWhileSampling(service, seconds, prefix, persons, overallRate)
 }
 
 export async function benchStartup() {
-  const sizes = (process.env.BENCH_STARTUP_EVENTS ?? '1000000,10000000').split(',').map(Number).filter((n) => n > 0);
+  const sizes = (process.env.BENCH_STARTUP_EVENTS ?? '1000000,10000000')
+    .split(',')
+    .map(Number)
+    .filter((n) => n > 0);
   const results = [];
   for (const events of sizes) {
     const dir = await dataDirOf(events);
@@ -156,7 +169,10 @@ export async function benchStartup() {
     const killed = await startService(dir);
     await stop(killed);
     results.push({
-      events, persons, floor: base, clean: { readyMs: clean.readyMs, rssMb: clean.memory.rssMb, tail: clean.ready.rebuilt.events },
+      events,
+      persons,
+      floor: base,
+      clean: { readyMs: clean.readyMs, rssMb: clean.memory.rssMb, tail: clean.ready.rebuilt.events },
       serving: { peakMb: serving.peakMb, rate: serving.load.rate, p99: serving.load.p99 },
       killed: { readyMs: killed.readyMs, rssMb: killed.memory.rssMb, tail: killed.ready.rebuilt.events },
     });

@@ -98,15 +98,21 @@ export async function benchStore() {
 
     // The very rows the handler wrote for the measured settlements.
     const src = new Database(join(dir, 'data', 'events.sqlite'), { readonly: true });
-    const rows = src.prepare(
-      "SELECT stream_id, revision, event_id, type, data, metadata, created_ms FROM events WHERE type = 'DischargeSettled' ORDER BY position DESC LIMIT ?",
-    ).raw().all(count).reverse();
+    const rows = src
+      .prepare(
+        "SELECT stream_id, revision, event_id, type, data, metadata, created_ms FROM events WHERE type = 'DischargeSettled' ORDER BY position DESC LIMIT ?",
+      )
+      .raw()
+      .all(count)
+      .reverse();
     src.close();
     const avgBytes = rows.reduce((s, r) => s + Buffer.byteLength(r[4]) + Buffer.byteLength(r[5] ?? ''), 0) / rows.length;
 
     // Bare loop 1: one transaction (one fsync) per row, for at most perRowBudgetMs.
     const db1 = openBare(join(dir, 'bare-per-row.sqlite'));
-    const ins1 = db1.prepare('INSERT INTO events (stream_id, revision, event_id, type, data, metadata, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const ins1 = db1.prepare(
+      'INSERT INTO events (stream_id, revision, event_id, type, data, metadata, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
     let perRow = 0;
     const t1 = performance.now();
     while (perRow < rows.length && performance.now() - t1 < perRowBudgetMs) ins1.run(...rows[perRow++]);
@@ -115,9 +121,15 @@ export async function benchStore() {
 
     // Bare loop 2: every row in one transaction.
     const db2 = openBare(join(dir, 'bare-one-tx.sqlite'));
-    const ins2 = db2.prepare('INSERT INTO events (stream_id, revision, event_id, type, data, metadata, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const ins2 = db2.prepare(
+      'INSERT INTO events (stream_id, revision, event_id, type, data, metadata, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
     const t2 = performance.now();
-    db2.transaction(() => { for (const r of rows) ins2.run(...r); }).immediate();
+    db2
+      .transaction(() => {
+        for (const r of rows) ins2.run(...r);
+      })
+      .immediate();
     const oneTxMs = performance.now() - t2;
     db2.close();
 
@@ -126,7 +138,8 @@ export async function benchStore() {
       sustainedRate: (count / (ms + stats.catchUpMs)) * 1000,
       perRowRate: (perRow / perRowMs) * 1000,
       oneTxRate: (rows.length / oneTxMs) * 1000,
-      notes: `${count} settlements (after ${warmup} warm-up) of ${persons} persons, ${concurrency} in flight; ` +
+      notes:
+        `${count} settlements (after ${warmup} warm-up) of ${persons} persons, ${concurrency} in flight; ` +
         `${stats.transactions} group commits, ${(stats.appends / Math.max(1, stats.transactions)).toFixed(0)} appends each; ` +
         `ledger ${stats.ledgerLag} events behind at the end, caught up ${stats.catchUpMs.toFixed(0)} ms later; ` +
         `event ≈ ${avgBytes.toFixed(0)} B JSON; per-row loop: ${perRow} rows in ${perRowMs.toFixed(0)} ms`,

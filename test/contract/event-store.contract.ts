@@ -15,7 +15,10 @@ import {
   type Subscription,
 } from '#event-store';
 
-export interface OpenedStore { store: EventStore; cleanup: () => Promise<void> }
+export interface OpenedStore {
+  store: EventStore;
+  cleanup: () => Promise<void>;
+}
 
 /** The tag rules every adapter under the contract is opened with. */
 export const CONTRACT_TAG_RULES: TagRule[] = [
@@ -121,7 +124,11 @@ export function eventStoreContract(name: string, open: () => Promise<OpenedStore
     describe('expected revision', () => {
       async function streamWith(count: number): Promise<string> {
         const stream = streamName('rev');
-        await store.appendToStream(stream, Array.from({ length: count }, () => event()), { expectedRevision: 'no_stream' });
+        await store.appendToStream(
+          stream,
+          Array.from({ length: count }, () => event()),
+          { expectedRevision: 'no_stream' },
+        );
         return stream;
       }
 
@@ -236,7 +243,13 @@ export function eventStoreContract(name: string, open: () => Promise<OpenedStore
         const head = await store.headPosition();
         const [a, b, c] = [streamName('a'), streamName('b'), streamName('c')];
         const appended: string[] = [];
-        for (const [stream, expectedRevision] of [[a, 'no_stream'], [b, 'no_stream'], [a, 0], [c, 'no_stream'], [b, 0]] as const) {
+        for (const [stream, expectedRevision] of [
+          [a, 'no_stream'],
+          [b, 'no_stream'],
+          [a, 0],
+          [c, 'no_stream'],
+          [b, 0],
+        ] as const) {
           const e = event();
           await store.appendToStream(stream, [e], { expectedRevision });
           appended.push(e.id);
@@ -442,13 +455,21 @@ export function eventStoreContract(name: string, open: () => Promise<OpenedStore
 
       it('given tagged events in several streams, when read by tag and key, then exactly those come back in log order', async () => {
         const h = `H-${randomUUID()}`;
-        await store.appendToStream(streamName('p'), [settled(h, 'v1', 1), event('Other', { visit: { hospital: h, id: 'v1' } })], { expectedRevision: 'no_stream' });
+        await store.appendToStream(streamName('p'), [settled(h, 'v1', 1), event('Other', { visit: { hospital: h, id: 'v1' } })], {
+          expectedRevision: 'no_stream',
+        });
         await store.appendToStream(streamName('p'), [settled(h, 'v2', 2)], { expectedRevision: 'no_stream' });
-        await store.appendToStream(streamName('q'), [event('Reversed', { hospital: h, id: 'v1' }), settled(h, 'v1', 3)], { expectedRevision: 'no_stream' });
+        await store.appendToStream(streamName('q'), [event('Reversed', { hospital: h, id: 'v1' }), settled(h, 'v1', 3)], {
+          expectedRevision: 'no_stream',
+        });
         await store.appendToStream(streamName('q'), [event('Settled', { visit: { hospital: h } })], { expectedRevision: 'no_stream' }); // no id: untagged
 
         const v1 = await store.readByTag('visit', [h, 'v1']);
-        expect(v1.map((e) => [e.type, (e.data as { n?: number }).n])).toEqual([['Settled', 1], ['Reversed', undefined], ['Settled', 3]]);
+        expect(v1.map((e) => [e.type, (e.data as { n?: number }).n])).toEqual([
+          ['Settled', 1],
+          ['Reversed', undefined],
+          ['Settled', 3],
+        ]);
         expect(v1.map((e) => e.position)).toEqual([...v1.map((e) => e.position)].sort((a, b) => a - b));
         expect((await store.readByTag('visit', [h, 'v2'])).map((e) => e.type)).toEqual(['Settled']);
         expect(await store.readByTag('visit', [h, 'nothing'])).toEqual([]);
@@ -463,26 +484,49 @@ export function eventStoreContract(name: string, open: () => Promise<OpenedStore
         await store.appendToStream(streamName('p'), [settled(h, 'v')], { expectedRevision: 'no_stream' }); // another writer got there first
         const late = streamName('late');
 
-        const refused = await rejection(store.appendToStream(late, [settled(h, 'v')], { expectedRevision: 'no_stream', condition: { tag: 'visit', key: [h, 'v'], afterPosition: seen } }));
+        const refused = await rejection(
+          store.appendToStream(late, [settled(h, 'v')], {
+            expectedRevision: 'no_stream',
+            condition: { tag: 'visit', key: [h, 'v'], afterPosition: seen },
+          }),
+        );
 
         expect(refused).toBeInstanceOf(AppendConditionFailedError);
         expect(await store.readStream(late)).toEqual([]);
         expect(await store.readByTag('visit', [h, 'v'])).toHaveLength(2);
         const now = (await store.readByTag('visit', [h, 'v'])).at(-1)!.position;
-        await expect(store.appendToStream(late, [settled(h, 'v')], { expectedRevision: 'no_stream', condition: { tag: 'visit', key: [h, 'v'], afterPosition: now } }))
-          .resolves.toMatchObject({ nextExpectedRevision: 0 });
+        await expect(
+          store.appendToStream(late, [settled(h, 'v')], {
+            expectedRevision: 'no_stream',
+            condition: { tag: 'visit', key: [h, 'v'], afterPosition: now },
+          }),
+        ).resolves.toMatchObject({ nextExpectedRevision: 0 });
         // another key's events do not matter
-        await expect(store.appendToStream(streamName('x'), [settled(h, 'w')], { expectedRevision: 'no_stream', condition: { tag: 'visit', key: [h, 'w'], afterPosition: 0 } }))
-          .resolves.toMatchObject({ nextExpectedRevision: 0 });
+        await expect(
+          store.appendToStream(streamName('x'), [settled(h, 'w')], {
+            expectedRevision: 'no_stream',
+            condition: { tag: 'visit', key: [h, 'w'], afterPosition: 0 },
+          }),
+        ).resolves.toMatchObject({ nextExpectedRevision: 0 });
       });
 
       it('given many concurrent appends on the same condition, then exactly one is written', async () => {
         const h = `H-${randomUUID()}`;
-        const outcomes = await Promise.allSettled(Array.from({ length: 20 }, () =>
-          store.appendToStream(streamName('p'), [settled(h, 'v')], { expectedRevision: 'no_stream', condition: { tag: 'visit', key: [h, 'v'], afterPosition: 0 } })));
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 20 }, () =>
+            store.appendToStream(streamName('p'), [settled(h, 'v')], {
+              expectedRevision: 'no_stream',
+              condition: { tag: 'visit', key: [h, 'v'], afterPosition: 0 },
+            }),
+          ),
+        );
 
         expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
-        expect(outcomes.filter((o) => o.status === 'rejected').every((o) => (o as PromiseRejectedResult).reason instanceof AppendConditionFailedError)).toBe(true);
+        expect(
+          outcomes
+            .filter((o) => o.status === 'rejected')
+            .every((o) => (o as PromiseRejectedResult).reason instanceof AppendConditionFailedError),
+        ).toBe(true);
         expect(await store.readByTag('visit', [h, 'v'])).toHaveLength(1);
       });
 
@@ -494,7 +538,9 @@ export function eventStoreContract(name: string, open: () => Promise<OpenedStore
         await store.appendToStream(stream, [event()], { expectedRevision: 0 });
 
         // the same event id, at the end of the stream now, on condition that the visit has no event yet
-        const refused = await rejection(store.appendToStream(stream, [e], { expectedRevision: 1, condition: { tag: 'visit', key: [h, 'v'], afterPosition: 0 } }));
+        const refused = await rejection(
+          store.appendToStream(stream, [e], { expectedRevision: 1, condition: { tag: 'visit', key: [h, 'v'], afterPosition: 0 } }),
+        );
 
         expect(refused).toBeInstanceOf(AppendConditionFailedError);
         expect(await store.readStream(stream)).toHaveLength(2);

@@ -15,8 +15,16 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { DoubleLog, type Expected, type Proposed, type StoredEvent } from './log.js';
 import {
-  appendWrongExpectedVersion, streamName, toExpected, toFilter, toProposed, toReadEvent, uuidString,
-  wrongExpectedVersionAny, type ProposedMessage, type ReadOptions,
+  appendWrongExpectedVersion,
+  streamName,
+  toExpected,
+  toFilter,
+  toProposed,
+  toReadEvent,
+  uuidString,
+  wrongExpectedVersionAny,
+  type ProposedMessage,
+  type ReadOptions,
 } from './wire.js';
 
 const PROTO_DIR = join(dirname(fileURLToPath(import.meta.url)), 'protos');
@@ -28,7 +36,12 @@ type AnyMessage = any;
 
 function loadServices(): { streams: grpc.ServiceDefinition; features: grpc.ServiceDefinition } {
   const definition = protoLoader.loadSync(['streams.proto', 'serverfeatures.proto'], {
-    includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: false, oneofs: true,
+    includeDirs: [PROTO_DIR],
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: false,
+    oneofs: true,
   });
   const loaded = grpc.loadPackageDefinition(definition) as AnyMessage;
   return {
@@ -42,7 +55,11 @@ export interface EsdbDoubleOptions {
   batchAppend?: boolean;
 }
 
-interface LiveSubscription { call: grpc.ServerWritableStream<AnyMessage, AnyMessage>; closed: boolean; wake: () => void }
+interface LiveSubscription {
+  call: grpc.ServerWritableStream<AnyMessage, AnyMessage>;
+  closed: boolean;
+  wake: () => void;
+}
 
 export class EsdbDouble {
   readonly log = new DoubleLog();
@@ -54,7 +71,11 @@ export class EsdbDouble {
 
   private constructor(private readonly options: EsdbDoubleOptions) {
     // EventStoreDB writes records of its own at start-up; a user-looking type in a $-stream among them.
-    for (const [stream, type] of [['$users', '$User'], ['$user-admin', '$UserCreated'], ['$settings', 'update-default-acl']] as const) {
+    for (const [stream, type] of [
+      ['$users', '$User'],
+      ['$user-admin', '$UserCreated'],
+      ['$settings', 'update-default-acl'],
+    ] as const) {
       this.appendSystemEvent(stream, type);
     }
   }
@@ -106,7 +127,13 @@ export class EsdbDouble {
   }
 
   appendSystemEvent(stream: string, type: string, data: unknown = {}): void {
-    const proposed: Proposed = { id: randomUUID(), type, contentType: 'application/json', data: Buffer.from(JSON.stringify(data)), metadata: Buffer.alloc(0) };
+    const proposed: Proposed = {
+      id: randomUUID(),
+      type,
+      contentType: 'application/json',
+      data: Buffer.from(JSON.stringify(data)),
+      metadata: Buffer.alloc(0),
+    };
     this.log.append(stream, { kind: 'any' }, [proposed]);
   }
 
@@ -166,7 +193,11 @@ export class EsdbDouble {
       entry.messages.push(...(req.proposed_messages ?? []));
       if (!req.is_final) return;
       pending.delete(id);
-      call.write({ correlation_id: { string: id }, stream_identifier: entry.options.stream_identifier, ...this.batchResult(entry.options, entry.messages) });
+      call.write({
+        correlation_id: { string: id },
+        stream_identifier: entry.options.stream_identifier,
+        ...this.batchResult(entry.options, entry.messages),
+      });
     });
   }
 
@@ -175,17 +206,41 @@ export class EsdbDouble {
     const echo = expected.kind === 'revision' ? { stream_position: String(expected.revision) } : { [expected.kind]: {} };
     const deadline = options.deadline;
     if (deadline !== undefined && Number(deadline.seconds) * 1000 + deadline.nanos / 1e6 < Date.now()) {
-      return { ...echo, error: { code: 'DEADLINE_EXCEEDED', message: 'Timeout', details: { type_url: 'type.googleapis.com/event_store.client.Timeout', value: Buffer.alloc(0) } } };
+      return {
+        ...echo,
+        error: {
+          code: 'DEADLINE_EXCEEDED',
+          message: 'Timeout',
+          details: { type_url: 'type.googleapis.com/event_store.client.Timeout', value: Buffer.alloc(0) },
+        },
+      };
     }
     const proposed = messages.map(toProposed);
     if (proposed.some((p) => typeof p === 'string')) {
-      return { ...echo, error: { code: 'INVALID_ARGUMENT', message: 'required metadata property missing', details: { type_url: 'type.googleapis.com/event_store.client.Unknown', value: Buffer.alloc(0) } } };
+      return {
+        ...echo,
+        error: {
+          code: 'INVALID_ARGUMENT',
+          message: 'required metadata property missing',
+          details: { type_url: 'type.googleapis.com/event_store.client.Unknown', value: Buffer.alloc(0) },
+        },
+      };
     }
     const outcome = this.log.append(streamName(options.stream_identifier), expected, proposed as Proposed[]);
     if (outcome.kind === 'wrong_expected_version') {
-      return { ...echo, error: { code: 'FAILED_PRECONDITION', message: 'WrongExpectedVersion', details: wrongExpectedVersionAny(outcome.current, expected) } };
+      return {
+        ...echo,
+        error: {
+          code: 'FAILED_PRECONDITION',
+          message: 'WrongExpectedVersion',
+          details: wrongExpectedVersionAny(outcome.current, expected),
+        },
+      };
     }
-    const position = outcome.position === undefined ? { no_position: {} } : { position: { commit_position: String(outcome.position), prepare_position: String(outcome.position) } };
+    const position =
+      outcome.position === undefined
+        ? { no_position: {} }
+        : { position: { commit_position: String(outcome.position), prepare_position: String(outcome.position) } };
     return { ...echo, success: { ...revisionField(outcome.lastRevision, 'current_revision'), ...position } };
   }
 
@@ -209,7 +264,10 @@ export class EsdbDouble {
       const all = options.all!;
       const from = all.all_option === 'position' ? Number(all.position!.commit_position) : all.all_option;
       const { allows } = toFilter(options);
-      events = this.log.readAll(from, backwards, options.filter_option === 'filter' ? Infinity : count).filter(allows).slice(0, count);
+      events = this.log
+        .readAll(from, backwards, options.filter_option === 'filter' ? Infinity : count)
+        .filter(allows)
+        .slice(0, count);
     }
     for (const e of events) {
       if (call.cancelled) return;
@@ -220,13 +278,19 @@ export class EsdbDouble {
 
   /** Catch-up from an exclusive position, then live, from one index into the log; no buffering of live events. */
   private async subscribe(call: grpc.ServerWritableStream<AnyMessage, AnyMessage>, options: ReadOptions): Promise<void> {
-    if (options.stream_option !== 'all') return void call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'the test double subscribes to $all only' });
+    if (options.stream_option !== 'all')
+      return void call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'the test double subscribes to $all only' });
     const sub: LiveSubscription = { call, closed: false, wake: () => undefined };
     this.subscriptions.add(sub);
     call.on('cancelled', () => this.close(sub));
     call.on('close', () => this.close(sub));
     const all = options.all!;
-    let index = all.all_option === 'start' ? 0 : all.all_option === 'end' ? this.log.size : this.log.indexAtOrAfter(Number(all.position!.commit_position));
+    let index =
+      all.all_option === 'start'
+        ? 0
+        : all.all_option === 'end'
+          ? this.log.size
+          : this.log.indexAtOrAfter(Number(all.position!.commit_position));
     if (all.all_option === 'position' && this.log.eventsFrom(index, 1)[0]?.position === Number(all.position!.commit_position)) index++;
     const { allows, checkpointEvery } = toFilter(options);
     let considered = 0;
@@ -269,14 +333,20 @@ function revisionField(lastRevision: number, field: string): Record<string, unkn
 }
 
 function positionField(position: number | undefined): Record<string, unknown> {
-  return position === undefined ? { no_position: {} } : { position: { commit_position: String(position), prepare_position: String(position) } };
+  return position === undefined
+    ? { no_position: {} }
+    : { position: { commit_position: String(position), prepare_position: String(position) } };
 }
 
 function missingMetadata(property: string): grpc.ServiceError {
   const metadata = new grpc.Metadata();
   metadata.set('exception', 'missing-required-metadata-property');
   metadata.set('required-metadata-properties', property);
-  return Object.assign(new Error(`required metadata property ${property} is missing`), { code: grpc.status.INVALID_ARGUMENT, details: `missing ${property}`, metadata });
+  return Object.assign(new Error(`required metadata property ${property} is missing`), {
+    code: grpc.status.INVALID_ARGUMENT,
+    details: `missing ${property}`,
+    metadata,
+  });
 }
 
 export type { Expected, StoredEvent };

@@ -14,7 +14,13 @@
 
 export type Expected = { kind: 'revision'; revision: number } | { kind: 'no_stream' } | { kind: 'any' } | { kind: 'stream_exists' };
 
-export interface Proposed { id: string; type: string; contentType: string; data: Buffer; metadata: Buffer }
+export interface Proposed {
+  id: string;
+  type: string;
+  contentType: string;
+  data: Buffer;
+  metadata: Buffer;
+}
 
 export interface StoredEvent extends Proposed {
   stream: string;
@@ -25,8 +31,7 @@ export interface StoredEvent extends Proposed {
 }
 
 export type AppendOutcome =
-  | { kind: 'success'; lastRevision: number; position: number | undefined }
-  | { kind: 'wrong_expected_version'; current: number | undefined };
+  { kind: 'success'; lastRevision: number; position: number | undefined } | { kind: 'wrong_expected_version'; current: number | undefined };
 
 /** EventStoreDB's first user records come after its own start-up records; any offset will do. */
 const FIRST_POSITION = 1_536;
@@ -74,7 +79,8 @@ export class DoubleLog {
       const stored: StoredEvent = { ...p, stream, revision: events.length, position, createdTicks };
       events.push(stored);
       this.all.push(stored);
-      this.nextPosition += RECORD_OVERHEAD_BYTES + Buffer.byteLength(stream) + Buffer.byteLength(p.type) + p.data.length + p.metadata.length;
+      this.nextPosition +=
+        RECORD_OVERHEAD_BYTES + Buffer.byteLength(stream) + Buffer.byteLength(p.type) + p.data.length + p.metadata.length;
       this.remember(p.id, stream, stored.revision);
     }
     this.listeners.forEach((listener) => listener());

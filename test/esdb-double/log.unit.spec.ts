@@ -8,7 +8,7 @@ function proposed(type = 'Tested'): Proposed {
   return { id: randomUUID(), type, contentType: 'application/json', data: Buffer.from('{}'), metadata: Buffer.alloc(0) };
 }
 
-describe('the protocol test double\'s log (EventStoreDB semantics, not EventStoreDB)', () => {
+describe("the protocol test double's log (EventStoreDB semantics, not EventStoreDB)", () => {
   it('given an exact retry at the expected place, then it is idempotent: the original revisions and no position', () => {
     const log = new DoubleLog();
     const events = [proposed(), proposed()];

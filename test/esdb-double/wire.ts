@@ -4,10 +4,20 @@
 import type { Expected, Proposed, StoredEvent } from './log.js';
 
 /* The decoded shapes of the messages the double reads, as far as it reads them. */
-export interface Empty { [key: string]: never }
-export interface Uuid { value?: 'string' | 'structured'; string?: string }
-export interface StreamIdentifier { stream_name: Buffer }
-export interface FilterExpression { regex?: string; prefix?: string[] }
+export interface Empty {
+  [key: string]: never;
+}
+export interface Uuid {
+  value?: 'string' | 'structured';
+  string?: string;
+}
+export interface StreamIdentifier {
+  stream_name: Buffer;
+}
+export interface FilterExpression {
+  regex?: string;
+  prefix?: string[];
+}
 export interface ReadOptions {
   stream_option: 'stream' | 'all';
   stream?: { stream_identifier: StreamIdentifier; revision_option: 'revision' | 'start' | 'end'; revision?: string };
@@ -25,7 +35,12 @@ export interface ReadOptions {
     checkpointIntervalMultiplier?: number;
   };
 }
-export interface ProposedMessage { id: Uuid; metadata?: Record<string, string>; custom_metadata?: Buffer; data?: Buffer }
+export interface ProposedMessage {
+  id: Uuid;
+  metadata?: Record<string, string>;
+  custom_metadata?: Buffer;
+  data?: Buffer;
+}
 
 /** EventStoreDB's default search window of a filtered read or subscription when the client sends `count`. */
 const DEFAULT_FILTER_WINDOW = 32;
@@ -46,7 +61,13 @@ export function toProposed(message: ProposedMessage): Proposed | string {
   const contentType = message.metadata?.['content-type'];
   if (type === undefined) return 'type';
   if (contentType === undefined) return 'content-type';
-  return { id: uuidString(message.id), type, contentType, data: Buffer.from(message.data ?? []), metadata: Buffer.from(message.custom_metadata ?? []) };
+  return {
+    id: uuidString(message.id),
+    type,
+    contentType,
+    data: Buffer.from(message.data ?? []),
+    metadata: Buffer.from(message.custom_metadata ?? []),
+  };
 }
 
 /** The expected revision of Append (field names of AppendReq.Options) or BatchAppend (BatchAppendReq.Options). */
@@ -102,9 +123,11 @@ export function toFilter(options: ReadOptions): { allows: (e: StoredEvent) => bo
 /** google.protobuf.Any holding event_store.client.WrongExpectedVersion (shared.proto), encoded by hand. */
 export function wrongExpectedVersionAny(current: number | undefined, expected: Expected): { type_url: string; value: Buffer } {
   const bytes: number[] = [];
-  if (current === undefined) bytes.push(0x12, 0x00); // 2: current_no_stream (Empty)
+  if (current === undefined)
+    bytes.push(0x12, 0x00); // 2: current_no_stream (Empty)
   else bytes.push(0x08, ...varint(current)); // 1: current_stream_revision
-  if (expected.kind === 'revision') bytes.push(0x18, ...varint(expected.revision)); // 3: expected_stream_position
+  if (expected.kind === 'revision')
+    bytes.push(0x18, ...varint(expected.revision)); // 3: expected_stream_position
   else bytes.push({ any: 0x22, stream_exists: 0x2a, no_stream: 0x32 }[expected.kind], 0x00); // 4, 5, 6 (Empty)
   return { type_url: 'type.googleapis.com/event_store.client.WrongExpectedVersion', value: Buffer.from(bytes) };
 }
@@ -113,10 +136,13 @@ export function wrongExpectedVersionAny(current: number | undefined, expected: E
 export function appendWrongExpectedVersion(current: number | undefined, expected: Expected): Record<string, unknown> {
   const currentField = current === undefined ? { current_no_stream: {} } : { current_revision: String(current) };
   const expectedField =
-    expected.kind === 'revision' ? { expected_revision: String(expected.revision) }
-    : expected.kind === 'no_stream' ? { expected_no_stream: {} }
-    : expected.kind === 'stream_exists' ? { expected_stream_exists: {} }
-    : { expected_any: {} };
+    expected.kind === 'revision'
+      ? { expected_revision: String(expected.revision) }
+      : expected.kind === 'no_stream'
+        ? { expected_no_stream: {} }
+        : expected.kind === 'stream_exists'
+          ? { expected_stream_exists: {} }
+          : { expected_any: {} };
   return { wrong_expected_version: { ...currentField, ...expectedField } };
 }
 

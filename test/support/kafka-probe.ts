@@ -81,7 +81,10 @@ export class KafkaProbe {
   private readonly publisher: KafkaPublisher;
   private collector: ConsumerRunner | undefined;
 
-  constructor(readonly brokers: string, readonly prefix: string) {
+  constructor(
+    readonly brokers: string,
+    readonly prefix: string,
+  ) {
     this.topics = topicsOf(prefix);
     // Quiet: the fault tests stop the broker on purpose, and kafkajs complains loudly about it.
     this.client = new KafkaClient({ brokers: brokers.split(','), clientId: 'medaid-test-probe', log: () => undefined });
@@ -103,10 +106,12 @@ export class KafkaProbe {
 
   /** Produces `{type, …fields}` commands; a string is sent as raw bytes. */
   async produce(messages: Array<{ key: string; value: unknown }>): Promise<void> {
-    await this.publisher.send([{
-      topic: this.topics.discharges,
-      messages: messages.map((m) => ({ key: m.key, value: typeof m.value === 'string' ? m.value : JSON.stringify(m.value) })),
-    }]);
+    await this.publisher.send([
+      {
+        topic: this.topics.discharges,
+        messages: messages.map((m) => ({ key: m.key, value: typeof m.value === 'string' ? m.value : JSON.stringify(m.value) })),
+      },
+    ]);
   }
 
   on(topic: string): Collected[] {
@@ -171,7 +176,8 @@ export function relayedEvents(messages: Collected[]): { events: Collected[]; pro
     const revision = Number(e.headers['stream-revision']);
     const expected = next.get(stream) ?? 0;
     if (revision !== expected) problems.push(`${stream}: revision ${revision} where ${expected} was due`);
-    if (e.key !== stream || e.json?.id !== e.headers['event-id'] || e.json?.revision !== revision) problems.push(`${stream}@${revision}: key, headers and value disagree`);
+    if (e.key !== stream || e.json?.id !== e.headers['event-id'] || e.json?.revision !== revision)
+      problems.push(`${stream}@${revision}: key, headers and value disagree`);
     next.set(stream, Math.max(expected, revision + 1));
   }
   return { events, problems };

@@ -4,8 +4,13 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SCENARIOS, http } from './service.js';
 
-export const scenarios = readdirSync(SCENARIOS).filter((f) => f.endsWith('.commands.jsonl')).sort();
-export const readLines = (file: string) => readFileSync(join(SCENARIOS, file), 'utf8').split('\n').filter((l) => l.trim() !== '');
+export const scenarios = readdirSync(SCENARIOS)
+  .filter((f) => f.endsWith('.commands.jsonl'))
+  .sort();
+export const readLines = (file: string) =>
+  readFileSync(join(SCENARIOS, file), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
 export const expectedOf = (file: string) => readLines(file.replace('.commands.', '.expected.'));
 
 /** Drops what the comparison ignores; keeps every other byte as the tool printed it. */
@@ -24,21 +29,32 @@ export function toRequest(command: Record<string, unknown>): { method: string; p
     return { method: 'POST', path: `/v1/persons/${encodeURIComponent(String(personId))}/${suffix}`, body };
   };
   switch (type) {
-    case 'PublishPolicy': return { method: 'POST', path: '/v1/policies', body: fields.policy };
-    case 'AssignCategory': return person('categories');
-    case 'RevokeCategory': return person('category-revocations');
-    case 'GrantApproval': return person('approvals');
-    case 'RecordDeath': return person('death');
-    case 'SettleDischarge': return { method: 'POST', path: '/v1/settlements', body: fields };
-    case 'PreviewDischarge': return { method: 'POST', path: '/v1/settlements/preview', body: fields };
+    case 'PublishPolicy':
+      return { method: 'POST', path: '/v1/policies', body: fields.policy };
+    case 'AssignCategory':
+      return person('categories');
+    case 'RevokeCategory':
+      return person('category-revocations');
+    case 'GrantApproval':
+      return person('approvals');
+    case 'RecordDeath':
+      return person('death');
+    case 'SettleDischarge':
+      return { method: 'POST', path: '/v1/settlements', body: fields };
+    case 'PreviewDischarge':
+      return { method: 'POST', path: '/v1/settlements/preview', body: fields };
     case 'ReverseSettlement': {
       const { hospitalId, visitId, ...body } = fields;
-      return { method: 'POST', path: `/v1/settlements/${encodeURIComponent(String(hospitalId))}/${encodeURIComponent(String(visitId))}/reversal`, body };
+      return {
+        method: 'POST',
+        path: `/v1/settlements/${encodeURIComponent(String(hospitalId))}/${encodeURIComponent(String(visitId))}/reversal`,
+        body,
+      };
     }
-    default: return null; // an unknown `type` has no HTTP route
+    default:
+      return null; // an unknown `type` has no HTTP route
   }
 }
-
 
 /**
  * Posts every command of a scenario to its route on a started service and returns, per command

@@ -62,7 +62,9 @@ export async function startService(options: StartOptions = {}): Promise<Service>
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.once('exit', (code, signal) => res({ code, signal })),
+  );
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -80,7 +82,11 @@ export async function startService(options: StartOptions = {}): Promise<Service>
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    url, port, dataDir, process: child, exited,
+    url,
+    port,
+    dataDir,
+    process: child,
+    exited,
     stdout: () => out,
     stderr: () => err,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
@@ -90,7 +96,11 @@ export async function startService(options: StartOptions = {}): Promise<Service>
   };
 }
 
-export interface AuthToken { token: string; kind: 'admin' | 'hospital' | 'auditor'; id: string }
+export interface AuthToken {
+  token: string;
+  kind: 'admin' | 'hospital' | 'auditor';
+  id: string;
+}
 
 /** An auth file for `serve --auth` holding these tokens, in a directory of its own (remove it with removeDir). */
 export function writeAuthFile(tokens: AuthToken[]): { dir: string; file: string } {
@@ -104,7 +114,11 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-export interface HttpReply { status: number; body: any; headers: Headers }
+export interface HttpReply {
+  status: number;
+  body: any;
+  headers: Headers;
+}
 
 export async function http(base: string, method: string, path: string, body?: unknown): Promise<HttpReply> {
   const r = await fetch(`${base}${path}`, {
@@ -131,9 +145,18 @@ export function runSimulate(args: string[], input?: string): { status: number | 
 /** A discharge of the demo policy's region with sensible defaults; override what a test needs. */
 export function discharge(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    hospitalId: 'h-county', visitId: 'v-1', personId: 'p-1', region: '360827', scheme: 'nrcms', visitType: 'inpatient',
-    hospitalLevel: 'county', admissionDate: '2012-03-01', dischargeDate: '2012-03-10', diagnosisCodes: ['C34.9'],
-    totalFen: 1_000_000, ...overrides,
+    hospitalId: 'h-county',
+    visitId: 'v-1',
+    personId: 'p-1',
+    region: '360827',
+    scheme: 'nrcms',
+    visitType: 'inpatient',
+    hospitalLevel: 'county',
+    admissionDate: '2012-03-01',
+    dischargeDate: '2012-03-10',
+    diagnosisCodes: ['C34.9'],
+    totalFen: 1_000_000,
+    ...overrides,
   };
 }
 
@@ -141,11 +164,13 @@ export function discharge(overrides: Record<string, unknown> = {}): Record<strin
 export async function pool<T, R>(items: T[], concurrency: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!, i);
+      }
+    }),
+  );
   return out;
 }

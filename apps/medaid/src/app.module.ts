@@ -1,6 +1,16 @@
 // The service's wiring: CQRS command bus, handlers, and (for `serve`) the HTTP and gRPC controllers.
 // `simulate` uses the same module without controllers, so both run the same handlers.
-import { BeforeApplicationShutdown, Controller, DynamicModule, Get, Inject, Injectable, Module, OnApplicationShutdown, Res } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  Controller,
+  DynamicModule,
+  Get,
+  Inject,
+  Injectable,
+  Module,
+  OnApplicationShutdown,
+  Res,
+} from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
 import { ApiTags } from '@nestjs/swagger';
 import { PersonsController } from './commands/persons/persons.controller.js';
@@ -54,12 +64,17 @@ export class Lifecycle implements BeforeApplicationShutdown, OnApplicationShutdo
   }
 }
 
-interface StatusReply { status(code: number): unknown }
+interface StatusReply {
+  status(code: number): unknown;
+}
 
 @ApiTags('operations')
 @Controller()
 export class HealthController {
-  constructor(private readonly lifecycle: Lifecycle, @Inject(RUNTIME) private readonly runtime: MedaidRuntime) {}
+  constructor(
+    private readonly lifecycle: Lifecycle,
+    @Inject(RUNTIME) private readonly runtime: MedaidRuntime,
+  ) {}
 
   /** Liveness: the process answers. */
   @Get('health')
@@ -80,8 +95,13 @@ export class HealthController {
     // to settlements): how far is shown, informational like Kafka's state.
     const ledger = this.runtime.ledger.status();
     return {
-      status: this.lifecycle.draining ? 'draining' : 'ready', store: this.runtime.storeKind, position: model.position, events: model.eventCount,
-      rebuilt: this.runtime.rebuilt, ledger: { ...ledger, behind: Math.max(0, model.position - ledger.position) }, ...parts,
+      status: this.lifecycle.draining ? 'draining' : 'ready',
+      store: this.runtime.storeKind,
+      position: model.position,
+      events: model.eventCount,
+      rebuilt: this.runtime.rebuilt,
+      ledger: { ...ledger, behind: Math.max(0, model.position - ledger.position) },
+      ...parts,
     };
   }
 }
@@ -93,7 +113,20 @@ export class MedaidModule {
       module: MedaidModule,
       imports: [CqrsModule.forRoot()],
       controllers: [
-        ...(options.http ? [PoliciesController, PersonListController, PersonsController, SettlementSearchController, SettlementsController, FundsController, AdjustmentsController, ReportsController, LedgerController, HealthController] : []),
+        ...(options.http
+          ? [
+              PoliciesController,
+              PersonListController,
+              PersonsController,
+              SettlementSearchController,
+              SettlementsController,
+              FundsController,
+              AdjustmentsController,
+              ReportsController,
+              LedgerController,
+              HealthController,
+            ]
+          : []),
         ...(options.grpc ? [SettlementsGrpcController] : []),
       ],
       providers: [

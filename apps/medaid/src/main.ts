@@ -68,23 +68,32 @@ async function serve(args: string[]): Promise<void> {
   const runtime = await openRuntime(resolve(values.data), { storeUrl: storeUrlFrom(values.store, process.env) });
   const app = await createHttpApp(runtime, { logRequests: !values.quiet, grpc: grpcPort !== null });
   installAuthentication(app, tokens);
-  const grpc = grpcPort === null ? null
-    : connectGrpc(app, app.get(Lifecycle), { host: values['grpc-host'] ?? values.host, port: grpcPort, logCalls: !values.quiet });
+  const grpc =
+    grpcPort === null
+      ? null
+      : connectGrpc(app, app.get(Lifecycle), { host: values['grpc-host'] ?? values.host, port: grpcPort, logCalls: !values.quiet });
   await app.init(); // registers the command handlers before the demo policy goes through the bus
   if (runtime.state.eventCount === 0 && !values['no-demo-policy']) {
-    const published: Result<unknown> = await app.get(CommandBus).execute(
-      new PublishPolicy(JSON.parse(readFileSync(DEMO_POLICY, 'utf8')), { actor: SYSTEM_ACTOR, correlationId: 'first-start' }),
-    );
+    const published: Result<unknown> = await app
+      .get(CommandBus)
+      .execute(new PublishPolicy(JSON.parse(readFileSync(DEMO_POLICY, 'utf8')), { actor: SYSTEM_ACTOR, correlationId: 'first-start' }));
     if (!published.ok) throw new Error(`demo policy: ${published.error.message}`);
   }
   startKafkaFromEnv(app, runtime); // only when KAFKA_BROKERS is set; starts in the background, never blocks HTTP
   await app.startAllMicroservices(); // gRPC, when on: listening before HTTP answers /ready
   await app.listen(port, values.host);
   const address = app.getHttpServer().address();
-  log.info({
-    address, ...(grpc ? { grpcAddress: grpc.address } : {}), data: runtime.dataDir,
-    rebuiltEvents: runtime.rebuilt.events, rebuildMs: runtime.rebuilt.ms, authTokens: tokens?.size ?? 0,
-  }, 'medaid listening');
+  log.info(
+    {
+      address,
+      ...(grpc ? { grpcAddress: grpc.address } : {}),
+      data: runtime.dataDir,
+      rebuiltEvents: runtime.rebuilt.events,
+      rebuildMs: runtime.rebuilt.ms,
+      authTokens: tokens?.size ?? 0,
+    },
+    'medaid listening',
+  );
 }
 
 function portOf(option: string, raw: string): number {
@@ -99,27 +108,48 @@ async function runSimulate(args: string[]): Promise<void> {
 }
 
 async function runImportCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: {
-    data: { type: 'string', default: process.env.MEDAID_DATA ?? 'data' }, input: { type: 'string' }, store: { type: 'string' },
-    concurrency: { type: 'string' }, help: { type: 'boolean', default: false },
-  } });
+  const { values } = parseArgs({
+    args,
+    options: {
+      data: { type: 'string', default: process.env.MEDAID_DATA ?? 'data' },
+      input: { type: 'string' },
+      store: { type: 'string' },
+      concurrency: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
   if (values.help) {
     process.stdout.write(`${IMPORT_USAGE}\n`);
     return;
   }
   const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
-  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000)) throw new Error('--concurrency must be 1 to 10000');
-  await runImport({ dataDir: values.data, inputPath: values.input, output: process.stdout, progress: process.stderr, concurrency, store: storeUrlFrom(values.store, process.env) });
+  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000))
+    throw new Error('--concurrency must be 1 to 10000');
+  await runImport({
+    dataDir: values.data,
+    inputPath: values.input,
+    output: process.stdout,
+    progress: process.stderr,
+    concurrency,
+    store: storeUrlFrom(values.store, process.env),
+  });
 }
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'serve': return serve(rest);
-    case 'simulate': return runSimulate(rest);
-    case 'audit': return runAudit(rest); // verify, replay, report: cli/audit.ts
-    case 'import': return runImportCommand(rest);
-    case undefined: case 'help': case '--help': case '-h':
+    case 'serve':
+      return serve(rest);
+    case 'simulate':
+      return runSimulate(rest);
+    case 'audit':
+      return runAudit(rest); // verify, replay, report: cli/audit.ts
+    case 'import':
+      return runImportCommand(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
       process.stdout.write(`${USAGE}\n`);
       return;
     default:

@@ -34,7 +34,9 @@ export function evolveAdjustment(state: AdjustmentState | null, event: Adjustmen
     case 'AdjustmentApproved':
       return state === null ? null : { ...state, status: 'approved', approvedBy: event.data.approvedBy };
     case 'AdjustmentRejected':
-      return state === null ? null : { ...state, status: 'rejected', rejectedBy: event.data.rejectedBy, rejectionReason: event.data.reason };
+      return state === null
+        ? null
+        : { ...state, status: 'rejected', rejectedBy: event.data.rejectedBy, rejectionReason: event.data.reason };
   }
 }
 
@@ -50,9 +52,17 @@ const sameActor = (a: ActorRef, b: ActorRef) => a.kind === b.kind && a.id === b.
  * this rule's cap when another rule sharing the counter put it there: a cut never makes it worse).
  */
 export function checkAdjustment(
-  settlement: SettlementRecord, active: ActiveSettlement | undefined, person: PersonState, policy: Policy, layerId: string, deltaFen: Fen,
+  settlement: SettlementRecord,
+  active: ActiveSettlement | undefined,
+  person: PersonState,
+  policy: Policy,
+  layerId: string,
+  deltaFen: Fen,
 ): Result<{ fund: string; contributions: YearState }> {
-  assert(policy.policyId === settlement.policy.policyId && policy.version === settlement.policy.version, 'a settlement is adjusted under the policy version it names');
+  assert(
+    policy.policyId === settlement.policy.policyId && policy.version === settlement.policy.version,
+    'a settlement is adjusted under the policy version it names',
+  );
   assert(Number.isInteger(deltaFen) && deltaFen !== 0 && Math.abs(deltaFen) <= MAX_FEN, 'deltaFen was validated at the edge');
   if (active === undefined || active.settlementId !== settlement.settlementId) {
     return fail('ALREADY_REVERSED', `settlement ${settlement.settlementId} is reversed; only an active settlement can be adjusted`);
@@ -94,7 +104,11 @@ const outOfRange = (message: string) => fail('ADJUSTMENT_OUT_OF_RANGE', message,
 
 /** A maker's request: only checks that it fits now; records AdjustmentRequested and changes nothing else. */
 export function decideAdjustmentRequest(
-  request: AdjustmentRequest, requestedBy: ActorRef, settlement: SettlementRecord, person: PersonState, policy: Policy,
+  request: AdjustmentRequest,
+  requestedBy: ActorRef,
+  settlement: SettlementRecord,
+  person: PersonState,
+  policy: Policy,
 ): Result<AdjustmentEvent[]> {
   assert(request.settlementId === settlement.settlementId, 'a request names the settlement it is checked against');
   const active = findActive(person, request.settlementId);
@@ -113,24 +127,41 @@ export function decideAdjustmentRequest(
  */
 export function decideApproval(state: AdjustmentState, approver: ActorRef, appliedBy: ActorRef | null): Result<'apply' | 'complete'> {
   if (sameActor(state.requestedBy, approver)) {
-    return fail('FORBIDDEN', `adjustment ${state.request.adjustmentId} was requested by ${approver.id}; it must be approved by a different admin (maker–checker)`);
+    return fail(
+      'FORBIDDEN',
+      `adjustment ${state.request.adjustmentId} was requested by ${approver.id}; it must be approved by a different admin (maker–checker)`,
+    );
   }
   if (state.status !== 'requested') return alreadyDecided(state, state.status);
   if (appliedBy !== null) return sameActor(appliedBy, approver) ? ok('complete') : alreadyDecided(state, 'approved');
   return ok('apply');
 }
 
-export function decideRejection(state: AdjustmentState, rejectedBy: ActorRef, reason: string, appliedBy: ActorRef | null): Result<AdjustmentEvent[]> {
+export function decideRejection(
+  state: AdjustmentState,
+  rejectedBy: ActorRef,
+  reason: string,
+  appliedBy: ActorRef | null,
+): Result<AdjustmentEvent[]> {
   if (appliedBy !== null) return alreadyDecided(state, 'approved');
   if (state.status !== 'requested') return alreadyDecided(state, state.status);
   return ok([{ type: 'AdjustmentRejected', data: { adjustmentId: state.request.adjustmentId, rejectedBy, reason } }]);
 }
 
 const alreadyDecided = (state: AdjustmentState, status: AdjustmentStatus) =>
-  fail('ADJUSTMENT_ALREADY_DECIDED', `adjustment ${state.request.adjustmentId} is already ${status}; an adjustment is approved or rejected once`);
+  fail(
+    'ADJUSTMENT_ALREADY_DECIDED',
+    `adjustment ${state.request.adjustmentId} is already ${status}; an adjustment is approved or rejected once`,
+  );
 
 /** The checker's approval, decided against the person's state at the revision it will be appended to. */
-export function decideApplication(state: AdjustmentState, approvedBy: ActorRef, settlement: SettlementRecord, person: PersonState, policy: Policy): Result<AdjustmentAppliedData> {
+export function decideApplication(
+  state: AdjustmentState,
+  approvedBy: ActorRef,
+  settlement: SettlementRecord,
+  person: PersonState,
+  policy: Policy,
+): Result<AdjustmentAppliedData> {
   const { request } = state;
   assert(request.settlementId === settlement.settlementId, 'an adjustment is applied to the settlement it names');
   const active = findActive(person, request.settlementId);
@@ -138,8 +169,18 @@ export function decideApplication(state: AdjustmentState, approvedBy: ActorRef, 
   if (!fits.ok) return fits;
   const { adjustmentId, settlementId, hospitalId, visitId, layerId, deltaFen } = request;
   return ok({
-    adjustmentId, settlementId, hospitalId, visitId, layerId, fund: fits.value.fund, region: settlement.discharge.region, year: settlement.year,
-    deltaFen, contributions: fits.value.contributions, requestedBy: state.requestedBy, approvedBy,
+    adjustmentId,
+    settlementId,
+    hospitalId,
+    visitId,
+    layerId,
+    fund: fits.value.fund,
+    region: settlement.discharge.region,
+    year: settlement.year,
+    deltaFen,
+    contributions: fits.value.contributions,
+    requestedBy: state.requestedBy,
+    approvedBy,
   });
 }
 

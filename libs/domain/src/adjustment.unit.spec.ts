@@ -1,7 +1,15 @@
 // Adjustments with maker–checker: what a request may ask, who may decide, and how an applied
 // adjustment moves the person's counters — and leaves again with its settlement's reversal.
 import { describe, expect, it } from '@jest/globals';
-import { AdjustmentState, decideAdjustmentRequest, decideApplication, decideApproval, decideRejection, evolveAdjustment, isAppliedTo } from './adjustment.js';
+import {
+  AdjustmentState,
+  decideAdjustmentRequest,
+  decideApplication,
+  decideApproval,
+  decideRejection,
+  evolveAdjustment,
+  isAppliedTo,
+} from './adjustment.js';
 import { Discharge } from './calculation.js';
 import { ActorRef, AdjustmentAppliedData, AdjustmentEvent, AdjustmentRequest, PersonEvent } from './events.js';
 import { PersonState, SettlementRecord, decidePerson, evolvePerson, fromSettledData, initialPersonState } from './person.js';
@@ -18,24 +26,61 @@ const OTHER: ActorRef = { kind: 'admin', id: 'admin-c' };
  * pays dibao 70 % of what is left, with two annual caps: `aid-year` 450 元 and `aid-all` 2,000 元.
  */
 const POLICY: Policy = {
-  policyId: 'p', version: 1, region: 'r1', effectiveFrom: '2012-01-01',
+  policyId: 'p',
+  version: 1,
+  region: 'r1',
+  effectiveFrom: '2012-01-01',
   categories: [{ code: 'dibao', name: '低保' }],
   layers: [
-    { id: 'basic', kind: 'insurance', fund: '390100', rules: [
-      { id: 'basic-all', threshold: { fen: 10000, per: 'settlement' }, bands: [{ uptoFen: null, ratioBp: 5000 }], annualCaps: [{ counter: 'basic-year', capFen: 100000 }] },
-    ] },
-    { id: 'aid', kind: 'aid', fund: '610100', rules: [
-      { id: 'aid-dibao', match: { categories: ['dibao'] }, bands: [{ uptoFen: null, ratioBp: 7000 }],
-        annualCaps: [{ counter: 'aid-year', capFen: 45000 }, { counter: 'aid-all', capFen: 200000 }] },
-    ] },
+    {
+      id: 'basic',
+      kind: 'insurance',
+      fund: '390100',
+      rules: [
+        {
+          id: 'basic-all',
+          threshold: { fen: 10000, per: 'settlement' },
+          bands: [{ uptoFen: null, ratioBp: 5000 }],
+          annualCaps: [{ counter: 'basic-year', capFen: 100000 }],
+        },
+      ],
+    },
+    {
+      id: 'aid',
+      kind: 'aid',
+      fund: '610100',
+      rules: [
+        {
+          id: 'aid-dibao',
+          match: { categories: ['dibao'] },
+          bands: [{ uptoFen: null, ratioBp: 7000 }],
+          annualCaps: [
+            { counter: 'aid-year', capFen: 45000 },
+            { counter: 'aid-all', capFen: 200000 },
+          ],
+        },
+      ],
+    },
   ],
 };
 
 const known = { isKnownCategory: (c: string) => c === 'dibao' };
 const discharge = (visitId: string): Discharge => ({
-  hospitalId: 'H1', visitId, personId: PERSON, region: 'r1', scheme: 'nrcms', visitType: 'inpatient', hospitalLevel: 'county',
-  admissionDate: '2012-06-10', dischargeDate: '2012-06-15', diagnosisCodes: [], totalFen: 110000, fullOwnPayFen: 0, overLimitFen: 0,
-  preSelfPayFen: 0, externalPayments: {},
+  hospitalId: 'H1',
+  visitId,
+  personId: PERSON,
+  region: 'r1',
+  scheme: 'nrcms',
+  visitType: 'inpatient',
+  hospitalLevel: 'county',
+  admissionDate: '2012-06-10',
+  dischargeDate: '2012-06-15',
+  diagnosisCodes: [],
+  totalFen: 110000,
+  fullOwnPayFen: 0,
+  overLimitFen: 0,
+  preSelfPayFen: 0,
+  externalPayments: {},
 });
 
 function decideAndEvolve(state: PersonState, command: Parameters<typeof decidePerson>[0]): { state: PersonState; events: PersonEvent[] } {
@@ -49,7 +94,12 @@ function decideAndEvolve(state: PersonState, command: Parameters<typeof decidePe
  * 50,000; aid pays 70 % of the 60,000 left = 42,000; the patient keeps 18,000 in scope.
  */
 function givenSettled(): { person: PersonState; settlement: SettlementRecord } {
-  let person = decideAndEvolve(initialPersonState(), { type: 'AssignCategory', personId: PERSON, category: 'dibao', validFrom: '2012-01-01' }).state;
+  let person = decideAndEvolve(initialPersonState(), {
+    type: 'AssignCategory',
+    personId: PERSON,
+    category: 'dibao',
+    validFrom: '2012-01-01',
+  }).state;
   const settled = decideAndEvolve(person, { type: 'SettleDischarge', discharge: discharge('V1'), settlementId: 'H1/V1/1', policy: POLICY });
   person = settled.state;
   const event = settled.events[0]!;
@@ -60,8 +110,14 @@ function givenSettled(): { person: PersonState; settlement: SettlementRecord } {
 let adjustmentNo = 0;
 function requested(settlement: SettlementRecord, layerId: string, deltaFen: number, requestedBy = MAKER): AdjustmentState {
   const request: AdjustmentRequest = {
-    adjustmentId: `adj-${++adjustmentNo}`, settlementId: settlement.settlementId, hospitalId: 'H1', visitId: settlement.discharge.visitId,
-    personId: PERSON, layerId, deltaFen, reason: '复核调整',
+    adjustmentId: `adj-${++adjustmentNo}`,
+    settlementId: settlement.settlementId,
+    hospitalId: 'H1',
+    visitId: settlement.discharge.visitId,
+    personId: PERSON,
+    layerId,
+    deltaFen,
+    reason: '复核调整',
   };
   return evolveAdjustment(null, { type: 'AdjustmentRequested', data: { ...request, requestedBy } })!;
 }
@@ -116,7 +172,14 @@ describe('requesting an adjustment (the maker)', () => {
 
   it('given a reversed settlement, when requested, then ALREADY_REVERSED', () => {
     const { person, settlement } = givenSettled();
-    const reversed = decideAndEvolve(person, { type: 'ReverseSettlement', personId: PERSON, settlementId: 'H1/V1/1', hospitalId: 'H1', visitId: 'V1', reason: 'x' }).state;
+    const reversed = decideAndEvolve(person, {
+      type: 'ReverseSettlement',
+      personId: PERSON,
+      settlementId: 'H1/V1/1',
+      hospitalId: 'H1',
+      visitId: 'V1',
+      reason: 'x',
+    }).state;
     expect(requestOutcome(reversed, settlement, 'aid', 100)).toBe('ALREADY_REVERSED');
   });
 });
@@ -131,8 +194,14 @@ describe('deciding an adjustment (maker–checker)', () => {
   });
 
   it('given an approved or a rejected adjustment, when approved again, then ADJUSTMENT_ALREADY_DECIDED', () => {
-    const approved = evolveAdjustment(state, { type: 'AdjustmentApproved', data: { adjustmentId: state.request.adjustmentId, approvedBy: CHECKER } })!;
-    const rejected = evolveAdjustment(state, { type: 'AdjustmentRejected', data: { adjustmentId: state.request.adjustmentId, rejectedBy: OTHER, reason: 'no' } })!;
+    const approved = evolveAdjustment(state, {
+      type: 'AdjustmentApproved',
+      data: { adjustmentId: state.request.adjustmentId, approvedBy: CHECKER },
+    })!;
+    const rejected = evolveAdjustment(state, {
+      type: 'AdjustmentRejected',
+      data: { adjustmentId: state.request.adjustmentId, rejectedBy: OTHER, reason: 'no' },
+    })!;
     expect(codeOf(decideApproval(approved, OTHER, CHECKER))).toBe('ADJUSTMENT_ALREADY_DECIDED');
     expect(codeOf(decideApproval(approved, CHECKER, CHECKER))).toBe('ADJUSTMENT_ALREADY_DECIDED');
     expect(codeOf(decideApproval(rejected, CHECKER, null))).toBe('ADJUSTMENT_ALREADY_DECIDED');
@@ -149,19 +218,30 @@ describe('deciding an adjustment (maker–checker)', () => {
   it('given a request, when rejected, then AdjustmentRejected names who and why, and the state says so', () => {
     const decided = decideRejection(state, OTHER, '理由不充分', null);
     const events = decided.ok ? decided.value : [];
-    expect(events).toEqual([{ type: 'AdjustmentRejected', data: { adjustmentId: state.request.adjustmentId, rejectedBy: OTHER, reason: '理由不充分' } }]);
+    expect(events).toEqual([
+      { type: 'AdjustmentRejected', data: { adjustmentId: state.request.adjustmentId, rejectedBy: OTHER, reason: '理由不充分' } },
+    ]);
     const after = events.reduce<AdjustmentState | null>((s, e: AdjustmentEvent) => evolveAdjustment(s, e), state)!;
     expect([after.status, after.rejectedBy, after.rejectionReason, after.requestedBy]).toEqual(['rejected', OTHER, '理由不充分', MAKER]);
   });
 });
 
 describe('applying an adjustment (the checker approved)', () => {
-  it('given aid counters at 42,000, when +2,000 on aid is applied, then both of the rule\'s counters move and nothing else', () => {
+  it("given aid counters at 42,000, when +2,000 on aid is applied, then both of the rule's counters move and nothing else", () => {
     const { person, settlement } = givenSettled();
     const application = decideApplication(requested(settlement, 'aid', 2000), CHECKER, settlement, person, POLICY);
     expect(application.ok).toBe(true);
     const data = (application as { value: AdjustmentAppliedData }).value;
-    expect(data).toMatchObject({ settlementId: 'H1/V1/1', layerId: 'aid', fund: '610100', region: 'r1', year: 2012, deltaFen: 2000, requestedBy: MAKER, approvedBy: CHECKER });
+    expect(data).toMatchObject({
+      settlementId: 'H1/V1/1',
+      layerId: 'aid',
+      fund: '610100',
+      region: 'r1',
+      year: 2012,
+      deltaFen: 2000,
+      requestedBy: MAKER,
+      approvedBy: CHECKER,
+    });
     expect(data.contributions).toEqual({ yearBase: {}, used: { 'aid-year': 2000, 'aid-all': 2000 } });
     const after = evolvePerson(person, { type: 'AdjustmentApplied', data });
     expect(year(after).used).toEqual({ ...year(person).used, 'aid-year': 44000, 'aid-all': 44000 });
@@ -174,9 +254,13 @@ describe('applying an adjustment (the checker approved)', () => {
   it('given +2,000 already applied on aid, when the next one is decided, then it is checked against the pay and counters after the first', () => {
     const { person, settlement } = givenSettled();
     const after = applied(person, settlement, 'aid', 2000);
-    expect(codeOf(decideApplication(requested(settlement, 'aid', 1001), CHECKER, settlement, after, POLICY))).toBe('ADJUSTMENT_OUT_OF_RANGE');
+    expect(codeOf(decideApplication(requested(settlement, 'aid', 1001), CHECKER, settlement, after, POLICY))).toBe(
+      'ADJUSTMENT_OUT_OF_RANGE',
+    );
     expect(codeOf(decideApplication(requested(settlement, 'aid', 1000), CHECKER, settlement, after, POLICY))).toBe('ok');
-    expect(codeOf(decideApplication(requested(settlement, 'aid', -44001), CHECKER, settlement, after, POLICY))).toBe('ADJUSTMENT_OUT_OF_RANGE');
+    expect(codeOf(decideApplication(requested(settlement, 'aid', -44001), CHECKER, settlement, after, POLICY))).toBe(
+      'ADJUSTMENT_OUT_OF_RANGE',
+    );
     expect(codeOf(decideApplication(requested(settlement, 'aid', -44000), CHECKER, settlement, after, POLICY))).toBe('ok');
   });
 
@@ -185,7 +269,14 @@ describe('applying an adjustment (the checker approved)', () => {
     const before = initialPersonState();
     const adjusted = applied(applied(person, settlement, 'aid', 2000), settlement, 'basic', -5000);
     expect(year(adjusted).used).toEqual({ 'basic-year': 45000, 'aid-year': 44000, 'aid-all': 44000 });
-    const reversed = decideAndEvolve(adjusted, { type: 'ReverseSettlement', personId: PERSON, settlementId: 'H1/V1/1', hospitalId: 'H1', visitId: 'V1', reason: 'x' }).state;
+    const reversed = decideAndEvolve(adjusted, {
+      type: 'ReverseSettlement',
+      personId: PERSON,
+      settlementId: 'H1/V1/1',
+      hospitalId: 'H1',
+      visitId: 'V1',
+      reason: 'x',
+    }).state;
     expect(year(reversed).used).toEqual({ 'basic-year': 0, 'aid-year': 0, 'aid-all': 0 });
     expect(Object.values(year(reversed).yearBase).every((fen) => fen === 0)).toBe(true);
     expect(reversed.active).toBe(before.active);
@@ -195,24 +286,57 @@ describe('applying an adjustment (the checker approved)', () => {
     const { person, settlement } = givenSettled();
     const state = requested(settlement, 'aid', 1000);
     const application = decideApplication(state, CHECKER, settlement, person, POLICY);
-    const reversed = decideAndEvolve(person, { type: 'ReverseSettlement', personId: PERSON, settlementId: 'H1/V1/1', hospitalId: 'H1', visitId: 'V1', reason: 'x' }).state;
+    const reversed = decideAndEvolve(person, {
+      type: 'ReverseSettlement',
+      personId: PERSON,
+      settlementId: 'H1/V1/1',
+      hospitalId: 'H1',
+      visitId: 'V1',
+      reason: 'x',
+    }).state;
     expect(codeOf(decideApplication(state, CHECKER, settlement, reversed, POLICY))).toBe('ALREADY_REVERSED');
-    expect(evolvePerson(reversed, { type: 'AdjustmentApplied', data: (application as { value: AdjustmentAppliedData }).value })).toEqual(reversed);
+    expect(evolvePerson(reversed, { type: 'AdjustmentApplied', data: (application as { value: AdjustmentAppliedData }).value })).toEqual(
+      reversed,
+    );
   });
 });
 
 describe('a counter shared by two rules with different caps', () => {
   /** One aid layer, two rules counting c1: inpatient capped at 100,000, outpatient at 1,000,000. */
   const SHARED: Policy = {
-    policyId: 'shared', version: 1, region: 'r1', effectiveFrom: '2012-01-01', categories: [{ code: 'dibao', name: '低保' }],
-    layers: [{ id: 'L1', kind: 'aid', fund: 'F1', rules: [
-      { id: 'ip', match: { visitTypes: ['inpatient'] }, bands: [{ uptoFen: null, ratioBp: 10000 }], annualCaps: [{ counter: 'c1', capFen: 100000 }] },
-      { id: 'op', match: { visitTypes: ['outpatient'] }, bands: [{ uptoFen: null, ratioBp: 10000 }], annualCaps: [{ counter: 'c1', capFen: 1000000 }] },
-    ] }],
+    policyId: 'shared',
+    version: 1,
+    region: 'r1',
+    effectiveFrom: '2012-01-01',
+    categories: [{ code: 'dibao', name: '低保' }],
+    layers: [
+      {
+        id: 'L1',
+        kind: 'aid',
+        fund: 'F1',
+        rules: [
+          {
+            id: 'ip',
+            match: { visitTypes: ['inpatient'] },
+            bands: [{ uptoFen: null, ratioBp: 10000 }],
+            annualCaps: [{ counter: 'c1', capFen: 100000 }],
+          },
+          {
+            id: 'op',
+            match: { visitTypes: ['outpatient'] },
+            bands: [{ uptoFen: null, ratioBp: 10000 }],
+            annualCaps: [{ counter: 'c1', capFen: 1000000 }],
+          },
+        ],
+      },
+    ],
   };
   const settleOn = (person: PersonState, visitId: string, visitType: 'inpatient' | 'outpatient', totalFen: number) => {
     const settled = decideAndEvolve(person, {
-      type: 'SettleDischarge', settlementId: `H1/${visitId}/1`, policy: SHARED, discharge: { ...discharge(visitId), visitType, totalFen },
+      type: 'SettleDischarge',
+      settlementId: `H1/${visitId}/1`,
+      policy: SHARED,
+      discharge: { ...discharge(visitId), visitType, totalFen },
     });
     const event = settled.events[0]!;
     if (event.type !== 'DischargeSettled') throw new Error('expected DischargeSettled');
@@ -230,9 +354,15 @@ describe('a counter shared by two rules with different caps', () => {
     const after = evolvePerson(both, { type: 'AdjustmentApplied', data: (cut as { value: AdjustmentAppliedData }).value });
     expect(year(after).used).toEqual({ c1: 540000 });
     // a raise must keep c1 within the inpatient cap, which it is already above
-    expect(codeOf(decideApplication(requested(inpatient.settlement, 'L1', 1), CHECKER, inpatient.settlement, after, SHARED))).toBe('ADJUSTMENT_OUT_OF_RANGE');
+    expect(codeOf(decideApplication(requested(inpatient.settlement, 'L1', 1), CHECKER, inpatient.settlement, after, SHARED))).toBe(
+      'ADJUSTMENT_OUT_OF_RANGE',
+    );
     // and a cut may take the layer's pay to 0 but no further
-    expect(codeOf(decideApplication(requested(inpatient.settlement, 'L1', -40000), CHECKER, inpatient.settlement, after, SHARED))).toBe('ok');
-    expect(codeOf(decideApplication(requested(inpatient.settlement, 'L1', -40001), CHECKER, inpatient.settlement, after, SHARED))).toBe('ADJUSTMENT_OUT_OF_RANGE');
+    expect(codeOf(decideApplication(requested(inpatient.settlement, 'L1', -40000), CHECKER, inpatient.settlement, after, SHARED))).toBe(
+      'ok',
+    );
+    expect(codeOf(decideApplication(requested(inpatient.settlement, 'L1', -40001), CHECKER, inpatient.settlement, after, SHARED))).toBe(
+      'ADJUSTMENT_OUT_OF_RANGE',
+    );
   });
 });

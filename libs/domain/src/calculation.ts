@@ -4,7 +4,22 @@
 // layer of the policy, applied in order to what the previous layers left unpaid. Pure: integer
 // 分 in, integer 分 out; no clock, no I/O.
 import { Band, Layer, LayerKind, Match, Policy, Rule } from './policy.js';
-import { Fen, HospitalLevel, IsoDate, MAX_BP, NO_CATEGORY, Result, VisitType, assert, dict, fail, ok, own, setOwn, yearOf } from './primitives.js';
+import {
+  Fen,
+  HospitalLevel,
+  IsoDate,
+  MAX_BP,
+  NO_CATEGORY,
+  Result,
+  VisitType,
+  assert,
+  dict,
+  fail,
+  ok,
+  own,
+  setOwn,
+  yearOf,
+} from './primitives.js';
 
 /** A discharge with defaults applied (absent amounts = 0, diagnoses = [], externalPayments = {}). */
 export interface Discharge {
@@ -30,10 +45,25 @@ export interface Discharge {
  * Fields in a fixed order (diagnosis order is significant), external payments sorted by layer.
  */
 export function dischargeFingerprint(d: Discharge): string {
-  const external = Object.keys(d.externalPayments).sort().map((k) => [k, d.externalPayments[k]]);
+  const external = Object.keys(d.externalPayments)
+    .sort()
+    .map((k) => [k, d.externalPayments[k]]);
   return JSON.stringify([
-    d.hospitalId, d.visitId, d.personId, d.region, d.scheme, d.visitType, d.hospitalLevel, d.admissionDate, d.dischargeDate,
-    d.diagnosisCodes, d.totalFen, d.fullOwnPayFen, d.overLimitFen, d.preSelfPayFen, external,
+    d.hospitalId,
+    d.visitId,
+    d.personId,
+    d.region,
+    d.scheme,
+    d.visitType,
+    d.hospitalLevel,
+    d.admissionDate,
+    d.dischargeDate,
+    d.diagnosisCodes,
+    d.totalFen,
+    d.fullOwnPayFen,
+    d.overLimitFen,
+    d.preSelfPayFen,
+    external,
   ]);
 }
 
@@ -91,7 +121,13 @@ export function inScopeOf(d: Pick<Discharge, 'totalFen' | 'fullOwnPayFen' | 'ove
  * left of it for the discharge's region and year. Such a fund is one more limit of the layers it
  * pays, after the annual caps: `cappedBy: "fund:<code>"` when it is the one that binds.
  */
-export function computeSettlement(policy: Policy, d: Discharge, who: Eligibility, year: YearState, fundRoomFen: Readonly<Record<string, Fen>> = {}): Result<Computation> {
+export function computeSettlement(
+  policy: Policy,
+  d: Discharge,
+  who: Eligibility,
+  year: YearState,
+  fundRoomFen: Readonly<Record<string, Fen>> = {},
+): Result<Computation> {
   const inScopeFen = inScopeOf(d);
   if (inScopeFen < 0) {
     return fail('VALIDATION_FAILED', 'totalFen is less than fullOwnPayFen + overLimitFen + preSelfPayFen', [
@@ -107,17 +143,21 @@ export function computeSettlement(policy: Policy, d: Discharge, who: Eligibility
     const external = own(d.externalPayments, layer.id);
     if (external !== undefined) {
       if (external > remaining) {
-        return fail('VALIDATION_FAILED', `externalPayments.${layer.id} (${external}) is more than the ${remaining} fen left when that layer is reached`, [
-          { field: `externalPayments.${layer.id}`, problem: `must be at most ${remaining}` },
-        ]);
+        return fail(
+          'VALIDATION_FAILED',
+          `externalPayments.${layer.id} (${external}) is more than the ${remaining} fen left when that layer is reached`,
+          [{ field: `externalPayments.${layer.id}`, problem: `must be at most ${remaining}` }],
+        );
       }
       // An amount adjudicated elsewhere is still paid from the layer's fund (it is posted there),
       // so it takes from a fund that may not be overdrawn like any pay, and may not exceed it.
       const room = own(fundLeft, layer.fund);
       if (room !== undefined && external > room) {
-        return fail('VALIDATION_FAILED', `externalPayments.${layer.id} (${external}) is more than the ${room} fen fund ${layer.fund} has left for region ${d.region} in ${yearOf(d.dischargeDate)}`, [
-          { field: `externalPayments.${layer.id}`, problem: `must be at most ${room}, what fund ${layer.fund} has left` },
-        ]);
+        return fail(
+          'VALIDATION_FAILED',
+          `externalPayments.${layer.id} (${external}) is more than the ${room} fen fund ${layer.fund} has left for region ${d.region} in ${yearOf(d.dischargeDate)}`,
+          [{ field: `externalPayments.${layer.id}`, problem: `must be at most ${room}, what fund ${layer.fund} has left` }],
+        );
       }
       if (room !== undefined) setOwn(fundLeft, layer.fund, room - external);
       layers.push(layerResult(layer, null, true, remaining, 0, external, external, null));
@@ -228,7 +268,14 @@ export function totalsOf(d: Discharge, layers: LayerResult[], remaining: Fen): T
 }
 
 function layerResult(
-  layer: Layer, ruleId: string | null, external: boolean, baseFen: Fen, belowThresholdFen: Fen, rawFen: Fen, payFen: Fen, cappedBy: string | null,
+  layer: Layer,
+  ruleId: string | null,
+  external: boolean,
+  baseFen: Fen,
+  belowThresholdFen: Fen,
+  rawFen: Fen,
+  payFen: Fen,
+  cappedBy: string | null,
 ): LayerResult {
   return { layerId: layer.id, kind: layer.kind, fund: layer.fund, ruleId, external, baseFen, belowThresholdFen, rawFen, payFen, cappedBy };
 }

@@ -21,10 +21,27 @@ export const ADJUSTMENT_STREAM_PREFIX = 'adjustment-';
 
 // ---- person-{personId} --------------------------------------------------------------------------
 
-export interface CategoryAssignedData { personId: string; category: string; validFrom: IsoDate; validTo: IsoDate | null }
-export interface CategoryRevokedData { personId: string; category: string; from: IsoDate }
-export interface ApprovalGrantedData { personId: string; approvalNo: string; validFrom: IsoDate; validTo: IsoDate }
-export interface DeathRecordedData { personId: string; date: IsoDate }
+export interface CategoryAssignedData {
+  personId: string;
+  category: string;
+  validFrom: IsoDate;
+  validTo: IsoDate | null;
+}
+export interface CategoryRevokedData {
+  personId: string;
+  category: string;
+  from: IsoDate;
+}
+export interface ApprovalGrantedData {
+  personId: string;
+  approvalNo: string;
+  validFrom: IsoDate;
+  validTo: IsoDate;
+}
+export interface DeathRecordedData {
+  personId: string;
+  date: IsoDate;
+}
 
 /**
  * A layer's result as the DischargeSettled event records it: [ruleId, baseFen, belowThresholdFen,
@@ -33,7 +50,14 @@ export interface DeathRecordedData { personId: string; date: IsoDate }
  * and a layer is `external` exactly when the discharge's externalPayments names it; totals follow
  * from the layers (spec §6). Nothing derivable is recorded twice: a settlement event is most of the log.
  */
-export type RecordedLayer = [ruleId: string | null, baseFen: Fen, belowThresholdFen: Fen, rawFen: Fen, payFen: Fen, cappedBy: string | null];
+export type RecordedLayer = [
+  ruleId: string | null,
+  baseFen: Fen,
+  belowThresholdFen: Fen,
+  rawFen: Fen,
+  payFen: Fen,
+  cappedBy: string | null,
+];
 
 /** The data of a DischargeSettled event: the input, what applied, and every layer's result. */
 export interface SettledData {
@@ -49,10 +73,19 @@ export interface SettledData {
   contributions: YearState;
 }
 
-export interface SettlementReversedData { personId: string; settlementId: string; hospitalId: string; visitId: string; reason: string }
+export interface SettlementReversedData {
+  personId: string;
+  settlementId: string;
+  hospitalId: string;
+  visitId: string;
+  reason: string;
+}
 
 /** Who asked or decided: the service's actor, as recorded in events (`{kind, id}`). */
-export interface ActorRef { kind: string; id: string }
+export interface ActorRef {
+  kind: string;
+  id: string;
+}
 
 /** The data of AdjustmentApplied, recorded in the PERSON stream: it moves the person's counters. */
 export interface AdjustmentAppliedData {
@@ -116,7 +149,10 @@ export type AdjustmentEvent =
 
 // ---- policy-{policyId}, fund-{fund}-{region} ----------------------------------------------------
 
-export interface PolicyPublishedEvent { type: 'PolicyPublished'; data: { policy: Policy } }
+export interface PolicyPublishedEvent {
+  type: 'PolicyPublished';
+  data: { policy: Policy };
+}
 
 export const ALLOCATION_SOURCES = ['superior', 'local', 'carryover'] as const;
 export type AllocationSource = (typeof ALLOCATION_SOURCES)[number];

@@ -21,7 +21,8 @@ export interface FundAccount {
 export const fundKey = (fund: string, region: string, year: number) => `${fund}|${region}|${year}`;
 
 /** An allocation's identity: the same reference for the same fund, region and year is the same allocation. */
-export const allocationKey = (a: Pick<FundAllocatedData, 'fund' | 'region' | 'year' | 'reference'>) => JSON.stringify([a.fund, a.region, a.year, a.reference]);
+export const allocationKey = (a: Pick<FundAllocatedData, 'fund' | 'region' | 'year' | 'reference'>) =>
+  JSON.stringify([a.fund, a.region, a.year, a.reference]);
 
 /**
  * The one order of fund accounts, wherever they are listed (GET /v1/funds, the year report): by fund
@@ -57,7 +58,13 @@ export function usageRateBp(a: FundAccount): number | null {
  * settlements being recorded right now. Funds the policy does not list, or lists as
  * mayOverdraw: true, have no limit and are absent from the result.
  */
-export function fundRoomFor(policy: Policy, region: string, year: number, account: (key: string) => FundAccount | undefined, reservedFen: (key: string) => Fen): Record<string, Fen> {
+export function fundRoomFor(
+  policy: Policy,
+  region: string,
+  year: number,
+  account: (key: string) => FundAccount | undefined,
+  reservedFen: (key: string) => Fen,
+): Record<string, Fen> {
   const room: Record<string, Fen> = {};
   for (const f of policy.funds ?? []) {
     if (f.mayOverdraw) continue;
@@ -68,16 +75,28 @@ export function fundRoomFor(policy: Policy, region: string, year: number, accoun
   return room;
 }
 
-export interface AllocateFund { fund: string; region: string; year: number; source: string; amountFen: number; reference: string }
+export interface AllocateFund {
+  fund: string;
+  region: string;
+  year: number;
+  source: string;
+  amountFen: number;
+  reference: string;
+}
 
 export function decideAllocation(c: AllocateFund): Result<FundAllocatedData> {
   const problems: Array<{ field: string; problem: string }> = [];
-  if (typeof c.fund !== 'string' || c.fund.length < 1 || c.fund.length > 64) problems.push({ field: 'fund', problem: 'must be a text of 1 to 64 characters' });
+  if (typeof c.fund !== 'string' || c.fund.length < 1 || c.fund.length > 64)
+    problems.push({ field: 'fund', problem: 'must be a text of 1 to 64 characters' });
   if (!isId(c.region)) problems.push({ field: 'region', problem: 'must match ^[A-Za-z0-9._:-]{1,64}$' });
-  if (!(Number.isInteger(c.year) && c.year >= 2000 && c.year <= 2100)) problems.push({ field: 'year', problem: 'must be an integer from 2000 to 2100' });
-  if (!ALLOCATION_SOURCES.includes(c.source as AllocationSource)) problems.push({ field: 'source', problem: `must be one of ${ALLOCATION_SOURCES.join(', ')}` });
-  if (!isFen(c.amountFen) || c.amountFen === 0) problems.push({ field: 'amountFen', problem: 'must be an integer number of fen from 1 to 100000000000' });
-  if (typeof c.reference !== 'string' || c.reference.length < 1 || c.reference.length > 200) problems.push({ field: 'reference', problem: 'must be a text of 1 to 200 characters' });
+  if (!(Number.isInteger(c.year) && c.year >= 2000 && c.year <= 2100))
+    problems.push({ field: 'year', problem: 'must be an integer from 2000 to 2100' });
+  if (!ALLOCATION_SOURCES.includes(c.source as AllocationSource))
+    problems.push({ field: 'source', problem: `must be one of ${ALLOCATION_SOURCES.join(', ')}` });
+  if (!isFen(c.amountFen) || c.amountFen === 0)
+    problems.push({ field: 'amountFen', problem: 'must be an integer number of fen from 1 to 100000000000' });
+  if (typeof c.reference !== 'string' || c.reference.length < 1 || c.reference.length > 200)
+    problems.push({ field: 'reference', problem: 'must be a text of 1 to 200 characters' });
   if (problems.length > 0) return fail('VALIDATION_FAILED', `invalid allocation: ${problems[0]!.field} ${problems[0]!.problem}`, problems);
   const { fund, region, year, amountFen, reference } = c;
   return ok({ fund, region, year, source: c.source as AllocationSource, amountFen, reference });

@@ -2,13 +2,31 @@
 // approvals (同步结算申请审批表), death record (死亡比对) and settlements, because the annual caps are
 // per person — so the person stream is the consistency boundary that keeps two concurrent
 // settlements from using the same cap room. decide() and evolve() are pure.
-import { Computation, Discharge, Eligibility, LayerResult, Totals, YearState, computeSettlement, dischargeFingerprint, inScopeOf, totalsOf } from './calculation.js';
+import {
+  Computation,
+  Discharge,
+  Eligibility,
+  LayerResult,
+  Totals,
+  YearState,
+  computeSettlement,
+  dischargeFingerprint,
+  inScopeOf,
+  totalsOf,
+} from './calculation.js';
 import type { AdjustmentAppliedData, PersonEvent, SettledData } from './events.js';
 import { Policy } from './policy.js';
 import { Fen, IsoDate, NO_CATEGORY, Result, assert, dayBefore, dict, fail, ok, own, setOwn, yearOf } from './primitives.js';
 
-export interface Interval { from: IsoDate; to: IsoDate | null }
-export interface Approval { approvalNo: string; validFrom: IsoDate; validTo: IsoDate }
+export interface Interval {
+  from: IsoDate;
+  to: IsoDate | null;
+}
+export interface Approval {
+  approvalNo: string;
+  validFrom: IsoDate;
+  validTo: IsoDate;
+}
 
 /**
  * Everything recorded about a settlement, in full: the event's data (events.ts) with each layer's
@@ -22,15 +40,24 @@ export interface SettlementRecord extends Omit<SettledData, 'layers'> {
 
 export function toSettledData(r: SettlementRecord): SettledData {
   return {
-    settlementId: r.settlementId, fingerprint: r.fingerprint, discharge: r.discharge, policy: r.policy, year: r.year, category: r.category,
-    aidBlockedReason: r.aidBlockedReason, layers: r.layers.map((l) => [l.ruleId, l.baseFen, l.belowThresholdFen, l.rawFen, l.payFen, l.cappedBy]),
+    settlementId: r.settlementId,
+    fingerprint: r.fingerprint,
+    discharge: r.discharge,
+    policy: r.policy,
+    year: r.year,
+    category: r.category,
+    aidBlockedReason: r.aidBlockedReason,
+    layers: r.layers.map((l) => [l.ruleId, l.baseFen, l.belowThresholdFen, l.rawFen, l.payFen, l.cappedBy]),
     contributions: r.contributions,
   };
 }
 
 /** The full record of a recorded settlement, given the policy version it names. */
 export function fromSettledData(s: SettledData, policy: Policy): SettlementRecord {
-  assert(policy.policyId === s.policy.policyId && policy.version === s.policy.version, 'a settlement is read with the policy version it names');
+  assert(
+    policy.policyId === s.policy.policyId && policy.version === s.policy.version,
+    'a settlement is read with the policy version it names',
+  );
   assert(policy.layers.length === s.layers.length, 'a settlement records one result per layer of its policy');
   let remaining = inScopeOf(s.discharge);
   const inScopeFen = remaining;
@@ -38,20 +65,48 @@ export function fromSettledData(s: SettledData, policy: Policy): SettlementRecor
     const layer = policy.layers[i]!;
     remaining -= payFen;
     const external = own(s.discharge.externalPayments, layer.id) !== undefined;
-    return { layerId: layer.id, kind: layer.kind, fund: layer.fund, ruleId, external, baseFen, belowThresholdFen, rawFen, payFen, cappedBy };
+    return {
+      layerId: layer.id,
+      kind: layer.kind,
+      fund: layer.fund,
+      ruleId,
+      external,
+      baseFen,
+      belowThresholdFen,
+      rawFen,
+      payFen,
+      cappedBy,
+    };
   });
   const { settlementId, fingerprint, discharge, year, category, aidBlockedReason, contributions } = s;
   return {
-    settlementId, fingerprint, discharge, policy: s.policy, year, category, aidBlockedReason, inScopeFen, layers,
-    totals: totalsOf(discharge, layers, remaining), contributions,
+    settlementId,
+    fingerprint,
+    discharge,
+    policy: s.policy,
+    year,
+    category,
+    aidBlockedReason,
+    inScopeFen,
+    layers,
+    totals: totalsOf(discharge, layers, remaining),
+    contributions,
   };
 }
 
 /** An applied adjustment as the person state keeps it, with the active settlement it belongs to. */
-export interface AppliedAdjustment { adjustmentId: string; layerId: string; deltaFen: Fen }
+export interface AppliedAdjustment {
+  adjustmentId: string;
+  layerId: string;
+  deltaFen: Fen;
+}
 
 export interface ActiveSettlement {
-  settlementId: string; year: number; contributions: YearState; hospitalId: string; visitId: string;
+  settlementId: string;
+  year: number;
+  contributions: YearState;
+  hospitalId: string;
+  visitId: string;
   /** Approved adjustments of this settlement (adjustment.ts); `contributions` includes theirs, so a reversal removes them too. */
   adjustments?: readonly AppliedAdjustment[];
 }
@@ -60,7 +115,10 @@ export interface ActiveSettlement {
  * The person's active (not reversed) settlements, newest first, as an immutable list: settling
  * adds one in O(1) instead of copying a map that grows with every settlement of the person.
  */
-export interface ActiveList { readonly head: ActiveSettlement; readonly tail: ActiveList | null }
+export interface ActiveList {
+  readonly head: ActiveSettlement;
+  readonly tail: ActiveList | null;
+}
 
 export interface PersonState {
   categories: Record<string, Interval[]>;
@@ -96,7 +154,14 @@ export type PersonCommand =
   | { type: 'RevokeCategory'; personId: string; category: string; from: IsoDate }
   | { type: 'GrantApproval'; personId: string; approvalNo: string; validFrom: IsoDate; validTo: IsoDate }
   | { type: 'RecordDeath'; personId: string; date: IsoDate }
-  | { type: 'SettleDischarge'; discharge: Discharge; settlementId: string; policy: Policy; fingerprint?: string; fundRoomFen?: Readonly<Record<string, Fen>> }
+  | {
+      type: 'SettleDischarge';
+      discharge: Discharge;
+      settlementId: string;
+      policy: Policy;
+      fingerprint?: string;
+      fundRoomFen?: Readonly<Record<string, Fen>>;
+    }
   | { type: 'ReverseSettlement'; personId: string; settlementId: string; hospitalId: string; visitId: string; reason: string };
 
 /** What the decider needs to know beyond the person's own stream. */
@@ -118,7 +183,8 @@ export function decidePerson(command: PersonCommand, state: PersonState, ctx: Pe
       }
       if (command.type === 'AssignCategory') {
         const { personId, category, validFrom } = command;
-        if (command.validTo !== undefined && command.validTo < validFrom) return fail('VALIDATION_FAILED', 'validTo is before validFrom', [{ field: 'validTo', problem: 'must not be before validFrom' }]);
+        if (command.validTo !== undefined && command.validTo < validFrom)
+          return fail('VALIDATION_FAILED', 'validTo is before validFrom', [{ field: 'validTo', problem: 'must not be before validFrom' }]);
         return ok([{ type: 'CategoryAssigned', data: { personId, category, validFrom, validTo: command.validTo ?? null } }]);
       }
       const { personId, category, from } = command;
@@ -126,7 +192,8 @@ export function decidePerson(command: PersonCommand, state: PersonState, ctx: Pe
     }
     case 'GrantApproval': {
       const { personId, approvalNo, validFrom, validTo } = command;
-      if (validTo < validFrom) return fail('VALIDATION_FAILED', 'validTo is before validFrom', [{ field: 'validTo', problem: 'must not be before validFrom' }]);
+      if (validTo < validFrom)
+        return fail('VALIDATION_FAILED', 'validTo is before validFrom', [{ field: 'validTo', problem: 'must not be before validFrom' }]);
       return ok([{ type: 'ApprovalGranted', data: { personId, approvalNo, validFrom, validTo } }]);
     }
     case 'RecordDeath':
@@ -151,19 +218,28 @@ export function decidePerson(command: PersonCommand, state: PersonState, ctx: Pe
  * order of spec §8.
  */
 export function settle(
-  d: Discharge, policy: Policy, settlementId: string, state: PersonState, fingerprint?: string, fundRoomFen?: Readonly<Record<string, Fen>>,
+  d: Discharge,
+  policy: Policy,
+  settlementId: string,
+  state: PersonState,
+  fingerprint?: string,
+  fundRoomFen?: Readonly<Record<string, Fen>>,
 ): Result<SettlementRecord> {
   for (const layerId of Object.keys(d.externalPayments)) {
     if (!policy.layers.some((l) => l.id === layerId)) {
-      return fail('VALIDATION_FAILED', `externalPayments names "${layerId}", which is not a layer of policy ${policy.policyId} v${policy.version}`, [
-        { field: `externalPayments.${layerId}`, problem: 'is not a layer of the applied policy' },
-      ]);
+      return fail(
+        'VALIDATION_FAILED',
+        `externalPayments names "${layerId}", which is not a layer of policy ${policy.policyId} v${policy.version}`,
+        [{ field: `externalPayments.${layerId}`, problem: 'is not a layer of the applied policy' }],
+      );
     }
   }
   if (state.deathDate !== null && d.admissionDate > state.deathDate) {
-    return fail('PERSON_DECEASED', `person ${d.personId} was recorded deceased on ${state.deathDate}, before admission on ${d.admissionDate}`, [
-      { field: 'admissionDate', problem: `is after the recorded date of death ${state.deathDate}` },
-    ]);
+    return fail(
+      'PERSON_DECEASED',
+      `person ${d.personId} was recorded deceased on ${state.deathDate}, before admission on ${d.admissionDate}`,
+      [{ field: 'admissionDate', problem: `is after the recorded date of death ${state.deathDate}` }],
+    );
   }
   const who = eligibility(state, policy, d.dischargeDate);
   const year = yearOf(d.dischargeDate);
@@ -192,7 +268,9 @@ export function settle(
  * highest one only (按较高一类救助, 不重复救助).
  */
 export function eligibility(state: PersonState, policy: Policy, date: IsoDate): Eligibility {
-  const held = policy.categories.find((c) => (own(state.categories, c.code) ?? []).some((i) => i.from <= date && (i.to === null || date <= i.to)));
+  const held = policy.categories.find((c) =>
+    (own(state.categories, c.code) ?? []).some((i) => i.from <= date && (i.to === null || date <= i.to)),
+  );
   if (held === undefined) return { category: NO_CATEGORY, aidBlocked: false };
   const approved = state.approvals.some((a) => a.validFrom <= date && date <= a.validTo);
   return { category: held.code, aidBlocked: held.requiresApproval === true && !approved };
@@ -222,15 +300,29 @@ export function evolvePerson(state: PersonState, event: PersonEvent): PersonStat
       return { ...state, deathDate: event.data.date };
     case 'DischargeSettled': {
       const s = event.data;
-      const head: ActiveSettlement = { settlementId: s.settlementId, year: s.year, contributions: s.contributions, hospitalId: s.discharge.hospitalId, visitId: s.discharge.visitId };
-      return { ...state, active: { head, tail: state.active }, years: { ...state.years, [s.year]: applyContributions(state.years[s.year], s.contributions, 1) } };
+      const head: ActiveSettlement = {
+        settlementId: s.settlementId,
+        year: s.year,
+        contributions: s.contributions,
+        hospitalId: s.discharge.hospitalId,
+        visitId: s.discharge.visitId,
+      };
+      return {
+        ...state,
+        active: { head, tail: state.active },
+        years: { ...state.years, [s.year]: applyContributions(state.years[s.year], s.contributions, 1) },
+      };
     }
     case 'SettlementReversed': {
       // A reversal removes exactly what the settlement added; other settlements are not recomputed.
       const reversed = findActive(state, event.data.settlementId);
       if (reversed === undefined) return state;
       const active = withoutActive(state.active, event.data.settlementId);
-      return { ...state, active, years: { ...state.years, [reversed.year]: applyContributions(state.years[reversed.year], reversed.contributions, -1) } };
+      return {
+        ...state,
+        active,
+        years: { ...state.years, [reversed.year]: applyContributions(state.years[reversed.year], reversed.contributions, -1) },
+      };
     }
     case 'EnrolmentSubsidyGranted':
       return { ...state, subsidies: { ...state.subsidies, [event.data.year]: event.data.amountFen } };
@@ -252,7 +344,11 @@ function applyAdjustment(state: PersonState, a: AdjustmentAppliedData): PersonSt
     contributions: applyContributions(target.contributions, a.contributions, 1),
     adjustments: [...(target.adjustments ?? []), { adjustmentId: a.adjustmentId, layerId: a.layerId, deltaFen: a.deltaFen }],
   };
-  return { ...state, active: replaceActive(state.active, updated), years: { ...state.years, [target.year]: applyContributions(state.years[target.year], a.contributions, 1) } };
+  return {
+    ...state,
+    active: replaceActive(state.active, updated),
+    years: { ...state.years, [target.year]: applyContributions(state.years[target.year], a.contributions, 1) },
+  };
 }
 
 /** The list with one settlement replaced; the part after it is shared, the part before it copied. */

@@ -1,7 +1,17 @@
 // The person aggregate (spec §4–§7): categories, approvals, death, thresholds and caps over a year.
 import { describe, it, expect } from '@jest/globals';
 import { Discharge } from './calculation.js';
-import { PersonCommand, PersonContext, PersonState, SettlementRecord, decidePerson, evolvePerson, fromSettledData, initialPersonState, toSettledData } from './person.js';
+import {
+  PersonCommand,
+  PersonContext,
+  PersonState,
+  SettlementRecord,
+  decidePerson,
+  evolvePerson,
+  fromSettledData,
+  initialPersonState,
+  toSettledData,
+} from './person.js';
 import { Policy, Rule, validatePolicy } from './policy.js';
 import { Result } from './primitives.js';
 import { decideVisitReversal, decideVisitSettlement } from './visit.js';
@@ -11,38 +21,69 @@ const known: PersonContext = { isKnownCategory: (c) => ['tekun', 'dibao', 'edge'
 
 /** tekun 100 %, dibao 70 %, edge 50 % (needs approval) aid after 50 % basic insurance above a 100 元 deductible. */
 const policy = (aidRules?: Rule[], categories?: Policy['categories']): Policy => ({
-  policyId: 'p', version: 1, region: 'r1', effectiveFrom: '2012-01-01',
+  policyId: 'p',
+  version: 1,
+  region: 'r1',
+  effectiveFrom: '2012-01-01',
   categories: categories ?? [
     { code: 'tekun', name: '特困' },
     { code: 'dibao', name: '低保' },
     { code: 'edge', name: '低保边缘', requiresApproval: true },
   ],
   layers: [
-    { id: 'basic', kind: 'insurance', fund: '390100', rules: [
-      { id: 'basic-all', threshold: { fen: 10000, per: 'settlement' }, bands: [{ uptoFen: null, ratioBp: 5000 }] },
-    ] },
-    { id: 'aid', kind: 'aid', fund: '610100', rules: aidRules ?? [
-      { id: 'aid-tekun', match: { categories: ['tekun'] }, bands: [{ uptoFen: null, ratioBp: 10000 }] },
-      { id: 'aid-dibao', match: { categories: ['dibao'] }, bands: [{ uptoFen: null, ratioBp: 7000 }] },
-      { id: 'aid-edge', match: { categories: ['edge'] }, bands: [{ uptoFen: null, ratioBp: 5000 }] },
-    ] },
-    { id: 'aid2', kind: 'aid', fund: '610102', rules: [
-      { id: 'aid2-any', match: { categories: ['tekun', 'dibao', 'edge'] }, bands: [{ uptoFen: null, ratioBp: 1000 }] },
-    ] },
+    {
+      id: 'basic',
+      kind: 'insurance',
+      fund: '390100',
+      rules: [{ id: 'basic-all', threshold: { fen: 10000, per: 'settlement' }, bands: [{ uptoFen: null, ratioBp: 5000 }] }],
+    },
+    {
+      id: 'aid',
+      kind: 'aid',
+      fund: '610100',
+      rules: aidRules ?? [
+        { id: 'aid-tekun', match: { categories: ['tekun'] }, bands: [{ uptoFen: null, ratioBp: 10000 }] },
+        { id: 'aid-dibao', match: { categories: ['dibao'] }, bands: [{ uptoFen: null, ratioBp: 7000 }] },
+        { id: 'aid-edge', match: { categories: ['edge'] }, bands: [{ uptoFen: null, ratioBp: 5000 }] },
+      ],
+    },
+    {
+      id: 'aid2',
+      kind: 'aid',
+      fund: '610102',
+      rules: [{ id: 'aid2-any', match: { categories: ['tekun', 'dibao', 'edge'] }, bands: [{ uptoFen: null, ratioBp: 1000 }] }],
+    },
   ],
 });
 
 /** A single aid layer paying 100 % with the given rule details, to test thresholds and caps in isolation. */
 const aidOnly = (rule: Partial<Rule>): Policy => ({
-  policyId: 'aid-only', version: 1, region: 'r1', effectiveFrom: '2012-01-01', categories: [],
+  policyId: 'aid-only',
+  version: 1,
+  region: 'r1',
+  effectiveFrom: '2012-01-01',
+  categories: [],
   layers: [{ id: 'aid', kind: 'aid', fund: '610100', rules: [{ id: 'aid-r', bands: [{ uptoFen: null, ratioBp: 10000 }], ...rule }] }],
 });
 
 let visitNo = 0;
 const discharge = (d: Partial<Discharge> = {}): Discharge => ({
-  hospitalId: 'H1', visitId: `V${++visitNo}`, personId: PERSON, region: 'r1', scheme: 'nrcms', visitType: 'inpatient',
-  hospitalLevel: 'county', admissionDate: d.dischargeDate ?? '2012-06-15', dischargeDate: '2012-06-15', diagnosisCodes: ['C50.9'],
-  totalFen: 110000, fullOwnPayFen: 0, overLimitFen: 0, preSelfPayFen: 0, externalPayments: {}, ...d,
+  hospitalId: 'H1',
+  visitId: `V${++visitNo}`,
+  personId: PERSON,
+  region: 'r1',
+  scheme: 'nrcms',
+  visitType: 'inpatient',
+  hospitalLevel: 'county',
+  admissionDate: d.dischargeDate ?? '2012-06-15',
+  dischargeDate: '2012-06-15',
+  diagnosisCodes: ['C50.9'],
+  totalFen: 110000,
+  fullOwnPayFen: 0,
+  overLimitFen: 0,
+  preSelfPayFen: 0,
+  externalPayments: {},
+  ...d,
 });
 
 /** Applies commands in order (each must succeed) and returns the resulting state. */
@@ -52,7 +93,12 @@ const given = (...steps: Array<Record<string, unknown>>): PersonState =>
     if (!decided.ok) throw new Error(`${decided.error.code}: ${decided.error.message}`);
     return decided.value.reduce(evolvePerson, state);
   }, initialPersonState());
-const assign = (category: string, validFrom: string, validTo?: string) => ({ type: 'AssignCategory', category, validFrom, ...(validTo ? { validTo } : {}) });
+const assign = (category: string, validFrom: string, validTo?: string) => ({
+  type: 'AssignCategory',
+  category,
+  validFrom,
+  ...(validTo ? { validTo } : {}),
+});
 const revoke = (category: string, from: string) => ({ type: 'RevokeCategory', category, from });
 const approve = (validFrom: string, validTo: string) => ({ type: 'GrantApproval', approvalNo: `A-${validFrom}`, validFrom, validTo });
 
@@ -90,7 +136,10 @@ describe('effective category', () => {
   });
 
   it('given the same identities but a policy listing dibao first, when settled, then dibao applies', () => {
-    const p = policy(undefined, [{ code: 'dibao', name: '低保' }, { code: 'tekun', name: '特困' }]);
+    const p = policy(undefined, [
+      { code: 'dibao', name: '低保' },
+      { code: 'tekun', name: '特困' },
+    ]);
     const r = settled(given(assign('tekun', '2012-01-01'), assign('dibao', '2012-01-01')), {}, p);
     expect(r.category).toBe('dibao');
     expect(pays(r)).toEqual({ basic: 50000, aid: 42000, aid2: 1800 });
@@ -107,14 +156,22 @@ describe('effective category', () => {
 
   it('given a category code the applied policy does not define, when settled, then it is ignored', () => {
     expect(settled(given(assign('other', '2012-01-01'))).category).toBe('none');
-    expect(settled(given(assign('other', '2012-01-01'), assign('edge', '2012-01-01'), approve('2012-01-01', '2012-12-31'))).category).toBe('edge');
+    expect(settled(given(assign('other', '2012-01-01'), assign('edge', '2012-01-01'), approve('2012-01-01', '2012-12-31'))).category).toBe(
+      'edge',
+    );
   });
 
   it('given a category not defined by any published policy, when assigned or revoked, then it is UNKNOWN_CATEGORY', () => {
-    expect(errorOf(decidePerson({ type: 'AssignCategory', personId: PERSON, category: 'ghost', validFrom: '2012-01-01' }, initialPersonState(), known)))
-      .toBe('UNKNOWN_CATEGORY');
-    expect(errorOf(decidePerson({ type: 'RevokeCategory', personId: PERSON, category: 'ghost', from: '2012-01-01' }, initialPersonState(), known)))
-      .toBe('UNKNOWN_CATEGORY');
+    expect(
+      errorOf(
+        decidePerson({ type: 'AssignCategory', personId: PERSON, category: 'ghost', validFrom: '2012-01-01' }, initialPersonState(), known),
+      ),
+    ).toBe('UNKNOWN_CATEGORY');
+    expect(
+      errorOf(
+        decidePerson({ type: 'RevokeCategory', personId: PERSON, category: 'ghost', from: '2012-01-01' }, initialPersonState(), known),
+      ),
+    ).toBe('UNKNOWN_CATEGORY');
   });
 });
 
@@ -124,20 +181,28 @@ describe('RevokeCategory ends intervals the day before `from`', () => {
     ['a year boundary', '2013-01-01', '2012-12-31'],
     ['the leap day (2012)', '2012-03-01', '2012-02-29'],
     ['February of a common year (2013)', '2013-03-01', '2013-02-28'],
-  ])('given an open dibao interval revoked across %s, when discharged on the last and the first day, then only the last day is aided',
+  ])(
+    'given an open dibao interval revoked across %s, when discharged on the last and the first day, then only the last day is aided',
     (_what, from, lastDay) => {
       const state = given(assign('dibao', '2011-01-01'), revoke('dibao', from));
       expect(state.categories['dibao']).toEqual([{ from: '2011-01-01', to: lastDay }]);
       expect(settled(state, { dischargeDate: lastDay }).category).toBe('dibao');
       expect(settled(state, { dischargeDate: from }).category).toBe('none');
-    });
+    },
+  );
 
   it('given intervals starting on or after `from`, when revoked, then they disappear while earlier ones are cut or kept', () => {
     const state = given(
-      assign('dibao', '2012-01-01', '2012-01-31'), assign('dibao', '2012-03-01', '2012-12-31'),
-      assign('dibao', '2012-06-01', '2012-06-30'), assign('dibao', '2012-07-15'), revoke('dibao', '2012-06-01'),
+      assign('dibao', '2012-01-01', '2012-01-31'),
+      assign('dibao', '2012-03-01', '2012-12-31'),
+      assign('dibao', '2012-06-01', '2012-06-30'),
+      assign('dibao', '2012-07-15'),
+      revoke('dibao', '2012-06-01'),
     );
-    expect(state.categories['dibao']).toEqual([{ from: '2012-01-01', to: '2012-01-31' }, { from: '2012-03-01', to: '2012-05-31' }]);
+    expect(state.categories['dibao']).toEqual([
+      { from: '2012-01-01', to: '2012-01-31' },
+      { from: '2012-03-01', to: '2012-05-31' },
+    ]);
     expect(settled(state, { dischargeDate: '2012-06-15' }).category).toBe('none');
     expect(settled(state, { dischargeDate: '2012-08-01' }).category).toBe('none');
   });
@@ -155,7 +220,11 @@ describe('approvals (同步结算申请审批表)', () => {
     const r = settled(edge);
     expect(r.aidBlockedReason).toBe('APPROVAL_REQUIRED');
     expect(r.category).toBe('edge');
-    expect(r.layers.map((l) => [l.layerId, l.ruleId, l.payFen])).toEqual([['basic', 'basic-all', 50000], ['aid', null, 0], ['aid2', null, 0]]);
+    expect(r.layers.map((l) => [l.layerId, l.ruleId, l.payFen])).toEqual([
+      ['basic', 'basic-all', 50000],
+      ['aid', null, 0],
+      ['aid2', null, 0],
+    ]);
     expect(r.totals.aidPayFen).toBe(0);
   });
 
@@ -200,7 +269,14 @@ describe('death records (死亡比对)', () => {
 describe('reversal', () => {
   it('given a reversed settlement, when reversed again, then it is ALREADY_REVERSED', () => {
     const record = settled(initialPersonState());
-    const reverse = { type: 'ReverseSettlement' as const, personId: PERSON, settlementId: record.settlementId, hospitalId: 'H1', visitId: record.discharge.visitId, reason: 'x' };
+    const reverse = {
+      type: 'ReverseSettlement' as const,
+      personId: PERSON,
+      settlementId: record.settlementId,
+      hospitalId: 'H1',
+      visitId: record.discharge.visitId,
+      reason: 'x',
+    };
     let state = evolvePerson(initialPersonState(), { type: 'DischargeSettled', data: toSettledData(record) });
     const first = decidePerson(reverse, state, known);
     expect(errorOf(first)).toBe('ok');
@@ -221,9 +297,13 @@ describe('reversal', () => {
 describe('per-year thresholds and annual caps', () => {
   it('given a per-year threshold, when settlements of one year accumulate, then the threshold is crossed once and restarts next year', () => {
     const p = aidOnly({ threshold: { fen: 100000, per: 'year' } });
-    const [first, second, third, nextYear] = series(p,
-      { totalFen: 60000, dischargeDate: '2012-03-01' }, { totalFen: 60000, dischargeDate: '2012-07-01' },
-      { totalFen: 30000, dischargeDate: '2012-12-31' }, { totalFen: 60000, dischargeDate: '2013-01-01' });
+    const [first, second, third, nextYear] = series(
+      p,
+      { totalFen: 60000, dischargeDate: '2012-03-01' },
+      { totalFen: 60000, dischargeDate: '2012-07-01' },
+      { totalFen: 30000, dischargeDate: '2012-12-31' },
+      { totalFen: 60000, dischargeDate: '2013-01-01' },
+    );
     expect([first!.layers[0]!.belowThresholdFen, first!.layers[0]!.payFen]).toEqual([60000, 0]);
     expect([second!.layers[0]!.belowThresholdFen, second!.layers[0]!.payFen]).toEqual([40000, 20000]);
     expect([third!.layers[0]!.belowThresholdFen, third!.layers[0]!.payFen]).toEqual([0, 30000]);
@@ -237,20 +317,38 @@ describe('per-year thresholds and annual caps', () => {
 
   it('given an annual cap, when the year uses it up, then pays are cut and cappedBy names the counter; a new year starts afresh', () => {
     const p = aidOnly({ annualCaps: [{ counter: 'aid-total', capFen: 50000 }] });
-    const results = series(p, { totalFen: 30000 }, { totalFen: 30000 }, { totalFen: 30000 }, { totalFen: 30000, dischargeDate: '2013-02-01' });
+    const results = series(
+      p,
+      { totalFen: 30000 },
+      { totalFen: 30000 },
+      { totalFen: 30000 },
+      { totalFen: 30000, dischargeDate: '2013-02-01' },
+    );
     expect(results.map((r) => [r.layers[0]!.rawFen, r.layers[0]!.payFen, r.layers[0]!.cappedBy])).toEqual([
-      [30000, 30000, null], [30000, 20000, 'aid-total'], [30000, 0, 'aid-total'], [30000, 30000, null],
+      [30000, 30000, null],
+      [30000, 20000, 'aid-total'],
+      [30000, 0, 'aid-total'],
+      [30000, 30000, null],
     ]);
   });
 
   it('given a per-settlement cap, when the raw pay is above it, then cappedBy is "settlement" (listed before annual caps)', () => {
     const p = aidOnly({ perSettlementCapFen: 10000, annualCaps: [{ counter: 'aid-total', capFen: 15000 }] });
     const results = series(p, { totalFen: 30000 }, { totalFen: 30000 }, { totalFen: 3000 });
-    expect(results.map((r) => [r.layers[0]!.payFen, r.layers[0]!.cappedBy])).toEqual([[10000, 'settlement'], [5000, 'aid-total'], [0, 'aid-total']]);
+    expect(results.map((r) => [r.layers[0]!.payFen, r.layers[0]!.cappedBy])).toEqual([
+      [10000, 'settlement'],
+      [5000, 'aid-total'],
+      [0, 'aid-total'],
+    ]);
   });
 
   it('given two caps equally binding, when capped, then cappedBy is the first one in the list', () => {
-    const p = aidOnly({ annualCaps: [{ counter: 'a', capFen: 7000 }, { counter: 'b', capFen: 7000 }] });
+    const p = aidOnly({
+      annualCaps: [
+        { counter: 'a', capFen: 7000 },
+        { counter: 'b', capFen: 7000 },
+      ],
+    });
     expect(series(p, { totalFen: 30000 })[0]!.layers[0]!.cappedBy).toBe('a');
   });
 });
@@ -269,8 +367,18 @@ describe('externalPayments (layers adjudicated elsewhere)', () => {
 
   it('given a valid external payment, when settled, then the layer is recorded as external and later layers see what it left', () => {
     const r = settled(given(assign('tekun', '2012-01-01')), { externalPayments: { basic: 45000 } });
-    expect(r.layers[0]).toEqual({ layerId: 'basic', kind: 'insurance', fund: '390100', ruleId: null, external: true, baseFen: 110000,
-      belowThresholdFen: 0, rawFen: 45000, payFen: 45000, cappedBy: null });
+    expect(r.layers[0]).toEqual({
+      layerId: 'basic',
+      kind: 'insurance',
+      fund: '390100',
+      ruleId: null,
+      external: true,
+      baseFen: 110000,
+      belowThresholdFen: 0,
+      rawFen: 45000,
+      payFen: 45000,
+      cappedBy: null,
+    });
     expect(pays(r)).toEqual({ basic: 45000, aid: 65000, aid2: 0 });
     expect(r.totals.deductibleFen).toBe(0);
   });
@@ -287,15 +395,33 @@ describe('externalPayments (layers adjudicated elsewhere)', () => {
 // Spec §2 allows these ids and §3 accepts such a policy, so settling under it must work like any other.
 describe('ids that are also names of Object.prototype members (spec §2 allows them)', () => {
   const renamed = (name: string, role: 'layer' | 'counter' | 'category'): Policy => ({
-    policyId: 'odd', version: 1, region: 'r1', effectiveFrom: '2012-01-01',
+    policyId: 'odd',
+    version: 1,
+    region: 'r1',
+    effectiveFrom: '2012-01-01',
     categories: [{ code: role === 'category' ? name : 'dibao', name: '低保' }],
-    layers: [{ id: role === 'layer' ? name : 'basic', kind: 'insurance', fund: '390100', rules: [{
-      id: 'basic-all', threshold: { fen: 10000, per: 'year' }, bands: [{ uptoFen: null, ratioBp: 5000 }],
-      annualCaps: [{ counter: role === 'counter' ? name : 'basic', capFen: 80000 }],
-    }] }],
+    layers: [
+      {
+        id: role === 'layer' ? name : 'basic',
+        kind: 'insurance',
+        fund: '390100',
+        rules: [
+          {
+            id: 'basic-all',
+            threshold: { fen: 10000, per: 'year' },
+            bands: [{ uptoFen: null, ratioBp: 5000 }],
+            annualCaps: [{ counter: role === 'counter' ? name : 'basic', capFen: 80000 }],
+          },
+        ],
+      },
+    ],
   });
 
-  it.each(['plain-id', 'constructor', 'toString', '__proto__'].flatMap((name) => (['layer', 'counter', 'category'] as const).map((role) => [name, role] as const)))(
+  it.each(
+    ['plain-id', 'constructor', 'toString', '__proto__'].flatMap((name) =>
+      (['layer', 'counter', 'category'] as const).map((role) => [name, role] as const),
+    ),
+  )(
     'given a valid policy using %s as its %s id, when a person is settled twice in a year, then the usual amounts are paid',
     (name, role) => {
       // 110000 in scope: the first settlement pays 50 % above the 10000 per-year threshold, the second
@@ -309,5 +435,6 @@ describe('ids that are also names of Object.prototype members (spec §2 allows t
         results = [`throws: ${(e as Error).message}`];
       }
       expect(results).toEqual([50000, 30000]);
-    });
+    },
+  );
 });

@@ -1,16 +1,40 @@
 // Policy documents (spec §3): the whole benefit scheme of one region (统筹区) from a date on.
 // A policy is published, never edited; a change is a new version.
 import {
-  Bp, DIAGNOSIS_PATTERN, ErrorDetail, Fen, HOSPITAL_LEVELS, HospitalLevel, IsoDate, NO_CATEGORY, Result,
-  VISIT_TYPES, VisitType, fail, isBp, isCalendarDate, isFen, isId, ok,
+  Bp,
+  DIAGNOSIS_PATTERN,
+  ErrorDetail,
+  Fen,
+  HOSPITAL_LEVELS,
+  HospitalLevel,
+  IsoDate,
+  NO_CATEGORY,
+  Result,
+  VISIT_TYPES,
+  VisitType,
+  fail,
+  isBp,
+  isCalendarDate,
+  isFen,
+  isId,
+  ok,
 } from './primitives.js';
 
 export type LayerKind = 'insurance' | 'critical_illness' | 'aid';
 export const LAYER_KINDS: readonly LayerKind[] = ['insurance', 'critical_illness', 'aid'];
 
-export interface Band { uptoFen: Fen | null; ratioBp: Bp }
-export interface Threshold { fen: Fen; per: 'settlement' | 'year' }
-export interface AnnualCap { counter: string; capFen: Fen }
+export interface Band {
+  uptoFen: Fen | null;
+  ratioBp: Bp;
+}
+export interface Threshold {
+  fen: Fen;
+  per: 'settlement' | 'year';
+}
+export interface AnnualCap {
+  counter: string;
+  capFen: Fen;
+}
 export interface Match {
   visitTypes?: VisitType[];
   hospitalLevels?: HospitalLevel[];
@@ -26,17 +50,39 @@ export interface Rule {
   perSettlementCapFen?: Fen | null;
   annualCaps?: AnnualCap[];
 }
-export interface Layer { id: string; kind: LayerKind; fund: string; rules: Rule[] }
-export interface Category { code: string; name: string; requiresApproval?: boolean }
+export interface Layer {
+  id: string;
+  kind: LayerKind;
+  fund: string;
+  rules: Rule[];
+}
+export interface Category {
+  code: string;
+  name: string;
+  requiresApproval?: boolean;
+}
 /**
  * Extension of spec §3 (README, "Funds"): whether a fund may be overdrawn. A layer paid from a
  * fund listed with mayOverdraw false pays at most the fund's remaining balance for the region and
  * year; unlisted funds may be overdrawn (usage rates over 120 % are reported in practice).
  */
-export interface PolicyFund { code: string; name?: string; mayOverdraw: boolean }
+export interface PolicyFund {
+  code: string;
+  name?: string;
+  mayOverdraw: boolean;
+}
 /** Extension of spec §3: the enrolment subsidy (资助参保) per category, paid from one fund into another. */
-export interface SubsidyRate { category: string; full?: true; amountFen?: Fen }
-export interface EnrolmentSubsidy { premiumFen: Fen; fromFund: string; toFund: string; byCategory: SubsidyRate[] }
+export interface SubsidyRate {
+  category: string;
+  full?: true;
+  amountFen?: Fen;
+}
+export interface EnrolmentSubsidy {
+  premiumFen: Fen;
+  fromFund: string;
+  toFund: string;
+  byCategory: SubsidyRate[];
+}
 export interface Policy {
   policyId: string;
   version: number;
@@ -48,11 +94,21 @@ export interface Policy {
   funds?: PolicyFund[];
   enrolmentSubsidy?: EnrolmentSubsidy;
 }
-export interface PolicyRef { policyId: string; version: number }
+export interface PolicyRef {
+  policyId: string;
+  version: number;
+}
 
 // Limits on every list, so a policy can never make a settlement unboundedly slow.
 export const POLICY_LIMITS = {
-  categories: 100, layers: 20, rulesPerLayer: 200, bands: 20, annualCaps: 10, matchEntries: 200, maxVersion: 1_000_000, funds: 50,
+  categories: 100,
+  layers: 20,
+  rulesPerLayer: 200,
+  bands: 20,
+  annualCaps: 10,
+  matchEntries: 200,
+  maxVersion: 1_000_000,
+  funds: 50,
 } as const;
 
 const PREFIX_PATTERN = /^[A-Z][0-9A-Z.]{0,9}$/;
@@ -61,7 +117,19 @@ const PREFIX_PATTERN = /^[A-Z][0-9A-Z.]{0,9}$/;
 export function validatePolicy(raw: unknown): Result<Policy> {
   const problems: ErrorDetail[] = [];
   const v = new Checker(problems);
-  if (!v.object(raw, 'policy', ['policyId', 'version', 'region', 'effectiveFrom', 'name', 'categories', 'layers', 'funds', 'enrolmentSubsidy'])) {
+  if (
+    !v.object(raw, 'policy', [
+      'policyId',
+      'version',
+      'region',
+      'effectiveFrom',
+      'name',
+      'categories',
+      'layers',
+      'funds',
+      'enrolmentSubsidy',
+    ])
+  ) {
     return fail('INVALID_POLICY', 'the policy must be a JSON object', problems);
   }
   v.id(raw.policyId, 'policyId');
@@ -82,7 +150,8 @@ export function validatePolicy(raw: unknown): Result<Policy> {
       codes.add(c.code as string);
     }
     v.text(c.name, `${p}.name`, 200);
-    if (c.requiresApproval !== undefined && typeof c.requiresApproval !== 'boolean') v.problem(`${p}.requiresApproval`, 'must be a boolean');
+    if (c.requiresApproval !== undefined && typeof c.requiresApproval !== 'boolean')
+      v.problem(`${p}.requiresApproval`, 'must be a boolean');
   });
 
   const layerIds = new Set<string>();
@@ -115,7 +184,10 @@ function checkRule(v: Checker, r: unknown, p: string, codes: Set<string>, ruleId
     if (ruleIds.has(r.id as string)) v.problem(`${p}.id`, 'duplicate rule id (rule ids are unique across the policy)');
     ruleIds.add(r.id as string);
   }
-  if (r.match !== undefined && v.object(r.match, `${p}.match`, ['visitTypes', 'hospitalLevels', 'schemes', 'categories', 'diagnosisPrefixes'])) {
+  if (
+    r.match !== undefined &&
+    v.object(r.match, `${p}.match`, ['visitTypes', 'hospitalLevels', 'schemes', 'categories', 'diagnosisPrefixes'])
+  ) {
     const m = r.match;
     const entries = (key: string, ok: (x: unknown) => boolean, what: string) => {
       if (m[key] === undefined) return;
@@ -195,7 +267,8 @@ function checkSubsidy(v: Checker, s: unknown, codes: Set<string>): void {
     const full = r.full === true;
     if (r.full !== undefined && r.full !== true) v.problem(`${p}.full`, 'must be true when present');
     if (full === (r.amountFen !== undefined)) v.problem(p, 'must have exactly one of full: true or amountFen');
-    if (r.amountFen !== undefined && !isFen(r.amountFen)) v.problem(`${p}.amountFen`, 'must be an integer number of fen (0 … 100000000000)');
+    if (r.amountFen !== undefined && !isFen(r.amountFen))
+      v.problem(`${p}.amountFen`, 'must be an integer number of fen (0 … 100000000000)');
   });
 }
 
@@ -237,7 +310,10 @@ class Checker {
 }
 
 /** A published policy and the order in which it was published (for tie-breaking). */
-export interface PublishedPolicy { policy: Policy; publishedSeq: number }
+export interface PublishedPolicy {
+  policy: Policy;
+  publishedSeq: number;
+}
 
 /**
  * Which policy applies (spec §3): among policies of the region in force on the discharge date,
@@ -251,7 +327,8 @@ export function selectPolicy(published: Iterable<PublishedPolicy>, region: strin
       best === null ||
       p.policy.effectiveFrom > best.policy.effectiveFrom ||
       (p.policy.effectiveFrom === best.policy.effectiveFrom && p.publishedSeq > best.publishedSeq)
-    ) best = p;
+    )
+      best = p;
   }
   return best;
 }

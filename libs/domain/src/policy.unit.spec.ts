@@ -21,17 +21,43 @@ const basePolicy = (): Json => ({
     { code: 'dibao', name: '低保', requiresApproval: false },
   ],
   layers: [
-    { id: 'basic', kind: 'insurance', fund: '390100', rules: [
-      { id: 'basic-ip', match: { visitTypes: ['inpatient'], hospitalLevels: ['county'], schemes: ['nrcms'] },
-        threshold: { fen: 20000, per: 'settlement' }, bands: [{ uptoFen: null, ratioBp: 8000 }],
-        perSettlementCapFen: null, annualCaps: [{ counter: 'basic', capFen: 15000000 }] },
-    ] },
-    { id: 'aid', kind: 'aid', fund: '610100', rules: [
-      { id: 'aid-dibao', match: { categories: ['dibao', 'none'], diagnosisPrefixes: ['C', 'N18'] },
-        threshold: { fen: 100000, per: 'year' },
-        bands: [{ uptoFen: 5000000, ratioBp: 5000 }, { uptoFen: 10000000, ratioBp: 6000 }, { uptoFen: null, ratioBp: 7000 }],
-        perSettlementCapFen: 3000000, annualCaps: [{ counter: 'aid', capFen: 6000000 }, { counter: 'aid2', capFen: 100 }] },
-    ] },
+    {
+      id: 'basic',
+      kind: 'insurance',
+      fund: '390100',
+      rules: [
+        {
+          id: 'basic-ip',
+          match: { visitTypes: ['inpatient'], hospitalLevels: ['county'], schemes: ['nrcms'] },
+          threshold: { fen: 20000, per: 'settlement' },
+          bands: [{ uptoFen: null, ratioBp: 8000 }],
+          perSettlementCapFen: null,
+          annualCaps: [{ counter: 'basic', capFen: 15000000 }],
+        },
+      ],
+    },
+    {
+      id: 'aid',
+      kind: 'aid',
+      fund: '610100',
+      rules: [
+        {
+          id: 'aid-dibao',
+          match: { categories: ['dibao', 'none'], diagnosisPrefixes: ['C', 'N18'] },
+          threshold: { fen: 100000, per: 'year' },
+          bands: [
+            { uptoFen: 5000000, ratioBp: 5000 },
+            { uptoFen: 10000000, ratioBp: 6000 },
+            { uptoFen: null, ratioBp: 7000 },
+          ],
+          perSettlementCapFen: 3000000,
+          annualCaps: [
+            { counter: 'aid', capFen: 6000000 },
+            { counter: 'aid2', capFen: 100 },
+          ],
+        },
+      ],
+    },
   ],
 });
 
@@ -40,65 +66,419 @@ const rule1 = (p: Json) => p.layers[1].rules[0];
 
 // [what is wrong, mutation, path that must be named]
 const invalid: Array<[string, (p: Json) => void, string]> = [
-  ['unknown top-level field', (p) => { p.comment = 'x'; }, 'comment'],
-  ['unknown field in a category', (p) => { p.categories[0].priority = 1; }, 'categories[0].priority'],
-  ['unknown field in a layer', (p) => { p.layers[1].description = 'x'; }, 'layers[1].description'],
-  ['misspelt annualCap in a rule', (p) => { rule1(p).annualCap = [{ counter: 'x', capFen: 1 }]; }, 'layers[1].rules[0].annualCap'],
-  ['unknown field in a match', (p) => { rule0(p).match.diagnoses = ['C']; }, 'layers[0].rules[0].match.diagnoses'],
-  ['unknown field in a threshold', (p) => { rule0(p).threshold.unit = 'fen'; }, 'layers[0].rules[0].threshold.unit'],
-  ['unknown field in a band', (p) => { rule1(p).bands[1].ratio = 1; }, 'layers[1].rules[0].bands[1].ratio'],
-  ['unknown field in an annual cap', (p) => { rule1(p).annualCaps[1].limitFen = 1; }, 'layers[1].rules[0].annualCaps[1].limitFen'],
-  ['policyId with a space', (p) => { p.policyId = 'demo county'; }, 'policyId'],
-  ['policyId of 65 characters', (p) => { p.policyId = 'x'.repeat(65); }, 'policyId'],
-  ['empty region', (p) => { p.region = ''; }, 'region'],
-  ['region that is a number', (p) => { p.region = 360827; }, 'region'],
-  ['layer id with a slash', (p) => { p.layers[0].id = 'basic/1'; }, 'layers[0].id'],
-  ['rule id with Chinese characters', (p) => { rule1(p).id = '救助'; }, 'layers[1].rules[0].id'],
-  ['category code with a space', (p) => { p.categories[1].code = 'di bao'; }, 'categories[1].code'],
-  ['counter name with a space', (p) => { rule1(p).annualCaps[0].counter = 'aid 1'; }, 'layers[1].rules[0].annualCaps[0].counter'],
-  ['scheme that is not an identifier', (p) => { rule0(p).match.schemes = ['new rural']; }, 'layers[0].rules[0].match.schemes[0]'],
-  ['name of 201 characters', (p) => { p.name = 'x'.repeat(201); }, 'name'],
-  ['empty name', (p) => { p.name = ''; }, 'name'],
-  ['category without name', (p) => { delete p.categories[0].name; }, 'categories[0].name'],
-  ['category name of 201 characters', (p) => { p.categories[0].name = '低'.repeat(201); }, 'categories[0].name'],
-  ['requiresApproval that is not a boolean', (p) => { p.categories[0].requiresApproval = 'yes'; }, 'categories[0].requiresApproval'],
-  ['empty fund', (p) => { p.layers[0].fund = ''; }, 'layers[0].fund'],
-  ['fund of 65 characters', (p) => { p.layers[0].fund = '3'.repeat(65); }, 'layers[0].fund'],
-  ['duplicate category codes', (p) => { p.categories[1].code = 'tekun'; }, 'categories[1].code'],
-  ['category code "none"', (p) => { p.categories[0].code = 'none'; }, 'categories[0].code'],
-  ['duplicate layer ids', (p) => { p.layers[1].id = 'basic'; }, 'layers[1].id'],
-  ['duplicate rule ids across layers', (p) => { rule1(p).id = 'basic-ip'; }, 'layers[1].rules[0].id'],
-  ['duplicate rule ids within a layer', (p) => { p.layers[1].rules.push({ ...rule1(p), annualCaps: [] }); }, 'layers[1].rules[1].id'],
-  ['empty visitTypes', (p) => { rule0(p).match.visitTypes = []; }, 'layers[0].rules[0].match.visitTypes'],
-  ['empty categories', (p) => { rule1(p).match.categories = []; }, 'layers[1].rules[0].match.categories'],
-  ['empty diagnosisPrefixes', (p) => { rule1(p).match.diagnosisPrefixes = []; }, 'layers[1].rules[0].match.diagnosisPrefixes'],
-  ['unknown visit type', (p) => { rule0(p).match.visitTypes = ['inpatient', 'emergency']; }, 'layers[0].rules[0].match.visitTypes[1]'],
-  ['unknown hospital level', (p) => { rule0(p).match.hospitalLevels = ['national']; }, 'layers[0].rules[0].match.hospitalLevels[0]'],
-  ['unknown layer kind', (p) => { p.layers[0].kind = 'pension'; }, 'layers[0].kind'],
-  ['unknown category in match.categories', (p) => { rule1(p).match.categories = ['dibao', 'sixin']; }, 'layers[1].rules[0].match.categories[1]'],
-  ['lower-case diagnosis prefix', (p) => { rule1(p).match.diagnosisPrefixes = ['c']; }, 'layers[1].rules[0].match.diagnosisPrefixes[0]'],
-  ['threshold without per', (p) => { delete rule0(p).threshold.per; }, 'layers[0].rules[0].threshold.per'],
-  ['threshold without fen', (p) => { delete rule0(p).threshold.fen; }, 'layers[0].rules[0].threshold.fen'],
-  ['threshold per month', (p) => { rule0(p).threshold.per = 'month'; }, 'layers[0].rules[0].threshold.per'],
-  ['negative threshold', (p) => { rule0(p).threshold.fen = -1; }, 'layers[0].rules[0].threshold.fen'],
-  ['empty bands', (p) => { rule0(p).bands = []; }, 'layers[0].rules[0].bands'],
-  ['band without uptoFen', (p) => { rule0(p).bands = [{ ratioBp: 8000 }]; }, 'layers[0].rules[0].bands[0].uptoFen'],
-  ['equal band bounds', (p) => { rule1(p).bands[1].uptoFen = 5000000; }, 'layers[1].rules[0].bands[1].uptoFen'],
-  ['decreasing band bounds', (p) => { rule1(p).bands[1].uptoFen = 4000000; }, 'layers[1].rules[0].bands[1].uptoFen'],
-  ['null uptoFen not last', (p) => { rule1(p).bands[1].uptoFen = null; }, 'layers[1].rules[0].bands[1].uptoFen'],
-  ['ratioBp 10001', (p) => { rule0(p).bands[0].ratioBp = 10001; }, 'layers[0].rules[0].bands[0].ratioBp'],
-  ['ratioBp -1', (p) => { rule0(p).bands[0].ratioBp = -1; }, 'layers[0].rules[0].bands[0].ratioBp'],
-  ['ratioBp 1.5', (p) => { rule0(p).bands[0].ratioBp = 1.5; }, 'layers[0].rules[0].bands[0].ratioBp'],
-  ['ratioBp as a string', (p) => { rule0(p).bands[0].ratioBp = '8000'; }, 'layers[0].rules[0].bands[0].ratioBp'],
-  ['fractional perSettlementCapFen', (p) => { rule1(p).perSettlementCapFen = 0.5; }, 'layers[1].rules[0].perSettlementCapFen'],
-  ['negative capFen', (p) => { rule1(p).annualCaps[0].capFen = -100; }, 'layers[1].rules[0].annualCaps[0].capFen'],
-  ['a counter named twice in one rule', (p) => { rule1(p).annualCaps[1].counter = 'aid'; }, 'layers[1].rules[0].annualCaps[1].counter'],
-  ['version 0', (p) => { p.version = 0; }, 'version'],
-  ['version 1.5', (p) => { p.version = 1.5; }, 'version'],
-  ['version as a string', (p) => { p.version = '1'; }, 'version'],
-  ['effectiveFrom 2012-02-30', (p) => { p.effectiveFrom = '2012-02-30'; }, 'effectiveFrom'],
-  ['effectiveFrom missing', (p) => { delete p.effectiveFrom; }, 'effectiveFrom'],
-  ['no layers', (p) => { p.layers = []; }, 'layers'],
+  [
+    'unknown top-level field',
+    (p) => {
+      p.comment = 'x';
+    },
+    'comment',
+  ],
+  [
+    'unknown field in a category',
+    (p) => {
+      p.categories[0].priority = 1;
+    },
+    'categories[0].priority',
+  ],
+  [
+    'unknown field in a layer',
+    (p) => {
+      p.layers[1].description = 'x';
+    },
+    'layers[1].description',
+  ],
+  [
+    'misspelt annualCap in a rule',
+    (p) => {
+      rule1(p).annualCap = [{ counter: 'x', capFen: 1 }];
+    },
+    'layers[1].rules[0].annualCap',
+  ],
+  [
+    'unknown field in a match',
+    (p) => {
+      rule0(p).match.diagnoses = ['C'];
+    },
+    'layers[0].rules[0].match.diagnoses',
+  ],
+  [
+    'unknown field in a threshold',
+    (p) => {
+      rule0(p).threshold.unit = 'fen';
+    },
+    'layers[0].rules[0].threshold.unit',
+  ],
+  [
+    'unknown field in a band',
+    (p) => {
+      rule1(p).bands[1].ratio = 1;
+    },
+    'layers[1].rules[0].bands[1].ratio',
+  ],
+  [
+    'unknown field in an annual cap',
+    (p) => {
+      rule1(p).annualCaps[1].limitFen = 1;
+    },
+    'layers[1].rules[0].annualCaps[1].limitFen',
+  ],
+  [
+    'policyId with a space',
+    (p) => {
+      p.policyId = 'demo county';
+    },
+    'policyId',
+  ],
+  [
+    'policyId of 65 characters',
+    (p) => {
+      p.policyId = 'x'.repeat(65);
+    },
+    'policyId',
+  ],
+  [
+    'empty region',
+    (p) => {
+      p.region = '';
+    },
+    'region',
+  ],
+  [
+    'region that is a number',
+    (p) => {
+      p.region = 360827;
+    },
+    'region',
+  ],
+  [
+    'layer id with a slash',
+    (p) => {
+      p.layers[0].id = 'basic/1';
+    },
+    'layers[0].id',
+  ],
+  [
+    'rule id with Chinese characters',
+    (p) => {
+      rule1(p).id = '救助';
+    },
+    'layers[1].rules[0].id',
+  ],
+  [
+    'category code with a space',
+    (p) => {
+      p.categories[1].code = 'di bao';
+    },
+    'categories[1].code',
+  ],
+  [
+    'counter name with a space',
+    (p) => {
+      rule1(p).annualCaps[0].counter = 'aid 1';
+    },
+    'layers[1].rules[0].annualCaps[0].counter',
+  ],
+  [
+    'scheme that is not an identifier',
+    (p) => {
+      rule0(p).match.schemes = ['new rural'];
+    },
+    'layers[0].rules[0].match.schemes[0]',
+  ],
+  [
+    'name of 201 characters',
+    (p) => {
+      p.name = 'x'.repeat(201);
+    },
+    'name',
+  ],
+  [
+    'empty name',
+    (p) => {
+      p.name = '';
+    },
+    'name',
+  ],
+  [
+    'category without name',
+    (p) => {
+      delete p.categories[0].name;
+    },
+    'categories[0].name',
+  ],
+  [
+    'category name of 201 characters',
+    (p) => {
+      p.categories[0].name = '低'.repeat(201);
+    },
+    'categories[0].name',
+  ],
+  [
+    'requiresApproval that is not a boolean',
+    (p) => {
+      p.categories[0].requiresApproval = 'yes';
+    },
+    'categories[0].requiresApproval',
+  ],
+  [
+    'empty fund',
+    (p) => {
+      p.layers[0].fund = '';
+    },
+    'layers[0].fund',
+  ],
+  [
+    'fund of 65 characters',
+    (p) => {
+      p.layers[0].fund = '3'.repeat(65);
+    },
+    'layers[0].fund',
+  ],
+  [
+    'duplicate category codes',
+    (p) => {
+      p.categories[1].code = 'tekun';
+    },
+    'categories[1].code',
+  ],
+  [
+    'category code "none"',
+    (p) => {
+      p.categories[0].code = 'none';
+    },
+    'categories[0].code',
+  ],
+  [
+    'duplicate layer ids',
+    (p) => {
+      p.layers[1].id = 'basic';
+    },
+    'layers[1].id',
+  ],
+  [
+    'duplicate rule ids across layers',
+    (p) => {
+      rule1(p).id = 'basic-ip';
+    },
+    'layers[1].rules[0].id',
+  ],
+  [
+    'duplicate rule ids within a layer',
+    (p) => {
+      p.layers[1].rules.push({ ...rule1(p), annualCaps: [] });
+    },
+    'layers[1].rules[1].id',
+  ],
+  [
+    'empty visitTypes',
+    (p) => {
+      rule0(p).match.visitTypes = [];
+    },
+    'layers[0].rules[0].match.visitTypes',
+  ],
+  [
+    'empty categories',
+    (p) => {
+      rule1(p).match.categories = [];
+    },
+    'layers[1].rules[0].match.categories',
+  ],
+  [
+    'empty diagnosisPrefixes',
+    (p) => {
+      rule1(p).match.diagnosisPrefixes = [];
+    },
+    'layers[1].rules[0].match.diagnosisPrefixes',
+  ],
+  [
+    'unknown visit type',
+    (p) => {
+      rule0(p).match.visitTypes = ['inpatient', 'emergency'];
+    },
+    'layers[0].rules[0].match.visitTypes[1]',
+  ],
+  [
+    'unknown hospital level',
+    (p) => {
+      rule0(p).match.hospitalLevels = ['national'];
+    },
+    'layers[0].rules[0].match.hospitalLevels[0]',
+  ],
+  [
+    'unknown layer kind',
+    (p) => {
+      p.layers[0].kind = 'pension';
+    },
+    'layers[0].kind',
+  ],
+  [
+    'unknown category in match.categories',
+    (p) => {
+      rule1(p).match.categories = ['dibao', 'sixin'];
+    },
+    'layers[1].rules[0].match.categories[1]',
+  ],
+  [
+    'lower-case diagnosis prefix',
+    (p) => {
+      rule1(p).match.diagnosisPrefixes = ['c'];
+    },
+    'layers[1].rules[0].match.diagnosisPrefixes[0]',
+  ],
+  [
+    'threshold without per',
+    (p) => {
+      delete rule0(p).threshold.per;
+    },
+    'layers[0].rules[0].threshold.per',
+  ],
+  [
+    'threshold without fen',
+    (p) => {
+      delete rule0(p).threshold.fen;
+    },
+    'layers[0].rules[0].threshold.fen',
+  ],
+  [
+    'threshold per month',
+    (p) => {
+      rule0(p).threshold.per = 'month';
+    },
+    'layers[0].rules[0].threshold.per',
+  ],
+  [
+    'negative threshold',
+    (p) => {
+      rule0(p).threshold.fen = -1;
+    },
+    'layers[0].rules[0].threshold.fen',
+  ],
+  [
+    'empty bands',
+    (p) => {
+      rule0(p).bands = [];
+    },
+    'layers[0].rules[0].bands',
+  ],
+  [
+    'band without uptoFen',
+    (p) => {
+      rule0(p).bands = [{ ratioBp: 8000 }];
+    },
+    'layers[0].rules[0].bands[0].uptoFen',
+  ],
+  [
+    'equal band bounds',
+    (p) => {
+      rule1(p).bands[1].uptoFen = 5000000;
+    },
+    'layers[1].rules[0].bands[1].uptoFen',
+  ],
+  [
+    'decreasing band bounds',
+    (p) => {
+      rule1(p).bands[1].uptoFen = 4000000;
+    },
+    'layers[1].rules[0].bands[1].uptoFen',
+  ],
+  [
+    'null uptoFen not last',
+    (p) => {
+      rule1(p).bands[1].uptoFen = null;
+    },
+    'layers[1].rules[0].bands[1].uptoFen',
+  ],
+  [
+    'ratioBp 10001',
+    (p) => {
+      rule0(p).bands[0].ratioBp = 10001;
+    },
+    'layers[0].rules[0].bands[0].ratioBp',
+  ],
+  [
+    'ratioBp -1',
+    (p) => {
+      rule0(p).bands[0].ratioBp = -1;
+    },
+    'layers[0].rules[0].bands[0].ratioBp',
+  ],
+  [
+    'ratioBp 1.5',
+    (p) => {
+      rule0(p).bands[0].ratioBp = 1.5;
+    },
+    'layers[0].rules[0].bands[0].ratioBp',
+  ],
+  [
+    'ratioBp as a string',
+    (p) => {
+      rule0(p).bands[0].ratioBp = '8000';
+    },
+    'layers[0].rules[0].bands[0].ratioBp',
+  ],
+  [
+    'fractional perSettlementCapFen',
+    (p) => {
+      rule1(p).perSettlementCapFen = 0.5;
+    },
+    'layers[1].rules[0].perSettlementCapFen',
+  ],
+  [
+    'negative capFen',
+    (p) => {
+      rule1(p).annualCaps[0].capFen = -100;
+    },
+    'layers[1].rules[0].annualCaps[0].capFen',
+  ],
+  [
+    'a counter named twice in one rule',
+    (p) => {
+      rule1(p).annualCaps[1].counter = 'aid';
+    },
+    'layers[1].rules[0].annualCaps[1].counter',
+  ],
+  [
+    'version 0',
+    (p) => {
+      p.version = 0;
+    },
+    'version',
+  ],
+  [
+    'version 1.5',
+    (p) => {
+      p.version = 1.5;
+    },
+    'version',
+  ],
+  [
+    'version as a string',
+    (p) => {
+      p.version = '1';
+    },
+    'version',
+  ],
+  [
+    'effectiveFrom 2012-02-30',
+    (p) => {
+      p.effectiveFrom = '2012-02-30';
+    },
+    'effectiveFrom',
+  ],
+  [
+    'effectiveFrom missing',
+    (p) => {
+      delete p.effectiveFrom;
+    },
+    'effectiveFrom',
+  ],
+  [
+    'no layers',
+    (p) => {
+      p.layers = [];
+    },
+    'layers',
+  ],
 ];
 
 describe('validatePolicy: every rule of spec §3 "Validation"', () => {
@@ -128,7 +508,11 @@ describe('validatePolicy: every rule of spec §3 "Validation"', () => {
     p.policyId = 'P'.repeat(64);
     p.layers[0].fund = '3'.repeat(64);
     p.categories[0].name = 'x';
-    rule0(p).bands = [{ uptoFen: 0, ratioBp: 0 }, { uptoFen: 1, ratioBp: 10000 }, { uptoFen: 100000000000, ratioBp: 1 }];
+    rule0(p).bands = [
+      { uptoFen: 0, ratioBp: 0 },
+      { uptoFen: 1, ratioBp: 10000 },
+      { uptoFen: 100000000000, ratioBp: 1 },
+    ];
     rule0(p).threshold = { fen: 100000000000, per: 'year' };
     expect(validatePolicy(p).ok).toBe(true);
   });
@@ -160,7 +544,11 @@ const published = (policyId: string, region: string, effectiveFrom: string, publ
 const reverseKeys = (v: unknown): unknown => {
   if (Array.isArray(v)) return v.map(reverseKeys);
   if (v === null || typeof v !== 'object') return v;
-  return Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reverseKeys(x)]));
+  return Object.fromEntries(
+    Object.entries(v)
+      .reverse()
+      .map(([k, x]) => [k, reverseKeys(x)]),
+  );
 };
 const idOf = (p: PublishedPolicy | null) => (p === null ? null : p.policy.policyId);
 

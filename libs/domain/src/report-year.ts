@@ -14,8 +14,11 @@ export type VisitGroup = 'inpatient' | 'outpatient'; // 住院 / 门诊 (普通�
 
 /** Fund codes of the national fund-pay-type list (spec §3), named when no policy names them. */
 export const KNOWN_FUND_NAMES: Readonly<Record<string, string>> = {
-  '390100': '城乡居民基本医疗保险基金', '390200': '城乡居民大病医疗保险基金', '610100': '医疗救助基金',
-  '610102': '医疗再救助基金', '640100': '政府兜底基金',
+  '390100': '城乡居民基本医疗保险基金',
+  '390200': '城乡居民大病医疗保险基金',
+  '610100': '医疗救助基金',
+  '610102': '医疗再救助基金',
+  '640100': '政府兜底基金',
 };
 
 /** One line of figures over a set of active settlements. Amounts include applied adjustments. */
@@ -35,16 +38,24 @@ export interface ReportRow {
   reimbursementRateBp: number | null; // 实际报销比 = fundPay / total
   patientShareBp: number | null; // 个人负担比例 = patientPay / total
 }
-export interface PayRow { persons: number; personTimes: number; payFen: Fen; adjustmentFen: Fen }
+export interface PayRow {
+  persons: number;
+  personTimes: number;
+  payFen: Fen;
+  adjustmentFen: Fen;
+}
 export interface FundRow {
-  fund: string; name: string | null; region: string;
+  fund: string;
+  name: string | null;
+  region: string;
   allocated: { superiorFen: Fen; localFen: Fen; carryoverFen: Fen; totalFen: Fen }; // 上级下拨 / 本级配套 / 结转
   /** Settlements = payouts − reversals; adjustments ±; subsidies 资助参保 paid from this fund. */
   paid: { settlementsFen: Fen; adjustmentsFen: Fen; subsidiesFen: Fen; totalFen: Fen };
   receivedFen: Fen; // 资助参保 received into this fund
   balanceFen: Fen; // allocated + received − paid
   usageRateBp: number | null; // 资金使用率 = paid / (allocated + received), rounded down; null when nothing came in
-  persons: number; personTimes: number; // settlements this fund paid in this region
+  persons: number;
+  personTimes: number; // settlements this fund paid in this region
 }
 export interface YearReport {
   year: number;
@@ -58,7 +69,11 @@ export interface YearReport {
   byLayer: Array<{ layerId: string; kind: LayerKind; fund: string } & PayRow>;
   byFund: Array<{ fund: string; name: string | null } & PayRow>;
   funds: FundRow[];
-  subsidies: { persons: number; amountFen: Fen; byCategory: Array<{ category: string; name: string | null; persons: number; amountFen: Fen }> };
+  subsidies: {
+    persons: number;
+    amountFen: Fen;
+    byCategory: Array<{ category: string; name: string | null; persons: number; amountFen: Fen }>;
+  };
 }
 
 /** The years a report may be asked for (the allocations' range too): a 4-digit year from 2000 to 2100. */
@@ -80,13 +95,43 @@ export function ratioBp(a: Fen, b: Fen): number | null {
   return Number(negative ? -q : q);
 }
 
-interface RowAcc { persons: Set<number>; aided: Set<number>; times: number; aidedTimes: number; fen: Omit<ReportRow, 'persons' | 'personTimes' | 'aidedPersons' | 'aidedPersonTimes' | 'fundPayFen' | 'patientPayFen' | 'reimbursementRateBp' | 'patientShareBp'> }
-interface PayAcc { persons: Set<number>; times: number; payFen: Fen; adjustmentFen: Fen }
+interface RowAcc {
+  persons: Set<number>;
+  aided: Set<number>;
+  times: number;
+  aidedTimes: number;
+  fen: Omit<
+    ReportRow,
+    | 'persons'
+    | 'personTimes'
+    | 'aidedPersons'
+    | 'aidedPersonTimes'
+    | 'fundPayFen'
+    | 'patientPayFen'
+    | 'reimbursementRateBp'
+    | 'patientShareBp'
+  >;
+}
+interface PayAcc {
+  persons: Set<number>;
+  times: number;
+  payFen: Fen;
+  adjustmentFen: Fen;
+}
 /** A settlement's figures with its adjustments applied. */
-interface FactView { net: readonly Fen[]; adjustmentByLayer: readonly Fen[]; byKind: Record<LayerKind, Fen>; adjustmentByKind: Record<LayerKind, Fen>; adjustmentFen: Fen }
+interface FactView {
+  net: readonly Fen[];
+  adjustmentByLayer: readonly Fen[];
+  byKind: Record<LayerKind, Fen>;
+  adjustmentByKind: Record<LayerKind, Fen>;
+  adjustmentFen: Fen;
+}
 
 const rowAcc = (): RowAcc => ({
-  persons: new Set(), aided: new Set(), times: 0, aidedTimes: 0,
+  persons: new Set(),
+  aided: new Set(),
+  times: 0,
+  aidedTimes: 0,
   fen: { totalFen: 0, inScopeFen: 0, insurancePayFen: 0, criticalIllnessPayFen: 0, aidPayFen: 0, adjustmentFen: 0 },
 });
 const payAcc = (): PayAcc => ({ persons: new Set(), times: 0, payFen: 0, adjustmentFen: 0 });
@@ -146,13 +191,29 @@ function rowOf(acc: RowAcc): ReportRow {
   const patientPayFen = totalFen - fundPayFen;
   assert(Number.isSafeInteger(totalFen) && Number.isSafeInteger(fundPayFen), 'report sums stay exact integers of fen');
   return {
-    persons: acc.persons.size, personTimes: acc.times, aidedPersons: acc.aided.size, aidedPersonTimes: acc.aidedTimes,
-    totalFen, inScopeFen, insurancePayFen, criticalIllnessPayFen, aidPayFen, fundPayFen, adjustmentFen, patientPayFen,
-    reimbursementRateBp: ratioBp(fundPayFen, totalFen), patientShareBp: ratioBp(patientPayFen, totalFen),
+    persons: acc.persons.size,
+    personTimes: acc.times,
+    aidedPersons: acc.aided.size,
+    aidedPersonTimes: acc.aidedTimes,
+    totalFen,
+    inScopeFen,
+    insurancePayFen,
+    criticalIllnessPayFen,
+    aidPayFen,
+    fundPayFen,
+    adjustmentFen,
+    patientPayFen,
+    reimbursementRateBp: ratioBp(fundPayFen, totalFen),
+    patientShareBp: ratioBp(patientPayFen, totalFen),
   };
 }
 
-const payRowOf = (acc: PayAcc): PayRow => ({ persons: acc.persons.size, personTimes: acc.times, payFen: acc.payFen, adjustmentFen: acc.adjustmentFen });
+const payRowOf = (acc: PayAcc): PayRow => ({
+  persons: acc.persons.size,
+  personTimes: acc.times,
+  payFen: acc.payFen,
+  adjustmentFen: acc.adjustmentFen,
+});
 
 function getOr<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   let v = map.get(key);
@@ -160,8 +221,19 @@ function getOr<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   return v;
 }
 
-interface Plan { zeros: Fen[]; layers: PayAcc[]; funds: Array<{ fund: string; layers: number[]; acc: PayAcc }>; byRegion: Map<string, FundAcc[]> }
-interface FundAcc { paid: PayAcc; settlementsFen: Fen; adjustmentsFen: Fen; subsidiesFen: Fen; receivedFen: Fen }
+interface Plan {
+  zeros: Fen[];
+  layers: PayAcc[];
+  funds: Array<{ fund: string; layers: number[]; acc: PayAcc }>;
+  byRegion: Map<string, FundAcc[]>;
+}
+interface FundAcc {
+  paid: PayAcc;
+  settlementsFen: Fen;
+  adjustmentsFen: Fen;
+  subsidiesFen: Fen;
+  receivedFen: Fen;
+}
 const fundAcc = (): FundAcc => ({ paid: payAcc(), settlementsFen: 0, adjustmentsFen: 0, subsidiesFen: 0, receivedFen: 0 });
 
 /** The report of one settlement year (the calendar year of the discharge date) over active settlements. */
@@ -177,15 +249,18 @@ export function buildYearReport(state: ReportState, year: number): YearReport {
   const fundOf = (fund: string, region: string) => getOr(funds, `${fund}\u0000${region}`, () => ({ fund, region, acc: fundAcc() })).acc;
   // The accumulators of a policy version's layers, found once per version (and region), not per settlement.
   const plans = new Map<readonly LayerRef[], Plan>();
-  const planOf = (layers: readonly LayerRef[]): Plan => getOr(plans, layers, () => ({
-    zeros: layers.map(() => 0),
-    layers: layers.map((l) => getOr(byLayer, `${l.id}\u0000${l.kind}\u0000${l.fund}`, () => ({ layer: l, acc: payAcc() })).acc),
-    // A settlement counts once per fund even when two of its layers share that fund.
-    funds: [...new Set(layers.map((l) => l.fund))].map((fund) => ({
-      fund, layers: layers.flatMap((l, i) => (l.fund === fund ? [i] : [])), acc: getOr(byFund, fund, payAcc),
-    })),
-    byRegion: new Map(),
-  }));
+  const planOf = (layers: readonly LayerRef[]): Plan =>
+    getOr(plans, layers, () => ({
+      zeros: layers.map(() => 0),
+      layers: layers.map((l) => getOr(byLayer, `${l.id}\u0000${l.kind}\u0000${l.fund}`, () => ({ layer: l, acc: payAcc() })).acc),
+      // A settlement counts once per fund even when two of its layers share that fund.
+      funds: [...new Set(layers.map((l) => l.fund))].map((fund) => ({
+        fund,
+        layers: layers.flatMap((l, i) => (l.fund === fund ? [i] : [])),
+        acc: getOr(byFund, fund, payAcc),
+      })),
+      byRegion: new Map(),
+    }));
 
   for (const f of state.settlements.get(year)?.values() ?? []) {
     const plan = planOf(f.layers);
@@ -230,9 +305,9 @@ export function buildYearReport(state: ReportState, year: number): YearReport {
     fundOf(s.toFund, s.region).receivedFen += s.amountFen;
   }
 
-  const categoryName = (code: string) => (code === NO_CATEGORY ? null : state.categoryOrder.get(code)?.name ?? null);
+  const categoryName = (code: string) => (code === NO_CATEGORY ? null : (state.categoryOrder.get(code)?.name ?? null));
   const fundName = (code: string) => state.fundNames.get(code) ?? KNOWN_FUND_NAMES[code] ?? null;
-  const rank = (code: string) => (code === NO_CATEGORY ? Infinity : state.categoryOrder.get(code)?.rank ?? Number.MAX_SAFE_INTEGER);
+  const rank = (code: string) => (code === NO_CATEGORY ? Infinity : (state.categoryOrder.get(code)?.rank ?? Number.MAX_SAFE_INTEGER));
   const categoryOrder = (a: string, b: string) => rank(a) - rank(b) || byCodePoint(a, b);
   const layerRank = (id: string) => state.layerOrder.get(id) ?? Number.MAX_SAFE_INTEGER;
   return {
@@ -244,11 +319,22 @@ export function buildYearReport(state: ReportState, year: number): YearReport {
     byVisitGroup: (['inpatient', 'outpatient'] as const).map((group) => ({ group, ...rowOf(byGroup.get(group)!) })),
     byCategory: [...byCategory.keys()].sort(categoryOrder).map((category) => {
       const c = byCategory.get(category)!;
-      return { category, name: categoryName(category), ...rowOf(c.all), byVisitType: VISIT_TYPES.map((visitType) => ({ visitType, ...rowOf(c.byType.get(visitType)!) })) };
+      return {
+        category,
+        name: categoryName(category),
+        ...rowOf(c.all),
+        byVisitType: VISIT_TYPES.map((visitType) => ({ visitType, ...rowOf(c.byType.get(visitType)!) })),
+      };
     }),
     byKind: LAYER_KINDS.map((kind) => ({ kind, ...payRowOf(byKind.get(kind)!) })),
     byLayer: [...byLayer.values()]
-      .sort((a, b) => layerRank(a.layer.id) - layerRank(b.layer.id) || byCodePoint(a.layer.id, b.layer.id) || byCodePoint(a.layer.kind, b.layer.kind) || byCodePoint(a.layer.fund, b.layer.fund))
+      .sort(
+        (a, b) =>
+          layerRank(a.layer.id) - layerRank(b.layer.id) ||
+          byCodePoint(a.layer.id, b.layer.id) ||
+          byCodePoint(a.layer.kind, b.layer.kind) ||
+          byCodePoint(a.layer.fund, b.layer.fund),
+      )
       .map(({ layer, acc }) => ({ layerId: layer.id, kind: layer.kind, fund: layer.fund, ...payRowOf(acc) })),
     byFund: [...byFund.keys()].sort(byCodePoint).map((fund) => ({ fund, name: fundName(fund), ...payRowOf(byFund.get(fund)!) })),
     funds: [...funds.values()].sort(byFundRegionYear).map(({ fund, region, acc }) => {
@@ -257,16 +343,29 @@ export function buildYearReport(state: ReportState, year: number): YearReport {
       // Balance and usage rate as GET /v1/funds computes them (funds.ts), so the two never disagree.
       const account = { ...emptyFundAccount(fund, region, year), allocatedFen: fen, receivedFen: acc.receivedFen, paidFen };
       return {
-        fund, name: fundName(fund), region,
-        allocated: { superiorFen: fen.superior, localFen: fen.local, carryoverFen: fen.carryover, totalFen: fen.superior + fen.local + fen.carryover },
+        fund,
+        name: fundName(fund),
+        region,
+        allocated: {
+          superiorFen: fen.superior,
+          localFen: fen.local,
+          carryoverFen: fen.carryover,
+          totalFen: fen.superior + fen.local + fen.carryover,
+        },
         paid: { settlementsFen: acc.settlementsFen, adjustmentsFen: acc.adjustmentsFen, subsidiesFen: acc.subsidiesFen, totalFen: paidFen },
-        receivedFen: acc.receivedFen, balanceFen: fundBalanceFen(account), usageRateBp: usageRateBp(account),
-        persons: acc.paid.persons.size, personTimes: acc.paid.times,
+        receivedFen: acc.receivedFen,
+        balanceFen: fundBalanceFen(account),
+        usageRateBp: usageRateBp(account),
+        persons: acc.paid.persons.size,
+        personTimes: acc.paid.times,
       };
     }),
     subsidies: {
-      persons: subsidyPersons, amountFen: subsidyFen,
-      byCategory: [...subsidyByCategory.keys()].sort(categoryOrder).map((category) => ({ category, name: categoryName(category), ...subsidyByCategory.get(category)! })),
+      persons: subsidyPersons,
+      amountFen: subsidyFen,
+      byCategory: [...subsidyByCategory.keys()]
+        .sort(categoryOrder)
+        .map((category) => ({ category, name: categoryName(category), ...subsidyByCategory.get(category)! })),
     },
   };
 }

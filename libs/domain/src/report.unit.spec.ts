@@ -7,8 +7,14 @@ import { ReportEvent, applyReportEvent, initialReportState } from './report.js';
 import { YearReport, buildYearReport, ratioBp, reportFromEvents } from './report-year.js';
 
 const policy: Policy = {
-  policyId: 'county', version: 1, region: 'r1', effectiveFrom: '2012-01-01',
-  categories: [{ code: 'tekun', name: '特困供养人员' }, { code: 'dibao', name: '城乡低保对象' }],
+  policyId: 'county',
+  version: 1,
+  region: 'r1',
+  effectiveFrom: '2012-01-01',
+  categories: [
+    { code: 'tekun', name: '特困供养人员' },
+    { code: 'dibao', name: '城乡低保对象' },
+  ],
   layers: [
     { id: 'basic', kind: 'insurance', fund: '390100', rules: [{ id: 'b', bands: [{ uptoFen: null, ratioBp: 5000 }] }] },
     { id: 'aid', kind: 'aid', fund: '610100', rules: [{ id: 'a', bands: [{ uptoFen: null, ratioBp: 7000 }] }] },
@@ -17,18 +23,44 @@ const policy: Policy = {
   funds: [{ code: '610100', name: '城乡医疗救助基金', mayOverdraw: true }],
 };
 
-interface Settle { id: string; person: string; category?: string; visitType?: 'inpatient' | 'outpatient' | 'chronic_outpatient'; date?: string; totalFen: number; pays: [number, number, number]; region?: string }
+interface Settle {
+  id: string;
+  person: string;
+  category?: string;
+  visitType?: 'inpatient' | 'outpatient' | 'chronic_outpatient';
+  date?: string;
+  totalFen: number;
+  pays: [number, number, number];
+  region?: string;
+}
 
 /** A DischargeSettled as the service records it (compact layers), with the given pays per layer. */
 function settled(s: Settle): SettledData {
   const date = s.date ?? '2012-05-10';
   return {
-    settlementId: s.id, fingerprint: `fp-${s.id}`, policy: { policyId: 'county', version: 1 }, year: Number(date.slice(0, 4)),
-    category: s.category ?? 'none', aidBlockedReason: null, contributions: { yearBase: {}, used: {} },
+    settlementId: s.id,
+    fingerprint: `fp-${s.id}`,
+    policy: { policyId: 'county', version: 1 },
+    year: Number(date.slice(0, 4)),
+    category: s.category ?? 'none',
+    aidBlockedReason: null,
+    contributions: { yearBase: {}, used: {} },
     discharge: {
-      hospitalId: 'h1', visitId: s.id, personId: s.person, region: s.region ?? 'r1', scheme: 'nrcms', visitType: s.visitType ?? 'inpatient',
-      hospitalLevel: 'county', admissionDate: date, dischargeDate: date, diagnosisCodes: [], totalFen: s.totalFen, fullOwnPayFen: 0,
-      overLimitFen: 0, preSelfPayFen: 0, externalPayments: {},
+      hospitalId: 'h1',
+      visitId: s.id,
+      personId: s.person,
+      region: s.region ?? 'r1',
+      scheme: 'nrcms',
+      visitType: s.visitType ?? 'inpatient',
+      hospitalLevel: 'county',
+      admissionDate: date,
+      dischargeDate: date,
+      diagnosisCodes: [],
+      totalFen: s.totalFen,
+      fullOwnPayFen: 0,
+      overLimitFen: 0,
+      preSelfPayFen: 0,
+      externalPayments: {},
     },
     layers: s.pays.map((pay, i) => [['b', 'a', 'a2'][i]!, 0, 0, pay, pay, null]),
   };
@@ -40,18 +72,43 @@ function log(...events: Array<{ type: string; data: unknown }>): ReportEvent[] {
 }
 const published = (p: Policy = policy) => ({ type: 'PolicyPublished', data: { policy: p } });
 const settle = (s: Settle) => ({ type: 'DischargeSettled', data: settled(s) });
-const reverse = (settlementId: string) => ({ type: 'SettlementReversed', data: { personId: 'x', settlementId, hospitalId: 'h1', visitId: settlementId, reason: '录入错误' } });
-const allocate = (fund: string, source: string, amountFen: number, year = 2012, region = 'r1') => ({ type: 'FundAllocated', data: { fund, region, year, source, amountFen, reference: '民发〔2012〕1号' } });
+const reverse = (settlementId: string) => ({
+  type: 'SettlementReversed',
+  data: { personId: 'x', settlementId, hospitalId: 'h1', visitId: settlementId, reason: '录入错误' },
+});
+const allocate = (fund: string, source: string, amountFen: number, year = 2012, region = 'r1') => ({
+  type: 'FundAllocated',
+  data: { fund, region, year, source, amountFen, reference: '民发〔2012〕1号' },
+});
 const adjust = (settlementId: string, layerId: string, fund: string, deltaFen: number) => ({
   type: 'AdjustmentApplied',
   data: {
-    adjustmentId: `adj-${settlementId}-${deltaFen}`, settlementId, hospitalId: 'h1', visitId: settlementId, layerId, fund, region: 'r1', year: 2012, deltaFen,
-    contributions: { yearBase: {}, used: {} }, requestedBy: { kind: 'admin', id: 'maker' }, approvedBy: { kind: 'admin', id: 'checker' },
+    adjustmentId: `adj-${settlementId}-${deltaFen}`,
+    settlementId,
+    hospitalId: 'h1',
+    visitId: settlementId,
+    layerId,
+    fund,
+    region: 'r1',
+    year: 2012,
+    deltaFen,
+    contributions: { yearBase: {}, used: {} },
+    requestedBy: { kind: 'admin', id: 'maker' },
+    approvedBy: { kind: 'admin', id: 'checker' },
   },
 });
 const subsidy = (personId: string, category: string, amountFen: number, year = 2012) => ({
   type: 'EnrolmentSubsidyGranted',
-  data: { personId, year, region: 'r1', category, amountFen, fromFund: '610100', toFund: '390100', policy: { policyId: 'county', version: 1 } },
+  data: {
+    personId,
+    year,
+    region: 'r1',
+    category,
+    amountFen,
+    fromFund: '610100',
+    toFund: '390100',
+    policy: { policyId: 'county', version: 1 },
+  },
 });
 const report = (...events: Array<{ type: string; data: unknown }>): YearReport => reportFromEvents(log(...events), 2012);
 const category = (r: YearReport, code: string) => r.byCategory.find((c) => c.category === code)!;
@@ -67,14 +124,28 @@ describe('the year report: persons and person-times (人数 / 人次)', () => {
     );
 
     expect(r.overall).toMatchObject({
-      persons: 3, personTimes: 4, aidedPersons: 2, aidedPersonTimes: 3, totalFen: 340_000, insurancePayFen: 170_000, aidPayFen: 122_500,
-      criticalIllnessPayFen: 0, fundPayFen: 292_500, patientPayFen: 47_500, reimbursementRateBp: 8603, patientShareBp: 1397,
+      persons: 3,
+      personTimes: 4,
+      aidedPersons: 2,
+      aidedPersonTimes: 3,
+      totalFen: 340_000,
+      insurancePayFen: 170_000,
+      aidPayFen: 122_500,
+      criticalIllnessPayFen: 0,
+      fundPayFen: 292_500,
+      patientPayFen: 47_500,
+      reimbursementRateBp: 8603,
+      patientShareBp: 1397,
     });
     expect(r.byCategory.map((c) => [c.category, c.name, c.persons, c.personTimes, c.aidPayFen])).toEqual([
-      ['tekun', '特困供养人员', 1, 1, 40_000], ['dibao', '城乡低保对象', 1, 2, 82_500], ['none', null, 1, 1, 0],
+      ['tekun', '特困供养人员', 1, 1, 40_000],
+      ['dibao', '城乡低保对象', 1, 2, 82_500],
+      ['none', null, 1, 1, 0],
     ]);
     expect(category(r, 'dibao').byVisitType.map((t) => [t.visitType, t.personTimes, t.totalFen])).toEqual([
-      ['inpatient', 1, 200_000], ['outpatient', 1, 10_000], ['chronic_outpatient', 0, 0],
+      ['inpatient', 1, 200_000],
+      ['outpatient', 1, 10_000],
+      ['chronic_outpatient', 0, 0],
     ]);
     expect(category(r, 'none')).toMatchObject({ aidedPersons: 0, aidedPersonTimes: 0, insurancePayFen: 15_000 });
   });
@@ -87,7 +158,10 @@ describe('the year report: persons and person-times (人数 / 人次)', () => {
     );
 
     expect([r.overall.persons, r.overall.personTimes]).toEqual([1, 2]);
-    expect(r.byCategory.map((c) => [c.category, c.persons, c.personTimes])).toEqual([['tekun', 1, 1], ['dibao', 1, 1]]);
+    expect(r.byCategory.map((c) => [c.category, c.persons, c.personTimes])).toEqual([
+      ['tekun', 1, 1],
+      ['dibao', 1, 1],
+    ]);
   });
 
   it('given a settlement that was reversed, when reported, then it counts nowhere, and its person only through another settlement', () => {
@@ -128,8 +202,15 @@ describe('the year report: persons and person-times (人数 / 人次)', () => {
       settle({ id: 's3', person: 'p2', visitType: 'chronic_outpatient', totalFen: 700, pays: [3, 0, 0] }),
     );
 
-    expect(r.byVisitType.map((t) => [t.visitType, t.persons, t.totalFen])).toEqual([['inpatient', 1, 5_000], ['outpatient', 1, 300], ['chronic_outpatient', 1, 700]]);
-    expect(r.byVisitGroup.map((g) => [g.group, g.persons, g.personTimes, g.totalFen])).toEqual([['inpatient', 1, 1, 5_000], ['outpatient', 2, 2, 1_000]]);
+    expect(r.byVisitType.map((t) => [t.visitType, t.persons, t.totalFen])).toEqual([
+      ['inpatient', 1, 5_000],
+      ['outpatient', 1, 300],
+      ['chronic_outpatient', 1, 700],
+    ]);
+    expect(r.byVisitGroup.map((g) => [g.group, g.persons, g.personTimes, g.totalFen])).toEqual([
+      ['inpatient', 1, 1, 5_000],
+      ['outpatient', 2, 2, 1_000],
+    ]);
   });
 });
 
@@ -147,10 +228,14 @@ describe('the year report: layers and funds', () => {
       { kind: 'aid', persons: 2, personTimes: 2, payFen: 42_500, adjustmentFen: 0 },
     ]);
     expect(r.byLayer.map((l) => [l.layerId, l.kind, l.fund, l.personTimes, l.payFen])).toEqual([
-      ['basic', 'insurance', '390100', 2, 55_000], ['aid', 'aid', '610100', 2, 38_500], ['aid2', 'aid', '610102', 1, 4_000],
+      ['basic', 'insurance', '390100', 2, 55_000],
+      ['aid', 'aid', '610100', 2, 38_500],
+      ['aid2', 'aid', '610102', 1, 4_000],
     ]);
     expect(r.byFund.map((f) => [f.fund, f.name, f.payFen])).toEqual([
-      ['390100', '城乡居民基本医疗保险基金', 55_000], ['610100', '城乡医疗救助基金', 38_500], ['610102', '医疗再救助基金', 4_000],
+      ['390100', '城乡居民基本医疗保险基金', 55_000],
+      ['610100', '城乡医疗救助基金', 38_500],
+      ['610102', '医疗再救助基金', 4_000],
     ]);
   });
 
@@ -171,13 +256,24 @@ describe('the year report: layers and funds', () => {
 
     const aid = r.funds.find((f) => f.fund === '610100' && f.region === 'r1')!;
     expect(aid).toEqual({
-      fund: '610100', name: '城乡医疗救助基金', region: 'r1',
+      fund: '610100',
+      name: '城乡医疗救助基金',
+      region: 'r1',
       allocated: { superiorFen: 60_000, localFen: 20_000, carryoverFen: 10_000, totalFen: 90_000 },
       paid: { settlementsFen: 87_500, adjustmentsFen: -2_500, subsidiesFen: 9_000, totalFen: 94_000 },
-      receivedFen: 0, balanceFen: -4_000, usageRateBp: 10444, persons: 2, personTimes: 2,
+      receivedFen: 0,
+      balanceFen: -4_000,
+      usageRateBp: 10444,
+      persons: 2,
+      personTimes: 2,
     });
     // The insurance fund received the premium subsidy (资助参保); as GET /v1/funds, its rate is paid / (allocated + received).
-    expect(r.funds.find((f) => f.fund === '390100')).toMatchObject({ receivedFen: 9_000, paid: { totalFen: 125_000 }, balanceFen: -116_000, usageRateBp: 138_888 });
+    expect(r.funds.find((f) => f.fund === '390100')).toMatchObject({
+      receivedFen: 9_000,
+      paid: { totalFen: 125_000 },
+      balanceFen: -116_000,
+      usageRateBp: 138_888,
+    });
     expect(r.funds.map((f) => f.fund)).toEqual(['390100', '610100', '610102']);
   });
 
@@ -196,7 +292,12 @@ describe('the year report: layers and funds', () => {
 
     expect(r.overall).toMatchObject({ aidPayFen: 36_200, fundPayFen: 86_200, adjustmentFen: 1_200, patientPayFen: 13_800 });
     expect(r.byLayer.find((l) => l.layerId === 'aid2')).toMatchObject({ personTimes: 1, payFen: 1_200, adjustmentFen: 1_200 });
-    expect(r.funds.find((f) => f.fund === '610102')?.paid).toEqual({ settlementsFen: 0, adjustmentsFen: 1_200, subsidiesFen: 0, totalFen: 1_200 });
+    expect(r.funds.find((f) => f.fund === '610102')?.paid).toEqual({
+      settlementsFen: 0,
+      adjustmentsFen: 1_200,
+      subsidiesFen: 0,
+      totalFen: 1_200,
+    });
   });
 
   it('given an adjustment of a settlement reversed later, when reported, then the reversal takes the adjustment back too', () => {
@@ -226,8 +327,12 @@ describe('the year report: enrolment subsidies (资助参保) and the log itself
     );
 
     expect(r.subsidies).toEqual({
-      persons: 3, amountFen: 24_000,
-      byCategory: [{ category: 'tekun', name: '特困供养人员', persons: 1, amountFen: 12_000 }, { category: 'dibao', name: '城乡低保对象', persons: 2, amountFen: 12_000 }],
+      persons: 3,
+      amountFen: 24_000,
+      byCategory: [
+        { category: 'tekun', name: '特困供养人员', persons: 1, amountFen: 12_000 },
+        { category: 'dibao', name: '城乡低保对象', persons: 2, amountFen: 12_000 },
+      ],
     });
     expect(r.anomalies.repeatedSubsidies).toBe(1);
   });
@@ -241,8 +346,11 @@ describe('the year report: enrolment subsidies (资助参保) and the log itself
 
   it('given the same log, when reported twice, then the reports are identical, and they say which part of the log they cover', () => {
     const events = [
-      published(), allocate('610102', 'local', 1), allocate('610100', 'local', 1),
-      settle({ id: 's2', person: 'p2', category: 'dibao', totalFen: 10, pays: [1, 1, 1] }), settle({ id: 's1', person: 'p1', category: 'tekun', totalFen: 10, pays: [1, 1, 1] }),
+      published(),
+      allocate('610102', 'local', 1),
+      allocate('610100', 'local', 1),
+      settle({ id: 's2', person: 'p2', category: 'dibao', totalFen: 10, pays: [1, 1, 1] }),
+      settle({ id: 's1', person: 'p1', category: 'tekun', totalFen: 10, pays: [1, 1, 1] }),
     ];
 
     expect(JSON.stringify(report(...events))).toBe(JSON.stringify(report(...events)));

@@ -8,10 +8,7 @@ import { eligibility } from './person.js';
 import { Policy } from './policy.js';
 import { Fen, IsoDate, NO_CATEGORY, Result, fail, ok } from './primitives.js';
 
-export type SubsidyDecision =
-  | { kind: 'grant'; data: EnrolmentSubsidyGrantedData }
-  | { kind: 'already'; amountFen: Fen }
-  | { kind: 'none' }; // no category on that day, or the category gets no subsidy
+export type SubsidyDecision = { kind: 'grant'; data: EnrolmentSubsidyGrantedData } | { kind: 'already'; amountFen: Fen } | { kind: 'none' }; // no category on that day, or the category gets no subsidy
 
 /**
  * The subsidy of one person for a year under the policy in force on `asOf`: by the person's
@@ -20,7 +17,9 @@ export type SubsidyDecision =
 export function decideSubsidy(personId: string, state: PersonState, policy: Policy, year: number, asOf: IsoDate): Result<SubsidyDecision> {
   const rules = policy.enrolmentSubsidy;
   if (rules === undefined) {
-    return fail('VALIDATION_FAILED', `policy ${policy.policyId} v${policy.version} defines no enrolment subsidy`, [{ field: 'region', problem: 'the policy in force defines no enrolmentSubsidy' }]);
+    return fail('VALIDATION_FAILED', `policy ${policy.policyId} v${policy.version} defines no enrolment subsidy`, [
+      { field: 'region', problem: 'the policy in force defines no enrolmentSubsidy' },
+    ]);
   }
   const granted = state.subsidies?.[year];
   if (granted !== undefined) return ok({ kind: 'already', amountFen: granted });
@@ -33,14 +32,25 @@ export function decideSubsidy(personId: string, state: PersonState, policy: Poli
   return ok({
     kind: 'grant',
     data: {
-      personId, year, region: policy.region, category, amountFen, fromFund: rules.fromFund, toFund: rules.toFund,
-      policy: { policyId: policy.policyId, version: policy.version }, asOf,
+      personId,
+      year,
+      region: policy.region,
+      category,
+      amountFen,
+      fromFund: rules.fromFund,
+      toFund: rules.toFund,
+      policy: { policyId: policy.policyId, version: policy.version },
+      asOf,
     },
   });
 }
 
 /** One person's subsidy as decided before any is granted: what the run would pay them. */
-export interface SubsidyCandidate { personId: string; category: string; amountFen: Fen }
+export interface SubsidyCandidate {
+  personId: string;
+  category: string;
+  amountFen: Fen;
+}
 
 /**
  * The order in which subsidies are granted, which decides who is granted when the paying fund runs
@@ -59,7 +69,11 @@ export function subsidyOrder(policy: Policy, candidates: readonly SubsidyCandida
  * first that does not fit on, none is — a later, smaller subsidy never goes before an earlier one —
  * and those are reported as short of funds. A premium is never paid in part.
  */
-export function planSubsidies(policy: Policy, candidates: readonly SubsidyCandidate[], roomFen: Fen | undefined): { grant: SubsidyCandidate[]; shortOfFunds: SubsidyCandidate[] } {
+export function planSubsidies(
+  policy: Policy,
+  candidates: readonly SubsidyCandidate[],
+  roomFen: Fen | undefined,
+): { grant: SubsidyCandidate[]; shortOfFunds: SubsidyCandidate[] } {
   const ordered = subsidyOrder(policy, candidates);
   if (roomFen === undefined) return { grant: ordered, shortOfFunds: [] };
   let left = roomFen;

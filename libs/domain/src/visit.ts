@@ -19,9 +19,7 @@ export interface VisitAttempt {
 /** Every settlement ever made for one visit, oldest first; at most the last is active. */
 export type VisitState = VisitAttempt[];
 
-export type VisitDecision =
-  | { kind: 'new'; attempt: number }
-  | { kind: 'duplicate'; active: VisitAttempt };
+export type VisitDecision = { kind: 'new'; attempt: number } | { kind: 'duplicate'; active: VisitAttempt };
 
 export function decideVisitSettlement(visit: VisitState | undefined, fingerprint: string): Result<VisitDecision> {
   const active = activeAttempt(visit);
@@ -72,8 +70,16 @@ export function settlementResult(r: SettlementRecord, status: SettlementStatus, 
     preSelfPayFen: d.preSelfPayFen,
     inScopeFen: r.inScopeFen,
     layers: r.layers.map((l) => ({
-      layerId: l.layerId, kind: l.kind, fund: l.fund, ruleId: l.ruleId, external: l.external, baseFen: l.baseFen,
-      belowThresholdFen: l.belowThresholdFen, rawFen: l.rawFen, payFen: l.payFen, cappedBy: l.cappedBy,
+      layerId: l.layerId,
+      kind: l.kind,
+      fund: l.fund,
+      ruleId: l.ruleId,
+      external: l.external,
+      baseFen: l.baseFen,
+      belowThresholdFen: l.belowThresholdFen,
+      rawFen: l.rawFen,
+      payFen: l.payFen,
+      cappedBy: l.cappedBy,
     })),
     deductibleFen: r.totals.deductibleFen,
     insurancePayFen: r.totals.insurancePayFen,
@@ -87,7 +93,6 @@ export function settlementResult(r: SettlementRecord, status: SettlementStatus, 
 export type SettlementResult = ReturnType<typeof settlementResult>;
 
 // ---- policy registry -------------------------------------------------------------------------
-
 
 /** All published policies, in publication order. */
 export interface PolicyRegistry {
@@ -107,9 +112,11 @@ export function decidePublish(raw: unknown, registry: PolicyRegistry): Result<{ 
   const existing = registry.byKey.get(policyKey(policy.policyId, policy.version));
   if (existing === undefined) return ok({ policy, events: [{ type: 'PolicyPublished', data: { policy } }] });
   if (existing.canonical === canonicalJson(policy)) return ok({ policy, events: [] });
-  return fail('POLICY_VERSION_CONFLICT', `policy ${policy.policyId} version ${policy.version} is already published with different content; publish a new version`, [
-    { field: 'version', problem: 'already published with different content' },
-  ]);
+  return fail(
+    'POLICY_VERSION_CONFLICT',
+    `policy ${policy.policyId} version ${policy.version} is already published with different content; publish a new version`,
+    [{ field: 'version', problem: 'already published with different content' }],
+  );
 }
 
 /** Mutates the registry in place: it is a projection owned by one reader, rebuilt from the log. */

@@ -5,7 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
 import { EventIdConflictError, WrongExpectedRevisionError, type EventData, type RecordedEvent, type Subscription } from '#event-store';
-import { CONTRACT_TAG_RULES, eventStoreContract, rejection, waitFor as waitForCondition } from '../../../test/contract/event-store.contract.js';
+import {
+  CONTRACT_TAG_RULES,
+  eventStoreContract,
+  rejection,
+  waitFor as waitForCondition,
+} from '../../../test/contract/event-store.contract.js';
 import { EsdbDouble } from '../../../test/esdb-double/index.js';
 import { EsdbDeadlineExceededError, EsdbEventStore, EsdbStoreClosedError, type EsdbEventStoreOptions } from './index.js';
 
@@ -53,7 +58,9 @@ describe('EsdbEventStore on the protocol test double (not EventStoreDB)', () => 
   /** Subscribes from a position and collects every delivered event of the given stream. */
   function collect(store: EsdbEventStore, stream: string, fromPosition = 0, onError?: (error: unknown) => void): RecordedEvent[] {
     const seen: RecordedEvent[] = [];
-    subscriptions.push(store.subscribeToAll((e) => void (e.streamId === stream && seen.push(e)), { fromPosition, ...(onError ? { onError } : {}) }));
+    subscriptions.push(
+      store.subscribeToAll((e) => void (e.streamId === stream && seen.push(e)), { fromPosition, ...(onError ? { onError } : {}) }),
+    );
     return seen;
   }
 
@@ -87,7 +94,7 @@ describe('EsdbEventStore on the protocol test double (not EventStoreDB)', () => 
   });
 
   describe('system events', () => {
-    it('given system events in $all (the server\'s own and $-streams), then reads, headPosition and subscriptions never return them', async () => {
+    it("given system events in $all (the server's own and $-streams), then reads, headPosition and subscriptions never return them", async () => {
       const store = await connect();
       const stream = `sys-${randomUUID()}`;
       await store.appendToStream(stream, [event()], { expectedRevision: 'no_stream' });
@@ -108,7 +115,7 @@ describe('EsdbEventStore on the protocol test double (not EventStoreDB)', () => 
       expect(await store.readStream('$settings')).toEqual([]);
     });
 
-    it('given only the server\'s own events, then headPosition is 0 and readAll is empty', async () => {
+    it("given only the server's own events, then headPosition is 0 and readAll is empty", async () => {
       const store = await connect();
       expect(await store.headPosition()).toBe(0);
       expect(await store.readAll()).toEqual([]);

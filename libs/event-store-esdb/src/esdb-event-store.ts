@@ -15,21 +15,66 @@
 // - deadlines: reads and batch appends run without a gRPC deadline in the client, so each call here has its own.
 // - system events ($-prefixed streams or types) are never returned.
 import esdb from '@eventstore/db-client';
-import type { AllStreamResolvedEvent, AllStreamSubscription, AppendExpectedRevision, EventData as EsdbEventData, JSONType, Position, ResolvedEvent, StreamingRead } from '@eventstore/db-client';
+import type {
+  AllStreamResolvedEvent,
+  AllStreamSubscription,
+  AppendExpectedRevision,
+  EventData as EsdbEventData,
+  JSONType,
+  Position,
+  ResolvedEvent,
+  StreamingRead,
+} from '@eventstore/db-client';
 import {
-  AppendConditionFailedError, EventIdConflictError, WrongExpectedRevisionError, checkTagRules, tagsOf, type AppendOptions, type AppendResult, type EventData,
-  type EventStore, type ExpectedRevision, type LogPosition, type ReadAllOptions, type ReadStreamOptions, type RecordedEvent,
-  type SubscribeToAllOptions, type Subscription, type TagRule,
+  AppendConditionFailedError,
+  EventIdConflictError,
+  WrongExpectedRevisionError,
+  checkTagRules,
+  tagsOf,
+  type AppendOptions,
+  type AppendResult,
+  type EventData,
+  type EventStore,
+  type ExpectedRevision,
+  type LogPosition,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type SubscribeToAllOptions,
+  type Subscription,
+  type TagRule,
 } from '#event-store';
 import { EsdbTagIndex } from './esdb-tag-index.js';
 import {
-  EsdbDeadlineExceededError, EsdbStoreClosedError, EsdbUnavailableError, EventIdCache, checkNonNegative, isSystemEvent, pause,
-  prepareEvents, resolveOptions, translate, withDefaults, type EsdbEventStoreOptions, type PreparedEvent, type ResolvedOptions,
+  EsdbDeadlineExceededError,
+  EsdbStoreClosedError,
+  EsdbUnavailableError,
+  EventIdCache,
+  checkNonNegative,
+  isSystemEvent,
+  pause,
+  prepareEvents,
+  resolveOptions,
+  translate,
+  withDefaults,
+  type EsdbEventStoreOptions,
+  type PreparedEvent,
+  type ResolvedOptions,
 } from './esdb-support.js';
 
 export { EsdbDeadlineExceededError, EsdbStoreClosedError, EsdbUnavailableError, type EsdbEventStoreOptions } from './esdb-support.js';
 
-const { EventStoreDBClient, BACKWARDS, END, FORWARDS, NO_STREAM, START, StreamNotFoundError, WrongExpectedVersionError, excludeSystemEvents } = esdb;
+const {
+  EventStoreDBClient,
+  BACKWARDS,
+  END,
+  FORWARDS,
+  NO_STREAM,
+  START,
+  StreamNotFoundError,
+  WrongExpectedVersionError,
+  excludeSystemEvents,
+} = esdb;
 type Client = InstanceType<typeof EventStoreDBClient>;
 
 /** Events per $all read call: bounds each response while system events are skipped. */
@@ -39,7 +84,13 @@ const CALL_RETRY_BACKOFF_MS = 50;
 /** What a server before 22.6 sends instead of the position of an event read from a stream. */
 const NO_POSITION = 2n ** 64n - 1n;
 
-interface LiveSubscription { checkpoint: LogPosition; stopped: boolean; stop: () => void; signal: Promise<void>; done: Promise<void> }
+interface LiveSubscription {
+  checkpoint: LogPosition;
+  stopped: boolean;
+  stop: () => void;
+  signal: Promise<void>;
+  done: Promise<void>;
+}
 
 class HandlerFailure {
   constructor(readonly error: unknown) {}
@@ -53,7 +104,11 @@ export class EsdbEventStore implements EventStore {
 
   private readonly tags: EsdbTagIndex;
 
-  private constructor(private readonly client: Client, private readonly options: ResolvedOptions, tagRules: readonly TagRule[]) {
+  private constructor(
+    private readonly client: Client,
+    private readonly options: ResolvedOptions,
+    tagRules: readonly TagRule[],
+  ) {
     this.known = new EventIdCache(options.eventIdCacheSize);
     this.tags = new EsdbTagIndex(tagRules);
   }
@@ -62,10 +117,15 @@ export class EsdbEventStore implements EventStore {
    * Connects (e.g. `esdb://127.0.0.1:2113?tls=false`) and checks the server answers within the
    * deadline. With tag rules, the whole $all is read once to index it (esdb-tag-index.ts).
    */
-  static async connect(connectionString: string, options: EsdbEventStoreOptions & { tagRules?: readonly TagRule[] } = {}): Promise<EsdbEventStore> {
+  static async connect(
+    connectionString: string,
+    options: EsdbEventStoreOptions & { tagRules?: readonly TagRule[] } = {},
+  ): Promise<EsdbEventStore> {
     const resolved = resolveOptions(options);
     const url = withDefaults(connectionString, {
-      keepAliveInterval: resolved.keepAliveIntervalMs, keepAliveTimeout: resolved.keepAliveTimeoutMs, defaultDeadline: resolved.deadlineMs,
+      keepAliveInterval: resolved.keepAliveIntervalMs,
+      keepAliveTimeout: resolved.keepAliveTimeoutMs,
+      defaultDeadline: resolved.deadlineMs,
     });
     const store = new EsdbEventStore(EventStoreDBClient.connectionString(url), resolved, checkTagRules(options.tagRules ?? []));
     try {
@@ -94,16 +154,19 @@ export class EsdbEventStore implements EventStore {
       return Promise.reject(error);
     }
     const { condition } = options;
-    return this.track(this.tags.serialised(condition, async () => {
-      if (condition !== undefined && !this.tags.holds(condition) && !(await this.isRetry(streamId, prepared, options.expectedRevision))) {
-        throw new AppendConditionFailedError(streamId, condition);
-      }
-      const result = await this.retrying(() => this.append(streamId, prepared, options.expectedRevision));
-      if (events.some((e) => tagsOf(this.tags.rules, e.type, e.data).length > 0)) {
-        for (const e of await this.readRange(streamId, result.nextExpectedRevision - events.length + 1, events.length, false)) this.tags.add(e);
-      }
-      return result;
-    }));
+    return this.track(
+      this.tags.serialised(condition, async () => {
+        if (condition !== undefined && !this.tags.holds(condition) && !(await this.isRetry(streamId, prepared, options.expectedRevision))) {
+          throw new AppendConditionFailedError(streamId, condition);
+        }
+        const result = await this.retrying(() => this.append(streamId, prepared, options.expectedRevision));
+        if (events.some((e) => tagsOf(this.tags.rules, e.type, e.data).length > 0)) {
+          for (const e of await this.readRange(streamId, result.nextExpectedRevision - events.length + 1, events.length, false))
+            this.tags.add(e);
+        }
+        return result;
+      }),
+    );
   }
 
   /** Whether the append's first event already sits where the append would put it (a retry, answered as the same append). */
@@ -117,7 +180,9 @@ export class EsdbEventStore implements EventStore {
 
   async readByTag(tag: string, key: readonly string[], options: { maxCount?: number } = {}): Promise<RecordedEvent[]> {
     this.assertOpen();
-    const refs = this.tags.refsOf(tag, key).slice(0, options.maxCount === undefined ? undefined : checkNonNegative('maxCount', options.maxCount));
+    const refs = this.tags
+      .refsOf(tag, key)
+      .slice(0, options.maxCount === undefined ? undefined : checkNonNegative('maxCount', options.maxCount));
     const out: RecordedEvent[] = [];
     for (const r of refs) {
       const [e] = await this.retrying(() => this.readRange(r.streamId, r.revision, 1, true));
@@ -151,7 +216,9 @@ export class EsdbEventStore implements EventStore {
     let from: Position | typeof START = after === 0 ? START : at(after);
     let last = after;
     while (result.length < maxCount) {
-      const page = await this.collect('readAll', () => this.client.readAll({ direction: FORWARDS, fromPosition: from, maxCount: ALL_PAGE_SIZE }));
+      const page = await this.collect('readAll', () =>
+        this.client.readAll({ direction: FORWARDS, fromPosition: from, maxCount: ALL_PAGE_SIZE }),
+      );
       for (const resolved of page) {
         const event = this.toRecorded(resolved);
         if (event === undefined || event.position <= last) continue; // EventStoreDB's start is inclusive
@@ -168,7 +235,9 @@ export class EsdbEventStore implements EventStore {
     let from: Position | typeof END = END;
     for (;;) {
       // Backwards from a position is exclusive, so each page starts below the previous one.
-      const page = await this.collect('headPosition', () => this.client.readAll({ direction: BACKWARDS, fromPosition: from, maxCount: ALL_PAGE_SIZE }));
+      const page = await this.collect('headPosition', () =>
+        this.client.readAll({ direction: BACKWARDS, fromPosition: from, maxCount: ALL_PAGE_SIZE }),
+      );
       for (const resolved of page) {
         const event = this.toRecorded(resolved);
         if (event !== undefined) return event.position;
@@ -249,11 +318,17 @@ export class EsdbEventStore implements EventStore {
   /** One append call; resolves with the stream's last revision as the server reports it. */
   private async write(streamId: string, events: PreparedEvent[], expectedRevision: AppendExpectedRevision): Promise<bigint> {
     const data = events.map((e): EsdbEventData => ({
-      id: e.id, type: e.type, contentType: 'application/json', data: e.data as JSONType,
+      id: e.id,
+      type: e.type,
+      contentType: 'application/json',
+      data: e.data as JSONType,
       // Bytes, not an object: the client drops falsy metadata and would stringify again.
       metadata: e.metadataJson === undefined ? undefined : new Uint8Array(Buffer.from(e.metadataJson, 'utf8')),
     }));
-    const result = await this.withDeadline('appendToStream', this.client.appendToStream(streamId, data, { expectedRevision, deadline: this.options.deadlineMs }));
+    const result = await this.withDeadline(
+      'appendToStream',
+      this.client.appendToStream(streamId, data, { expectedRevision, deadline: this.options.deadlineMs }),
+    );
     return result.nextExpectedRevision;
   }
 
@@ -267,7 +342,8 @@ export class EsdbEventStore implements EventStore {
   }
 
   private async readTail(streamId: string): Promise<RecordedEvent[]> {
-    const read = () => this.client.readStream(streamId, { direction: BACKWARDS, fromRevision: END, maxCount: this.options.retryScanWindow });
+    const read = () =>
+      this.client.readStream(streamId, { direction: BACKWARDS, fromRevision: END, maxCount: this.options.retryScanWindow });
     return (await this.collectStream('readStream', read)).map((r) => this.toRecorded(r, false)!);
   }
 
@@ -341,7 +417,12 @@ export class EsdbEventStore implements EventStore {
   }
 
   /** Catch-up and live through one EventStoreDB subscription at a time; resubscribes from the last delivered position when it drops. */
-  private async pump(sub: LiveSubscription, handler: (event: RecordedEvent) => void | Promise<void>, onError: ((error: unknown) => void) | undefined, closed: boolean): Promise<void> {
+  private async pump(
+    sub: LiveSubscription,
+    handler: (event: RecordedEvent) => void | Promise<void>,
+    onError: ((error: unknown) => void) | undefined,
+    closed: boolean,
+  ): Promise<void> {
     try {
       if (closed) throw new EsdbStoreClosedError();
       checkNonNegative('fromPosition', sub.checkpoint);
@@ -367,7 +448,10 @@ export class EsdbEventStore implements EventStore {
   }
 
   /** Runs one server subscription until it drops (resolves) or the handler throws (rejects with HandlerFailure). */
-  private async follow(sub: LiveSubscription, handler: (event: RecordedEvent) => void | Promise<void>): Promise<{ delivered: boolean; error: unknown }> {
+  private async follow(
+    sub: LiveSubscription,
+    handler: (event: RecordedEvent) => void | Promise<void>,
+  ): Promise<{ delivered: boolean; error: unknown }> {
     const fromPosition = sub.checkpoint === 0 ? START : at(sub.checkpoint);
     // The server filters out system event types; streams like $settings are skipped here too.
     const server: AllStreamSubscription = this.client.subscribeToAll({ fromPosition, filter: excludeSystemEvents() });
@@ -404,8 +488,14 @@ export class EsdbEventStore implements EventStore {
     if (e === undefined || (skipSystem && isSystemEvent(e.streamId, e.type))) return undefined;
     const metadata = e.metadata instanceof Uint8Array ? Buffer.from(e.metadata).toString('utf8') : e.metadata;
     const event: RecordedEvent = {
-      streamId: e.streamId, revision: toSafe(e.revision, 'revision'), position: toPosition(e.position, resolved.commitPosition),
-      id: e.id, type: e.type, data: e.data, metadata: metadata ?? null, createdMs: e.created.getTime(),
+      streamId: e.streamId,
+      revision: toSafe(e.revision, 'revision'),
+      position: toPosition(e.position, resolved.commitPosition),
+      id: e.id,
+      type: e.type,
+      data: e.data,
+      metadata: metadata ?? null,
+      createdMs: e.created.getTime(),
     };
     this.known.remember(event.id, { streamId: event.streamId, revision: event.revision, type: event.type });
     return event;

@@ -41,14 +41,18 @@ export function resolveOptions(options: EsdbEventStoreOptions = {}): ResolvedOpt
     retryScanWindow: checkLimit('retryScanWindow', options.retryScanWindow ?? 200, 1, 10_000),
     maxEventBytes: checkLimit('maxEventBytes', options.maxEventBytes ?? 1024 * 1024, 1, 16 * 1024 * 1024),
   };
-  if (resolved.resubscribeMaxBackoffMs < resolved.resubscribeMinBackoffMs) throw new RangeError('resubscribeMaxBackoffMs must be >= resubscribeMinBackoffMs');
+  if (resolved.resubscribeMaxBackoffMs < resolved.resubscribeMinBackoffMs)
+    throw new RangeError('resubscribeMaxBackoffMs must be >= resubscribeMinBackoffMs');
   return resolved;
 }
 
 /** A call to EventStoreDB got no answer within its deadline. An append may or may not have been written: re-read, or retry with the same ids. */
 export class EsdbDeadlineExceededError extends Error {
   readonly code = 'STORE_DEADLINE_EXCEEDED';
-  constructor(readonly operation: string, readonly deadlineMs: number) {
+  constructor(
+    readonly operation: string,
+    readonly deadlineMs: number,
+  ) {
     super(`EventStoreDB did not answer ${operation} within ${deadlineMs} ms`);
   }
 }
@@ -74,7 +78,12 @@ const MAX_EVENT_TYPE_LENGTH = 500;
 const MAX_EVENTS_PER_APPEND = 10_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export interface PreparedEvent { id: string; type: string; data: unknown; metadataJson: string | undefined }
+export interface PreparedEvent {
+  id: string;
+  type: string;
+  data: unknown;
+  metadataJson: string | undefined;
+}
 
 /** Checks one append request the way the SQLite adapter does, and serialises what the client would mangle. */
 export function prepareEvents(streamId: string, events: readonly EventData[], expected: unknown, maxEventBytes: number): PreparedEvent[] {
@@ -104,7 +113,12 @@ export function prepareEvents(streamId: string, events: readonly EventData[], ex
 }
 
 function isExpectedRevision(expected: unknown): expected is ExpectedRevision {
-  return expected === 'no_stream' || expected === 'any' || expected === 'stream_exists' || (Number.isSafeInteger(expected) && (expected as number) >= 0);
+  return (
+    expected === 'no_stream' ||
+    expected === 'any' ||
+    expected === 'stream_exists' ||
+    (Number.isSafeInteger(expected) && (expected as number) >= 0)
+  );
 }
 
 export function checkNonNegative(name: string, value: number): number {
@@ -122,7 +136,11 @@ export function isSystemEvent(streamId: string, type: string): boolean {
   return streamId.startsWith('$') || type.startsWith('$');
 }
 
-export interface KnownEvent { streamId: string; revision: StreamRevision; type: string }
+export interface KnownEvent {
+  streamId: string;
+  revision: StreamRevision;
+  type: string;
+}
 
 /**
  * The event ids this process has appended or read, oldest forgotten first. EventStoreDB keeps no index

@@ -7,7 +7,11 @@
 // visit appended with an expected revision), which the multi-instance work brings.
 import { tagKey, tagsOf, type AppendCondition, type RecordedEvent, type TagRule } from '#event-store';
 
-interface TaggedRef { streamId: string; revision: number; position: number }
+interface TaggedRef {
+  streamId: string;
+  revision: number;
+  position: number;
+}
 
 export class EsdbTagIndex {
   private readonly refs = new Map<string, TaggedRef[]>();

@@ -8,16 +8,36 @@ const MAX_EVENT_TYPE_LENGTH = 500;
 const MAX_EVENTS_PER_APPEND = 10_000;
 
 /** tags: [tag, key, tag, key, …] the store's rules give the event (computed here, where the data is an object). */
-export interface PreparedEvent { id: string; type: string; dataJson: string; metadataJson: string | null; tags: string[] }
+export interface PreparedEvent {
+  id: string;
+  type: string;
+  dataJson: string;
+  metadataJson: string | null;
+  tags: string[];
+}
 
 /** The events of one append, checked and serialised; bytes = UTF-8 size of all their JSON. */
-export interface PreparedAppend { events: PreparedEvent[]; bytes: number }
+export interface PreparedAppend {
+  events: PreparedEvent[];
+  bytes: number;
+}
 
-export function prepareEvents(streamId: string, events: readonly EventData[], expected: unknown, maxEventBytes: number, tagRules: readonly TagRule[] = []): PreparedAppend {
+export function prepareEvents(
+  streamId: string,
+  events: readonly EventData[],
+  expected: unknown,
+  maxEventBytes: number,
+  tagRules: readonly TagRule[] = [],
+): PreparedAppend {
   if (typeof streamId !== 'string' || streamId.length === 0 || streamId.length > MAX_STREAM_ID_LENGTH) {
     throw new TypeError(`streamId must be a string of 1..${MAX_STREAM_ID_LENGTH} characters`);
   }
-  if (!(expected === 'no_stream' || expected === 'any' || expected === 'stream_exists' || (Number.isSafeInteger(expected) && (expected as number) >= 0))) {
+  if (!(
+    expected === 'no_stream' ||
+    expected === 'any' ||
+    expected === 'stream_exists' ||
+    (Number.isSafeInteger(expected) && (expected as number) >= 0)
+  )) {
     throw new TypeError(`invalid expectedRevision: ${String(expected)}`);
   }
   if (!Array.isArray(events) || events.length === 0 || events.length > MAX_EVENTS_PER_APPEND) {

@@ -10,7 +10,9 @@ export class StoreOverloadedError extends Error {
 
 export class StoreClosedError extends Error {
   readonly code = 'STORE_CLOSED';
-  constructor() { super('event store is closed'); }
+  constructor() {
+    super('event store is closed');
+  }
 }
 
 /**
@@ -27,7 +29,10 @@ export class StoreWriterFailedError extends Error {
 
 /** A SQLite error from the writer thread, rebuilt on the main thread (the message and the SQLite code survive). */
 export class SqliteWriteError extends Error {
-  constructor(message: string, readonly code: string | undefined) {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
     super(message);
   }
 }

@@ -6,7 +6,16 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { AppendConditionFailedError, EventIdConflictError, WrongExpectedRevisionError, type AppendCondition, type AppendResult, type ExpectedRevision, type TagRule, tagKey } from '#event-store';
+import {
+  AppendConditionFailedError,
+  EventIdConflictError,
+  WrongExpectedRevisionError,
+  type AppendCondition,
+  type AppendResult,
+  type ExpectedRevision,
+  type TagRule,
+  tagKey,
+} from '#event-store';
 import type { PreparedAppend } from './append-input.js';
 import { SqliteWriteError, StoreOverloadedError, StoreWriterFailedError } from './errors.js';
 import type { ErrorInfo, FromWriter, ToWriter, WriteBatch, WriterWorkerData } from './writer-protocol.js';
@@ -23,11 +32,19 @@ const WRITER_EXIT_TIMEOUT_MS = 10_000;
 const NO_EVENTS: PreparedAppend['events'] = [];
 
 interface QueuedAppend extends PreparedAppend {
-  streamId: string; expected: ExpectedRevision; condition: AppendCondition | undefined;
-  resolve: (result: AppendResult) => void; reject: (error: unknown) => void;
+  streamId: string;
+  expected: ExpectedRevision;
+  condition: AppendCondition | undefined;
+  resolve: (result: AppendResult) => void;
+  reject: (error: unknown) => void;
 }
 
-export interface GroupCommitterOptions { path: string; maxBatchAppends: number; maxPendingAppends: number; tagRules: TagRule[] | null }
+export interface GroupCommitterOptions {
+  path: string;
+  maxBatchAppends: number;
+  maxPendingAppends: number;
+  tagRules: TagRule[] | null;
+}
 
 export class GroupCommitter {
   transactions = 0;
@@ -64,7 +81,10 @@ export class GroupCommitter {
   static async start(options: GroupCommitterOptions, onCommitted: () => void): Promise<GroupCommitter> {
     const workerData: WriterWorkerData = { medaidSqliteWriter: true, path: options.path, tagRules: options.tagRules };
     const committer = new GroupCommitter(new Worker(writerScript(), { workerData }), options, onCommitted);
-    const timer = setTimeout(() => committer.fail(new StoreWriterFailedError(`not ready after ${WRITER_START_TIMEOUT_MS} ms`)), WRITER_START_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => committer.fail(new StoreWriterFailedError(`not ready after ${WRITER_START_TIMEOUT_MS} ms`)),
+      WRITER_START_TIMEOUT_MS,
+    );
     try {
       await new Promise<void>((resolve, reject) => (committer.started = { resolve, reject }));
     } catch (error) {
@@ -217,10 +237,17 @@ export class GroupCommitter {
 
 function encode(batch: readonly QueuedAppend[], eventCount: number): WriteBatch {
   const message: WriteBatch = {
-    type: 'write', streamIds: [], expected: [], eventCounts: [],
-    eventIds: new Array<string>(eventCount), types: new Array<string>(eventCount),
-    data: new Array<string>(eventCount), metadata: new Array<string | null>(eventCount),
-    tagCounts: new Array<number>(eventCount), tags: [], conditions: [],
+    type: 'write',
+    streamIds: [],
+    expected: [],
+    eventCounts: [],
+    eventIds: new Array<string>(eventCount),
+    types: new Array<string>(eventCount),
+    data: new Array<string>(eventCount),
+    metadata: new Array<string | null>(eventCount),
+    tagCounts: new Array<number>(eventCount),
+    tags: [],
+    conditions: [],
   };
   let e = 0;
   for (const request of batch) {
@@ -255,6 +282,7 @@ function writerScript(): URL {
   const script = here.endsWith('.ts')
     ? new URL('../../../dist/libs/event-store-sqlite/src/sqlite-writer.worker.js', here)
     : new URL('./sqlite-writer.worker.js', here);
-  if (!existsSync(fileURLToPath(script))) throw new Error(`event store writer script ${fileURLToPath(script)} is missing: build first (npm run build)`);
+  if (!existsSync(fileURLToPath(script)))
+    throw new Error(`event store writer script ${fileURLToPath(script)} is missing: build first (npm run build)`);
   return script;
 }

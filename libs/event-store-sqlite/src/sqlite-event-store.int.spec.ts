@@ -6,7 +6,13 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals';
 import Database from 'better-sqlite3';
-import { AppendConditionFailedError, EventIdConflictError, WrongExpectedRevisionError, type EventData, type RecordedEvent } from '#event-store';
+import {
+  AppendConditionFailedError,
+  EventIdConflictError,
+  WrongExpectedRevisionError,
+  type EventData,
+  type RecordedEvent,
+} from '#event-store';
 import { CONTRACT_TAG_RULES, eventStoreContract } from '../../../test/contract/event-store.contract.js';
 import { SqliteEventStore, StoreClosedError, StoreOverloadedError, type SqliteEventStoreOptions } from './index.js';
 
@@ -18,10 +24,18 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'medaid-es-'));
 }
 
-interface Ack { streamId: string; ids: string[]; position: number }
+interface Ack {
+  streamId: string;
+  ids: string[];
+  position: number;
+}
 
 /** Runs test/fixtures/append-loop.mjs on the file and SIGKILLs it killDelayMs after ackCount acknowledgements. */
-async function runAndKill(path: string, ackCount: number, killDelayMs: number): Promise<{ signal: NodeJS.Signals | null; stderr: string; acks: Ack[] }> {
+async function runAndKill(
+  path: string,
+  ackCount: number,
+  killDelayMs: number,
+): Promise<{ signal: NodeJS.Signals | null; stderr: string; acks: Ack[] }> {
   const child = spawn(process.execPath, [CHILD_SCRIPT, path], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const acks: Ack[] = [];
   let buffered = '';
@@ -107,7 +121,9 @@ describe('SqliteEventStore', () => {
       const store = await open();
       const before = store.stats().transactions;
 
-      const results = await Promise.all(Array.from({ length: 500 }, (_, i) => store.appendToStream(`g-${i}`, [event()], { expectedRevision: 'no_stream' })));
+      const results = await Promise.all(
+        Array.from({ length: 500 }, (_, i) => store.appendToStream(`g-${i}`, [event()], { expectedRevision: 'no_stream' })),
+      );
 
       expect(store.stats().transactions - before).toBeLessThanOrEqual(2);
       expect(new Set(results.map((r) => r.position)).size).toBe(500);
@@ -176,7 +192,9 @@ describe('SqliteEventStore', () => {
     it('given maxPendingAppends 10, when 15 appends are fired at once, then 5 are rejected with StoreOverloadedError', async () => {
       const store = await open({ maxPendingAppends: 10 });
 
-      const outcomes = await Promise.allSettled(Array.from({ length: 15 }, (_, i) => store.appendToStream(`o-${i}`, [event()], { expectedRevision: 'any' })));
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 15 }, (_, i) => store.appendToStream(`o-${i}`, [event()], { expectedRevision: 'any' })),
+      );
 
       const rejected = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
       expect(outcomes.slice(0, 10).every((o) => o.status === 'fulfilled')).toBe(true);
@@ -203,7 +221,9 @@ describe('SqliteEventStore', () => {
 
     it('given maxEventBytes 100, when an event is larger, then RangeError', async () => {
       const store = await open({ maxEventBytes: 100 });
-      await expect(store.appendToStream('big', [event({ s: 'x'.repeat(200) })], { expectedRevision: 'any' })).rejects.toBeInstanceOf(RangeError);
+      await expect(store.appendToStream('big', [event({ s: 'x'.repeat(200) })], { expectedRevision: 'any' })).rejects.toBeInstanceOf(
+        RangeError,
+      );
       await expect(store.appendToStream('big', [event({ s: 'x'.repeat(50) })], { expectedRevision: 'any' })).resolves.toBeDefined();
     });
 
@@ -232,7 +252,15 @@ describe('SqliteEventStore', () => {
 
   it('given 1,200 events, when read with readAllPages of 500, then pages of 500, 500, 200 in order', async () => {
     const store = await open();
-    await Promise.all(Array.from({ length: 12 }, (_, i) => store.appendToStream(`p-${i}`, Array.from({ length: 100 }, () => event()), { expectedRevision: 'no_stream' })));
+    await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        store.appendToStream(
+          `p-${i}`,
+          Array.from({ length: 100 }, () => event()),
+          { expectedRevision: 'no_stream' },
+        ),
+      ),
+    );
 
     const sizes: number[] = [];
     const positions: number[] = [];
@@ -247,7 +275,11 @@ describe('SqliteEventStore', () => {
 
   it('given more events than one catch-up page while appends continue, then a subscription sees every position exactly once in order', async () => {
     const store = await open();
-    await store.appendToStream('bulk', Array.from({ length: 1_100 }, () => event()), { expectedRevision: 'no_stream' });
+    await store.appendToStream(
+      'bulk',
+      Array.from({ length: 1_100 }, () => event()),
+      { expectedRevision: 'no_stream' },
+    );
     const seen: RecordedEvent[] = [];
     const subscription = store.subscribeToAll(async (e) => {
       seen.push(e);
@@ -366,7 +398,9 @@ describe('SqliteEventStore', () => {
       // The in-flight batch may have committed just before the thread stopped: acknowledged or failed, never hanging.
       for (const o of flown) if (o.status === 'rejected') expect(o.reason).toMatchObject({ code: 'STORE_WRITER_FAILED' });
       for (const o of waited) expect(o).toMatchObject({ status: 'rejected', reason: { code: 'STORE_WRITER_FAILED' } });
-      await expect(store.appendToStream('later', [event()], { expectedRevision: 'any' })).rejects.toMatchObject({ code: 'STORE_WRITER_FAILED' });
+      await expect(store.appendToStream('later', [event()], { expectedRevision: 'any' })).rejects.toMatchObject({
+        code: 'STORE_WRITER_FAILED',
+      });
       expect(store.stats().pendingAppends).toBe(0);
       expect(await store.readStream('before')).toHaveLength(1);
       await store.close();
@@ -397,7 +431,10 @@ describe('SqliteEventStore', () => {
 
       expect(outcome).toMatchObject({ code: 'SQLITE_BUSY' });
       expect(store.stats().transactions).toBe(1);
-      await expect(store.appendToStream('lock', [event()], { expectedRevision: 0 })).resolves.toEqual({ nextExpectedRevision: 1, position: 2 });
+      await expect(store.appendToStream('lock', [event()], { expectedRevision: 0 })).resolves.toEqual({
+        nextExpectedRevision: 1,
+        position: 2,
+      });
     });
   });
 
@@ -422,7 +459,18 @@ describe('SqliteEventStore', () => {
 
     it('given a version-1 file, when opened with tag rules, then it is upgraded and its events tagged exactly as appends would tag them', async () => {
       // the same appends, once into a store that tags as it writes, once into a file made version 1 and tagged at open
-      const appends = Array.from({ length: 30 }, (_, i) => [`p-${i % 7}`, [settled(`H${i % 3}`, `v${i % 5}`), { id: randomUUID(), type: 'Other', data: { i } }, { id: randomUUID(), type: 'Reversed', data: { hospital: `H${i % 3}`, id: 7 } }]] as const);
+      const appends = Array.from(
+        { length: 30 },
+        (_, i) =>
+          [
+            `p-${i % 7}`,
+            [
+              settled(`H${i % 3}`, `v${i % 5}`),
+              { id: randomUUID(), type: 'Other', data: { i } },
+              { id: randomUUID(), type: 'Reversed', data: { hospital: `H${i % 3}`, id: 7 } },
+            ],
+          ] as const,
+      );
       const live = await SqliteEventStore.open({ path, tagRules: CONTRACT_TAG_RULES });
       for (const [stream, events] of appends) await live.appendToStream(stream, events, { expectedRevision: 'any' });
       await live.close();
@@ -450,10 +498,17 @@ describe('SqliteEventStore', () => {
         expect(b.tagRules).toEqual(CONTRACT_TAG_RULES); // the file's rules, without being told
         for (let round = 0; round < 20; round++) {
           const condition = { tag: 'visit', key: ['H', `v${round}`], afterPosition: 0 };
-          const outcomes = await Promise.allSettled([a, b, a, b].map((s, i) =>
-            s.appendToStream(`p-${round}-${i}`, [settled('H', `v${round}`)], { expectedRevision: 'no_stream', condition })));
+          const outcomes = await Promise.allSettled(
+            [a, b, a, b].map((s, i) =>
+              s.appendToStream(`p-${round}-${i}`, [settled('H', `v${round}`)], { expectedRevision: 'no_stream', condition }),
+            ),
+          );
           expect([round, outcomes.filter((o) => o.status === 'fulfilled').length]).toEqual([round, 1]);
-          expect(outcomes.filter((o) => o.status === 'rejected').every((o) => (o as PromiseRejectedResult).reason instanceof AppendConditionFailedError)).toBe(true);
+          expect(
+            outcomes
+              .filter((o) => o.status === 'rejected')
+              .every((o) => (o as PromiseRejectedResult).reason instanceof AppendConditionFailedError),
+          ).toBe(true);
         }
       } finally {
         await a.close();

@@ -11,8 +11,17 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { checkTagRules, tagKey } from '#event-store';
 import type {
-  AppendOptions, AppendResult, EventData, EventStore, LogPosition, ReadAllOptions,
-  ReadStreamOptions, RecordedEvent, SubscribeToAllOptions, Subscription, TagRule,
+  AppendOptions,
+  AppendResult,
+  EventData,
+  EventStore,
+  LogPosition,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  SubscribeToAllOptions,
+  Subscription,
+  TagRule,
 } from '#event-store';
 import { checkCondition, checkLimit, checkMaxCount, checkNonNegative, prepareEvents, type PreparedAppend } from './append-input.js';
 import { StoreClosedError } from './errors.js';
@@ -70,10 +79,21 @@ export interface SqliteEventStoreStats {
 }
 
 interface EventRow {
-  position: number; stream_id: string; revision: number; event_id: string;
-  type: string; data: string; metadata: string | null; created_ms: number;
+  position: number;
+  stream_id: string;
+  revision: number;
+  event_id: string;
+  type: string;
+  data: string;
+  metadata: string | null;
+  created_ms: number;
 }
-interface LiveSubscription { checkpoint: LogPosition; stopped: boolean; wake: (() => void) | undefined; done: Promise<void> }
+interface LiveSubscription {
+  checkpoint: LogPosition;
+  stopped: boolean;
+  wake: (() => void) | undefined;
+  done: Promise<void>;
+}
 
 const COLUMNS = 'position, stream_id, revision, event_id, type, data, metadata, created_ms';
 
@@ -99,7 +119,9 @@ export class SqliteEventStore implements EventStore {
     // `store` is set below, before any commit can call back (no append can exist before).
     let store: SqliteEventStore | undefined;
     const tagRules = options.tagRules === undefined ? null : [...checkTagRules(options.tagRules)];
-    const committer = await GroupCommitter.start({ path: options.path, maxBatchAppends, maxPendingAppends, tagRules }, () => store?.wakeSubscriptions());
+    const committer = await GroupCommitter.start({ path: options.path, maxBatchAppends, maxPendingAppends, tagRules }, () =>
+      store?.wakeSubscriptions(),
+    );
     try {
       const reader = SqliteLogReader.open(options.path);
       store = new SqliteEventStore(reader, committer, maxEventBytes, reader.tagRules());
@@ -198,7 +220,12 @@ export class SqliteEventStore implements EventStore {
   }
 
   /** Catch-up and live are one loop: read a page after the checkpoint, or wait for the next commit. */
-  private async pump(sub: LiveSubscription, handler: (event: RecordedEvent) => void | Promise<void>, onError: ((error: unknown) => void) | undefined, closed: boolean): Promise<void> {
+  private async pump(
+    sub: LiveSubscription,
+    handler: (event: RecordedEvent) => void | Promise<void>,
+    onError: ((error: unknown) => void) | undefined,
+    closed: boolean,
+  ): Promise<void> {
     try {
       if (closed) throw new StoreClosedError();
       checkNonNegative('fromPosition', sub.checkpoint);
@@ -241,11 +268,14 @@ export class SqliteLogReader {
 
   private constructor(private readonly db: Database.Database) {
     this.stmt = {
-      readStream: db.prepare<[string, number, number], EventRow>(`SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision LIMIT ?`),
+      readStream: db.prepare<[string, number, number], EventRow>(
+        `SELECT ${COLUMNS} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision LIMIT ?`,
+      ),
       readAll: db.prepare<[number, number], EventRow>(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`),
       head: db.prepare<[], number | null>('SELECT MAX(position) FROM events').pluck(),
       byTag: db.prepare<[string, string, number], EventRow>(
-        `SELECT ${COLUMNS} FROM events WHERE position IN (SELECT position FROM tags WHERE tag = ? AND key = ?) ORDER BY position LIMIT ?`),
+        `SELECT ${COLUMNS} FROM events WHERE position IN (SELECT position FROM tags WHERE tag = ? AND key = ?) ORDER BY position LIMIT ?`,
+      ),
       tagRules: db.prepare<[], string>("SELECT value FROM meta WHERE key = 'tag_rules'").pluck(),
     };
   }
@@ -321,12 +351,16 @@ export function openWriteConnection(path: string, tagRules: readonly TagRule[] |
   const commit = db.prepare('COMMIT');
   const rollback = db.prepare('ROLLBACK');
   // ORDER BY … LIMIT 1 walks the (stream_id, revision) index backwards: one probe.
-  const lastRevision = db.prepare<[string], number>('SELECT revision FROM events WHERE stream_id = ? ORDER BY revision DESC LIMIT 1').pluck();
+  const lastRevision = db
+    .prepare<[string], number>('SELECT revision FROM events WHERE stream_id = ? ORDER BY revision DESC LIMIT 1')
+    .pluck();
   const byEventId = db.prepare<[string], IdRow>('SELECT stream_id, revision, position, type FROM events WHERE event_id = ?');
   const insert = db.prepare<[string, number, string, string, string, string | null, number]>(
     'INSERT INTO events (stream_id, revision, event_id, type, data, metadata, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
   );
-  const taggedAfter = db.prepare<[string, string, number], number>('SELECT 1 FROM tags WHERE tag = ? AND key = ? AND position > ? LIMIT 1').pluck();
+  const taggedAfter = db
+    .prepare<[string, string, number], number>('SELECT 1 FROM tags WHERE tag = ? AND key = ? AND position > ? LIMIT 1')
+    .pluck();
   const insertTag = db.prepare<[string, string, number]>('INSERT INTO tags (tag, key, position) VALUES (?, ?, ?)');
   return {
     begin: () => void begin.run(),
@@ -370,8 +404,11 @@ function migrate(db: Database.Database): void {
     const version = db.prepare<[], string>("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get();
     if (version === undefined || Number(version) === 1) {
       // A version-1 file has no tags yet: its rules are none, so the first open with rules indexes it.
-      db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(SCHEMA_VERSION));
-    } else if (Number(version) !== SCHEMA_VERSION) throw new Error(`unsupported event store schema version ${version}, expected ${SCHEMA_VERSION}`);
+      db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(
+        String(SCHEMA_VERSION),
+      );
+    } else if (Number(version) !== SCHEMA_VERSION)
+      throw new Error(`unsupported event store schema version ${version}, expected ${SCHEMA_VERSION}`);
   }).immediate();
 }
 
@@ -389,8 +426,9 @@ function reindex(db: Database.Database, rules: readonly TagRule[]): void {
     for (const rule of rules) {
       const part = (path: string) => `(CASE WHEN json_type(data, '${path}') IN ('text', 'integer') THEN json_extract(data, '${path}') END)`;
       const key = rule.fields.length === 0 ? "''" : rule.fields.map(part).join(' || char(31) || ');
-      db.prepare(`INSERT INTO tags (tag, key, position) SELECT ?, k, position FROM (SELECT ${key} AS k, position FROM events WHERE type = ?) WHERE k IS NOT NULL`)
-        .run(rule.tag, rule.eventType);
+      db.prepare(
+        `INSERT INTO tags (tag, key, position) SELECT ?, k, position FROM (SELECT ${key} AS k, position FROM events WHERE type = ?) WHERE k IS NOT NULL`,
+      ).run(rule.tag, rule.eventType);
     }
     db.prepare("INSERT INTO meta (key, value) VALUES ('tag_rules', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(json);
   }).immediate();

@@ -4,7 +4,12 @@
 import type { ExpectedRevision, StreamRevision } from '#event-store';
 import type { FromWriter, RejectedAppend, WriteBatch } from './writer-protocol.js';
 
-export interface IdRow { stream_id: string; revision: number; position: number; type: string }
+export interface IdRow {
+  stream_id: string;
+  revision: number;
+  position: number;
+  type: string;
+}
 
 export interface WriteConnection {
   /** BEGIN IMMEDIATE: takes the write lock now, so the reads below see the latest committed state. */
@@ -14,7 +19,15 @@ export interface WriteConnection {
   lastRevision(streamId: string): number | undefined;
   eventById(eventId: string): IdRow | undefined;
   /** Returns the new event's position (its rowid). */
-  insert(streamId: string, revision: number, eventId: string, type: string, data: string, metadata: string | null, createdMs: number): number;
+  insert(
+    streamId: string,
+    revision: number,
+    eventId: string,
+    type: string,
+    data: string,
+    metadata: string | null,
+    createdMs: number,
+  ): number;
   /** Whether an event with the tag and key has a position > after. */
   taggedAfter(tag: string, key: string, after: number): boolean;
   insertTag(tag: string, key: string, position: number): void;
@@ -60,7 +73,15 @@ export function writeBatch(conn: WriteConnection, batch: WriteBatch): Committed 
 type AppendOutcome = RejectedAppend | { nextExpectedRevision: number; position: number };
 
 /** Checks and writes one request inside the open transaction; an expected failure writes nothing. */
-function writeAppend(conn: WriteConnection, batch: WriteBatch, index: number, offset: number, count: number, createdMs: number, tagOffset: { at: number }): AppendOutcome {
+function writeAppend(
+  conn: WriteConnection,
+  batch: WriteBatch,
+  index: number,
+  offset: number,
+  count: number,
+  createdMs: number,
+  tagOffset: { at: number },
+): AppendOutcome {
   const streamId = batch.streamIds[index]!;
   const expected = batch.expected[index]!;
   // Read with SQL inside the write transaction: correct even when another process appends too.
@@ -70,7 +91,8 @@ function writeAppend(conn: WriteConnection, batch: WriteBatch, index: number, of
   if (first !== undefined) {
     const retried = retriedAppend(conn, batch, index, offset, count, first);
     // Not a retry, and what it was decided on has changed: that (not the id) is what the caller must hear.
-    if ('kind' in retried && condition != null && conn.taggedAfter(condition[0], condition[1], condition[2])) return { index, kind: 'condition' };
+    if ('kind' in retried && condition != null && conn.taggedAfter(condition[0], condition[1], condition[2]))
+      return { index, kind: 'condition' };
     return retried;
   }
   if (!revisionMatches(expected, current)) return { index, kind: 'revision', actual: current < 0 ? 'no_stream' : current };
@@ -92,7 +114,14 @@ function writeAppend(conn: WriteConnection, batch: WriteBatch, index: number, of
 }
 
 /** The first id is already stored: an idempotent retry if all ids sit at the expected place. */
-function retriedAppend(conn: WriteConnection, batch: WriteBatch, index: number, offset: number, count: number, first: IdRow): AppendOutcome {
+function retriedAppend(
+  conn: WriteConnection,
+  batch: WriteBatch,
+  index: number,
+  offset: number,
+  count: number,
+  first: IdRow,
+): AppendOutcome {
   const streamId = batch.streamIds[index]!;
   const expected = batch.expected[index]!;
   const start = typeof expected === 'number' ? expected + 1 : expected === 'no_stream' ? 0 : first.revision;

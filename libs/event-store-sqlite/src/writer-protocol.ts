@@ -5,7 +5,11 @@ import type { ExpectedRevision, StreamRevision, TagRule } from '#event-store';
 
 /** workerData of the writer thread; the tag keeps the entry script from running anywhere else. */
 /** tagRules: the rules to index the log by (re-indexed when they differ from the file's); null keeps the file's. */
-export interface WriterWorkerData { medaidSqliteWriter: true; path: string; tagRules: TagRule[] | null }
+export interface WriterWorkerData {
+  medaidSqliteWriter: true;
+  path: string;
+  tagRules: TagRule[] | null;
+}
 
 /** One group commit, column-wise: per append request, then every event of every request in order. */
 export interface WriteBatch {
@@ -25,7 +29,9 @@ export interface WriteBatch {
 }
 
 /** Written after the writer's last batch: it closes its connection, then its thread ends. */
-export interface CloseWriter { type: 'close' }
+export interface CloseWriter {
+  type: 'close';
+}
 
 export type ToWriter = WriteBatch | CloseWriter;
 
@@ -35,7 +41,10 @@ export type RejectedAppend =
   | { index: number; kind: 'event_id'; eventId: string }
   | { index: number; kind: 'condition' };
 
-export interface ErrorInfo { message: string; code: string | undefined }
+export interface ErrorInfo {
+  message: string;
+  code: string | undefined;
+}
 
 export type FromWriter =
   | { type: 'ready' }

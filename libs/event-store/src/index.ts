@@ -70,10 +70,18 @@ export interface SubscribeToAllOptions {
  * uniqueness that spans streams (one active settlement per visit) is then the store's to enforce,
  * in the transaction that records the events, not a process's memory's.
  */
-export interface TagRule { tag: string; eventType: string; fields: readonly string[] }
+export interface TagRule {
+  tag: string;
+  eventType: string;
+  fields: readonly string[];
+}
 
 /** The append fails (AppendConditionFailedError) if an event tagged `tag` with `key` has a position > afterPosition. */
-export interface AppendCondition { tag: string; key: readonly string[]; afterPosition: LogPosition }
+export interface AppendCondition {
+  tag: string;
+  key: readonly string[];
+  afterPosition: LogPosition;
+}
 
 export interface AppendOptions {
   expectedRevision: ExpectedRevision;
@@ -117,7 +125,8 @@ export function checkTagRules(rules: readonly TagRule[]): readonly TagRule[] {
   for (const r of rules) {
     if (!/^[a-z][a-z0-9-]{0,39}$/.test(r.tag)) throw new TypeError(`tag ${JSON.stringify(r.tag)} must be 1..40 of a-z, 0-9, -`);
     if (typeof r.eventType !== 'string' || r.eventType.length === 0) throw new TypeError('a tag rule names an event type');
-    for (const f of r.fields) if (!/^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$/.test(f)) throw new TypeError(`tag field ${JSON.stringify(f)} must be a $.name.name path`);
+    for (const f of r.fields)
+      if (!/^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$/.test(f)) throw new TypeError(`tag field ${JSON.stringify(f)} must be a $.name.name path`);
     const id = `${r.tag}\u0000${r.eventType}`;
     if (seen.has(id)) throw new TypeError(`tag ${r.tag} has two rules for ${r.eventType}`);
     seen.add(id);
@@ -162,15 +171,23 @@ export class WrongExpectedRevisionError extends Error {
 /** An append's condition did not hold: an event with the tag and key was recorded after the position given. */
 export class AppendConditionFailedError extends Error {
   readonly code = 'APPEND_CONDITION_FAILED';
-  constructor(readonly streamId: string, readonly condition: AppendCondition) {
-    super(`append to ${streamId}: an event tagged ${condition.tag} ${condition.key.join('/')} was recorded after position ${condition.afterPosition}`);
+  constructor(
+    readonly streamId: string,
+    readonly condition: AppendCondition,
+  ) {
+    super(
+      `append to ${streamId}: an event tagged ${condition.tag} ${condition.key.join('/')} was recorded after position ${condition.afterPosition}`,
+    );
   }
 }
 
 /** An event id reused with a different place or content: a programming error, never retried. */
 export class EventIdConflictError extends Error {
   readonly code = 'EVENT_ID_CONFLICT';
-  constructor(readonly streamId: string, readonly eventId: string) {
+  constructor(
+    readonly streamId: string,
+    readonly eventId: string,
+  ) {
     super(`event id ${eventId} already recorded elsewhere than ${streamId}'s expected place`);
   }
 }

@@ -27,15 +27,25 @@ export interface KafkaClientOptions {
   requestTimeoutMs?: number;
 }
 
-export interface TopicSpec { topic: string; partitions: number }
-export interface PartitionOffsets { partition: number; low: string; high: string }
+export interface TopicSpec {
+  topic: string;
+  partitions: number;
+}
+export interface PartitionOffsets {
+  partition: number;
+  low: string;
+  high: string;
+}
 
 export interface OutgoingMessage {
   key: string | Buffer | null;
   value: string | Buffer | null;
   headers?: Record<string, string | Buffer>;
 }
-export interface TopicMessages { topic: string; messages: OutgoingMessage[] }
+export interface TopicMessages {
+  topic: string;
+  messages: OutgoingMessage[];
+}
 
 export interface IncomingMessage {
   topic: string;
@@ -48,7 +58,10 @@ export interface IncomingMessage {
   headers: Record<string, Buffer>;
 }
 
-export interface BackoffOptions { initialMs: number; maxMs: number }
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+}
 
 /** Exponential backoff with jitter: attempt 1 waits about initialMs, doubling up to maxMs. */
 export function backoffMs(attempt: number, { initialMs, maxMs }: BackoffOptions): number {
@@ -113,7 +126,8 @@ export class KafkaClient {
    */
   async ensureTopics(specs: readonly TopicSpec[]): Promise<string[]> {
     for (const s of specs) {
-      if (!Number.isInteger(s.partitions) || s.partitions < 1 || s.partitions > 1_000) throw new Error(`${s.topic}: partitions must be 1 to 1000`);
+      if (!Number.isInteger(s.partitions) || s.partitions < 1 || s.partitions > 1_000)
+        throw new Error(`${s.topic}: partitions must be 1 to 1000`);
     }
     const created = new Set<string>();
     for (let attempt = 1; ; attempt++) {
@@ -193,7 +207,10 @@ export class KafkaPublisher {
   private producer: Promise<Producer> | undefined;
   private closed = false;
 
-  constructor(private readonly client: KafkaClient, readonly name: string) {}
+  constructor(
+    private readonly client: KafkaClient,
+    readonly name: string,
+  ) {}
 
   /**
    * Resolves when every message was acknowledged by the broker; rejects otherwise (nothing is
@@ -203,7 +220,9 @@ export class KafkaPublisher {
    */
   send(batches: readonly TopicMessages[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`publisher ${this.name} is closed`));
-    const topicMessages = batches.filter((b) => b.messages.length > 0).map((b) => ({ topic: b.topic, messages: b.messages.map((m) => ({ ...m })) }));
+    const topicMessages = batches
+      .filter((b) => b.messages.length > 0)
+      .map((b) => ({ topic: b.topic, messages: b.messages.map((m) => ({ ...m })) }));
     if (topicMessages.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ topicMessages, resolve, reject });
@@ -225,7 +244,10 @@ export class KafkaPublisher {
         let count = 0;
         let bytes = 0;
         while (count < this.queue.length && count < MAX_COALESCED_SENDS && (count === 0 || bytes < MAX_COALESCED_BYTES)) {
-          bytes += this.queue[count]!.topicMessages.reduce((s, t) => s + t.messages.reduce((n, m) => n + sizeOf(m.value) + sizeOf(m.key), 0), 0);
+          bytes += this.queue[count]!.topicMessages.reduce(
+            (s, t) => s + t.messages.reduce((n, m) => n + sizeOf(m.value) + sizeOf(m.key), 0),
+            0,
+          );
           count++;
         }
         const requests = this.queue.splice(0, count);
@@ -260,10 +282,13 @@ export class KafkaPublisher {
         createPartitioner: Partitioners.DefaultPartitioner, // murmur2, the Java client's: same key, same partition
         retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2_000 },
       });
-      this.producer = producer.connect().then(() => producer, (error: unknown) => {
-        void producer.disconnect().catch(() => undefined);
-        throw error;
-      });
+      this.producer = producer.connect().then(
+        () => producer,
+        (error: unknown) => {
+          void producer.disconnect().catch(() => undefined);
+          throw error;
+        },
+      );
     }
     return this.producer;
   }
@@ -329,7 +354,10 @@ export class ConsumerRunner {
   private readonly wave: number;
   private readonly backoff: BackoffOptions;
 
-  constructor(private readonly client: KafkaClient, private readonly options: ConsumerOptions) {
+  constructor(
+    private readonly client: KafkaClient,
+    private readonly options: ConsumerOptions,
+  ) {
     this.maxAttempts = limit('maxAttempts', options.maxAttempts ?? 10, 1_000);
     this.commitEvery = limit('commitEveryMessages', options.commitEveryMessages ?? 100, 10_000);
     limit('partitionsConcurrently', options.partitionsConcurrently ?? 1, 64);
@@ -375,7 +403,8 @@ export class ConsumerRunner {
         if (crash) throw crash;
       } catch (error) {
         failures += 1;
-        if (!signal.aborted) this.client.log('warn', 'kafka consumer failed; reconnecting', { groupId: this.options.groupId, error: String(error), failures });
+        if (!signal.aborted)
+          this.client.log('warn', 'kafka consumer failed; reconnecting', { groupId: this.options.groupId, error: String(error), failures });
       }
       await consumer.disconnect().catch(() => undefined);
       if (!signal.aborted) await sleep(backoffMs(failures, { initialMs: 500, maxMs: 10_000 }), signal);
@@ -395,7 +424,14 @@ export class ConsumerRunner {
     });
   }
 
-  private async eachBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async eachBatch({
+    batch,
+    resolveOffset,
+    heartbeat,
+    commitOffsetsIfNecessary,
+    isRunning,
+    isStale,
+  }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
     let lastHandled: string | undefined;
     let uncommitted = 0;
@@ -413,7 +449,8 @@ export class ConsumerRunner {
         // Only a prefix of fully handled messages may be committed: a later one handled before an
         // earlier one failed is handled again after redelivery (handlers are idempotent).
         let done = 0;
-        while (done < wave.length && outcomes[done]!.status === 'fulfilled' && (outcomes[done] as PromiseFulfilledResult<boolean>).value) done++;
+        while (done < wave.length && outcomes[done]!.status === 'fulfilled' && (outcomes[done] as PromiseFulfilledResult<boolean>).value)
+          done++;
         for (const message of wave.slice(0, done)) {
           resolveOffset(message.offset);
           lastHandled = message.offset;
@@ -427,18 +464,32 @@ export class ConsumerRunner {
       }
     } finally {
       // Commit what was handled even when the batch ends with an error, so it is not handled again.
-      await commit().catch((error: unknown) => this.client.log('warn', 'kafka offset commit failed; those messages will be delivered again', { topic, partition, error: String(error) }));
+      await commit().catch((error: unknown) =>
+        this.client.log('warn', 'kafka offset commit failed; those messages will be delivered again', {
+          topic,
+          partition,
+          error: String(error),
+        }),
+      );
     }
   }
 
   /** Starts a wave: messages with the same key one after another, others at once. */
-  private handleWave(topic: string, partition: number, wave: readonly KafkaMessage[], heartbeat: () => Promise<void>): Array<Promise<boolean>> {
+  private handleWave(
+    topic: string,
+    partition: number,
+    wave: readonly KafkaMessage[],
+    heartbeat: () => Promise<void>,
+  ): Array<Promise<boolean>> {
     const tails = new Map<string, Promise<boolean>>();
     return wave.map((message) => {
       const key = message.key === null ? `offset:${message.offset}` : `key:${message.key.toString('base64')}`;
       const previous = tails.get(key) ?? Promise.resolve(true);
       const handled = previous.then((ok) => (ok ? this.handleWithRetry(toIncoming(topic, partition, message), heartbeat) : false));
-      tails.set(key, handled.catch(() => false));
+      tails.set(
+        key,
+        handled.catch(() => false),
+      );
       return handled;
     });
   }
@@ -454,7 +505,13 @@ export class ConsumerRunner {
       } catch (error) {
         if (attempt >= this.maxAttempts) throw error;
         if (attempt === 1 || attempt % 5 === 0) {
-          this.client.log('warn', 'kafka message handler failed; retrying', { topic: message.topic, partition: message.partition, offset: message.offset, attempt, error: String(error) });
+          this.client.log('warn', 'kafka message handler failed; retrying', {
+            topic: message.topic,
+            partition: message.partition,
+            offset: message.offset,
+            attempt,
+            error: String(error),
+          });
         }
         for (let left = backoffMs(attempt, this.backoff); left > 0 && !signal.aborted; left -= HEARTBEAT_SLICE_MS) {
           await heartbeat().catch(() => undefined); // a failing heartbeat surfaces at the next one outside the retry

@@ -15,7 +15,10 @@ import type { LogFollowerOptions } from './log-follower.js';
 import { SqliteJournal } from './sqlite-journal.js';
 import type { JournalHead } from './sqlite-journal.js';
 
-export interface JournalWorkerData { medaidLedgerJournal: true; path: string }
+export interface JournalWorkerData {
+  medaidLedgerJournal: true;
+  path: string;
+}
 export type ToJournal =
   | { type: 'post'; events: LogEvent[]; policies: Array<[policyId: string, version: number, layerFunds: string[]]> }
   | { type: 'follow'; eventsPath: string; options: LogFollowerOptions }
@@ -46,7 +49,10 @@ export class JournalThread implements JournalSink {
   /** A 'follow' request waits for its first status as its reply. */
   private followStarting = false;
 
-  private constructor(private readonly worker: Worker, /** Reads on this thread. */ readonly reader: SqliteJournal) {
+  private constructor(
+    private readonly worker: Worker,
+    /** Reads on this thread. */ readonly reader: SqliteJournal,
+  ) {
     worker.on('message', (m: FromJournal) => {
       if (m.type === 'log') return this.log?.(m.level, m.msg, m.fields);
       if (m.type !== 'status') return this.settle(m);
@@ -59,11 +65,13 @@ export class JournalThread implements JournalSink {
       }
     });
     worker.on('error', (error) => this.broken(error));
-    this.exit = new Promise((resolve) => worker.once('exit', () => {
-      this.exited = true;
-      this.broken(new Error('the ledger journal thread exited'));
-      resolve();
-    }));
+    this.exit = new Promise((resolve) =>
+      worker.once('exit', () => {
+        this.exited = true;
+        this.broken(new Error('the ledger journal thread exited'));
+        resolve();
+      }),
+    );
   }
 
   /** Starts the thread on `path` (created if missing) and opens this thread's read connection. */
@@ -72,8 +80,14 @@ export class JournalThread implements JournalSink {
     const worker = new Worker(workerScript(), { workerData });
     const first = await new Promise<FromJournal>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`ledger journal thread not ready after ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
-      worker.once('message', (m: FromJournal) => { clearTimeout(timer); resolve(m); });
-      worker.once('error', (e) => { clearTimeout(timer); reject(e); });
+      worker.once('message', (m: FromJournal) => {
+        clearTimeout(timer);
+        resolve(m);
+      });
+      worker.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
     }).catch(async (error: unknown) => {
       await worker.terminate();
       throw error;
@@ -95,7 +109,12 @@ export class JournalThread implements JournalSink {
    * status after every batch; resolves with the first, once it has checked the checkpoint. What
    * it logs there is written here with `log`.
    */
-  async follow(eventsPath: string, options: LogFollowerOptions, onStatus: (status: LedgerWriterStatus) => void, log: LedgerLog): Promise<LedgerWriterStatus> {
+  async follow(
+    eventsPath: string,
+    options: LogFollowerOptions,
+    onStatus: (status: LedgerWriterStatus) => void,
+    log: LedgerLog,
+  ): Promise<LedgerWriterStatus> {
     this.onStatus = onStatus;
     this.log = log;
     this.followStarting = true;
@@ -217,7 +236,10 @@ export class ThreadLedgerFollower implements LedgerFollower {
  */
 function workerScript(): URL {
   const here = import.meta.url;
-  const script = here.endsWith('.ts') ? new URL('../../../dist/libs/ledger/src/journal-writer.worker.js', here) : new URL('./journal-writer.worker.js', here);
-  if (!existsSync(fileURLToPath(script))) throw new Error(`ledger journal script ${fileURLToPath(script)} is missing: build first (npm run build)`);
+  const script = here.endsWith('.ts')
+    ? new URL('../../../dist/libs/ledger/src/journal-writer.worker.js', here)
+    : new URL('./journal-writer.worker.js', here);
+  if (!existsSync(fileURLToPath(script)))
+    throw new Error(`ledger journal script ${fileURLToPath(script)} is missing: build first (npm run build)`);
   return script;
 }

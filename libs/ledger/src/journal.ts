@@ -45,14 +45,24 @@ export function entryBody(entry: UnsealedEntry): string {
   for (const l of entry.lines) {
     lines += `${lines === '' ? '' : ','}{"account":${JSON.stringify(l.account)},"creditFen":${int(l.creditFen)},"debitFen":${int(l.debitFen)}}`;
   }
-  return `{"eventId":${JSON.stringify(entry.eventId)},"eventType":${JSON.stringify(entry.eventType)},"lines":[${lines}],`
-    + `"position":${int(entry.position)},"prevHash":${JSON.stringify(entry.prevHash)},"seq":${int(entry.seq)},"streamId":${JSON.stringify(entry.streamId)}}`;
+  return (
+    `{"eventId":${JSON.stringify(entry.eventId)},"eventType":${JSON.stringify(entry.eventType)},"lines":[${lines}],` +
+    `"position":${int(entry.position)},"prevHash":${JSON.stringify(entry.prevHash)},"seq":${int(entry.seq)},"streamId":${JSON.stringify(entry.streamId)}}`
+  );
 }
 
 /** The slow, generic form of entryBody: the definition it must agree with. */
 export function canonicalEntryBody(entry: UnsealedEntry): string {
   const { seq, position, eventId, eventType, streamId, lines, prevHash } = entry;
-  return canonicalJson({ seq, position, eventId, eventType, streamId, lines: lines.map(({ account, debitFen, creditFen }) => ({ account, debitFen, creditFen })), prevHash });
+  return canonicalJson({
+    seq,
+    position,
+    eventId,
+    eventType,
+    streamId,
+    lines: lines.map(({ account, debitFen, creditFen }) => ({ account, debitFen, creditFen })),
+    prevHash,
+  });
 }
 
 function int(n: number): string {
@@ -70,7 +80,10 @@ export function sealEntry(previous: Pick<JournalEntry, 'seq' | 'hash'> | null, d
 }
 
 /** sealEntry, and the canonical body it hashed (what the store keeps). */
-export function sealWithBody(previous: Pick<JournalEntry, 'seq' | 'hash'> | null, draft: EntryDraft): { entry: JournalEntry; body: string } {
+export function sealWithBody(
+  previous: Pick<JournalEntry, 'seq' | 'hash'> | null,
+  draft: EntryDraft,
+): { entry: JournalEntry; body: string } {
   const unsealed: UnsealedEntry = {
     seq: (previous?.seq ?? 0) + 1,
     position: draft.position,
@@ -92,8 +105,9 @@ export function checkBalanced(entry: Pick<JournalEntry, 'lines'>): string | null
   let creditFen = 0;
   for (const [i, l] of entry.lines.entries()) {
     if (typeof l.account !== 'string' || l.account.length === 0) return `line ${i} has no account`;
-    if (!isAmount(l.debitFen) || !isAmount(l.creditFen)) return `line ${i} (${l.account}) has an amount that is not a non-negative integer of fen`;
-    if ((l.debitFen > 0) === (l.creditFen > 0)) return `line ${i} (${l.account}) must have exactly one of debitFen / creditFen above 0`;
+    if (!isAmount(l.debitFen) || !isAmount(l.creditFen))
+      return `line ${i} (${l.account}) has an amount that is not a non-negative integer of fen`;
+    if (l.debitFen > 0 === l.creditFen > 0) return `line ${i} (${l.account}) must have exactly one of debitFen / creditFen above 0`;
     debitFen += l.debitFen;
     creditFen += l.creditFen;
   }
@@ -126,13 +140,17 @@ export class ChainVerifier {
     if (entry.seq !== seq) {
       problems.push({
         seq: Math.min(seq, entry.seq),
-        problem: entry.seq > seq ? `entry ${seq === entry.seq - 1 ? seq : `${seq}…${entry.seq - 1}`} missing (next entry has seq ${entry.seq})`
-          : `entry ${entry.seq} out of order (expected seq ${seq})`,
+        problem:
+          entry.seq > seq
+            ? `entry ${seq === entry.seq - 1 ? seq : `${seq}…${entry.seq - 1}`} missing (next entry has seq ${entry.seq})`
+            : `entry ${entry.seq} out of order (expected seq ${seq})`,
       });
     }
     if (entry.prevHash !== this.prevHash) problems.push({ seq: entry.seq, problem: 'prevHash is not the hash of the entry before it' });
-    if (hashOf(entry.prevHash, body ?? entryBody(entry)) !== entry.hash) problems.push({ seq: entry.seq, problem: 'hash does not match the entry' });
-    if (!(entry.position > this.lastPosition)) problems.push({ seq: entry.seq, problem: `position ${entry.position} does not follow ${this.lastPosition}` });
+    if (hashOf(entry.prevHash, body ?? entryBody(entry)) !== entry.hash)
+      problems.push({ seq: entry.seq, problem: 'hash does not match the entry' });
+    if (!(entry.position > this.lastPosition))
+      problems.push({ seq: entry.seq, problem: `position ${entry.position} does not follow ${this.lastPosition}` });
     this.expectedSeq = entry.seq + 1;
     this.prevHash = entry.hash;
     this.lastPosition = Math.max(this.lastPosition, entry.position);

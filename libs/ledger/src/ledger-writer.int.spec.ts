@@ -11,19 +11,47 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RecordedEvent } from '#event-store';
 import { SqliteEventStore, SqliteLogReader } from '#event-store-sqlite';
-import { BEHIND_MESSAGE, FOREIGN_JOURNAL_MESSAGE, JournalEntry, JournalLine, JournalThread, LedgerWriter, LedgerWriterStatus, LogFollower, PolicyFunds, ThreadLedgerFollower, inThisThread, PostingContext, SqliteJournal, checkBalanced, postingsFor, reversibleSettlementOf, verifyChain } from './index.js';
+import {
+  BEHIND_MESSAGE,
+  FOREIGN_JOURNAL_MESSAGE,
+  JournalEntry,
+  JournalLine,
+  JournalThread,
+  LedgerWriter,
+  LedgerWriterStatus,
+  LogFollower,
+  PolicyFunds,
+  ThreadLedgerFollower,
+  inThisThread,
+  PostingContext,
+  SqliteJournal,
+  checkBalanced,
+  postingsFor,
+  reversibleSettlementOf,
+  verifyChain,
+} from './index.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const GENERATE = join(ROOT, 'test/fixtures/generate-log.mjs');
 const WRITER = join(ROOT, 'test/fixtures/ledger-writer.mjs');
 const EVENTS = 6_000;
 
-interface Head { position: number; events: number; seq: number }
+interface Head {
+  position: number;
+  events: number;
+  seq: number;
+}
 
 /** Runs the writer child; with killAfter, SIGKILLs it once its checkpoint passed that position and it appended minAppended reversals. */
 type Follower = 'writer' | 'thread';
 
-async function runWriter(dir: string, follower: Follower, mode: 'append' | 'finish', killAfter?: number, minAppended = 0): Promise<{ signal: NodeJS.Signals | null; last: Head | null; stderr: string }> {
+async function runWriter(
+  dir: string,
+  follower: Follower,
+  mode: 'append' | 'finish',
+  killAfter?: number,
+  minAppended = 0,
+): Promise<{ signal: NodeJS.Signals | null; last: Head | null; stderr: string }> {
   const child = spawn(process.execPath, [WRITER, dir, mode, follower], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let buffered = '';
   let stderr = '';
@@ -38,7 +66,8 @@ async function runWriter(dir: string, follower: Follower, mode: 'append' | 'fini
       const msg = JSON.parse(line) as Head | { done: Head } | { appended: number };
       if ('position' in msg) last = msg;
       if ('appended' in msg) appended = msg.appended;
-      if (killAfter !== undefined && last !== null && last.position > killAfter && appended >= minAppended && child.exitCode === null) child.kill('SIGKILL');
+      if (killAfter !== undefined && last !== null && last.position > killAfter && appended >= minAppended && child.exitCode === null)
+        child.kill('SIGKILL');
     }
   });
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res) => child.once('exit', (c, s) => res([c, s])));
@@ -75,7 +104,10 @@ describe.each<Follower>(['writer', 'thread'])('ledger %s (child processes, kill 
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'medaid-ledger-int-'));
-    const generated = spawnSync(process.execPath, [GENERATE, join(dir, 'events.sqlite'), String(EVENTS), '600'], { cwd: ROOT, encoding: 'utf8' });
+    const generated = spawnSync(process.execPath, [GENERATE, join(dir, 'events.sqlite'), String(EVENTS), '600'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     if (generated.status !== 0) throw new Error(`generate-log failed: ${generated.stderr}`);
   });
 
@@ -106,17 +138,24 @@ describe.each<Follower>(['writer', 'thread'])('ledger %s (child processes, kill 
       expect(head.events).toBe(events.length);
       expect(second.last!.position).toBeLessThan(head.position); // both kills came before the end of the log
       const entries: JournalEntry[] = [];
-      for (let page = journal.entries(0, 1_000); page.length > 0; page = journal.entries(page[page.length - 1]!.seq, 1_000)) entries.push(...page);
+      for (let page = journal.entries(0, 1_000); page.length > 0; page = journal.entries(page[page.length - 1]!.seq, 1_000))
+        entries.push(...page);
       const expected = expectedEntries(events);
       expect(entries.map((e) => ({ position: e.position, eventId: e.eventId, lines: e.lines }))).toEqual(expected);
       expect(entries.map((e) => e.seq)).toEqual(entries.map((_, i) => i + 1));
       expect(verifyChain(entries)).toEqual([]);
       for (const e of entries) expect(checkBalanced(e)).toBeNull();
       // A settlement and its reversal net to zero: what the hospitals are owed is what the active settlements paid.
-      const reversed = new Set(events.filter((e) => e.type === 'SettlementReversed').map((e) => (e.data as { settlementId: string }).settlementId));
-      const paidByActive = events.filter((e) => e.type === 'DischargeSettled' && !reversed.has((e.data as { settlementId: string }).settlementId))
+      const reversed = new Set(
+        events.filter((e) => e.type === 'SettlementReversed').map((e) => (e.data as { settlementId: string }).settlementId),
+      );
+      const paidByActive = events
+        .filter((e) => e.type === 'DischargeSettled' && !reversed.has((e.data as { settlementId: string }).settlementId))
         .reduce((sum, e) => sum + (e.data as { layers: number[][] }).layers.reduce((t, l) => t + l[4]!, 0), 0);
-      const owed = journal.balances().filter((b) => b.account.startsWith('hospital/')).reduce((sum, b) => sum + b.creditFen - b.debitFen, 0);
+      const owed = journal
+        .balances()
+        .filter((b) => b.account.startsWith('hospital/'))
+        .reduce((sum, b) => sum + b.creditFen - b.debitFen, 0);
       expect(owed).toBe(paidByActive);
       expect(paidByActive).toBeGreaterThan(0);
       // and the settlement projection has every settlement once, reversed where the log reversed it
@@ -137,9 +176,15 @@ async function expectProjectionsAtCheckpoint(dir: string): Promise<void> {
     const upTo = journal.projections.checkpoint();
     expect(upTo).toBeGreaterThan(0);
     const events = (await allEvents(store)).filter((e) => e.position <= upTo);
-    const reversed = new Set(events.filter((e) => e.type === 'SettlementReversed').map((e) => (e.data as { settlementId: string }).settlementId));
-    const expected = events.filter((e) => e.type === 'DischargeSettled')
-      .map((e) => [(e.data as { settlementId: string }).settlementId, reversed.has((e.data as { settlementId: string }).settlementId) ? 'reversed' : 'settled']);
+    const reversed = new Set(
+      events.filter((e) => e.type === 'SettlementReversed').map((e) => (e.data as { settlementId: string }).settlementId),
+    );
+    const expected = events
+      .filter((e) => e.type === 'DischargeSettled')
+      .map((e) => [
+        (e.data as { settlementId: string }).settlementId,
+        reversed.has((e.data as { settlementId: string }).settlementId) ? 'reversed' : 'settled',
+      ]);
     const rows = journal.projections.settlements({ limit: 1_000_000 }).map((r) => [r.settlementId, r.status]);
     expect(rows.sort()).toEqual(expected.sort());
   } finally {
@@ -150,7 +195,9 @@ async function expectProjectionsAtCheckpoint(dir: string): Promise<void> {
 
 /** A local allocation of amountFen to fund 610100 of 360827 for 2013. */
 const allocation = (amountFen: number) => ({
-  id: randomUUID(), type: 'FundAllocated', data: { fund: '610100', region: '360827', year: 2013, source: 'local', amountFen, reference: 'x' },
+  id: randomUUID(),
+  type: 'FundAllocated',
+  data: { fund: '610100', region: '360827', year: 2013, source: 'local', amountFen, reference: 'x' },
 });
 
 /** The 2013 balances once allocations of 1, 2 … 30 fen are posted (465 fen in all). */
@@ -163,7 +210,6 @@ const BALANCES_OF_1_TO_30 = [
 const quiet = () => {};
 
 describe('ledger writer (in process)', () => {
-
   it('given appends while it follows the log (journal on its thread), when it stops, then everything recorded before the stop is posted', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'medaid-ledger-live-'));
     const store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
@@ -185,11 +231,15 @@ describe('ledger writer (in process)', () => {
 
   it('given a journal of another log, then the writer refuses to post into it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'medaid-ledger-other-'));
-    const stores = [await SqliteEventStore.open({ path: join(dir, 'a.sqlite') }), await SqliteEventStore.open({ path: join(dir, 'b.sqlite') })] as const;
+    const stores = [
+      await SqliteEventStore.open({ path: join(dir, 'a.sqlite') }),
+      await SqliteEventStore.open({ path: join(dir, 'b.sqlite') }),
+    ] as const;
     const journal = SqliteJournal.open(join(dir, 'ledger.sqlite'));
     try {
       // Given a journal that posted log a, and a log b just as long but with other events
-      for (const store of stores) for (let i = 1; i <= 3; i++) await store.appendToStream('fund-610100-360827', [allocation(i)], { expectedRevision: 'any' });
+      for (const store of stores)
+        for (let i = 1; i <= 3; i++) await store.appendToStream('fund-610100-360827', [allocation(i)], { expectedRevision: 'any' });
       const first = new LedgerWriter(stores[0], inThisThread(journal), { log: quiet });
       await first.start();
       await first.stop();
@@ -213,14 +263,17 @@ describe('ledger writer (in process)', () => {
 });
 
 describe('ledger follower on the journal thread (the embedded log read there)', () => {
-
   it('given appends while it follows the log, when it stops, then everything recorded before the stop is posted, and catchUp waits for new events', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'medaid-ledger-follow-'));
     const store = await SqliteEventStore.open({ path: join(dir, 'events.sqlite') });
     const thread = await JournalThread.start(join(dir, 'ledger.sqlite'));
     try {
       // A long linger: catchUp and stop must wake it, not the timer
-      const follower = new ThreadLedgerFollower(store, thread, join(dir, 'events.sqlite'), { maxBatchEvents: 7, lingerMs: 60_000, retryMs: 100 });
+      const follower = new ThreadLedgerFollower(store, thread, join(dir, 'events.sqlite'), {
+        maxBatchEvents: 7,
+        lingerMs: 60_000,
+        retryMs: 100,
+      });
       await follower.start();
       expect(follower.status()).toEqual({ state: 'following', position: 0, entriesWritten: 0 });
       for (let i = 1; i <= 10; i++) await store.appendToStream('fund-610100-360827', [allocation(i)], { expectedRevision: 'any' });
@@ -244,11 +297,15 @@ describe('ledger follower on the journal thread (the embedded log read there)', 
 
   it('given a journal of another log, then the follower refuses to post into it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'medaid-ledger-follow-other-'));
-    const stores = [await SqliteEventStore.open({ path: join(dir, 'a.sqlite') }), await SqliteEventStore.open({ path: join(dir, 'b.sqlite') })] as const;
+    const stores = [
+      await SqliteEventStore.open({ path: join(dir, 'a.sqlite') }),
+      await SqliteEventStore.open({ path: join(dir, 'b.sqlite') }),
+    ] as const;
     const thread = await JournalThread.start(join(dir, 'ledger.sqlite'));
     try {
       // Given a journal that posted log a, and a log b just as long but with other events
-      for (const store of stores) for (let i = 1; i <= 3; i++) await store.appendToStream('fund-610100-360827', [allocation(i)], { expectedRevision: 'any' });
+      for (const store of stores)
+        for (let i = 1; i <= 3; i++) await store.appendToStream('fund-610100-360827', [allocation(i)], { expectedRevision: 'any' });
       const first = new ThreadLedgerFollower(stores[0], thread, join(dir, 'a.sqlite'), { log: quiet });
       await first.start();
       await first.stop();
@@ -260,7 +317,9 @@ describe('ledger follower on the journal thread (the embedded log read there)', 
     const again = await JournalThread.start(join(dir, 'ledger.sqlite'));
     try {
       const logged: string[] = [];
-      const second = new ThreadLedgerFollower(stores[1], again, join(dir, 'b.sqlite'), { log: (level, msg) => logged.push(`${level}: ${msg}`) });
+      const second = new ThreadLedgerFollower(stores[1], again, join(dir, 'b.sqlite'), {
+        log: (level, msg) => logged.push(`${level}: ${msg}`),
+      });
       await second.start();
       await stores[1].appendToStream('fund-610100-360827', [allocation(99)], { expectedRevision: 'any' });
       expect(await second.catchUp(200)).toBe(false);
@@ -297,13 +356,22 @@ describe('ledger follower on the journal thread (the embedded log read there)', 
         },
         readStream: (streamId: string) => reader.readStream(streamId),
       };
-      follower = new LogFollower(journal, flaky, { maxBatchEvents: 100, lingerMs: 5, retryMs: 10 }, (s) => seen.push(s), (level, msg) => logged.push(`${level}: ${msg}`));
+      follower = new LogFollower(
+        journal,
+        flaky,
+        { maxBatchEvents: 100, lingerMs: 5, retryMs: 10 },
+        (s) => seen.push(s),
+        (level, msg) => logged.push(`${level}: ${msg}`),
+      );
       follower.start();
       const deadline = Date.now() + 10_000;
       while (follower.status().position < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
       expect(follower.status()).toEqual({ state: 'following', position: 5, entriesWritten: 5 });
       expect(seen.map((s) => s.state)).toEqual(['following', 'retrying', 'retrying', 'following']);
-      expect(logged).toEqual(['error: ledger writer failed; following the log again from the checkpoint', 'error: ledger writer failed; following the log again from the checkpoint']);
+      expect(logged).toEqual([
+        'error: ledger writer failed; following the log again from the checkpoint',
+        'error: ledger writer failed; following the log again from the checkpoint',
+      ]);
       expect(journal.head()).toMatchObject({ position: 5, events: 5, seq: 5 });
     } finally {
       follower?.halt();

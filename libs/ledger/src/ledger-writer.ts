@@ -33,7 +33,11 @@ export class PolicyFunds {
     if (event.type !== 'PolicyPublished') return;
     const { policy } = event.data as { policy: { policyId: string; version: number; layers: Array<{ fund: string }> } };
     const key = policyKey(policy.policyId, policy.version);
-    if (!this.byKey.has(key)) this.byKey.set(key, policy.layers.map((l) => l.fund));
+    if (!this.byKey.has(key))
+      this.byKey.set(
+        key,
+        policy.layers.map((l) => l.fund),
+      );
   }
 
   get(policyId: string, version: number): readonly string[] | undefined {
@@ -98,7 +102,13 @@ export function postBatch(journal: SqliteJournal, events: readonly LogEvent[], f
       funds.observe(e);
       const lines = postingsFor(e, ctx);
       if (lines.length > 0) {
-        const { entry, body } = sealWithBody(previous, { position: e.position, eventId: e.id, eventType: e.type, streamId: e.streamId, lines });
+        const { entry, body } = sealWithBody(previous, {
+          position: e.position,
+          eventId: e.id,
+          eventType: e.type,
+          streamId: e.streamId,
+          lines,
+        });
         const unbalanced = checkBalanced(entry);
         if (unbalanced !== null) throw new Error(`invariant violated: the entry for event ${e.id} ${unbalanced}`);
         journal.insert(entry, body, reversibleSettlementOf(e));
@@ -155,7 +165,11 @@ export interface LedgerWriterOptions {
 
 export type LedgerWriterState = 'starting' | 'following' | 'retrying' | 'failed' | 'stopped';
 
-export interface LedgerWriterStatus { state: LedgerWriterState; position: LogPosition; entriesWritten: number }
+export interface LedgerWriterStatus {
+  state: LedgerWriterState;
+  position: LogPosition;
+  entriesWritten: number;
+}
 
 /** What the service needs of the one writer of its journal, wherever it reads the log. */
 export interface LedgerFollower {
@@ -173,10 +187,14 @@ export interface LedgerFollower {
  * the journal posted another log, and posting on would chain two logs into one journal. Returns
  * the problem to log, or null.
  */
-export function foreignCheckpoint(checkpoint: JournalHead, atCheckpoint: Pick<LogEvent, 'position' | 'id'> | undefined): Record<string, unknown> | null {
+export function foreignCheckpoint(
+  checkpoint: JournalHead,
+  atCheckpoint: Pick<LogEvent, 'position' | 'id'> | undefined,
+): Record<string, unknown> | null {
   if (checkpoint.position === 0 || (atCheckpoint?.position === checkpoint.position && atCheckpoint.id === checkpoint.eventId)) return null;
   return {
-    checkpoint: checkpoint.position, checkpointEventId: checkpoint.eventId,
+    checkpoint: checkpoint.position,
+    checkpointEventId: checkpoint.eventId,
     found: atCheckpoint === undefined ? null : { position: atCheckpoint.position, id: atCheckpoint.id },
   };
 }
@@ -185,7 +203,8 @@ export const BEHIND_MESSAGE = 'ledger writer behind the log; it continues from i
 
 export const RETRY_MESSAGE = 'ledger writer failed; following the log again from the checkpoint';
 
-export const FOREIGN_JOURNAL_MESSAGE = 'the ledger checkpoint names an event this log does not have; the ledger is NOT written (ledger.sqlite belongs to another log?)';
+export const FOREIGN_JOURNAL_MESSAGE =
+  'the ledger checkpoint names an event this log does not have; the ledger is NOT written (ledger.sqlite belongs to another log?)';
 
 /** The wait before following the log again after the n-th failure in a row: doubling from retryMs, at most 30 s. */
 export const retryDelayMs = (retryMs: number, failures: number) => Math.min(30_000, retryMs * 2 ** Math.min(failures - 1, 5));
@@ -210,19 +229,25 @@ export class LedgerWriter implements LedgerFollower {
   private readonly retryMs: number;
   private readonly log: LedgerLog;
 
-  constructor(private readonly store: EventStore, private readonly journal: JournalSink, options: LedgerWriterOptions = {}) {
+  constructor(
+    private readonly store: EventStore,
+    private readonly journal: JournalSink,
+    options: LedgerWriterOptions = {},
+  ) {
     this.maxBatchEvents = options.maxBatchEvents ?? 1_000;
     this.lingerMs = options.lingerMs ?? 50;
     this.retryMs = options.retryMs ?? 1_000;
     this.log = options.log ?? stderrLedgerLog;
-    if (!(Number.isInteger(this.maxBatchEvents) && this.maxBatchEvents >= 1 && this.maxBatchEvents <= 10_000)) throw new Error('maxBatchEvents must be 1 to 10,000');
+    if (!(Number.isInteger(this.maxBatchEvents) && this.maxBatchEvents >= 1 && this.maxBatchEvents <= 10_000))
+      throw new Error('maxBatchEvents must be 1 to 10,000');
   }
 
   /** Follows the log from the journal's checkpoint; returns at once. */
   async start(): Promise<void> {
     const checkpoint = this.journal.head();
     this.position = checkpoint.followFrom;
-    const [atCheckpoint] = checkpoint.position === 0 ? [] : await this.store.readAll({ fromPosition: checkpoint.position - 1, maxCount: 1 });
+    const [atCheckpoint] =
+      checkpoint.position === 0 ? [] : await this.store.readAll({ fromPosition: checkpoint.position - 1, maxCount: 1 });
     const foreign = foreignCheckpoint(checkpoint, atCheckpoint);
     if (foreign !== null) {
       // An operator must move the file away.

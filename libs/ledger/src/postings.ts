@@ -5,7 +5,15 @@
 // what it reverses, so the pair nets to zero on every account. Events that move no money post
 // nothing. Pure.
 // The events' data are the domain's event catalogue (libs/domain/src/events.ts).
-import { AdjustmentAppliedData, EnrolmentSubsidyGrantedData, Fen, FundAllocatedData, SettledData, SettlementReversedData, assert } from '#domain';
+import {
+  AdjustmentAppliedData,
+  EnrolmentSubsidyGrantedData,
+  Fen,
+  FundAllocatedData,
+  SettledData,
+  SettlementReversedData,
+  assert,
+} from '#domain';
 import { JournalLine, mirror } from './journal.js';
 
 export const fundAccount = (fund: string, region: string, year: number) => `fund/${fund}/${region}/${year}`;
@@ -25,7 +33,11 @@ export function entryYear(lines: readonly JournalLine[]): number {
 
 /** Event types that may post; a reversal mirrors the entries of these two types for its settlement. */
 export const POSTING_TYPES: ReadonlySet<string> = new Set([
-  'DischargeSettled', 'SettlementReversed', 'AdjustmentApplied', 'EnrolmentSubsidyGranted', 'FundAllocated',
+  'DischargeSettled',
+  'SettlementReversed',
+  'AdjustmentApplied',
+  'EnrolmentSubsidyGranted',
+  'FundAllocated',
 ]);
 export const REVERSIBLE_TYPES: ReadonlySet<string> = new Set(['DischargeSettled', 'AdjustmentApplied']);
 
@@ -76,7 +88,8 @@ export function postingsFor(event: { type: string; data: unknown }, ctx: Posting
 /** Per layer that pays, in the policy's layer order: debit the layer's fund, credit the hospital. */
 function settlementLines(s: SettledData, ctx: PostingContext): JournalLine[] {
   const funds = ctx.layerFunds(s.policy.policyId, s.policy.version);
-  if (funds === undefined) throw new Error(`settlement ${s.settlementId} names policy ${s.policy.policyId} v${s.policy.version}, which is not in the log`);
+  if (funds === undefined)
+    throw new Error(`settlement ${s.settlementId} names policy ${s.policy.policyId} v${s.policy.version}, which is not in the log`);
   assert(funds.length === s.layers.length, 'a settlement records one result per layer of its policy');
   const hospital = hospitalAccount(s.discharge.hospitalId);
   return s.layers.flatMap(([, , , , payFen], i) => transfer(fundAccount(funds[i]!, s.discharge.region, s.year), hospital, payFen));
@@ -86,5 +99,8 @@ function settlementLines(s: SettledData, ctx: PostingContext): JournalLine[] {
 function transfer(from: string, to: string, fen: Fen): JournalLine[] {
   assert(Number.isSafeInteger(fen) && fen >= 0, 'a posting moves a non-negative integer number of fen');
   if (fen === 0) return [];
-  return [{ account: from, debitFen: fen, creditFen: 0 }, { account: to, debitFen: 0, creditFen: fen }];
+  return [
+    { account: from, debitFen: fen, creditFen: 0 },
+    { account: to, debitFen: 0, creditFen: fen },
+  ];
 }

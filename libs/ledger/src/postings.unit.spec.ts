@@ -15,9 +15,22 @@ const policy: Policy = demo.value;
 
 function settled(overrides: Partial<Discharge> = {}): SettledData {
   const d: Discharge = {
-    hospitalId: 'h-county', visitId: 'v-1', personId: 'p-1', region: '360827', scheme: 'nrcms', visitType: 'inpatient' as const,
-    hospitalLevel: 'county' as const, admissionDate: '2012-02-01', dischargeDate: '2012-02-20', diagnosisCodes: ['C34.9'],
-    totalFen: 8_000_000, fullOwnPayFen: 500_000, overLimitFen: 0, preSelfPayFen: 300_000, externalPayments: {}, ...overrides,
+    hospitalId: 'h-county',
+    visitId: 'v-1',
+    personId: 'p-1',
+    region: '360827',
+    scheme: 'nrcms',
+    visitType: 'inpatient' as const,
+    hospitalLevel: 'county' as const,
+    admissionDate: '2012-02-01',
+    dischargeDate: '2012-02-20',
+    diagnosisCodes: ['C34.9'],
+    totalFen: 8_000_000,
+    fullOwnPayFen: 500_000,
+    overLimitFen: 0,
+    preSelfPayFen: 300_000,
+    externalPayments: {},
+    ...overrides,
   };
   const dibao = { ...initialPersonState(), categories: { dibao: [{ from: '2012-01-01', to: null }] } }; // so that aid pays too
   const r = settle(d, policy, 'h-county/v-1/1', dibao);
@@ -44,8 +57,9 @@ describe('postingsFor', () => {
 
     const lines = postingsFor({ type: 'DischargeSettled', data }, context());
 
-    const expected = policy.layers.flatMap((layer, i) => (pays[i]! > 0
-      ? [debit(`fund/${layer.fund}/360827/2012`, pays[i]!), credit('hospital/h-county/receivable', pays[i]!)] : []));
+    const expected = policy.layers.flatMap((layer, i) =>
+      pays[i]! > 0 ? [debit(`fund/${layer.fund}/360827/2012`, pays[i]!), credit('hospital/h-county/receivable', pays[i]!)] : [],
+    );
     expect(lines).toEqual(expected);
     expect(checkBalanced({ lines })).toBeNull();
     expect(entryYear(lines)).toBe(2012);
@@ -68,7 +82,10 @@ describe('postingsFor', () => {
     const original = postingsFor({ type: 'DischargeSettled', data }, context());
     const adjustment = [debit('fund/610100/360827/2012', 1234), credit('hospital/h-county/receivable', 1234)];
 
-    const lines = postingsFor({ type: 'SettlementReversed', data: { settlementId: data.settlementId } }, context({ [data.settlementId]: [original, adjustment] }));
+    const lines = postingsFor(
+      { type: 'SettlementReversed', data: { settlementId: data.settlementId } },
+      context({ [data.settlementId]: [original, adjustment] }),
+    );
 
     expect(lines).toEqual([...original, ...adjustment].map((l) => ({ account: l.account, debitFen: l.creditFen, creditFen: l.debitFen })));
     expect(reversibleSettlementOf({ type: 'SettlementReversed', data: { settlementId: data.settlementId } })).toBeNull();
@@ -79,23 +96,54 @@ describe('postingsFor', () => {
   });
 
   it('given applied adjustments, then +delta is a payout and −delta its mirror, on the layer fund of the settlement year', () => {
-    const base = { adjustmentId: 'a-1', settlementId: 'h-1/v-1/1', hospitalId: 'h-1', visitId: 'v-1', layerId: 'aid', fund: '610100', region: '360827', year: 2013 };
-    expect(postingsFor({ type: 'AdjustmentApplied', data: { ...base, deltaFen: 500 } }, context()))
-      .toEqual([debit('fund/610100/360827/2013', 500), credit('hospital/h-1/receivable', 500)]);
-    expect(postingsFor({ type: 'AdjustmentApplied', data: { ...base, deltaFen: -700 } }, context()))
-      .toEqual([credit('fund/610100/360827/2013', 700), debit('hospital/h-1/receivable', 700)]);
+    const base = {
+      adjustmentId: 'a-1',
+      settlementId: 'h-1/v-1/1',
+      hospitalId: 'h-1',
+      visitId: 'v-1',
+      layerId: 'aid',
+      fund: '610100',
+      region: '360827',
+      year: 2013,
+    };
+    expect(postingsFor({ type: 'AdjustmentApplied', data: { ...base, deltaFen: 500 } }, context())).toEqual([
+      debit('fund/610100/360827/2013', 500),
+      credit('hospital/h-1/receivable', 500),
+    ]);
+    expect(postingsFor({ type: 'AdjustmentApplied', data: { ...base, deltaFen: -700 } }, context())).toEqual([
+      credit('fund/610100/360827/2013', 700),
+      debit('hospital/h-1/receivable', 700),
+    ]);
     expect(reversibleSettlementOf({ type: 'AdjustmentApplied', data: base })).toBe('h-1/v-1/1');
   });
 
   it('given an enrolment subsidy, then the aid fund pays the insurance fund of the same region and year', () => {
-    const data = { personId: 'p-1', year: 2013, region: '360827', category: 'tekun', amountFen: 18_000, fromFund: '610100', toFund: '390100', policy: { policyId: 'demo-county', version: 1 } };
-    expect(postingsFor({ type: 'EnrolmentSubsidyGranted', data }, context()))
-      .toEqual([debit('fund/610100/360827/2013', 18_000), credit('fund/390100/360827/2013', 18_000)]);
+    const data = {
+      personId: 'p-1',
+      year: 2013,
+      region: '360827',
+      category: 'tekun',
+      amountFen: 18_000,
+      fromFund: '610100',
+      toFund: '390100',
+      policy: { policyId: 'demo-county', version: 1 },
+    };
+    expect(postingsFor({ type: 'EnrolmentSubsidyGranted', data }, context())).toEqual([
+      debit('fund/610100/360827/2013', 18_000),
+      credit('fund/390100/360827/2013', 18_000),
+    ]);
     expect(postingsFor({ type: 'EnrolmentSubsidyGranted', data: { ...data, amountFen: 0 } }, context())).toEqual([]);
   });
 
   it('given a fund allocation, then the fund is credited from its funding source', () => {
-    const data = { fund: '610100', region: '360827', year: 2013, source: 'superior', amountFen: 50_000_000, reference: '赣财社〔2013〕1号' };
+    const data = {
+      fund: '610100',
+      region: '360827',
+      year: 2013,
+      source: 'superior',
+      amountFen: 50_000_000,
+      reference: '赣财社〔2013〕1号',
+    };
     const lines = postingsFor({ type: 'FundAllocated', data }, context());
     expect(lines).toEqual([debit('funding/superior/360827/2013', 50_000_000), credit('fund/610100/360827/2013', 50_000_000)]);
     expect(entryYear(lines)).toBe(2013);

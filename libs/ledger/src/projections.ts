@@ -13,7 +13,13 @@ import { PERSON_STREAM_PREFIX, dayBefore } from '#domain';
 import type { CategoryAssignedData, CategoryRevokedData, SettledData, SettlementReversedData } from '#domain';
 
 /** What a projection needs of an event. */
-export interface ProjectedEvent { position: number; type: string; streamId: string; data: unknown; createdMs?: number }
+export interface ProjectedEvent {
+  position: number;
+  type: string;
+  streamId: string;
+  data: unknown;
+  createdMs?: number;
+}
 
 export const PROJECTION_TABLES_SQL = `
   CREATE TABLE IF NOT EXISTS projection_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL) STRICT;
@@ -34,18 +40,34 @@ export const PROJECTION_TABLES_SQL = `
   CREATE INDEX IF NOT EXISTS person_categories_by_category ON person_categories (category, person_id);`;
 
 export interface SettlementFilter {
-  hospitalId?: string; personId?: string; category?: string; status?: 'settled' | 'reversed';
+  hospitalId?: string;
+  personId?: string;
+  category?: string;
+  status?: 'settled' | 'reversed';
   /** Discharge dates from and to (inclusive, YYYY-MM-DD). */
-  from?: string; to?: string;
+  from?: string;
+  to?: string;
   /** Keyset cursor: rows before this position (newest first). */
   before?: number;
   limit: number;
 }
 
 export interface SettlementRow {
-  settlementId: string; hospitalId: string; visitId: string; personId: string; region: string; year: number; dischargeDate: string;
-  category: string; status: 'settled' | 'reversed'; policy: { policyId: string; version: number }; totalFen: number; fundPayFen: number;
-  patientPayFen: number; settledAtMs: number | null; position: number;
+  settlementId: string;
+  hospitalId: string;
+  visitId: string;
+  personId: string;
+  region: string;
+  year: number;
+  dischargeDate: string;
+  category: string;
+  status: 'settled' | 'reversed';
+  policy: { policyId: string; version: number };
+  totalFen: number;
+  fundPayFen: number;
+  patientPayFen: number;
+  settledAtMs: number | null;
+  position: number;
 }
 
 export class ProjectionTables {
@@ -55,23 +77,42 @@ export class ProjectionTables {
     this.stmt = {
       checkpoint: db.prepare<[], number>('SELECT position FROM projection_checkpoint WHERE id = 1').pluck(),
       setCheckpoint: db.prepare<[number]>('UPDATE projection_checkpoint SET position = ? WHERE id = 1'),
-      insertSettlement: db.prepare(`INSERT OR IGNORE INTO settlements (position, settlement_id, hospital_id, visit_id, person_id, region, year, discharge_date, category,
+      insertSettlement:
+        db.prepare(`INSERT OR IGNORE INTO settlements (position, settlement_id, hospital_id, visit_id, person_id, region, year, discharge_date, category,
         status, policy_id, policy_version, total_fen, fund_pay_fen, settled_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'settled', ?, ?, ?, ?, ?)`),
       reverse: db.prepare<[number, string]>("UPDATE settlements SET status = 'reversed', reversed_position = ? WHERE settlement_id = ?"),
       adjust: db.prepare<[number, string]>('UPDATE settlements SET fund_pay_fen = fund_pay_fen + ? WHERE settlement_id = ?'),
-      assign: db.prepare<[string, string, string, string | null, number]>('INSERT INTO person_categories (category, person_id, valid_from, valid_to, position) VALUES (?, ?, ?, ?, ?)'),
-      revokeLater: db.prepare<[string, string, string]>('DELETE FROM person_categories WHERE category = ? AND person_id = ? AND valid_from >= ?'),
+      assign: db.prepare<[string, string, string, string | null, number]>(
+        'INSERT INTO person_categories (category, person_id, valid_from, valid_to, position) VALUES (?, ?, ?, ?, ?)',
+      ),
+      revokeLater: db.prepare<[string, string, string]>(
+        'DELETE FROM person_categories WHERE category = ? AND person_id = ? AND valid_from >= ?',
+      ),
       revokeEnd: db.prepare<[string, string, string, string]>(
-        'UPDATE person_categories SET valid_to = ? WHERE category = ? AND person_id = ? AND (valid_to IS NULL OR valid_to > ?)'),
-      memberIds: db.prepare<[string, string, number], string>(
-        'SELECT DISTINCT person_id FROM person_categories WHERE category = ? AND person_id > ? ORDER BY person_id LIMIT ?').pluck(),
-      memberIdsAsOf: db.prepare<[string, string, string, string, number], string>(`SELECT DISTINCT person_id FROM person_categories
-        WHERE category = ? AND person_id > ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?) ORDER BY person_id LIMIT ?`).pluck(),
-      settlementRows: db.prepare<[number, number], Record<string, unknown>>('SELECT * FROM settlements WHERE position > ? ORDER BY position LIMIT ?'),
-      categoryRows: db.prepare<[string, string, string, number, number], Record<string, unknown>>(`SELECT category, person_id, valid_from, valid_to, position
+        'UPDATE person_categories SET valid_to = ? WHERE category = ? AND person_id = ? AND (valid_to IS NULL OR valid_to > ?)',
+      ),
+      memberIds: db
+        .prepare<[string, string, number], string>(
+          'SELECT DISTINCT person_id FROM person_categories WHERE category = ? AND person_id > ? ORDER BY person_id LIMIT ?',
+        )
+        .pluck(),
+      memberIdsAsOf: db
+        .prepare<[string, string, string, string, number], string>(
+          `SELECT DISTINCT person_id FROM person_categories
+        WHERE category = ? AND person_id > ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?) ORDER BY person_id LIMIT ?`,
+        )
+        .pluck(),
+      settlementRows: db.prepare<[number, number], Record<string, unknown>>(
+        'SELECT * FROM settlements WHERE position > ? ORDER BY position LIMIT ?',
+      ),
+      categoryRows: db.prepare<
+        [string, string, string, number, number],
+        Record<string, unknown>
+      >(`SELECT category, person_id, valid_from, valid_to, position
         FROM person_categories WHERE (category, person_id, valid_from, position) > (?, ?, ?, ?) ORDER BY category, person_id, valid_from, position LIMIT ?`),
       intervals: db.prepare<[string, string], { valid_from: string; valid_to: string | null }>(
-        'SELECT valid_from, valid_to FROM person_categories WHERE category = ? AND person_id = ? ORDER BY valid_from, position'),
+        'SELECT valid_from, valid_to FROM person_categories WHERE category = ? AND person_id = ? ORDER BY valid_from, position',
+      ),
     };
   }
 
@@ -81,9 +122,13 @@ export class ProjectionTables {
   }
 
   /** Category rows after a key (category, person, valid_from, position), in that order (for audit replay). */
-  categoryRowsAfter(after: readonly [string, string, string, number], limit: number): Array<{ key: [string, string, string, number]; row: string }> {
+  categoryRowsAfter(
+    after: readonly [string, string, string, number],
+    limit: number,
+  ): Array<{ key: [string, string, string, number]; row: string }> {
     return this.stmt.categoryRows.all(...after, limit).map((r) => ({
-      key: [r.category as string, r.person_id as string, r.valid_from as string, r.position as number], row: JSON.stringify(r),
+      key: [r.category as string, r.person_id as string, r.valid_from as string, r.position as number],
+      row: JSON.stringify(r),
     }));
   }
 
@@ -109,8 +154,22 @@ export class ProjectionTables {
         const s = e.data as SettledData;
         const d = s.discharge;
         const fundPay = s.layers.reduce((sum, l) => sum + l[4], 0);
-        this.stmt.insertSettlement.run(e.position, s.settlementId, d.hospitalId, d.visitId, e.streamId.slice(PERSON_STREAM_PREFIX.length), d.region, s.year,
-          d.dischargeDate, s.category, s.policy.policyId, s.policy.version, d.totalFen, fundPay, e.createdMs ?? null);
+        this.stmt.insertSettlement.run(
+          e.position,
+          s.settlementId,
+          d.hospitalId,
+          d.visitId,
+          e.streamId.slice(PERSON_STREAM_PREFIX.length),
+          d.region,
+          s.year,
+          d.dischargeDate,
+          s.category,
+          s.policy.policyId,
+          s.policy.version,
+          d.totalFen,
+          fundPay,
+          e.createdMs ?? null,
+        );
         return;
       }
       case 'SettlementReversed':
@@ -156,23 +215,42 @@ export class ProjectionTables {
     add('discharge_date <= ?', f.to);
     add('position < ?', f.before);
     const sql = `SELECT * FROM settlements ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY position DESC LIMIT ?`;
-    return this.db.prepare<Array<string | number>, Record<string, unknown>>(sql).all(...args, f.limit).map((r) => ({
-      settlementId: r.settlement_id as string, hospitalId: r.hospital_id as string, visitId: r.visit_id as string, personId: r.person_id as string,
-      region: r.region as string, year: r.year as number, dischargeDate: r.discharge_date as string, category: r.category as string,
-      status: r.status as 'settled' | 'reversed', policy: { policyId: r.policy_id as string, version: r.policy_version as number },
-      totalFen: r.total_fen as number, fundPayFen: r.fund_pay_fen as number, patientPayFen: (r.total_fen as number) - (r.fund_pay_fen as number),
-      settledAtMs: r.settled_at_ms as number | null, position: r.position as number,
-    }));
+    return this.db
+      .prepare<Array<string | number>, Record<string, unknown>>(sql)
+      .all(...args, f.limit)
+      .map((r) => ({
+        settlementId: r.settlement_id as string,
+        hospitalId: r.hospital_id as string,
+        visitId: r.visit_id as string,
+        personId: r.person_id as string,
+        region: r.region as string,
+        year: r.year as number,
+        dischargeDate: r.discharge_date as string,
+        category: r.category as string,
+        status: r.status as 'settled' | 'reversed',
+        policy: { policyId: r.policy_id as string, version: r.policy_version as number },
+        totalFen: r.total_fen as number,
+        fundPayFen: r.fund_pay_fen as number,
+        patientPayFen: (r.total_fen as number) - (r.fund_pay_fen as number),
+        settledAtMs: r.settled_at_ms as number | null,
+        position: r.position as number,
+      }));
   }
 
   /**
    * Persons who hold (or held) a category, by person id after `afterPersonId`, each with their
    * intervals of it; with `asOf`, only those whose interval covers that day.
    */
-  categoryMembers(category: string, afterPersonId: string, limit: number, asOf?: string): Array<{ personId: string; intervals: Array<{ validFrom: string; validTo: string | null }> }> {
-    const ids = asOf === undefined
-      ? this.stmt.memberIds.all(category, afterPersonId, limit)
-      : this.stmt.memberIdsAsOf.all(category, afterPersonId, asOf, asOf, limit);
+  categoryMembers(
+    category: string,
+    afterPersonId: string,
+    limit: number,
+    asOf?: string,
+  ): Array<{ personId: string; intervals: Array<{ validFrom: string; validTo: string | null }> }> {
+    const ids =
+      asOf === undefined
+        ? this.stmt.memberIds.all(category, afterPersonId, limit)
+        : this.stmt.memberIdsAsOf.all(category, afterPersonId, asOf, asOf, limit);
     return ids.map((personId) => ({
       personId,
       intervals: this.stmt.intervals.all(category, personId).map((r) => ({ validFrom: r.valid_from, validTo: r.valid_to })),

@@ -39,12 +39,32 @@ export interface JournalHead {
 
 /** A journal row as stored, column by column: an audit compares these with the hashed body. */
 export interface StoredEntry {
-  seq: number; position: number; eventId: string; eventType: string; streamId: string;
-  settlementId: string | null; body: string; prevHash: string; hash: string;
+  seq: number;
+  position: number;
+  eventId: string;
+  eventType: string;
+  streamId: string;
+  settlementId: string | null;
+  body: string;
+  prevHash: string;
+  hash: string;
 }
-export interface Balance { account: string; year: number; debitFen: number; creditFen: number }
-export interface SnapshotMeta { position: number; events: number; writtenMs: number }
-export interface SnapshotRow { kind: string; key: string; value: string }
+export interface Balance {
+  account: string;
+  year: number;
+  debitFen: number;
+  creditFen: number;
+}
+export interface SnapshotMeta {
+  position: number;
+  events: number;
+  writtenMs: number;
+}
+export interface SnapshotRow {
+  kind: string;
+  key: string;
+  value: string;
+}
 
 export interface JournalOpenOptions {
   /** Only read (audits): no schema change, no write. */
@@ -62,24 +82,41 @@ export class SqliteJournal {
     this.projections = new ProjectionTables(db);
     this.stmt = {
       head: db.prepare<[], { position: number; events: number; event_id: string | null; seq: number | null; hash: string | null }>(
-        'SELECT c.position, c.events, c.event_id, j.seq, j.hash FROM checkpoint c LEFT JOIN (SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1) j WHERE c.id = 1'),
-      insertEntry: db.prepare('INSERT INTO journal (seq, position, event_id, event_type, stream_id, settlement_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+        'SELECT c.position, c.events, c.event_id, j.seq, j.hash FROM checkpoint c LEFT JOIN (SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1) j WHERE c.id = 1',
+      ),
+      insertEntry: db.prepare(
+        'INSERT INTO journal (seq, position, event_id, event_type, stream_id, settlement_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
       insertAccount: db.prepare('INSERT INTO journal_accounts (account, seq) VALUES (?, ?)'),
       addBalance: db.prepare(`INSERT INTO balances (account, year, debit_fen, credit_fen) VALUES (?, ?, ?, ?)
         ON CONFLICT (account, year) DO UPDATE SET debit_fen = debit_fen + excluded.debit_fen, credit_fen = credit_fen + excluded.credit_fen`),
       setCheckpoint: db.prepare('UPDATE checkpoint SET position = ?, events = ?, event_id = ?, updated_ms = ? WHERE id = 1'),
-      postedFor: db.prepare<[string], string>("SELECT body FROM journal WHERE settlement_id = ? AND event_type IN ('DischargeSettled', 'AdjustmentApplied') ORDER BY seq").pluck(),
-      entries: db.prepare<[number, number], { body: string; hash: string }>('SELECT body, hash FROM journal WHERE seq > ? ORDER BY seq LIMIT ?'),
+      postedFor: db
+        .prepare<[string], string>(
+          "SELECT body FROM journal WHERE settlement_id = ? AND event_type IN ('DischargeSettled', 'AdjustmentApplied') ORDER BY seq",
+        )
+        .pluck(),
+      entries: db.prepare<[number, number], { body: string; hash: string }>(
+        'SELECT body, hash FROM journal WHERE seq > ? ORDER BY seq LIMIT ?',
+      ),
       entriesOf: db.prepare<[string, number, number], { body: string; hash: string }>(
-        'SELECT body, hash FROM journal WHERE seq IN (SELECT seq FROM journal_accounts WHERE account = ? AND seq > ? ORDER BY seq LIMIT ?) ORDER BY seq'),
+        'SELECT body, hash FROM journal WHERE seq IN (SELECT seq FROM journal_accounts WHERE account = ? AND seq > ? ORDER BY seq LIMIT ?) ORDER BY seq',
+      ),
       stored: db.prepare<[number, number, number], Record<string, unknown>>(
-        'SELECT seq, position, event_id, event_type, stream_id, settlement_id, body, prev_hash, hash FROM journal WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?'),
+        'SELECT seq, position, event_id, event_type, stream_id, settlement_id, body, prev_hash, hash FROM journal WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
+      ),
       indexedAccounts: db.prepare<[], string>('SELECT DISTINCT account FROM journal_accounts ORDER BY account').pluck(),
       indexedSeqs: db.prepare<[string], number>('SELECT seq FROM journal_accounts WHERE account = ? ORDER BY seq').pluck(),
       balances: db.prepare<[], Record<string, unknown>>('SELECT account, year, debit_fen, credit_fen FROM balances ORDER BY year, account'),
-      balancesOf: db.prepare<[number], Record<string, unknown>>('SELECT account, year, debit_fen, credit_fen FROM balances WHERE year = ? ORDER BY account'),
-      snapshotMeta: db.prepare<[], { position: number; events: number; written_ms: number }>('SELECT position, events, written_ms FROM snapshot_meta WHERE id = 1'),
-      snapshotRows: db.prepare<[string, string, number], SnapshotRow>('SELECT kind, key, value FROM snapshot_rows WHERE kind = ? AND key > ? ORDER BY key LIMIT ?'),
+      balancesOf: db.prepare<[number], Record<string, unknown>>(
+        'SELECT account, year, debit_fen, credit_fen FROM balances WHERE year = ? ORDER BY account',
+      ),
+      snapshotMeta: db.prepare<[], { position: number; events: number; written_ms: number }>(
+        'SELECT position, events, written_ms FROM snapshot_meta WHERE id = 1',
+      ),
+      snapshotRows: db.prepare<[string, string, number], SnapshotRow>(
+        'SELECT kind, key, value FROM snapshot_rows WHERE kind = ? AND key > ? ORDER BY key LIMIT ?',
+      ),
     };
   }
 
@@ -118,7 +155,17 @@ export class SqliteJournal {
 
   /** Inside transaction(): the entry and the accounts it touches (balances: addBalances, once per batch). */
   insert(entry: JournalEntry, body: string, settlementId: string | null): void {
-    this.stmt.insertEntry.run(entry.seq, entry.position, entry.eventId, entry.eventType, entry.streamId, settlementId, body, entry.prevHash, entry.hash);
+    this.stmt.insertEntry.run(
+      entry.seq,
+      entry.position,
+      entry.eventId,
+      entry.eventType,
+      entry.streamId,
+      settlementId,
+      body,
+      entry.prevHash,
+      entry.hash,
+    );
     for (const account of new Set(entry.lines.map((l) => l.account))) this.stmt.insertAccount.run(account, entry.seq);
   }
 
@@ -158,16 +205,29 @@ export class SqliteJournal {
       // The body is canonical (sorted keys); shown in the entry's own order, hash last.
       const { seq, position, eventId, eventType, streamId, lines, prevHash } = JSON.parse(r.body) as Omit<JournalEntry, 'hash'>;
       return {
-        seq, position, eventId, eventType, streamId, lines: lines.map((l) => ({ account: l.account, debitFen: l.debitFen, creditFen: l.creditFen })), prevHash, hash: r.hash,
+        seq,
+        position,
+        eventId,
+        eventType,
+        streamId,
+        lines: lines.map((l) => ({ account: l.account, debitFen: l.debitFen, creditFen: l.creditFen })),
+        prevHash,
+        hash: r.hash,
       };
     });
   }
 
   stored(afterSeq: number, uptoSeq: number, limit: number): StoredEntry[] {
     return this.stmt.stored.all(afterSeq, uptoSeq, pageSize(limit)).map((r) => ({
-      seq: r.seq as number, position: r.position as number, eventId: r.event_id as string, eventType: r.event_type as string,
-      streamId: r.stream_id as string, settlementId: r.settlement_id as string | null, body: r.body as string,
-      prevHash: r.prev_hash as string, hash: r.hash as string,
+      seq: r.seq as number,
+      position: r.position as number,
+      eventId: r.event_id as string,
+      eventType: r.event_type as string,
+      streamId: r.stream_id as string,
+      settlementId: r.settlement_id as string | null,
+      body: r.body as string,
+      prevHash: r.prev_hash as string,
+      hash: r.hash as string,
     }));
   }
 
@@ -184,7 +244,12 @@ export class SqliteJournal {
   /** Per account (and year): what was debited and credited. */
   balances(year?: number): Balance[] {
     const rows = year === undefined ? this.stmt.balances.all() : this.stmt.balancesOf.all(year);
-    return rows.map((r) => ({ account: r.account as string, year: r.year as number, debitFen: r.debit_fen as number, creditFen: r.credit_fen as number }));
+    return rows.map((r) => ({
+      account: r.account as string,
+      year: r.year as number,
+      debitFen: r.debit_fen as number,
+      creditFen: r.credit_fen as number,
+    }));
   }
 
   /** Replaces the read-model snapshot with these rows, in one transaction. */
@@ -193,7 +258,9 @@ export class SqliteJournal {
     this.transaction(() => {
       this.db.exec('DELETE FROM snapshot_rows; DELETE FROM snapshot_meta;');
       for (const r of rows) insert.run(r.kind, r.key, r.value);
-      this.db.prepare('INSERT INTO snapshot_meta (id, position, events, written_ms) VALUES (1, ?, ?, ?)').run(meta.position, meta.events, Date.now());
+      this.db
+        .prepare('INSERT INTO snapshot_meta (id, position, events, written_ms) VALUES (1, ?, ?, ?)')
+        .run(meta.position, meta.events, Date.now());
     });
   }
 
@@ -254,7 +321,10 @@ function migrate(db: Database.Database, durable: boolean): void {
     db.exec(PROJECTION_TABLES_SQL);
     const version = db.prepare<[], string>("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get();
     if (version === undefined || Number(version) === 1) {
-      db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(SCHEMA_VERSION));
-    } else if (Number(version) !== SCHEMA_VERSION) throw new Error(`unsupported ledger schema version ${version}, expected ${SCHEMA_VERSION}`);
+      db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(
+        String(SCHEMA_VERSION),
+      );
+    } else if (Number(version) !== SCHEMA_VERSION)
+      throw new Error(`unsupported ledger schema version ${version}, expected ${SCHEMA_VERSION}`);
   }).immediate();
 }

@@ -25,7 +25,10 @@ type Format = (typeof FORMATS)[number];
 const PAGE_EVENTS = 5_000;
 const PROGRESS_EVERY_MS = 2_000;
 
-export interface AuditReportIo { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream }
+export interface AuditReportIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
 
 export async function runAuditReport(args: string[], io: AuditReportIo = process): Promise<void> {
   const { values } = parseArgs({
@@ -43,14 +46,18 @@ export async function runAuditReport(args: string[], io: AuditReportIo = process
     return;
   }
   const year = parseReportYear(values.year ?? '');
-  if (year === null) throw new Error(`--year must be a year from 2000 to 2100, not ${values.year === undefined ? '(missing)' : `"${values.year}"`}\n\n${AUDIT_REPORT_USAGE}`);
+  if (year === null)
+    throw new Error(
+      `--year must be a year from 2000 to 2100, not ${values.year === undefined ? '(missing)' : `"${values.year}"`}\n\n${AUDIT_REPORT_USAGE}`,
+    );
   const format = values.format as Format;
   if (!FORMATS.includes(format)) throw new Error(`--format must be one of ${FORMATS.join(', ')}, not "${values.format}"`);
 
   const storeUrl = storeUrlFrom(values.store, process.env);
   const dataDir = resolve(values.data);
   // Opening the embedded store creates it: a mistyped --data must fail, not report an empty year.
-  if (storeUrl === undefined && !existsSync(join(dataDir, 'events.sqlite'))) throw new Error(`no event store in ${dataDir} (events.sqlite); give --data DIR`);
+  if (storeUrl === undefined && !existsSync(join(dataDir, 'events.sqlite')))
+    throw new Error(`no event store in ${dataDir} (events.sqlite); give --data DIR`);
   const progress = progressReporter(io.stderr);
   const store = await openEventStore(dataDir, { storeUrl });
   let state: ReportState;

@@ -15,9 +15,15 @@ import { verifyAudit } from '../ledger/audit-verify.js';
 import { LEDGER_FILE } from '../ledger/ledger.js';
 import { AUDIT_REPORT_USAGE, runAuditReport } from './audit-report.js';
 
-export interface AuditIo { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream }
+export interface AuditIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
 /** A sub-command: its arguments in, its exit code out (0 clean, 1 problems found). */
-export interface AuditCommand { usage: string; run(args: string[], io: AuditIo): Promise<number> }
+export interface AuditCommand {
+  usage: string;
+  run(args: string[], io: AuditIo): Promise<number>;
+}
 
 const COMMON_OPTIONS = `  --data DIR         the data directory (default ./data, or $MEDAID_DATA): the embedded store and DIR/ledger.sqlite
   --store esdb://…   read the events from EventStoreDB/KurrentDB (or $EVENTSTORE_CONNECTION_STRING)`;
@@ -60,7 +66,9 @@ export const AUDIT_COMMANDS: Record<string, AuditCommand> = {
   },
 };
 
-export const AUDIT_USAGE = Object.values(AUDIT_COMMANDS).map((c) => c.usage).join('\n\n');
+export const AUDIT_USAGE = Object.values(AUDIT_COMMANDS)
+  .map((c) => c.usage)
+  .join('\n\n');
 
 export async function runAudit(argv: string[], io: AuditIo = process): Promise<void> {
   const [name, ...args] = argv;
@@ -79,14 +87,26 @@ export async function runAudit(argv: string[], io: AuditIo = process): Promise<v
   process.exitCode = await command.run(args, io);
 }
 
-interface Opened { dataDir: string; storeLabel: string; store: EventStore; serviceRunning: boolean }
+interface Opened {
+  dataDir: string;
+  storeLabel: string;
+  store: EventStore;
+  serviceRunning: boolean;
+}
 
-async function openLog(args: string[], extra: Record<string, { type: 'boolean' }> = {}): Promise<Opened & { flags: Record<string, unknown> }> {
-  const { values } = parseArgs({ args, options: { data: { type: 'string', default: process.env.MEDAID_DATA ?? 'data' }, store: { type: 'string' }, ...extra } });
+async function openLog(
+  args: string[],
+  extra: Record<string, { type: 'boolean' }> = {},
+): Promise<Opened & { flags: Record<string, unknown> }> {
+  const { values } = parseArgs({
+    args,
+    options: { data: { type: 'string', default: process.env.MEDAID_DATA ?? 'data' }, store: { type: 'string' }, ...extra },
+  });
   const dataDir = resolve(values.data as string);
   const storeUrl = storeUrlFrom(values.store as string | undefined, process.env);
   // Opening the embedded store creates a missing file: refuse a directory that holds no log.
-  if (storeUrl === undefined && !existsSync(join(dataDir, 'events.sqlite'))) throw new Error(`no event store in ${dataDir} (events.sqlite); give --data DIR`);
+  if (storeUrl === undefined && !existsSync(join(dataDir, 'events.sqlite')))
+    throw new Error(`no event store in ${dataDir} (events.sqlite); give --data DIR`);
   const store = await openEventStore(dataDir, { storeUrl });
   const storeLabel = storeUrl === undefined ? `${join(dataDir, 'events.sqlite')}` : storeUrl.replace(/\/\/[^@/]*@/, '//…@');
   return { dataDir, storeLabel, store, serviceRunning: serviceHolding(dataDir) !== null, flags: values };
@@ -106,8 +126,12 @@ async function runVerify(args: string[], io: AuditIo): Promise<number> {
     if (scratch !== null) r.problems.add('payouts', `there is no journal at ${path}`);
     const n = (check: string) => r.problems.byCheck.get(check) ?? 0;
     const out = io.stdout;
-    out.write(`medaid audit verify\n  log:      ${storeLabel}: ${fmt(r.events)} events up to position ${r.head} (${progress.seconds().toFixed(1)} s, ${fmt(progress.rate())} events/s)\n`);
-    out.write(`  journal:  ${path}: ${fmt(r.journal.entries)} entries, checkpoint ${r.journal.checkpoint}${serviceRunning ? ' (the service is running)' : ''}\n`);
+    out.write(
+      `medaid audit verify\n  log:      ${storeLabel}: ${fmt(r.events)} events up to position ${r.head} (${progress.seconds().toFixed(1)} s, ${fmt(progress.rate())} events/s)\n`,
+    );
+    out.write(
+      `  journal:  ${path}: ${fmt(r.journal.entries)} entries, checkpoint ${r.journal.checkpoint}${serviceRunning ? ' (the service is running)' : ''}\n`,
+    );
     out.write(`  (a) settlements recomputed: ${fmt(r.settlements)}, problems: ${n('settlements')}\n`);
     out.write(`      funds that may not be overdrawn, after every event that took from them, problems: ${n('funds')}\n`);
     out.write(`  (b) hash chain: ${fmt(r.journal.entries)} entries, problems: ${n('chain')}\n`);
@@ -137,12 +161,20 @@ async function runReplay(args: string[], io: AuditIo): Promise<number> {
     progress.done();
     const n = (check: string) => r.differences.byCheck.get(check) ?? 0;
     const out = io.stdout;
-    out.write(`medaid audit replay\n  log:        ${storeLabel}: ${fmt(r.events)} events read, head ${r.head} (${progress.seconds().toFixed(1)} s, ${fmt(progress.rate())} events/s)\n`);
-    out.write(`  journal:    ${fmt(r.journal.entries)} live entries up to position ${r.journal.position}, differences: ${n('journal')}; balances, differences: ${n('balances')}\n`);
-    out.write(`  projections: settlements and persons by category up to position ${live.projections.checkpoint()}, differences: ${n('projections')}\n`);
-    out.write(r.snapshot === null
-      ? '  read model: no snapshot in the live journal (the service saves one when it stops after commands): counters not compared\n'
-      : `  read model: ${fmt(r.snapshot.rows)} rows (fund accounts) at position ${r.snapshot.position}, saved ${new Date(r.snapshot.writtenMs).toISOString()}, differences: ${n('read model')}\n`);
+    out.write(
+      `medaid audit replay\n  log:        ${storeLabel}: ${fmt(r.events)} events read, head ${r.head} (${progress.seconds().toFixed(1)} s, ${fmt(progress.rate())} events/s)\n`,
+    );
+    out.write(
+      `  journal:    ${fmt(r.journal.entries)} live entries up to position ${r.journal.position}, differences: ${n('journal')}; balances, differences: ${n('balances')}\n`,
+    );
+    out.write(
+      `  projections: settlements and persons by category up to position ${live.projections.checkpoint()}, differences: ${n('projections')}\n`,
+    );
+    out.write(
+      r.snapshot === null
+        ? '  read model: no snapshot in the live journal (the service saves one when it stops after commands): counters not compared\n'
+        : `  read model: ${fmt(r.snapshot.rows)} rows (fund accounts) at position ${r.snapshot.position}, saved ${new Date(r.snapshot.writtenMs).toISOString()}, differences: ${n('read model')}\n`,
+    );
     if (flags.keep === true) out.write(`  rebuilt projections kept in ${scratch}\n`);
     return result(out, r.differences, 'difference');
   } finally {

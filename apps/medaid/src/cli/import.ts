@@ -23,11 +23,25 @@ import type { SettleOutcome } from '../commands/settlements/settlement.handlers.
 import { MedaidRuntime, RuntimeOptions, openRuntime } from '../infrastructure/runtime.js';
 import { CommandMeta } from '../shared/writer.js';
 
-export interface ImportOptions { dataDir: string; /** Undefined: standard input (no saved progress: a re-run finds what is recorded). */ inputPath?: string; output: Writable; progress: Writable; concurrency?: number; store?: RuntimeOptions['storeUrl'] }
+export interface ImportOptions {
+  dataDir: string;
+  /** Undefined: standard input (no saved progress: a re-run finds what is recorded). */ inputPath?: string;
+  output: Writable;
+  progress: Writable;
+  concurrency?: number;
+  store?: RuntimeOptions['storeUrl'];
+}
 
 export interface ImportSummary {
-  lines: number; skippedBeforeResume: number; recorded: number; alreadyRecorded: number; previews: number; refused: number;
-  refusedByCode: Record<string, number>; seconds: number; commandsPerSecond: number;
+  lines: number;
+  skippedBeforeResume: number;
+  recorded: number;
+  alreadyRecorded: number;
+  previews: number;
+  refused: number;
+  refusedByCode: Record<string, number>;
+  seconds: number;
+  commandsPerSecond: number;
 }
 
 const META: CommandMeta = { actor: { kind: 'system', id: 'medaid-import' }, correlationId: 'import' };
@@ -37,7 +51,11 @@ const DEFAULT_CONCURRENCY = 256;
 /** How often progress is saved and shown (MEDAID_IMPORT_PROGRESS_MS). */
 const PROGRESS_EVERY_MS = Number(process.env.MEDAID_IMPORT_PROGRESS_MS ?? '') || 2_000;
 
-interface Progress { input: string; bytes: number; done: number }
+interface Progress {
+  input: string;
+  bytes: number;
+  done: number;
+}
 
 type Outcome = 'recorded' | 'already' | 'preview' | { code: string; message: string };
 
@@ -50,7 +68,17 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
   const started = performance.now();
   const progressPath = join(options.dataDir, PROGRESS_FILE);
   const resumeAfter = input === null ? 0 : previousProgress(progressPath, input, bytes);
-  const summary: ImportSummary = { lines: 0, skippedBeforeResume: 0, recorded: 0, alreadyRecorded: 0, previews: 0, refused: 0, refusedByCode: {}, seconds: 0, commandsPerSecond: 0 };
+  const summary: ImportSummary = {
+    lines: 0,
+    skippedBeforeResume: 0,
+    recorded: 0,
+    alreadyRecorded: 0,
+    previews: 0,
+    refused: 0,
+    refusedByCode: {},
+    seconds: 0,
+    commandsPerSecond: 0,
+  };
   // Lines done, to move the low-water mark (every line up to it is done) that resuming relies on.
   const doneAbove = new Set<number>();
   let lowWater = resumeAfter;
@@ -64,7 +92,9 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
   const timer = setInterval(() => {
     saveProgress();
     const seconds = (performance.now() - started) / 1000;
-    options.progress.write(`import: line ${summary.lines}, done up to ${lowWater}, recorded ${summary.recorded}, already recorded ${summary.alreadyRecorded}, refused ${summary.refused}, ${Math.round((summary.recorded + summary.alreadyRecorded) / seconds)} commands/s\n`);
+    options.progress.write(
+      `import: line ${summary.lines}, done up to ${lowWater}, recorded ${summary.recorded}, already recorded ${summary.alreadyRecorded}, refused ${summary.refused}, ${Math.round((summary.recorded + summary.alreadyRecorded) / seconds)} commands/s\n`,
+    );
   }, PROGRESS_EVERY_MS);
   try {
     const bus = app.get(CommandBus);
@@ -84,7 +114,10 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
       else await refuse(line, outcome.code, outcome.message);
       markDone(line);
     };
-    const lines = createInterface({ input: input === null ? process.stdin : createReadStream(input, { encoding: 'utf8' }), crlfDelay: Infinity });
+    const lines = createInterface({
+      input: input === null ? process.stdin : createReadStream(input, { encoding: 'utf8' }),
+      crlfDelay: Infinity,
+    });
     let n = 0;
     for await (const text of lines) {
       n += 1;
@@ -122,7 +155,6 @@ export async function runImport(options: ImportOptions): Promise<ImportSummary> 
         if (chains.get(key) === task) chains.delete(key);
       };
       task.then(forget, forget); // a failure is seen by the barrier or the race below, which end the import
-
     }
     await barrier();
   } finally {
@@ -171,13 +203,18 @@ async function alreadyRecorded(runtime: MedaidRuntime, { command }: RecordPerson
     case 'AssignCategory':
       return (state.categories[command.category] ?? []).some((i) => i.from === command.validFrom && i.to === (command.validTo ?? null));
     case 'GrantApproval':
-      return state.approvals.some((a) => a.approvalNo === command.approvalNo && a.validFrom === command.validFrom && a.validTo === command.validTo);
+      return state.approvals.some(
+        (a) => a.approvalNo === command.approvalNo && a.validFrom === command.validFrom && a.validTo === command.validTo,
+      );
     case 'RecordDeath':
       return state.deathDate === command.date;
     case 'RevokeCategory': {
       const data: CategoryRevokedData = { personId: command.personId, category: command.category, from: command.from };
       const after = evolvePerson(state, { type: 'CategoryRevoked', data } as PersonEvent);
-      return JSON.stringify(after.categories[command.category] ?? []) === JSON.stringify(state.categories[command.category] ?? []) && (state.categories[command.category] ?? []).length > 0;
+      return (
+        JSON.stringify(after.categories[command.category] ?? []) === JSON.stringify(state.categories[command.category] ?? []) &&
+        (state.categories[command.category] ?? []).length > 0
+      );
     }
     default:
       return false;
@@ -225,4 +262,3 @@ export const IMPORT_USAGE = `medaid import --data DIR [--input FILE.jsonl] [--st
   after the last line known done (DIR/${PROGRESS_FILE}); what is already recorded is counted, not
   recorded again. Prints each refused line as {"line","code","message"} and a summary; progress on
   stderr. Exit 0 when it ran to the end (refusals included), 1 when it could not.`;
-

@@ -14,7 +14,11 @@ import { PublishPolicy } from '../commands/policies/policy.handlers.js';
 import { openRuntime } from '../infrastructure/runtime.js';
 import { CommandMeta, SYSTEM_ACTOR } from '../shared/writer.js';
 
-export interface SimulateOptions { input: NodeJS.ReadableStream; policyFiles: string[]; output: Writable }
+export interface SimulateOptions {
+  input: NodeJS.ReadableStream;
+  policyFiles: string[];
+  output: Writable;
+}
 
 const META: CommandMeta = { actor: SYSTEM_ACTOR, correlationId: 'simulate' };
 /** A line longer than this is not read as JSON at all (a policy is far smaller). */
@@ -43,7 +47,10 @@ export async function simulate(options: SimulateOptions): Promise<void> {
   }
 }
 
-async function runLine(bus: CommandBus, line: string): Promise<{ ok: true; result: unknown } | { ok: false; error: { code: string; message: string } }> {
+async function runLine(
+  bus: CommandBus,
+  line: string,
+): Promise<{ ok: true; result: unknown } | { ok: false; error: { code: string; message: string } }> {
   let parsed: unknown;
   try {
     if (line.length > MAX_LINE_CHARS) throw new Error(`line longer than ${MAX_LINE_CHARS} characters`);

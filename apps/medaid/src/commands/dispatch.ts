@@ -13,7 +13,8 @@ import { PreviewDischarge, ReverseSettlement, SettleDischarge } from './settleme
 export const COMMAND_TYPES = ['PublishPolicy', ...PERSON_FACT_TYPES, 'SettleDischarge', 'PreviewDischarge', 'ReverseSettlement'] as const;
 
 export function toCommand(line: unknown, meta: CommandMeta): Validated<Command<Result<unknown>>> {
-  if (line === null || typeof line !== 'object' || Array.isArray(line)) return invalid([{ field: '(line)', problem: 'must be a JSON object' }]);
+  if (line === null || typeof line !== 'object' || Array.isArray(line))
+    return invalid([{ field: '(line)', problem: 'must be a JSON object' }]);
   const { type, ...fields } = line as Record<string, unknown>;
   switch (type) {
     case 'PublishPolicy': {

@@ -49,7 +49,12 @@ describe('toGrpcFailure', () => {
 
   it('hides everything about an unexpected error', () => {
     const f = toGrpcFailure(Object.assign(new Error('SQLITE_CORRUPT at /var/lib/medaid/events.sqlite'), { code: 'SQLITE_CORRUPT' }));
-    expect(f).toEqual({ code: GrpcStatus.INTERNAL, details: 'internal error', metadata: { [ERROR_CODE_KEY]: 'INTERNAL', [ERROR_DETAILS_KEY]: '[]' }, medaidCode: 'INTERNAL' });
+    expect(f).toEqual({
+      code: GrpcStatus.INTERNAL,
+      details: 'internal error',
+      metadata: { [ERROR_CODE_KEY]: 'INTERNAL', [ERROR_DETAILS_KEY]: '[]' },
+      medaidCode: 'INTERNAL',
+    });
   });
 
   it('keeps the trailers printable ASCII and bounded, whatever the details say', () => {

@@ -36,7 +36,11 @@ const MAX_CONCURRENT_STREAMS = 1_000;
 /** As for HTTP: in-flight calls get this long after SIGTERM, then they are cancelled. */
 const DRAIN_DEADLINE_MS = 10_000;
 
-export interface GrpcListenOptions { host: string; port: number; logCalls: boolean }
+export interface GrpcListenOptions {
+  host: string;
+  port: number;
+  logCalls: boolean;
+}
 
 type UnaryHandler = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => Promise<void>;
 
@@ -65,7 +69,8 @@ export class MedaidGrpcServer extends ServerGrpc {
       'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS,
     });
     this.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(this.url, grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))));
+      server.bindAsync(this.url, grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
+    );
     return server;
   }
 
@@ -116,14 +121,21 @@ export class MedaidGrpcServer extends ServerGrpc {
 }
 
 /** Adds the gRPC server to the application; `startAllMicroservices()` starts it. */
-export function connectGrpc(app: INestApplication, lifecycle: { onDrain(listener: () => void): void }, options: GrpcListenOptions): MedaidGrpcServer {
+export function connectGrpc(
+  app: INestApplication,
+  lifecycle: { onDrain(listener: () => void): void },
+  options: GrpcListenOptions,
+): MedaidGrpcServer {
   const server = new MedaidGrpcServer(options);
   app.connectMicroservice<CustomStrategy>({ strategy: server });
   lifecycle.onDrain(() => void server.close());
   return server;
 }
 
-interface MethodDefinition { requestDeserialize(bytes: Buffer): unknown; requestType: { type: MessageDescriptor } }
+interface MethodDefinition {
+  requestDeserialize(bytes: Buffer): unknown;
+  requestType: { type: MessageDescriptor };
+}
 
 /** Makes every method scan its request first; a refused request decodes to a MalformedRequest. */
 function guardRequests(definition: Record<string, unknown>): void {
@@ -159,8 +171,14 @@ function requestIdOf(metadata: grpc.Metadata): string {
 
 /** One JSON line per call on stdout, like HTTP's request lines. */
 function logCall(rpc: string, requestId: string, failure: GrpcFailure | null, startedMs: number): void {
-  accessLog.info({
-    requestId, rpc, status: grpc.status[failure?.code ?? grpc.status.OK], outcome: failure?.medaidCode ?? 'ok',
-    durationMs: Math.round((performance.now() - startedMs) * 100) / 100,
-  }, 'grpc call');
+  accessLog.info(
+    {
+      requestId,
+      rpc,
+      status: grpc.status[failure?.code ?? grpc.status.OK],
+      outcome: failure?.medaidCode ?? 'ok',
+      durationMs: Math.round((performance.now() - startedMs) * 100) / 100,
+    },
+    'grpc call',
+  );
 }

@@ -27,7 +27,9 @@ export class VisitRefDto {
 }
 
 /** The call's metadata, as far as this controller reads it (grpc-js's Metadata has this method). */
-export interface CallMetadata { get(key: string): Array<string | Buffer> }
+export interface CallMetadata {
+  get(key: string): Array<string | Buffer>;
+}
 
 type Settlement = SettlementResult & { created: boolean };
 type HistoryEntry = SettlementResult & { settledAtMs: number; reversal: { reason: string; reversedAtMs: number } | null };
@@ -35,7 +37,10 @@ type HistoryEntry = SettlementResult & { settledAtMs: number; reversal: { reason
 @Controller()
 @UseFilters(GrpcErrorFilter)
 export class SettlementsGrpcController {
-  constructor(private readonly bus: CommandBus, private readonly queries: QueryBus) {}
+  constructor(
+    private readonly bus: CommandBus,
+    private readonly queries: QueryBus,
+  ) {}
 
   @GrpcMethod(SERVICE, 'Settle')
   async settle(request: unknown, metadata: CallMetadata): Promise<Settlement> {

@@ -15,11 +15,23 @@ const LEN = 2;
 const I32 = 5;
 
 const WIRE_TYPE_OF: Record<string, number> = {
-  TYPE_INT32: VARINT, TYPE_INT64: VARINT, TYPE_UINT32: VARINT, TYPE_UINT64: VARINT, TYPE_SINT32: VARINT, TYPE_SINT64: VARINT,
-  TYPE_BOOL: VARINT, TYPE_ENUM: VARINT,
-  TYPE_FIXED64: I64, TYPE_SFIXED64: I64, TYPE_DOUBLE: I64,
-  TYPE_FIXED32: I32, TYPE_SFIXED32: I32, TYPE_FLOAT: I32,
-  TYPE_STRING: LEN, TYPE_BYTES: LEN, TYPE_MESSAGE: LEN,
+  TYPE_INT32: VARINT,
+  TYPE_INT64: VARINT,
+  TYPE_UINT32: VARINT,
+  TYPE_UINT64: VARINT,
+  TYPE_SINT32: VARINT,
+  TYPE_SINT64: VARINT,
+  TYPE_BOOL: VARINT,
+  TYPE_ENUM: VARINT,
+  TYPE_FIXED64: I64,
+  TYPE_SFIXED64: I64,
+  TYPE_DOUBLE: I64,
+  TYPE_FIXED32: I32,
+  TYPE_SFIXED32: I32,
+  TYPE_FLOAT: I32,
+  TYPE_STRING: LEN,
+  TYPE_BYTES: LEN,
+  TYPE_MESSAGE: LEN,
 };
 
 /** The parts of a DescriptorProto (as @grpc/proto-loader gives it in `requestType.type`) the scan needs. */
@@ -29,8 +41,15 @@ export interface MessageDescriptor {
   nestedType?: MessageDescriptor[];
 }
 
-interface FieldShape { name: string; wireTypes: readonly number[]; nested?: MessageShape }
-export interface MessageShape { name: string; fields: Map<number, FieldShape> }
+interface FieldShape {
+  name: string;
+  wireTypes: readonly number[];
+  nested?: MessageShape;
+}
+export interface MessageShape {
+  name: string;
+  fields: Map<number, FieldShape>;
+}
 
 /**
  * The field numbers of a message and the wire types each may arrive in. Nested message types
@@ -41,7 +60,8 @@ export function shapeOf(descriptor: MessageDescriptor): MessageShape {
   const fields = new Map<number, FieldShape>();
   for (const f of descriptor.field ?? []) {
     const wireType = WIRE_TYPE_OF[f.type];
-    if (wireType === undefined) throw new Error(`field ${descriptor.name}.${f.name} has type ${f.type}, which the request scan does not know`);
+    if (wireType === undefined)
+      throw new Error(`field ${descriptor.name}.${f.name} has type ${f.type}, which the request scan does not know`);
     const packable = f.label === 'LABEL_REPEATED' && wireType !== LEN;
     const nestedName = f.type === 'TYPE_MESSAGE' ? f.typeName?.split('.').pop() : undefined;
     const nested = descriptor.nestedType?.find((n) => n.name === nestedName);
@@ -67,7 +87,10 @@ export function wireProblems(bytes: Uint8Array, shape: MessageShape, prefix = ''
     if (field === undefined) {
       problems.push({ field: `${prefix}#${fieldNumber}`, problem: `field number ${fieldNumber} is not a field of ${shape.name}` });
     } else if (!field.wireTypes.includes(wireType)) {
-      problems.push({ field: `${prefix}${field.name}`, problem: `was sent with wire type ${wireType}; this field takes wire type ${field.wireTypes.join(' or ')}` });
+      problems.push({
+        field: `${prefix}${field.name}`,
+        problem: `was sent with wire type ${wireType}; this field takes wire type ${field.wireTypes.join(' or ')}`,
+      });
     } else if (field.nested !== undefined) {
       // a LEN field: its payload starts after the length prefix
       const payload = bytes.subarray(end.payloadStart, end.next);
@@ -102,11 +125,19 @@ class Reader {
   skip(wireType: number): { payloadStart: number; next: number } | null {
     let length: number | null;
     switch (wireType) {
-      case VARINT: return this.varint() === null ? null : { payloadStart: this.position, next: this.position };
-      case I64: length = 8; break;
-      case I32: length = 4; break;
-      case LEN: length = this.varint(); break;
-      default: return null; // groups (3, 4) and 6, 7 do not exist in proto3
+      case VARINT:
+        return this.varint() === null ? null : { payloadStart: this.position, next: this.position };
+      case I64:
+        length = 8;
+        break;
+      case I32:
+        length = 4;
+        break;
+      case LEN:
+        length = this.varint();
+        break;
+      default:
+        return null; // groups (3, 4) and 6, 7 do not exist in proto3
     }
     if (length === null || this.position + length > this.bytes.length) return null;
     const payloadStart = this.position;

@@ -11,7 +11,11 @@ import { Actor, ActorKind, CommandMeta } from '../shared/writer.js';
 import type { TokenTable } from './auth.js';
 import { forbidden, unauthenticated } from './errors.js';
 
-interface RequestLike { id?: string; headers: Record<string, string | string[] | undefined>; medaidActor?: Actor }
+interface RequestLike {
+  id?: string;
+  headers: Record<string, string | string[] | undefined>;
+  medaidActor?: Actor;
+}
 
 const BEARER = /^Bearer +([\x21-\x7e]+) *$/i;
 
@@ -36,10 +40,14 @@ export function installAuthentication(app: NestFastifyApplication, table: TokenT
     const actor = authenticate(table, request.headers.authorization);
     if (actor === 'invalid') {
       (request as unknown as { medaidOutcome?: string }).medaidOutcome = 'UNAUTHENTICATED';
-      const message = table === null
-        ? 'this service accepts no tokens (it was started without --auth)'
-        : 'the Authorization header must be "Bearer <token>" with a valid token';
-      await reply.code(401).header('www-authenticate', 'Bearer realm="medaid"').header('content-type', 'application/json; charset=utf-8')
+      const message =
+        table === null
+          ? 'this service accepts no tokens (it was started without --auth)'
+          : 'the Authorization header must be "Bearer <token>" with a valid token';
+      await reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="medaid"')
+        .header('content-type', 'application/json; charset=utf-8')
         .send({ code: 'UNAUTHENTICATED', message, details: [] });
       return reply;
     }
@@ -59,7 +67,8 @@ export function resolveActor(request: RequestLike): Actor {
 /** Refuses an actor of another kind: 401 when anonymous (no token), 403 when authenticated as someone else. */
 export function requireRole(actor: Actor, ...kinds: ActorKind[]): void {
   if (kinds.includes(actor.kind)) return;
-  if (actor.kind === 'anonymous') throw unauthenticated(`this route needs a token of kind ${kinds.join(' or ')}: send "Authorization: Bearer <token>"`);
+  if (actor.kind === 'anonymous')
+    throw unauthenticated(`this route needs a token of kind ${kinds.join(' or ')}: send "Authorization: Bearer <token>"`);
   throw forbidden(`a ${actor.kind} may not do this; it needs a token of kind ${kinds.join(' or ')}`);
 }
 

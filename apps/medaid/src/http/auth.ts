@@ -25,7 +25,10 @@ const MAX_TOKENS = 10_000;
 export class AuthFileError extends Error {}
 
 export class TokenTable {
-  private constructor(private readonly key: Buffer, private readonly byDigest: Map<string, { digest: Buffer; actor: Actor }>) {}
+  private constructor(
+    private readonly key: Buffer,
+    private readonly byDigest: Map<string, { digest: Buffer; actor: Actor }>,
+  ) {}
 
   /** How many tokens are accepted. */
   get size(): number {
@@ -69,11 +72,12 @@ export class TokenTable {
       if (typeof token !== 'string' || token.length < MIN_TOKEN_CHARS || token.length > MAX_TOKEN_CHARS || !TOKEN_PATTERN.test(token)) {
         throw problem(`${where}.token`, `must be ${MIN_TOKEN_CHARS} to ${MAX_TOKEN_CHARS} printable ASCII characters without spaces`);
       }
-      if (typeof kind !== 'string' || !(TOKEN_KINDS as readonly string[]).includes(kind)) throw problem(`${where}.kind`, `must be one of ${TOKEN_KINDS.join(', ')}`);
+      if (typeof kind !== 'string' || !(TOKEN_KINDS as readonly string[]).includes(kind))
+        throw problem(`${where}.kind`, `must be one of ${TOKEN_KINDS.join(', ')}`);
       if (typeof id !== 'string' || !ID_PATTERN.test(id)) throw problem(`${where}.id`, 'must match ^[A-Za-z0-9._:-]{1,64}$');
       const digest = hmac(key, token);
       const hex = digest.toString('hex');
-      if (byDigest.has(hex)) throw problem(`${where}.token`, 'is the same as an earlier entry\'s; every token must be unique');
+      if (byDigest.has(hex)) throw problem(`${where}.token`, "is the same as an earlier entry's; every token must be unique");
       byDigest.set(hex, { digest, actor: { kind: kind as TokenKind, id } });
     });
     return new TokenTable(key, byDigest);

@@ -8,10 +8,13 @@ import { Rejected } from './errors.js';
 const ADMIN_TOKEN = 'adm1n-t0ken-aaaaaaaaaaaaaaaaaaaa';
 const HOSPITAL_TOKEN = 'h0sp-t0ken-bbbbbbbbbbbbbbbbbbbbbb';
 const file = (tokens: unknown[]) => JSON.stringify({ tokens });
-const table = () => TokenTable.parse(file([
-  { token: ADMIN_TOKEN, kind: 'admin', id: 'admin-a' },
-  { token: HOSPITAL_TOKEN, kind: 'hospital', id: 'h-county' },
-]));
+const table = () =>
+  TokenTable.parse(
+    file([
+      { token: ADMIN_TOKEN, kind: 'admin', id: 'admin-a' },
+      { token: HOSPITAL_TOKEN, kind: 'hospital', id: 'h-county' },
+    ]),
+  );
 
 /** The message of the refusal a file gets, or 'accepted'. */
 function refusal(text: string): string {
@@ -39,7 +42,13 @@ describe('the auth file', () => {
     const short = 'short-secret-123';
     const cases: Array<[string, RegExp]> = [
       [file([{ token: short, kind: 'admin', id: 'a' }]), /tokens\[0\]\.token must be 24/],
-      [file([{ token: ADMIN_TOKEN, kind: 'admin', id: 'a' }, { token: ADMIN_TOKEN, kind: 'auditor', id: 'b' }]), /tokens\[1\]\.token is the same as an earlier/],
+      [
+        file([
+          { token: ADMIN_TOKEN, kind: 'admin', id: 'a' },
+          { token: ADMIN_TOKEN, kind: 'auditor', id: 'b' },
+        ]),
+        /tokens\[1\]\.token is the same as an earlier/,
+      ],
       [file([{ token: ADMIN_TOKEN, kind: 'root', id: 'a' }]), /tokens\[0\]\.kind must be one of admin, hospital, auditor/],
       [file([{ token: ADMIN_TOKEN, kind: 'admin', id: 'a b' }]), /tokens\[0\]\.id must match/],
       [file([{ token: ADMIN_TOKEN, kind: 'admin', id: 'a', role: 'x' }]), /tokens\[0\] has a field "role"/],

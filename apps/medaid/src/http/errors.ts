@@ -24,7 +24,10 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
 
 /** A rejection on its way to the client; thrown only between controller and filter. */
 export class Rejected extends Error {
-  constructor(readonly status: number, readonly body: { code: string; message: string; details: unknown[] }) {
+  constructor(
+    readonly status: number,
+    readonly body: { code: string; message: string; details: unknown[] },
+  ) {
     super(body.message);
   }
 }
@@ -40,8 +43,15 @@ export function unwrap<T>(r: Result<T> | { ok: false; error: DomainError }): T {
   return (r as { value: T }).value;
 }
 
-interface Reply { status(code: number): Reply; header(k: string, v: string): Reply; send(body: unknown): void }
-interface Req { medaidOutcome?: string; log?: { error(o: unknown): void } }
+interface Reply {
+  status(code: number): Reply;
+  header(k: string, v: string): Reply;
+  send(body: unknown): void;
+}
+interface Req {
+  medaidOutcome?: string;
+  log?: { error(o: unknown): void };
+}
 
 @Catch()
 export class ErrorFilter implements ExceptionFilter {
@@ -74,7 +84,10 @@ export function toResponse(error: unknown): { status: number; body: { code: stri
   // Fastify's own errors (malformed JSON, wrong content type, body too large) are client errors.
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     const code = e.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : e.statusCode === 404 ? 'NOT_FOUND' : 'VALIDATION_FAILED';
-    return { status: e.statusCode, body: { code, message: e.message ?? 'bad request', details: [{ field: '(body)', problem: e.message ?? 'bad request' }] } };
+    return {
+      status: e.statusCode,
+      body: { code, message: e.message ?? 'bad request', details: [{ field: '(body)', problem: e.message ?? 'bad request' }] },
+    };
   }
   return { status: 500, body: { code: 'INTERNAL', message: 'internal error', details: [] } };
 }

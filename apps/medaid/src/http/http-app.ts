@@ -33,9 +33,13 @@ export async function createHttpApp(runtime: MedaidRuntime, options: HttpOptions
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
-  const app = await NestFactory.create<NestFastifyApplication>(MedaidModule.forRoot(runtime, { http: true, grpc: options.grpc ?? false }), adapter, {
-    logger: new JsonLogger(),
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    MedaidModule.forRoot(runtime, { http: true, grpc: options.grpc ?? false }),
+    adapter,
+    {
+      logger: new JsonLogger(),
+    },
+  );
   app.useGlobalFilters(new ErrorFilter());
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
 
@@ -58,16 +62,25 @@ export async function createHttpApp(runtime: MedaidRuntime, options: HttpOptions
       const outcome = (request as unknown as { medaidOutcome?: string }).medaidOutcome ?? (reply.statusCode < 400 ? 'ok' : 'error');
       // The route's pattern, not the URL: a URL names the person (/v1/persons/{personId}), which
       // a log line must not.
-      accessLog.info({
-        requestId: request.id, method: request.method, route: request.routeOptions.url ?? '(no route)', status: reply.statusCode, outcome,
-        durationMs: Math.round(reply.elapsedTime * 100) / 100,
-      }, 'request');
+      accessLog.info(
+        {
+          requestId: request.id,
+          method: request.method,
+          route: request.routeOptions.url ?? '(no route)',
+          status: reply.statusCode,
+          outcome,
+          durationMs: Math.round(reply.elapsedTime * 100) / 100,
+        },
+        'request',
+      );
     });
   }
 
   const doc = new DocumentBuilder()
     .setTitle('medaid — 一站式 medical-aid settlement')
-    .setDescription('Settles discharges across basic insurance, critical-illness insurance and medical aid. Money is integer fen (分); ratios are basis points.')
+    .setDescription(
+      'Settles discharges across basic insurance, critical-illness insurance and medical aid. Money is integer fen (分); ratios are basis points.',
+    )
     .setVersion('1')
     .build();
   SwaggerModule.setup('docs', app, SwaggerModule.createDocument(app, doc));
@@ -80,6 +93,10 @@ class JsonLogger implements LoggerService {
     if (context === 'RoutesResolver' || context === 'RouterExplorer' || context === 'InstanceLoader') return;
     log.info({ context }, String(message));
   }
-  error(message: unknown, ...rest: unknown[]) { log.error({ context: rest[rest.length - 1] }, String(message)); }
-  warn(message: unknown, context?: unknown) { log.warn({ context }, String(message)); }
+  error(message: unknown, ...rest: unknown[]) {
+    log.error({ context: rest[rest.length - 1] }, String(message));
+  }
+  warn(message: unknown, context?: unknown) {
+    log.warn({ context }, String(message));
+  }
 }

@@ -17,7 +17,14 @@ const FORMAT = 1;
 /** Events read per page of the tail. */
 const TAIL_PAGE = 2_000;
 
-interface SnapshotFile { format: number; position: number; eventId: string | null; events: number; funds: FundAccount[]; writtenMs: number }
+interface SnapshotFile {
+  format: number;
+  position: number;
+  eventId: string | null;
+  events: number;
+  funds: FundAccount[];
+  writtenMs: number;
+}
 
 export function readDecisionSnapshot(dataDir: string): SnapshotFile | null {
   let text: string;
@@ -38,7 +45,12 @@ export function readDecisionSnapshot(dataDir: string): SnapshotFile | null {
 /** The snapshot's text, taken synchronously: the state at one position, whatever is appended while it is written. */
 function snapshotText(state: DecisionState): { position: number; text: string } {
   const body: SnapshotFile = {
-    format: FORMAT, position: state.position, eventId: state.positionEventId, events: state.eventCount, funds: state.fundAccounts(), writtenMs: Date.now(),
+    format: FORMAT,
+    position: state.position,
+    eventId: state.positionEventId,
+    events: state.eventCount,
+    funds: state.fundAccounts(),
+    writtenMs: Date.now(),
   };
   return { position: state.position, text: JSON.stringify(body) };
 }
@@ -86,7 +98,12 @@ export function writeDecisionSnapshot(dataDir: string, state: DecisionState): vo
   }
 }
 
-export interface StartedState { state: DecisionState; snapshotPosition: number; tailEvents: number; ignoredSnapshot: string | null }
+export interface StartedState {
+  state: DecisionState;
+  snapshotPosition: number;
+  tailEvents: number;
+  ignoredSnapshot: string | null;
+}
 
 /**
  * The decision state at the head of the log: policies and allocations read by their tags, the
@@ -101,7 +118,8 @@ export async function startDecisionState(store: EventStore, dataDir: string, per
   let ignoredSnapshot: string | null = null;
   if (snapshot !== null && snapshot.position > 0) {
     const [at] = await store.readAll({ fromPosition: snapshot.position - 1, maxCount: 1 });
-    if (at?.position === snapshot.position && at.id === snapshot.eventId) state.restore(snapshot.position, snapshot.eventId, snapshot.events, snapshot.funds);
+    if (at?.position === snapshot.position && at.id === snapshot.eventId)
+      state.restore(snapshot.position, snapshot.eventId, snapshot.events, snapshot.funds);
     else ignoredSnapshot = `the snapshot names event ${snapshot.eventId} at position ${snapshot.position}, which this log does not have`;
   }
   const snapshotPosition = state.position;
@@ -109,7 +127,8 @@ export async function startDecisionState(store: EventStore, dataDir: string, per
   for (;;) {
     const page = await store.readAll({ fromPosition: state.position, maxCount: TAIL_PAGE });
     for (const e of page) {
-      const taken = e.type === 'SettlementReversed' ? await refundOf(store, e.data as SettlementReversedData, e.position, state.registry) : undefined;
+      const taken =
+        e.type === 'SettlementReversed' ? await refundOf(store, e.data as SettlementReversedData, e.position, state.registry) : undefined;
       state.apply(e, taken, e.id);
     }
     tailEvents += page.length;
@@ -120,5 +139,9 @@ export async function startDecisionState(store: EventStore, dataDir: string, per
 
 async function refundOf(store: EventStore, r: SettlementReversedData, position: number, registry: PolicyRegistry) {
   const view = await readVisit(store, r.hospitalId, r.visitId);
-  return takenBy(r.settlementId, view.events.filter((e) => e.position < position), registry);
+  return takenBy(
+    r.settlementId,
+    view.events.filter((e) => e.position < position),
+    registry,
+  );
 }

@@ -62,7 +62,11 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
     } else {
       store = await connectEsdb(options.storeUrl);
     }
-    const { state, snapshotPosition, tailEvents, ignoredSnapshot } = await startDecisionState(store, dataDir, options.personCacheSize ?? personCacheFromEnv());
+    const { state, snapshotPosition, tailEvents, ignoredSnapshot } = await startDecisionState(
+      store,
+      dataDir,
+      options.personCacheSize ?? personCacheFromEnv(),
+    );
     if (ignoredSnapshot !== null) logLine('warn', 'decision snapshot ignored; the whole log was read', { reason: ignoredSnapshot });
     let snapshotAt = snapshotPosition;
     const snapshot = () => {
@@ -85,13 +89,19 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
     };
     // Appends to EventStoreDB may be acknowledged out of log order: its snapshot is written only
     // when nothing can be in flight (after start-up and at a clean stop).
-    const timer = options.storeUrl === undefined ? setInterval(() => void writing.then(snapshotInBackground), SNAPSHOT_INTERVAL_MS).unref() : undefined;
+    const timer =
+      options.storeUrl === undefined ? setInterval(() => void writing.then(snapshotInBackground), SNAPSHOT_INTERVAL_MS).unref() : undefined;
     const writer = new EventWriter(store, state);
     const ledger = await Ledger.start(store, dataDir, eventsPath);
     const eventsAtStart = state.eventCount;
     let closed = false;
     return {
-      store, state, writer, ledger, dataDir, storeKind: options.storeUrl === undefined ? 'sqlite' : 'esdb',
+      store,
+      state,
+      writer,
+      ledger,
+      dataDir,
+      storeKind: options.storeUrl === undefined ? 'sqlite' : 'esdb',
       rebuilt: { events: tailEvents, fromPosition: snapshotPosition, ms: Math.round(performance.now() - started) },
       async close() {
         if (closed) return;
@@ -113,7 +123,9 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
 
 /** The store alone, for readers (medaid audit): no lock, no read model, no ledger; nothing is appended. */
 export async function openEventStore(dataDir: string, options: RuntimeOptions = {}): Promise<EventStore> {
-  return options.storeUrl === undefined ? SqliteEventStore.open({ path: join(dataDir, 'events.sqlite'), tagRules: MEDAID_TAG_RULES }) : connectEsdb(options.storeUrl);
+  return options.storeUrl === undefined
+    ? SqliteEventStore.open({ path: join(dataDir, 'events.sqlite'), tagRules: MEDAID_TAG_RULES })
+    : connectEsdb(options.storeUrl);
 }
 
 /** Loaded only when asked for: the EventStoreDB client (gRPC, protobuf) adds ~0.3 s to every start. */
@@ -126,7 +138,8 @@ function personCacheFromEnv(): number {
   const text = process.env.MEDAID_PERSON_CACHE;
   if (text === undefined || text === '') return DEFAULT_PERSON_CACHE;
   const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 1 || n > 10_000_000) throw new Error(`MEDAID_PERSON_CACHE must be an integer from 1 to 10000000, not "${text}"`);
+  if (!Number.isSafeInteger(n) || n < 1 || n > 10_000_000)
+    throw new Error(`MEDAID_PERSON_CACHE must be an integer from 1 to 10000000, not "${text}"`);
   return n;
 }
 

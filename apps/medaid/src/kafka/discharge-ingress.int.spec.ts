@@ -17,15 +17,29 @@ import { topicNames } from './kafka-settings.js';
 
 const TOPICS = topicNames('');
 const DISCHARGE = {
-  type: 'SettleDischarge', hospitalId: 'h-county', visitId: 'v-1', personId: 'p-1', region: '360827', scheme: 'nrcms', visitType: 'inpatient',
-  hospitalLevel: 'county', admissionDate: '2012-03-01', dischargeDate: '2012-03-10', totalFen: 1_000_000,
+  type: 'SettleDischarge',
+  hospitalId: 'h-county',
+  visitId: 'v-1',
+  personId: 'p-1',
+  region: '360827',
+  scheme: 'nrcms',
+  visitType: 'inpatient',
+  hospitalLevel: 'county',
+  admissionDate: '2012-03-01',
+  dischargeDate: '2012-03-10',
+  totalFen: 1_000_000,
 };
 const RESULT = { settlementId: 'h-county/v-1/1', personId: 'p-1' };
 
 function message(value: unknown, offset = '7'): IncomingMessage {
   return {
-    topic: TOPICS.discharges, partition: 2, offset, timestamp: '1700000000000', key: Buffer.from('h-county:v-1'),
-    value: Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)), headers: { trace: Buffer.from('abc') },
+    topic: TOPICS.discharges,
+    partition: 2,
+    offset,
+    timestamp: '1700000000000',
+    key: Buffer.from('h-county:v-1'),
+    value: Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)),
+    headers: { trace: Buffer.from('abc') },
   };
 }
 const context = (attempt: number): HandlerContext => ({ attempt, signal: new AbortController().signal, heartbeat: async () => undefined });
@@ -66,14 +80,18 @@ describe('DischargeIngress', () => {
     ['closed', () => new StoreClosedError()],
   ])('given the store %s, then the message is retried on every attempt and never dead-lettered', async (_what, error) => {
     const publisher = new Recorder();
-    const handler = ingress(async () => { throw error(); }, publisher);
+    const handler = ingress(async () => {
+      throw error();
+    }, publisher);
     for (const attempt of [1, 2, 3, 10]) await expect(handler.handle(message(DISCHARGE), context(attempt))).rejects.toThrow(/store/);
     expect(publisher.sent).toEqual([]);
   });
 
   it('given an unexpected error, then it is retried twice and then dead-lettered as INTERNAL with the original message', async () => {
     const publisher = new Recorder();
-    const handler = ingress(async () => { throw new TypeError('a bug'); }, publisher);
+    const handler = ingress(async () => {
+      throw new TypeError('a bug');
+    }, publisher);
     await expect(handler.handle(message(DISCHARGE), context(1))).rejects.toThrow('a bug');
     await expect(handler.handle(message(DISCHARGE), context(2))).rejects.toThrow('a bug');
     await handler.handle(message(DISCHARGE), context(3));
@@ -81,7 +99,12 @@ describe('DischargeIngress', () => {
     const [dead] = publisher.sent;
     expect(dead!.topic).toBe(TOPICS.dlq);
     expect(dead!.messages[0]!.value).toEqual(Buffer.from(JSON.stringify(DISCHARGE)));
-    expect(dead!.messages[0]!.headers).toMatchObject({ trace: Buffer.from('abc'), 'error-code': 'INTERNAL', 'source-partition': '2', 'source-offset': '7' });
+    expect(dead!.messages[0]!.headers).toMatchObject({
+      trace: Buffer.from('abc'),
+      'error-code': 'INTERNAL',
+      'source-partition': '2',
+      'source-offset': '7',
+    });
     expect(JSON.stringify(dead)).not.toContain('a bug'); // no stack or internals leave the service
   });
 
@@ -97,14 +120,28 @@ describe('DischargeIngress', () => {
     await expect(handler.handle(message(DISCHARGE), context(2))).rejects.toThrow('broker unavailable');
     await handler.handle(message(DISCHARGE), context(3));
     expect(executed).toHaveLength(1);
-    expect((executed[0] as { meta: unknown }).meta).toEqual({ actor: { kind: 'anonymous', id: 'kafka' }, correlationId: correlationIdOf(message(DISCHARGE)) });
-    expect(publisher.sent).toEqual([{
-      topic: TOPICS.settlements,
-      messages: [{
-        key: 'p-1', value: JSON.stringify({ ok: true, result: RESULT }),
-        headers: { 'source-topic': TOPICS.discharges, 'source-partition': '2', 'source-offset': '7', 'source-timestamp': '1700000000000', 'command-type': 'SettleDischarge' },
-      }],
-    }]);
+    expect((executed[0] as { meta: unknown }).meta).toEqual({
+      actor: { kind: 'anonymous', id: 'kafka' },
+      correlationId: correlationIdOf(message(DISCHARGE)),
+    });
+    expect(publisher.sent).toEqual([
+      {
+        topic: TOPICS.settlements,
+        messages: [
+          {
+            key: 'p-1',
+            value: JSON.stringify({ ok: true, result: RESULT }),
+            headers: {
+              'source-topic': TOPICS.discharges,
+              'source-partition': '2',
+              'source-offset': '7',
+              'source-timestamp': '1700000000000',
+              'command-type': 'SettleDischarge',
+            },
+          },
+        ],
+      },
+    ]);
   });
 
   it('given a business rejection, then it is an outcome keyed by the person, not a dead letter', async () => {
@@ -118,7 +155,9 @@ describe('DischargeIngress', () => {
 
   it('given poison, then it is dead-lettered at once without reaching the bus', async () => {
     const publisher = new Recorder();
-    const handler = ingress(async () => { throw new Error('must not run'); }, publisher);
+    const handler = ingress(async () => {
+      throw new Error('must not run');
+    }, publisher);
     await handler.handle(message('{oops'), context(1));
     expect(publisher.sent.map((b) => [b.topic, b.messages[0]!.headers!['error-code'], b.messages[0]!.value])).toEqual([
       [TOPICS.dlq, 'VALIDATION_FAILED', Buffer.from('{oops')],

@@ -39,9 +39,7 @@ const MAX_ERROR_HEADER_BYTES = 16 * 1024;
 
 export type Outcome = { ok: true; result: SettlementResult } | { ok: false; error: { code: string; message: string; details: unknown[] } };
 
-type Pending =
-  | { kind: 'outcome'; outcome: Outcome; key: string | null; commandType: string }
-  | { kind: 'dead-letter'; error: PoisonError };
+type Pending = { kind: 'outcome'; outcome: Outcome; key: string | null; commandType: string } | { kind: 'dead-letter'; error: PoisonError };
 
 export class DischargeIngress {
   private readonly pending = new Map<string, Pending>();
@@ -64,7 +62,9 @@ export class DischargeIngress {
     }
     // A failed publish throws: the runner retries this message and finds the outcome kept above,
     // so the command is not executed again within this process.
-    await this.publisher.send([pending.kind === 'outcome' ? this.outcomeMessage(message, pending) : this.deadLetter(message, pending.error)]);
+    await this.publisher.send([
+      pending.kind === 'outcome' ? this.outcomeMessage(message, pending) : this.deadLetter(message, pending.error),
+    ]);
     this.pending.delete(id);
   };
 
@@ -74,11 +74,20 @@ export class DischargeIngress {
     const { command } = decoded;
     try {
       const outcome = await this.execute(command, { actor: KAFKA_ACTOR, correlationId: correlationIdOf(message) });
-      return { kind: 'outcome', outcome, key: (await this.personOf(command, outcome)) ?? message.key?.toString('utf8') ?? null, commandType: command.type };
+      return {
+        kind: 'outcome',
+        outcome,
+        key: (await this.personOf(command, outcome)) ?? message.key?.toString('utf8') ?? null,
+        commandType: command.type,
+      };
     } catch (error) {
       // The store refusing or failing is no fault of the message: retried (the runner backs off), never dead-lettered.
       if (isStoreFailure(error) || context.attempt < MAX_INTERNAL_ATTEMPTS) throw error;
-      logUnexpected('kafka ingress: command failed; dead-lettered', error, { topic: message.topic, partition: message.partition, offset: message.offset });
+      logUnexpected('kafka ingress: command failed; dead-lettered', error, {
+        topic: message.topic,
+        partition: message.partition,
+        offset: message.offset,
+      });
       return { kind: 'dead-letter', error: { code: 'INTERNAL', message: 'internal error', details: [] } };
     }
   }
@@ -90,7 +99,9 @@ export class DischargeIngress {
       const r: Result<SettleOutcome> = await this.bus.execute(new SettleDischarge(command.discharge, meta));
       return r.ok ? { ok: true, result: r.value.result } : { ok: false, error: r.error };
     }
-    const r: Result<SettlementResult> = await this.bus.execute(new ReverseSettlement(command.hospitalId, command.visitId, command.reason, meta));
+    const r: Result<SettlementResult> = await this.bus.execute(
+      new ReverseSettlement(command.hospitalId, command.visitId, command.reason, meta),
+    );
     if (r.ok) return { ok: true, result: r.value };
     if (r.error.code === 'ALREADY_REVERSED') {
       const same = await this.sameReversal(command.hospitalId, command.visitId, command.reason);
@@ -107,7 +118,9 @@ export class DischargeIngress {
       const record = () => this.writer.state.settlementRecord(settled.data as SettledData);
       if (correlationOf(settled.metadata) === correlationId) return settlementResult(record(), 'settled', false);
       if (a.reversalRevision === null) continue;
-      const reversed = view.events.find((e) => e.type === 'SettlementReversed' && (e.data as { settlementId: string }).settlementId === a.settlementId);
+      const reversed = view.events.find(
+        (e) => e.type === 'SettlementReversed' && (e.data as { settlementId: string }).settlementId === a.settlementId,
+      );
       if (correlationOf(reversed?.metadata) === correlationId) return settlementResult(record(), 'reversed', false);
     }
     return null;
@@ -118,9 +131,15 @@ export class DischargeIngress {
     const view = await readVisit(this.writer.store, hospitalId, visitId);
     const last = view.attempts.at(-1);
     if (last === undefined || last.reversalRevision === null) return null;
-    const reversed = view.events.find((e) => e.type === 'SettlementReversed' && (e.data as { settlementId: string }).settlementId === last.settlementId);
+    const reversed = view.events.find(
+      (e) => e.type === 'SettlementReversed' && (e.data as { settlementId: string }).settlementId === last.settlementId,
+    );
     if ((reversed?.data as { reason?: unknown } | undefined)?.reason !== reason) return null;
-    return settlementResult(this.writer.state.settlementRecord(settledEvent(view, last.settlementId)!.data as SettledData), 'reversed', true);
+    return settlementResult(
+      this.writer.state.settlementRecord(settledEvent(view, last.settlementId)!.data as SettledData),
+      'reversed',
+      true,
+    );
   }
 
   private async personOf(command: IngressCommand, outcome: Outcome): Promise<string | null> {
@@ -143,7 +162,13 @@ export class DischargeIngress {
     const message: OutgoingMessage = {
       key: source.key,
       value: source.value,
-      headers: { ...source.headers, ...sourceHeaders(source), 'error-code': error.code, 'error-message': error.message, error: boundedJson(error) },
+      headers: {
+        ...source.headers,
+        ...sourceHeaders(source),
+        'error-code': error.code,
+        'error-message': error.message,
+        error: boundedJson(error),
+      },
     };
     return { topic: this.topics.dlq, messages: [message] };
   }

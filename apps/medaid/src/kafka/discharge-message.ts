@@ -17,11 +17,18 @@ export type IngressCommand =
   | { type: 'ReverseSettlement'; hospitalId: string; visitId: string; reason: string };
 
 /** A poison message's error: the contract's error shape (code, message, details). */
-export interface PoisonError { code: string; message: string; details: DomainError['details'] }
+export interface PoisonError {
+  code: string;
+  message: string;
+  details: DomainError['details'];
+}
 
 export type Decoded = { ok: true; command: IngressCommand } | { ok: false; error: PoisonError };
 
-const poison = (code: string, field: string, problem: string): Decoded => ({ ok: false, error: { code, message: `${field}: ${problem}`, details: [{ field, problem }] } });
+const poison = (code: string, field: string, problem: string): Decoded => ({
+  ok: false,
+  error: { code, message: `${field}: ${problem}`, details: [{ field, problem }] },
+});
 
 export function decodeDischargeMessage(value: Buffer | null): Decoded {
   if (value === null) return poison('VALIDATION_FAILED', '(message)', 'has no value (a tombstone is not a command)');
@@ -33,7 +40,8 @@ export function decodeDischargeMessage(value: Buffer | null): Decoded {
   } catch {
     return poison('VALIDATION_FAILED', '(message)', 'must be a UTF-8 JSON object');
   }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return poison('VALIDATION_FAILED', '(message)', 'must be a JSON object');
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    return poison('VALIDATION_FAILED', '(message)', 'must be a JSON object');
   const { type, ...fields } = body as Record<string, unknown>;
   switch (type) {
     case 'SettleDischarge': {

@@ -5,8 +5,16 @@ import { toDischarge } from '../commands/settlements/settlement.dto.js';
 import { MAX_MESSAGE_BYTES, decodeDischargeMessage } from './discharge-message.js';
 
 const DISCHARGE = {
-  hospitalId: 'h-county', visitId: 'v-1', personId: 'p-1', region: '360827', scheme: 'nrcms', visitType: 'inpatient',
-  hospitalLevel: 'county', admissionDate: '2012-03-01', dischargeDate: '2012-03-10', totalFen: 1_000_000,
+  hospitalId: 'h-county',
+  visitId: 'v-1',
+  personId: 'p-1',
+  region: '360827',
+  scheme: 'nrcms',
+  visitType: 'inpatient',
+  hospitalLevel: 'county',
+  admissionDate: '2012-03-01',
+  dischargeDate: '2012-03-10',
+  totalFen: 1_000_000,
 };
 const bytes = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v));
 
@@ -15,7 +23,10 @@ describe('decodeDischargeMessage', () => {
     const decoded = decodeDischargeMessage(bytes({ type: 'SettleDischarge', ...DISCHARGE }));
     const viaHttp = toDischarge(DISCHARGE);
     expect(viaHttp.ok).toBe(true);
-    expect(decoded).toEqual({ ok: true, command: { type: 'SettleDischarge', hospitalId: 'h-county', visitId: 'v-1', discharge: viaHttp.ok && viaHttp.value } });
+    expect(decoded).toEqual({
+      ok: true,
+      command: { type: 'SettleDischarge', hospitalId: 'h-county', visitId: 'v-1', discharge: viaHttp.ok && viaHttp.value },
+    });
   });
 
   it('given a ReverseSettlement, then it names the visit and the reason', () => {

@@ -43,7 +43,9 @@ class ScriptedPublisher {
   }
 
   positions(topic: string): number[] {
-    return this.acked.flatMap((b) => b.filter((t) => t.topic === topic).flatMap((t) => t.messages.map((m) => Number(m.headers!['log-position']))));
+    return this.acked.flatMap((b) =>
+      b.filter((t) => t.topic === topic).flatMap((t) => t.messages.map((m) => Number(m.headers!['log-position']))),
+    );
   }
 }
 
@@ -82,7 +84,10 @@ describe('EventRelay', () => {
     const checkpoint = new RelayCheckpoint(join(dir, 'relay.json'));
     const publisher = new ScriptedPublisher(checkpoint);
     publisher.failNext = 3;
-    const relay = new EventRelay(store, publisher, checkpoint, TOPICS, quiet, { maxBatchEvents: 25, retryBackoff: { initialMs: 1, maxMs: 5 } });
+    const relay = new EventRelay(store, publisher, checkpoint, TOPICS, quiet, {
+      maxBatchEvents: 25,
+      retryBackoff: { initialMs: 1, maxMs: 5 },
+    });
     await relay.start();
     await until('all relayed', () => relay.position === 120);
 

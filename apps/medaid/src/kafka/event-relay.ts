@@ -40,7 +40,12 @@ export interface RelayOptions {
 
 export type RelayState = 'idle' | 'publishing' | 'retrying' | 'stopped';
 
-interface Prepared { position: number; bytes: number; event: OutgoingMessage; payout: boolean }
+interface Prepared {
+  position: number;
+  bytes: number;
+  event: OutgoingMessage;
+  payout: boolean;
+}
 
 export class EventRelay {
   state: RelayState = 'idle';
@@ -116,7 +121,10 @@ export class EventRelay {
   private async resubscribe(error: unknown): Promise<void> {
     this.subscription = undefined;
     if (this.stopping.signal.aborted) return;
-    this.log('warn', 'kafka relay: reading the event log failed; following again from the checkpoint', { error: String(error), position: this.position });
+    this.log('warn', 'kafka relay: reading the event log failed; following again from the checkpoint', {
+      error: String(error),
+      position: this.position,
+    });
     await this.chain;
     clearTimeout(this.timer);
     this.timer = undefined;
@@ -169,7 +177,8 @@ export class EventRelay {
         this.state = 'publishing';
         return;
       } catch (error) {
-        if (this.state !== 'retrying' || attempt % 10 === 0) this.log('warn', 'kafka relay cannot publish; retrying', { error: String(error), attempt, position: this.position });
+        if (this.state !== 'retrying' || attempt % 10 === 0)
+          this.log('warn', 'kafka relay cannot publish; retrying', { error: String(error), attempt, position: this.position });
         this.state = 'retrying';
         await sleep(backoffMs(attempt, this.backoff), this.stopping.signal);
       }
@@ -179,10 +188,21 @@ export class EventRelay {
 
 function prepare(e: RecordedEvent): Prepared {
   const value = JSON.stringify({
-    id: e.id, type: e.type, streamId: e.streamId, revision: e.revision, position: e.position, createdMs: e.createdMs, data: e.data, metadata: e.metadata,
+    id: e.id,
+    type: e.type,
+    streamId: e.streamId,
+    revision: e.revision,
+    position: e.position,
+    createdMs: e.createdMs,
+    data: e.data,
+    metadata: e.metadata,
   });
   const headers = {
-    'event-id': e.id, 'event-type': e.type, 'stream-id': e.streamId, 'stream-revision': String(e.revision), 'log-position': String(e.position),
+    'event-id': e.id,
+    'event-type': e.type,
+    'stream-id': e.streamId,
+    'stream-revision': String(e.revision),
+    'log-position': String(e.position),
   };
   const bytes = Buffer.byteLength(value) + Buffer.byteLength(e.streamId) + 200;
   return { position: e.position, bytes, payout: carriesPayouts(e), event: { key: e.streamId, value, headers } };

@@ -36,7 +36,11 @@ export class KafkaBridge {
   private ingressStopped: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
 
-  constructor(readonly settings: KafkaSettings, bus: CommandBus, runtime: MedaidRuntime) {
+  constructor(
+    readonly settings: KafkaSettings,
+    bus: CommandBus,
+    runtime: MedaidRuntime,
+  ) {
     this.client = new KafkaClient({ brokers: settings.brokers, clientId: 'medaid', log: logLine });
     this.ingressPublisher = this.client.publisher('ingress');
     this.relayPublisher = this.client.publisher('relay');
@@ -100,7 +104,8 @@ export class KafkaBridge {
         if (created.length > 0) logLine('info', 'kafka topics created', { topics: created, partitions });
         break;
       } catch (error) {
-        if (attempt === 1 || attempt % 10 === 0) logLine('warn', 'kafka: cannot create topics yet; retrying', { error: String(error), attempt });
+        if (attempt === 1 || attempt % 10 === 0)
+          logLine('warn', 'kafka: cannot create topics yet; retrying', { error: String(error), attempt });
         await sleep(backoffMs(attempt, { initialMs: 500, maxMs: 10_000 }), signal);
       }
     }
@@ -109,7 +114,12 @@ export class KafkaBridge {
     if (signal.aborted) return;
     this.ingress.start();
     this.state = 'running';
-    logLine('info', 'kafka started', { brokers: this.settings.brokers, groupId: this.settings.groupId, topics, relayFrom: this.relay.position });
+    logLine('info', 'kafka started', {
+      brokers: this.settings.brokers,
+      groupId: this.settings.groupId,
+      topics,
+      relayFrom: this.relay.position,
+    });
   }
 }
 
@@ -117,7 +127,11 @@ export class KafkaBridge {
  * Starts Kafka when KAFKA_BROKERS is set (null otherwise: the service runs exactly as without it)
  * and ties its stop to the service's shutdown.
  */
-export function startKafkaFromEnv(app: INestApplicationContext, runtime: MedaidRuntime, env: NodeJS.ProcessEnv = process.env): KafkaBridge | null {
+export function startKafkaFromEnv(
+  app: INestApplicationContext,
+  runtime: MedaidRuntime,
+  env: NodeJS.ProcessEnv = process.env,
+): KafkaBridge | null {
   const settings = kafkaSettingsFromEnv(env);
   if (settings === null) return null;
   const bridge = new KafkaBridge(settings, app.get(CommandBus), runtime);

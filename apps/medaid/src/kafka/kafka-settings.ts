@@ -40,7 +40,10 @@ export function topicNames(prefix: string): KafkaTopics {
 export function kafkaSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): KafkaSettings | null {
   const raw = env.KAFKA_BROKERS?.trim() ?? '';
   if (raw === '') return null;
-  const brokers = raw.split(',').map((b) => b.trim()).filter((b) => b !== '');
+  const brokers = raw
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b !== '');
   const bad = brokers.find((b) => !BROKER_PATTERN.test(b));
   if (bad !== undefined) throw new Error(`KAFKA_BROKERS: "${bad}" is not host:port`);
   if (brokers.length > 100) throw new Error('KAFKA_BROKERS: at most 100 brokers');

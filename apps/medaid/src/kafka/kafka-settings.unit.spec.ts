@@ -10,16 +10,28 @@ describe('kafkaSettingsFromEnv', () => {
 
   it('given only KAFKA_BROKERS, then the defaults apply: group medaid, 3 partitions, the v1 topic names', () => {
     expect(kafkaSettingsFromEnv({ KAFKA_BROKERS: '127.0.0.1:19092, kafka-2:9092' })).toEqual({
-      brokers: ['127.0.0.1:19092', 'kafka-2:9092'], groupId: 'medaid', topicPrefix: '', partitions: 3, sessionTimeoutMs: 10_000,
+      brokers: ['127.0.0.1:19092', 'kafka-2:9092'],
+      groupId: 'medaid',
+      topicPrefix: '',
+      partitions: 3,
+      sessionTimeoutMs: 10_000,
       topics: {
-        discharges: 'medaid.discharges.v1', settlements: 'medaid.settlements.v1', dlq: 'medaid.discharges.dlq.v1',
-        events: 'medaid.events.v1', payouts: 'medaid.payouts.v1',
+        discharges: 'medaid.discharges.v1',
+        settlements: 'medaid.settlements.v1',
+        dlq: 'medaid.discharges.dlq.v1',
+        events: 'medaid.events.v1',
+        payouts: 'medaid.payouts.v1',
       },
     });
   });
 
   it('given a prefix, a group and a partition count, then they are used', () => {
-    const s = kafkaSettingsFromEnv({ KAFKA_BROKERS: 'k:1', KAFKA_TOPIC_PREFIX: 'staging.', KAFKA_GROUP_ID: 'medaid-a', KAFKA_TOPIC_PARTITIONS: '12' });
+    const s = kafkaSettingsFromEnv({
+      KAFKA_BROKERS: 'k:1',
+      KAFKA_TOPIC_PREFIX: 'staging.',
+      KAFKA_GROUP_ID: 'medaid-a',
+      KAFKA_TOPIC_PARTITIONS: '12',
+    });
     expect([s?.topics.events, s?.groupId, s?.partitions]).toEqual(['staging.medaid.events.v1', 'medaid-a', 12]);
   });
 

@@ -31,7 +31,8 @@ export class RelayCheckpoint {
   async write(position: number): Promise<void> {
     // Invariant: the checkpoint only moves forward; moving it back would be harmless (republish),
     // moving it past what Kafka acknowledged would lose events, so the caller must never do that.
-    if (!Number.isSafeInteger(position) || position < this.last) throw new Error(`relay checkpoint must not go back from ${this.last} to ${position}`);
+    if (!Number.isSafeInteger(position) || position < this.last)
+      throw new Error(`relay checkpoint must not go back from ${this.last} to ${position}`);
     const tmp = `${this.path}.tmp`;
     await mkdir(dirname(this.path), { recursive: true });
     const file = await open(tmp, 'w');

@@ -30,19 +30,32 @@ export interface ReplayResult {
 }
 
 /** `rebuilt` is a fresh, empty journal file (the temporary database). */
-export async function replayAudit(store: EventStore, live: SqliteJournal, rebuilt: SqliteJournal, options: ReplayOptions): Promise<ReplayResult> {
+export async function replayAudit(
+  store: EventStore,
+  live: SqliteJournal,
+  rebuilt: SqliteJournal,
+  options: ReplayOptions,
+): Promise<ReplayResult> {
   // One read transaction: a running service's writer goes on, this audit sees the journal as it was.
   return live.readConsistently(() => replayConsistent(store, live, rebuilt, options));
 }
 
-async function replayConsistent(store: EventStore, live: SqliteJournal, rebuilt: SqliteJournal, options: ReplayOptions): Promise<ReplayResult> {
+async function replayConsistent(
+  store: EventStore,
+  live: SqliteJournal,
+  rebuilt: SqliteJournal,
+  options: ReplayOptions,
+): Promise<ReplayResult> {
   const differences = new Problems();
   const liveHead = live.head();
   const snapshot = live.snapshotMeta();
   const head = await store.headPosition();
-  if (liveHead.position > head) differences.add('journal', `the live journal's checkpoint ${liveHead.position} is after the end of the log (${head})`);
-  else if (liveHead.position < head && !options.serviceRunning) differences.add('journal', `the live journal is behind the log: posted up to ${liveHead.position} of ${head}`);
-  if (snapshot !== null && snapshot.position > head) differences.add('read model', `the read-model snapshot is at position ${snapshot.position}, after the end of the log (${head})`);
+  if (liveHead.position > head)
+    differences.add('journal', `the live journal's checkpoint ${liveHead.position} is after the end of the log (${head})`);
+  else if (liveHead.position < head && !options.serviceRunning)
+    differences.add('journal', `the live journal is behind the log: posted up to ${liveHead.position} of ${head}`);
+  if (snapshot !== null && snapshot.position > head)
+    differences.add('read model', `the read-model snapshot is at position ${snapshot.position}, after the end of the log (${head})`);
 
   // One pass: events up to the live checkpoint are posted into the fresh journal, events up to the
   // snapshot's position applied to a fresh read model (the service's own class).
@@ -65,31 +78,62 @@ async function replayConsistent(store: EventStore, live: SqliteJournal, rebuilt:
   compareProjections(live, rebuilt, differences, options.serviceRunning);
   let rows = 0;
   if (snapshot !== null) rows = compareSnapshots(live, rebuilt, differences);
-  return { head, events, journal: { position: liveHead.position, entries: liveHead.seq }, snapshot: snapshot === null ? null : { ...snapshot, rows }, differences };
+  return {
+    head,
+    events,
+    journal: { position: liveHead.position, entries: liveHead.seq },
+    snapshot: snapshot === null ? null : { ...snapshot, rows },
+    differences,
+  };
 }
 
 function compareJournals(live: SqliteJournal, rebuilt: SqliteJournal, differences: Problems): void {
   const [l, r] = [live.head(), rebuilt.head()];
   if (l.position !== r.position || l.events !== r.events) {
-    differences.add('journal', `checkpoint: live at position ${l.position} after ${l.events} events, rebuilt at ${r.position} after ${r.events}`);
+    differences.add(
+      'journal',
+      `checkpoint: live at position ${l.position} after ${l.events} events, rebuilt at ${r.position} after ${r.events}`,
+    );
   }
   const uptoSeq = Math.max(l.seq, r.seq);
   for (let afterSeq = 0; afterSeq < uptoSeq;) {
     const a = live.stored(afterSeq, uptoSeq, PAGE_ROWS);
     const b = rebuilt.stored(afterSeq, uptoSeq, PAGE_ROWS);
     // Up to the smaller last seq of two full pages (a side with gaps reaches further); the rest comes next.
-    const bound = Math.min(a.length === PAGE_ROWS ? a[a.length - 1]!.seq : uptoSeq, b.length === PAGE_ROWS ? b[b.length - 1]!.seq : uptoSeq);
+    const bound = Math.min(
+      a.length === PAGE_ROWS ? a[a.length - 1]!.seq : uptoSeq,
+      b.length === PAGE_ROWS ? b[b.length - 1]!.seq : uptoSeq,
+    );
     const within = (x: { seq: number }) => x.seq <= bound;
-    compareKeyed('journal', a.filter(within), b.filter(within), (e) => e.seq, (e) => `seq ${e.seq}`, differences,
-      ['position', 'eventId', 'eventType', 'streamId', 'settlementId', 'body', 'prevHash', 'hash']);
+    compareKeyed(
+      'journal',
+      a.filter(within),
+      b.filter(within),
+      (e) => e.seq,
+      (e) => `seq ${e.seq}`,
+      differences,
+      ['position', 'eventId', 'eventType', 'streamId', 'settlementId', 'body', 'prevHash', 'hash'],
+    );
     afterSeq = bound;
   }
   for (const account of new Set([...live.indexedAccounts(), ...rebuilt.indexedAccounts()])) {
     const [a, b] = [live.indexedSeqs(account), rebuilt.indexedSeqs(account)];
     const differ = a.length !== b.length || a.some((seq, i) => seq !== b[i]);
-    if (differ) differences.add('journal', `account index of ${account}: live lists ${a.length} entries, rebuilt ${b.length}; first difference at seq ${firstDifference(a, b)}`);
+    if (differ)
+      differences.add(
+        'journal',
+        `account index of ${account}: live lists ${a.length} entries, rebuilt ${b.length}; first difference at seq ${firstDifference(a, b)}`,
+      );
   }
-  compareKeyed('balances', live.balances(), rebuilt.balances(), (b) => `${b.account}\u0000${b.year}`, (b) => `balance ${b.account} ${b.year}`, differences, ['debitFen', 'creditFen']);
+  compareKeyed(
+    'balances',
+    live.balances(),
+    rebuilt.balances(),
+    (b) => `${b.account}\u0000${b.year}`,
+    (b) => `balance ${b.account} ${b.year}`,
+    differences,
+    ['debitFen', 'creditFen'],
+  );
 }
 
 /** The query projections (settlements, persons by category), row by row, when both are at the same position. */
@@ -104,9 +148,20 @@ function compareProjections(live: SqliteJournal, rebuilt: SqliteJournal, differe
     const a = live.projections.settlementRowsAfter(after, PAGE_ROWS);
     const b = rebuilt.projections.settlementRowsAfter(after, PAGE_ROWS);
     if (a.length === 0 && b.length === 0) break;
-    const bound = Math.min(a.length === PAGE_ROWS ? a[a.length - 1]!.position : Infinity, b.length === PAGE_ROWS ? b[b.length - 1]!.position : Infinity);
+    const bound = Math.min(
+      a.length === PAGE_ROWS ? a[a.length - 1]!.position : Infinity,
+      b.length === PAGE_ROWS ? b[b.length - 1]!.position : Infinity,
+    );
     const within = (x: { position: number }) => x.position <= bound;
-    compareKeyed('projections', a.filter(within), b.filter(within), (x) => x.position, (x) => `settlement row at position ${x.position}`, differences, ['row']);
+    compareKeyed(
+      'projections',
+      a.filter(within),
+      b.filter(within),
+      (x) => x.position,
+      (x) => `settlement row at position ${x.position}`,
+      differences,
+      ['row'],
+    );
     if (bound === Infinity) break;
     after = bound;
   }
@@ -119,7 +174,15 @@ function compareProjections(live: SqliteJournal, rebuilt: SqliteJournal, differe
     const lastB = b.length === PAGE_ROWS ? b[b.length - 1]!.key : null;
     const upTo = lastA === null ? lastB : lastB === null ? lastA : compareKeys(lastA, lastB) <= 0 ? lastA : lastB;
     const within = (x: { key: [string, string, string, number] }) => upTo === null || compareKeys(x.key, upTo) <= 0;
-    compareKeyed('projections', a.filter(within), b.filter(within), (x) => keyText(x.key), (x) => `person category row ${keyText(x.key)}`, differences, ['row']);
+    compareKeyed(
+      'projections',
+      a.filter(within),
+      b.filter(within),
+      (x) => keyText(x.key),
+      (x) => `person category row ${keyText(x.key)}`,
+      differences,
+      ['row'],
+    );
     if (upTo === null) break;
     after = upTo;
   }
@@ -133,7 +196,10 @@ function compareKeys(a: readonly [string, string, string, number], b: readonly [
 function compareSnapshots(live: SqliteJournal, rebuilt: SqliteJournal, differences: Problems): number {
   const [l, r] = [live.snapshotMeta()!, rebuilt.snapshotMeta()!];
   if (l.position !== r.position || l.events !== r.events) {
-    differences.add('read model', `read model: live at position ${l.position} after ${l.events} events, rebuilt at ${r.position} after ${r.events}`);
+    differences.add(
+      'read model',
+      `read model: live at position ${l.position} after ${l.events} events, rebuilt at ${r.position} after ${r.events}`,
+    );
   }
   let rows = 0;
   for (const kind of SNAPSHOT_KINDS) {
@@ -149,7 +215,15 @@ function compareSnapshots(live: SqliteJournal, rebuilt: SqliteJournal, differenc
       const within = (x: { key: string }) => upTo === null || x.key <= upTo;
       const [pa, pb] = [a.filter(within), b.filter(within)];
       rows += pa.length;
-      compareKeyed('read model', pa, pb, (x) => x.key, (x) => `${kind} ${x.key}`, differences, ['value']);
+      compareKeyed(
+        'read model',
+        pa,
+        pb,
+        (x) => x.key,
+        (x) => `${kind} ${x.key}`,
+        differences,
+        ['value'],
+      );
       if (upTo === null) break;
       afterKey = upTo;
     }
@@ -159,7 +233,13 @@ function compareSnapshots(live: SqliteJournal, rebuilt: SqliteJournal, differenc
 
 /** Rows of one page on both sides, matched by key: missing, extra, and every differing field. */
 function compareKeyed<T extends object>(
-  check: string, live: readonly T[], rebuilt: readonly T[], keyOf: (x: T) => string | number, name: (x: T) => string, differences: Problems, fields: Array<keyof T>,
+  check: string,
+  live: readonly T[],
+  rebuilt: readonly T[],
+  keyOf: (x: T) => string | number,
+  name: (x: T) => string,
+  differences: Problems,
+  fields: Array<keyof T>,
 ): void {
   const byKey = new Map(rebuilt.map((x) => [keyOf(x), x]));
   for (const a of live) {

@@ -48,7 +48,11 @@ export class Progress {
   private last = this.started;
   events = 0;
 
-  constructor(private readonly label: string, private readonly err: NodeJS.WritableStream, private readonly head: number) {}
+  constructor(
+    private readonly label: string,
+    private readonly err: NodeJS.WritableStream,
+    private readonly head: number,
+  ) {}
 
   page(events: number, position: number): void {
     this.events += events;
@@ -56,12 +60,16 @@ export class Progress {
     if (now - this.last < PROGRESS_EVERY_MS) return;
     this.last = now;
     const share = this.head > 0 ? `, ${Math.min(100, Math.floor((position / this.head) * 100))} % of the log` : '';
-    this.err.write(`${this.label}: ${this.events.toLocaleString('en-US')} events read (${this.rate().toLocaleString('en-US')}/s${share})\n`);
+    this.err.write(
+      `${this.label}: ${this.events.toLocaleString('en-US')} events read (${this.rate().toLocaleString('en-US')}/s${share})\n`,
+    );
   }
 
   /** The last line, always: how many events, how long, how fast. */
   done(): void {
-    this.err.write(`${this.label}: ${this.events.toLocaleString('en-US')} events read in ${this.seconds().toFixed(1)} s (${this.rate().toLocaleString('en-US')}/s)\n`);
+    this.err.write(
+      `${this.label}: ${this.events.toLocaleString('en-US')} events read in ${this.seconds().toFixed(1)} s (${this.rate().toLocaleString('en-US')}/s)\n`,
+    );
   }
 
   note(message: string): void {

@@ -15,8 +15,15 @@ import { Progress } from './audit-support.js';
 import { verifyAudit } from './audit-verify.js';
 
 const POLICY: Policy = {
-  policyId: 'P', version: 1, region: 'ra', effectiveFrom: '2020-01-01', categories: [{ code: 'dibao', name: '低保' }],
-  funds: [{ code: 'F2', mayOverdraw: false }, { code: 'F3', mayOverdraw: false }],
+  policyId: 'P',
+  version: 1,
+  region: 'ra',
+  effectiveFrom: '2020-01-01',
+  categories: [{ code: 'dibao', name: '低保' }],
+  funds: [
+    { code: 'F2', mayOverdraw: false },
+    { code: 'F3', mayOverdraw: false },
+  ],
   enrolmentSubsidy: { premiumFen: 9000, fromFund: 'F3', toFund: 'F1', byCategory: [{ category: 'dibao', full: true }] },
   layers: [
     { id: 'L1', kind: 'aid', fund: 'F2', rules: [{ id: 'r1', bands: [{ uptoFen: null, ratioBp: 5000 }] }] },
@@ -35,7 +42,9 @@ async function verifyLog(events: Array<[streamId: string, type: string, data: un
   const journal = SqliteJournal.open(join(dir, 'ledger.sqlite'));
   try {
     for (const [streamId, type, data] of events) {
-      await store.appendToStream(streamId, [{ id: deterministicEventId(streamId, type, JSON.stringify(data)), type, data, metadata: {} }], { expectedRevision: 'any' });
+      await store.appendToStream(streamId, [{ id: deterministicEventId(streamId, type, JSON.stringify(data)), type, data, metadata: {} }], {
+        expectedRevision: 'any',
+      });
     }
     // serviceRunning: the empty journal is taken as behind, so only the log's own checks speak
     const progress = new Progress('verify', new PassThrough(), await store.headPosition());
@@ -50,8 +59,20 @@ async function verifyLog(events: Array<[streamId: string, type: string, data: un
 /** A settlement of p1 as a service without the fund limit would have recorded it: L2 takes all that is left. */
 function unlimitedSettlement() {
   const d = {
-    hospitalId: 'h1', visitId: 'v1', personId: 'p1', region: 'ra', scheme: 'nrcms', visitType: 'inpatient' as const, hospitalLevel: 'county' as const,
-    admissionDate: '2020-02-01', dischargeDate: '2020-02-03', diagnosisCodes: [], totalFen: 500000, fullOwnPayFen: 0, overLimitFen: 0, preSelfPayFen: 0,
+    hospitalId: 'h1',
+    visitId: 'v1',
+    personId: 'p1',
+    region: 'ra',
+    scheme: 'nrcms',
+    visitType: 'inpatient' as const,
+    hospitalLevel: 'county' as const,
+    admissionDate: '2020-02-01',
+    dischargeDate: '2020-02-03',
+    diagnosisCodes: [],
+    totalFen: 500000,
+    fullOwnPayFen: 0,
+    overLimitFen: 0,
+    preSelfPayFen: 0,
     externalPayments: { L1: 30000 },
   };
   const settled = settle(d, POLICY, 'h1/v1/1', { categories: {}, approvals: [], deathDate: null, years: {}, active: null });
@@ -60,14 +81,39 @@ function unlimitedSettlement() {
 }
 
 const adjustment = (adjustmentId: string, deltaFen: number): AdjustmentAppliedData => ({
-  adjustmentId, settlementId: 'h1/v1/1', hospitalId: 'h1', visitId: 'v1', layerId: 'L1', fund: 'F2', region: 'ra', year: 2020, deltaFen,
-  contributions: { yearBase: {}, used: {} }, requestedBy: ACTOR, approvedBy: { kind: 'admin', id: 'b' },
+  adjustmentId,
+  settlementId: 'h1/v1/1',
+  hospitalId: 'h1',
+  visitId: 'v1',
+  layerId: 'L1',
+  fund: 'F2',
+  region: 'ra',
+  year: 2020,
+  deltaFen,
+  contributions: { yearBase: {}, used: {} },
+  requestedBy: ACTOR,
+  approvedBy: { kind: 'admin', id: 'b' },
 });
-const allocation = (fund: string, amountFen: number) => [`fund-${fund}-ra`, 'FundAllocated', { fund, region: 'ra', year: 2020, source: 'superior', amountFen, reference: `r-${fund}` }] as [string, string, unknown];
+const allocation = (fund: string, amountFen: number) =>
+  [`fund-${fund}-ra`, 'FundAllocated', { fund, region: 'ra', year: 2020, source: 'superior', amountFen, reference: `r-${fund}` }] as [
+    string,
+    string,
+    unknown,
+  ];
 
 describe('audit verify and funds that may not be overdrawn', () => {
   it('given a settlement, a raise and a subsidy that each overdraw their fund, then each is named, and a cut is not', async () => {
-    const subsidy = { personId: 'p2', year: 2020, region: 'ra', category: 'dibao', amountFen: 9000, fromFund: 'F3', toFund: 'F1', policy: REF, asOf: '2020-01-01' };
+    const subsidy = {
+      personId: 'p2',
+      year: 2020,
+      region: 'ra',
+      category: 'dibao',
+      amountFen: 9000,
+      fromFund: 'F3',
+      toFund: 'F1',
+      policy: REF,
+      asOf: '2020-01-01',
+    };
     const { funds } = await verifyLog([
       ['policy-P', 'PolicyPublished', { policy: POLICY }],
       allocation('F2', 100000),
@@ -79,13 +125,27 @@ describe('audit verify and funds that may not be overdrawn', () => {
     ]);
     expect(funds).toEqual([
       expect.stringMatching(/^settlement h1\/v1\/1 \(position \d+\): fund F2 \(ra, 2020\) may not be overdrawn, and is by 400000 fen$/),
-      expect.stringMatching(/^adjustment adj-raise of settlement h1\/v1\/1 \(position \d+\): fund F2 \(ra, 2020\) may not be overdrawn, and is by 400100 fen$/),
-      expect.stringMatching(/^enrolment subsidy of p2 for 2020 \(position \d+\): fund F3 \(ra, 2020\) may not be overdrawn, and is by 4000 fen$/),
+      expect.stringMatching(
+        /^adjustment adj-raise of settlement h1\/v1\/1 \(position \d+\): fund F2 \(ra, 2020\) may not be overdrawn, and is by 400100 fen$/,
+      ),
+      expect.stringMatching(
+        /^enrolment subsidy of p2 for 2020 \(position \d+\): fund F3 \(ra, 2020\) may not be overdrawn, and is by 4000 fen$/,
+      ),
     ]);
   });
 
   it('given the same events within what the funds hold, then no fund problem is reported', async () => {
-    const subsidy = { personId: 'p2', year: 2020, region: 'ra', category: 'dibao', amountFen: 9000, fromFund: 'F3', toFund: 'F1', policy: REF, asOf: '2020-01-01' };
+    const subsidy = {
+      personId: 'p2',
+      year: 2020,
+      region: 'ra',
+      category: 'dibao',
+      amountFen: 9000,
+      fromFund: 'F3',
+      toFund: 'F1',
+      policy: REF,
+      asOf: '2020-01-01',
+    };
     const { funds } = await verifyLog([
       ['policy-P', 'PolicyPublished', { policy: POLICY }],
       allocation('F2', 500100), // the settlement takes 30,000 + 470,000, the raise 100

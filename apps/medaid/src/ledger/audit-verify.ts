@@ -11,7 +11,21 @@
 // The state before each event comes from the service's own read model, applied event by event.
 import { createHash } from 'node:crypto';
 import {
-  AdjustmentAppliedData, EnrolmentSubsidyGrantedData, Fen, Policy, PolicyRef, SettledData, dischargeFingerprint, findActive, fundBalanceFen, fundKey, personStream, policyKey, selectPolicy, settle, toSettledData,
+  AdjustmentAppliedData,
+  EnrolmentSubsidyGrantedData,
+  Fen,
+  Policy,
+  PolicyRef,
+  SettledData,
+  dischargeFingerprint,
+  findActive,
+  fundBalanceFen,
+  fundKey,
+  personStream,
+  policyKey,
+  selectPolicy,
+  settle,
+  toSettledData,
 } from '#domain';
 import type { EventStore, RecordedEvent } from '#event-store';
 import { JournalLine, PostingContext, SqliteJournal, postingsFor, reversibleSettlementOf } from '#ledger';
@@ -42,9 +56,13 @@ async function verifyConsistent(store: EventStore, journal: SqliteJournal, optio
   const problems = new Problems();
   const jHead = journal.head(); // one statement: the checkpoint and the entries it covers are consistent
   const head = await store.headPosition();
-  if (jHead.position > head) problems.add('payouts', `the journal's checkpoint ${jHead.position} is after the end of the log (${head}): it belongs to another log`);
+  if (jHead.position > head)
+    problems.add('payouts', `the journal's checkpoint ${jHead.position} is after the end of the log (${head}): it belongs to another log`);
   else if (jHead.position < head && !options.serviceRunning) {
-    problems.add('payouts', `the journal is behind the log: events after position ${jHead.position} (up to ${head}) are not posted; start the service to let it catch up`);
+    problems.add(
+      'payouts',
+      `the journal is behind the log: events after position ${jHead.position} (up to ${head}) are not posted; start the service to let it catch up`,
+    );
   }
   const cursor = new JournalCursor(journal, jHead.seq, jHead.position, problems);
   const pass = new VerifyPass(problems, cursor, jHead.position);
@@ -54,7 +72,13 @@ async function verifyConsistent(store: EventStore, journal: SqliteJournal, optio
   }
   pass.finish();
   cursor.finish();
-  return { head, events: pass.events, settlements: pass.settlements, journal: { checkpoint: jHead.position, entries: cursor.entries, expected: pass.expected }, problems };
+  return {
+    head,
+    events: pass.events,
+    settlements: pass.settlements,
+    journal: { checkpoint: jHead.position, entries: cursor.entries, expected: pass.expected },
+    problems,
+  };
 }
 
 class VerifyPass {
@@ -73,7 +97,11 @@ class VerifyPass {
   settlements = 0;
   expected = 0;
 
-  constructor(private readonly problems: Problems, private readonly cursor: JournalCursor, private readonly checkpoint: number) {}
+  constructor(
+    private readonly problems: Problems,
+    private readonly cursor: JournalCursor,
+    private readonly checkpoint: number,
+  ) {}
 
   event(e: RecordedEvent): void {
     this.events += 1;
@@ -103,16 +131,24 @@ class VerifyPass {
     const d = s.discharge;
     const inForce = selectPolicy(this.model.registry.byKey.values(), d.region, d.dischargeDate)?.policy;
     if (inForce !== undefined && (inForce.policyId !== policy.policyId || inForce.version !== policy.version)) {
-      this.problems.add('settlements', `${at}: settled under ${policy.policyId} v${policy.version}, but ${inForce.policyId} v${inForce.version} was in force on ${d.dischargeDate}`);
+      this.problems.add(
+        'settlements',
+        `${at}: settled under ${policy.policyId} v${policy.version}, but ${inForce.policyId} v${inForce.version} was in force on ${d.dischargeDate}`,
+      );
     }
-    if (personStream(d.personId) !== e.streamId) this.problems.add('settlements', `${at}: the discharge is of person ${d.personId}, recorded in another person's stream`);
+    if (personStream(d.personId) !== e.streamId)
+      this.problems.add('settlements', `${at}: the discharge is of person ${d.personId}, recorded in another person's stream`);
     // The service records the digest of the canonical discharge (fingerprintOf); without one, settle() records the canonical form itself.
     const canonical = dischargeFingerprint(d);
-    if (s.fingerprint !== canonical && s.fingerprint !== createHash('sha256').update(canonical).digest('hex')) this.problems.add('settlements', `${at}: the fingerprint is not that of the recorded discharge`);
+    if (s.fingerprint !== canonical && s.fingerprint !== createHash('sha256').update(canonical).digest('hex'))
+      this.problems.add('settlements', `${at}: the fingerprint is not that of the recorded discharge`);
     const state = this.model.person(d.personId).state;
     const recomputed = settle(d, policy, s.settlementId, state, s.fingerprint, fundRoomUsed(policy, s));
     if (!recomputed.ok) {
-      this.problems.add('settlements', `${at}: the domain rejects it when recomputed: ${recomputed.error.code} ${recomputed.error.message}`);
+      this.problems.add(
+        'settlements',
+        `${at}: the domain rejects it when recomputed: ${recomputed.error.code} ${recomputed.error.message}`,
+      );
       return;
     }
     const again = toSettledData(recomputed.value);
@@ -122,7 +158,10 @@ class VerifyPass {
   private checkReversal(e: RecordedEvent): void {
     const { settlementId, personId } = e.data as { settlementId: string; personId: string };
     if (findActive(this.model.person(personId).state, settlementId) === undefined) {
-      this.problems.add('settlements', `reversal at position ${e.position} (${e.streamId}@${e.revision}): settlement ${settlementId} is not active`);
+      this.problems.add(
+        'settlements',
+        `reversal at position ${e.position} (${e.streamId}@${e.revision}): settlement ${settlementId} is not active`,
+      );
     }
   }
 
@@ -139,7 +178,11 @@ class VerifyPass {
       if (taking.funds.indexOf(fund) !== i) return; // two layers of one fund: one check
       const account = this.model.funds.get(fundKey(fund, taking.region, taking.year));
       const balance = account === undefined ? 0 : fundBalanceFen(account);
-      if (balance < 0) this.problems.add('funds', `${taking.what} (position ${e.position}): fund ${fund} (${taking.region}, ${taking.year}) may not be overdrawn, and is by ${-balance} fen`);
+      if (balance < 0)
+        this.problems.add(
+          'funds',
+          `${taking.what} (position ${e.position}): fund ${fund} (${taking.region}, ${taking.year}) may not be overdrawn, and is by ${-balance} fen`,
+        );
     });
   }
 
@@ -195,7 +238,10 @@ class VerifyPass {
     try {
       lines = postingsFor(e, this.ctx);
     } catch (error) {
-      this.problems.add('payouts', `event ${e.id} (${e.type}, position ${e.position}): cannot say what it posts: ${(error as Error).message}`);
+      this.problems.add(
+        'payouts',
+        `event ${e.id} (${e.type}, position ${e.position}): cannot say what it posts: ${(error as Error).message}`,
+      );
       return;
     }
     const settlementId = reversibleSettlementOf(e);
@@ -207,26 +253,39 @@ class VerifyPass {
     for (let j = this.cursor.peek(); j !== null && j.position < e.position; j = this.cursor.peek()) this.extra(this.cursor.next()!);
     const j = this.cursor.peek();
     if (j === null || j.position > e.position) {
-      this.problems.add('payouts', `event ${e.id} (${e.type}, ${e.streamId}, position ${e.position}) is not in the journal; it posts ${describeLines(lines)}`);
+      this.problems.add(
+        'payouts',
+        `event ${e.id} (${e.type}, ${e.streamId}, position ${e.position}) is not in the journal; it posts ${describeLines(lines)}`,
+      );
       return;
     }
     this.cursor.next();
     this.lastJournalPosition = j.position;
     const at = `seq ${j.seq}`;
     if (j.eventId !== e.id || j.eventType !== e.type || j.streamId !== e.streamId) {
-      this.problems.add('payouts', `${at}: says event ${j.eventId} (${j.eventType}, ${j.streamId}); the event at position ${e.position} is ${e.id} (${e.type}, ${e.streamId})`);
+      this.problems.add(
+        'payouts',
+        `${at}: says event ${j.eventId} (${j.eventType}, ${j.streamId}); the event at position ${e.position} is ${e.id} (${e.type}, ${e.streamId})`,
+      );
     }
     if (!sameJson(j.lines, lines)) {
-      this.problems.add('payouts', `${at}: posts ${describeLines(j.lines)}; event ${e.id} (${e.type}, position ${e.position}) posts ${describeLines(lines)}`);
+      this.problems.add(
+        'payouts',
+        `${at}: posts ${describeLines(j.lines)}; event ${e.id} (${e.type}, position ${e.position}) posts ${describeLines(lines)}`,
+      );
     }
-    if (j.settlementId !== settlementId) this.problems.add('index', `${at}: column settlement_id is ${String(j.settlementId)}, the event says ${String(settlementId)}`);
+    if (j.settlementId !== settlementId)
+      this.problems.add('index', `${at}: column settlement_id is ${String(j.settlementId)}, the event says ${String(settlementId)}`);
   }
 
   private extra(j: CheckedEntry): void {
     const twice = j.position === this.lastJournalPosition;
-    this.problems.add('payouts', twice
-      ? `seq ${j.seq}: posts event ${j.eventId} (position ${j.position}) a second time`
-      : `seq ${j.seq}: posts ${describeLines(j.lines)} for event ${j.eventId} (${j.eventType}, position ${j.position}), which moves no money or is not in the log`);
+    this.problems.add(
+      'payouts',
+      twice
+        ? `seq ${j.seq}: posts event ${j.eventId} (position ${j.position}) a second time`
+        : `seq ${j.seq}: posts ${describeLines(j.lines)} for event ${j.eventId} (${j.eventType}, position ${j.position}), which moves no money or is not in the log`,
+    );
   }
 }
 
@@ -258,7 +317,8 @@ function differences(policy: Policy, recorded: SettledData, again: SettledData):
   }
   recorded.layers.forEach((layer, i) => {
     LAYER_FIELDS.forEach((name, k) => {
-      if (layer[k] !== again.layers[i]?.[k]) out.push(`layer ${policy.layers[i]?.id ?? i} ${name} recorded ${String(layer[k])}, recomputed ${String(again.layers[i]?.[k])}`);
+      if (layer[k] !== again.layers[i]?.[k])
+        out.push(`layer ${policy.layers[i]?.id ?? i} ${name} recorded ${String(layer[k])}, recomputed ${String(again.layers[i]?.[k])}`);
     });
   });
   if (!sameJson(recorded.contributions, again.contributions)) out.push('the contributions to the year counters differ');

@@ -10,7 +10,12 @@ const MAX_SEQS_NAMED = 5;
 
 /** An entry as read (no lines when its body could not be read). */
 export interface CheckedEntry {
-  seq: number; position: number; eventId: string; eventType: string; streamId: string; lines: JournalLine[];
+  seq: number;
+  position: number;
+  eventId: string;
+  eventType: string;
+  streamId: string;
+  lines: JournalLine[];
   /** The stored settlement_id column (what a reversal's lookup finds the entry by). */
   settlementId: string | null;
 }
@@ -27,7 +32,12 @@ export class JournalCursor {
   entries = 0;
 
   /** Reads entries with seq ≤ uptoSeq, which must all post events at or before checkpoint (the journal's own). */
-  constructor(private readonly journal: SqliteJournal, private readonly uptoSeq: number, private readonly checkpoint: number, private readonly problems: Problems) {}
+  constructor(
+    private readonly journal: SqliteJournal,
+    private readonly uptoSeq: number,
+    private readonly checkpoint: number,
+    private readonly problems: Problems,
+  ) {}
 
   peek(): CheckedEntry | null {
     if (this.index >= this.page.length) this.load();
@@ -42,7 +52,9 @@ export class JournalCursor {
 
   /** Reads what is left (so every entry is checked), then compares the account index and the balances table with the bodies. */
   finish(): void {
-    while (this.next() !== null) { /* each entry is checked as its page loads */ }
+    while (this.next() !== null) {
+      /* each entry is checked as its page loads */
+    }
     this.checkAccountIndex();
     this.checkBalancesTable();
   }
@@ -69,17 +81,29 @@ export class JournalCursor {
       body = null;
     }
     this.entries += 1;
-    const entry: JournalEntry = body === null
-      ? { seq: row.seq, position: row.position, eventId: row.eventId, eventType: row.eventType, streamId: row.streamId, lines: [], prevHash: row.prevHash, hash: row.hash }
-      : { ...body, hash: row.hash };
-    for (const p of this.chain.next(entry, body === null ? undefined : row.body)) this.problems.add('chain', `seq ${p.seq}: hash chain broken: ${p.problem}`);
+    const entry: JournalEntry =
+      body === null
+        ? {
+            seq: row.seq,
+            position: row.position,
+            eventId: row.eventId,
+            eventType: row.eventType,
+            streamId: row.streamId,
+            lines: [],
+            prevHash: row.prevHash,
+            hash: row.hash,
+          }
+        : { ...body, hash: row.hash };
+    for (const p of this.chain.next(entry, body === null ? undefined : row.body))
+      this.problems.add('chain', `seq ${p.seq}: hash chain broken: ${p.problem}`);
     if (body !== null) {
       const unbalanced = checkBalanced(entry);
       if (unbalanced !== null) this.problems.add('balance', `${at}: does not balance: ${unbalanced}`);
       this.checkColumns(row, entry);
       this.remember(entry);
     }
-    if (entry.position > this.checkpoint) this.problems.add('chain', `${at}: posts position ${entry.position}, after the journal's checkpoint ${this.checkpoint}`);
+    if (entry.position > this.checkpoint)
+      this.problems.add('chain', `${at}: posts position ${entry.position}, after the journal's checkpoint ${this.checkpoint}`);
     const { seq, position, eventId, eventType, streamId, lines } = entry;
     return { seq, position, eventId, eventType, streamId, lines, settlementId: row.settlementId };
   }
@@ -87,11 +111,16 @@ export class JournalCursor {
   /** The columns are copies of the body, for queries: they must say the same (settlement_id is checked against the event). */
   private checkColumns(row: StoredEntry, entry: JournalEntry): void {
     const columns: Array<[string, unknown, unknown]> = [
-      ['seq', row.seq, entry.seq], ['position', row.position, entry.position], ['event_id', row.eventId, entry.eventId],
-      ['event_type', row.eventType, entry.eventType], ['stream_id', row.streamId, entry.streamId], ['prev_hash', row.prevHash, entry.prevHash],
+      ['seq', row.seq, entry.seq],
+      ['position', row.position, entry.position],
+      ['event_id', row.eventId, entry.eventId],
+      ['event_type', row.eventType, entry.eventType],
+      ['stream_id', row.streamId, entry.streamId],
+      ['prev_hash', row.prevHash, entry.prevHash],
     ];
     for (const [name, column, inBody] of columns) {
-      if (column !== inBody) this.problems.add('index', `seq ${row.seq}: column ${name} is ${String(column)}, the hashed entry says ${String(inBody)}`);
+      if (column !== inBody)
+        this.problems.add('index', `seq ${row.seq}: column ${name} is ${String(column)}, the hashed entry says ${String(inBody)}`);
     }
   }
 
@@ -126,7 +155,8 @@ export class JournalCursor {
       const inBodies = new Set(fromBodies);
       const extra = indexed.filter((seq) => !inBodies.has(seq));
       if (missing.length > 0) this.problems.add('index', `the account index misses ${account} on seq ${named(missing)}`);
-      if (extra.length > 0) this.problems.add('index', `the account index lists ${account} on seq ${named(extra)}, whose entries have no line on it`);
+      if (extra.length > 0)
+        this.problems.add('index', `the account index lists ${account} on seq ${named(extra)}, whose entries have no line on it`);
     }
   }
 
@@ -135,12 +165,20 @@ export class JournalCursor {
     for (const [key, sum] of this.sums) {
       const row = table.get(key);
       table.delete(key);
-      if (row === undefined) this.problems.add('balances', `balances: ${sum.account} ${sum.year} is missing (the entries sum to D ${sum.debitFen} C ${sum.creditFen})`);
+      if (row === undefined)
+        this.problems.add(
+          'balances',
+          `balances: ${sum.account} ${sum.year} is missing (the entries sum to D ${sum.debitFen} C ${sum.creditFen})`,
+        );
       else if (row.debitFen !== sum.debitFen || row.creditFen !== sum.creditFen) {
-        this.problems.add('balances', `balances: ${sum.account} ${sum.year} is D ${row.debitFen} C ${row.creditFen}, the entries sum to D ${sum.debitFen} C ${sum.creditFen}`);
+        this.problems.add(
+          'balances',
+          `balances: ${sum.account} ${sum.year} is D ${row.debitFen} C ${row.creditFen}, the entries sum to D ${sum.debitFen} C ${sum.creditFen}`,
+        );
       }
     }
-    for (const row of table.values()) this.problems.add('balances', `balances: ${row.account} ${row.year} (D ${row.debitFen} C ${row.creditFen}) has no entries`);
+    for (const row of table.values())
+      this.problems.add('balances', `balances: ${row.account} ${row.year} (D ${row.debitFen} C ${row.creditFen}) has no entries`);
   }
 }
 

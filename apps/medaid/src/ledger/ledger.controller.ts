@@ -16,7 +16,11 @@ export class LedgerController {
 
   @Get()
   @ApiOperation({ summary: 'Journal entries (总账分录) in seq order, each with its lines, prevHash and hash; paged by afterSeq' })
-  @ApiQuery({ name: 'account', required: false, description: 'e.g. fund/610100/360827/2013, hospital/h-county/receivable, funding/superior/360827/2013' })
+  @ApiQuery({
+    name: 'account',
+    required: false,
+    description: 'e.g. fund/610100/360827/2013, hospital/h-county/receivable, funding/superior/360827/2013',
+  })
   @ApiQuery({ name: 'afterSeq', required: false, type: Number, description: 'entries with seq above this; default 0' })
   @ApiQuery({ name: 'limit', required: false, type: Number, description: `1 to ${MAX_LEDGER_PAGE}; default ${DEFAULT_LEDGER_PAGE}` })
   entries(@Query() query: unknown) {
@@ -34,12 +38,23 @@ export class LedgerController {
   }
 
   @Get('balances')
-  @ApiOperation({ summary: 'Per account and year: debitFen, creditFen and balanceFen = creditFen − debitFen (what a fund has left, what is owed to a hospital)' })
-  @ApiQuery({ name: 'year', required: false, type: Number, description: 'the year of the entries (a hospital account is shown per year of the entries on it)' })
+  @ApiOperation({
+    summary:
+      'Per account and year: debitFen, creditFen and balanceFen = creditFen − debitFen (what a fund has left, what is owed to a hospital)',
+  })
+  @ApiQuery({
+    name: 'year',
+    required: false,
+    type: Number,
+    description: 'the year of the entries (a hospital account is shown per year of the entries on it)',
+  })
   balances(@Query() query: unknown) {
     const { year } = unwrap(validateInput(BalancesQueryDto, withIntegers(query, ['year'])));
     const accounts = this.ledger.journal.balances(year).map((b) => ({ ...b, balanceFen: b.creditFen - b.debitFen }));
-    const totals = accounts.reduce((t, b) => ({ debitFen: t.debitFen + b.debitFen, creditFen: t.creditFen + b.creditFen }), { debitFen: 0, creditFen: 0 });
+    const totals = accounts.reduce((t, b) => ({ debitFen: t.debitFen + b.debitFen, creditFen: t.creditFen + b.creditFen }), {
+      debitFen: 0,
+      creditFen: 0,
+    });
     return { year: year ?? null, accounts, totals, ledger: this.ledger.status() };
   }
 }

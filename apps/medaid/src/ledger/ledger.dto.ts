@@ -10,18 +10,31 @@ export const DEFAULT_LEDGER_PAGE = 100;
 
 export class LedgerQueryDto {
   @ApiPropertyOptional({ example: 'fund/610100/360827/2013', description: 'only entries with a line on this account' })
-  @IsOptional() @IsText(300) account?: string;
+  @IsOptional()
+  @IsText(300)
+  account?: string;
 
-  @ApiPropertyOptional({ example: 0, description: 'entries with seq above this (paging: the previous page\'s nextAfterSeq)' })
-  @IsOptional() @IsInt() @Min(0) afterSeq?: number;
+  @ApiPropertyOptional({ example: 0, description: "entries with seq above this (paging: the previous page's nextAfterSeq)" })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  afterSeq?: number;
 
   @ApiPropertyOptional({ example: DEFAULT_LEDGER_PAGE, maximum: MAX_LEDGER_PAGE })
-  @IsOptional() @IsInt() @Min(1) @Max(MAX_LEDGER_PAGE) limit?: number;
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(MAX_LEDGER_PAGE)
+  limit?: number;
 }
 
 export class BalancesQueryDto {
   @ApiPropertyOptional({ example: 2013, description: 'the year of the entries; all years when absent' })
-  @IsOptional() @IsInt() @Min(1) @Max(9999) year?: number;
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(9999)
+  year?: number;
 }
 
 /** The query object with digits-only values of the named keys as numbers; everything else as it came. */

@@ -15,7 +15,11 @@ import { snapshotRows } from './read-model-snapshot.js';
 export const LEDGER_FILE = 'ledger.sqlite';
 
 export class Ledger {
-  private constructor(private readonly path: string, private readonly thread: JournalThread, readonly writer: LedgerFollower) {}
+  private constructor(
+    private readonly path: string,
+    private readonly thread: JournalThread,
+    readonly writer: LedgerFollower,
+  ) {}
 
   /**
    * With `eventsPath` (the embedded store's file) the journal thread reads the log itself; without
@@ -24,7 +28,10 @@ export class Ledger {
   static async start(store: EventStore, dataDir: string, eventsPath?: string): Promise<Ledger> {
     const path = join(dataDir, LEDGER_FILE);
     const thread = await JournalThread.start(path);
-    const writer = eventsPath === undefined ? new LedgerWriter(store, thread, { log: logLine }) : new ThreadLedgerFollower(store, thread, eventsPath, { log: logLine });
+    const writer =
+      eventsPath === undefined
+        ? new LedgerWriter(store, thread, { log: logLine })
+        : new ThreadLedgerFollower(store, thread, eventsPath, { log: logLine });
     const ledger = new Ledger(path, thread, writer);
     await ledger.writer.start();
     return ledger;

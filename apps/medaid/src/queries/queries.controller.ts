@@ -21,12 +21,19 @@ export class SettlementSearchController {
   constructor(private readonly queries: QueryBus) {}
 
   @Get()
-  @ApiOperation({ summary: 'Search settlements by hospital, person, discharge date range, category and status; newest first, cursor paging' })
+  @ApiOperation({
+    summary: 'Search settlements by hospital, person, discharge date range, category and status; newest first, cursor paging',
+  })
   search(@Query() query: Record<string, unknown>, @Meta() meta: CommandMeta) {
     requireRole(meta.actor, 'admin', 'auditor'); // lists across hospitals and persons: an office's, not a hospital's
     const q = unwrap(validateInput(SettlementQueryDto, { ...query }));
     const filter = {
-      hospitalId: q.hospitalId, personId: q.personId, category: q.category, status: q.status, from: q.from, to: q.to,
+      hospitalId: q.hospitalId,
+      personId: q.personId,
+      category: q.category,
+      status: q.status,
+      from: q.from,
+      to: q.to,
       before: q.cursor === undefined ? undefined : Number(q.cursor),
     };
     return this.queries.execute(new SearchSettlements(filter, Number(q.limit ?? DEFAULT_PAGE_ROWS)));

@@ -13,21 +13,35 @@ const CURSOR = /^[1-9][0-9]{0,15}$/;
 export class SettlementQueryDto {
   @ApiPropertyOptional({ example: 'H001' }) @IsOptional() @IsIdentifier() hospitalId?: string;
   @ApiPropertyOptional({ example: 'P0001' }) @IsOptional() @IsIdentifier() personId?: string;
-  @ApiPropertyOptional({ example: 'DB', description: 'the category the settlement was made under' }) @IsOptional() @IsIdentifier() category?: string;
+  @ApiPropertyOptional({ example: 'DB', description: 'the category the settlement was made under' })
+  @IsOptional()
+  @IsIdentifier()
+  category?: string;
   @ApiPropertyOptional({ enum: ['settled', 'reversed'] }) @IsOptional() @IsIn(['settled', 'reversed']) status?: 'settled' | 'reversed';
-  @ApiPropertyOptional({ example: '2012-01-01', description: 'discharge date from (inclusive)' }) @IsOptional() @IsCalendarDate() from?: string;
+  @ApiPropertyOptional({ example: '2012-01-01', description: 'discharge date from (inclusive)' })
+  @IsOptional()
+  @IsCalendarDate()
+  from?: string;
   @ApiPropertyOptional({ example: '2012-12-31', description: 'discharge date to (inclusive)' }) @IsOptional() @IsCalendarDate() to?: string;
   @ApiPropertyOptional({ example: '50', description: `1–${MAX_PAGE_ROWS}, default ${DEFAULT_PAGE_ROWS}` })
-  @IsOptional() @Matches(LIMIT, { message: `must be an integer from 1 to ${MAX_PAGE_ROWS}` }) limit?: string;
+  @IsOptional()
+  @Matches(LIMIT, { message: `must be an integer from 1 to ${MAX_PAGE_ROWS}` })
+  limit?: string;
   @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
-  @IsOptional() @Matches(CURSOR, { message: 'must be the nextCursor of a previous page' }) cursor?: string;
+  @IsOptional()
+  @Matches(CURSOR, { message: 'must be the nextCursor of a previous page' })
+  cursor?: string;
 }
 
 export class PersonQueryDto {
   @ApiPropertyOptional({ example: 'DB' }) @IsIdentifier() category!: string;
   @ApiPropertyOptional({ example: '2012-06-30', description: 'only persons whose interval of the category covers this day' })
-  @IsOptional() @IsCalendarDate() asOf?: string;
+  @IsOptional()
+  @IsCalendarDate()
+  asOf?: string;
   @ApiPropertyOptional({ example: '50', description: `1–${MAX_PAGE_ROWS}, default ${DEFAULT_PAGE_ROWS}` })
-  @IsOptional() @Matches(LIMIT, { message: `must be an integer from 1 to ${MAX_PAGE_ROWS}` }) limit?: string;
+  @IsOptional()
+  @Matches(LIMIT, { message: `must be an integer from 1 to ${MAX_PAGE_ROWS}` })
+  limit?: string;
   @ApiPropertyOptional({ description: 'nextCursor of the previous page (a person id)' }) @IsOptional() @IsIdentifier() cursor?: string;
 }

@@ -18,9 +18,16 @@ export const STATE = Symbol('DecisionState');
 
 // ---- policies ----------------------------------------------------------------------------------
 
-export class ListPolicies extends Query<Array<{ policyId: string; version: number; region: string; effectiveFrom: string; name: string | null; publishedSeq: number }>> {}
+export class ListPolicies extends Query<
+  Array<{ policyId: string; version: number; region: string; effectiveFrom: string; name: string | null; publishedSeq: number }>
+> {}
 export class GetPolicy extends Query<PublishedPolicy['policy'] | null> {
-  constructor(readonly policyId: string, readonly version: number) { super(); }
+  constructor(
+    readonly policyId: string,
+    readonly version: number,
+  ) {
+    super();
+  }
 }
 
 @QueryHandler(ListPolicies)
@@ -28,7 +35,12 @@ export class ListPoliciesHandler implements IQueryHandler<ListPolicies> {
   constructor(@Inject(STATE) private readonly state: DecisionState) {}
   async execute() {
     return [...this.state.registry.byKey.values()].map(({ policy, publishedSeq }) => ({
-      policyId: policy.policyId, version: policy.version, region: policy.region, effectiveFrom: policy.effectiveFrom, name: policy.name ?? null, publishedSeq,
+      policyId: policy.policyId,
+      version: policy.version,
+      region: policy.region,
+      effectiveFrom: policy.effectiveFrom,
+      name: policy.name ?? null,
+      publishedSeq,
     }));
   }
 }
@@ -45,12 +57,17 @@ export class GetPolicyHandler implements IQueryHandler<GetPolicy> {
 
 /** A person's state at its stream revision; null when the person has no events. */
 export class GetPerson extends Query<PersonEntry | null> {
-  constructor(readonly personId: string) { super(); }
+  constructor(readonly personId: string) {
+    super();
+  }
 }
 
 @QueryHandler(GetPerson)
 export class GetPersonHandler implements IQueryHandler<GetPerson> {
-  constructor(@Inject(STATE) private readonly state: DecisionState, @Inject(STORE) private readonly store: EventStore) {}
+  constructor(
+    @Inject(STATE) private readonly state: DecisionState,
+    @Inject(STORE) private readonly store: EventStore,
+  ) {}
   async execute({ personId }: GetPerson) {
     const entry = await this.state.person(this.store, personId);
     return entry.revision < 0 ? null : entry;
@@ -58,7 +75,12 @@ export class GetPersonHandler implements IQueryHandler<GetPerson> {
 }
 
 export class ListFunds extends Query<Array<Record<string, unknown>>> {
-  constructor(readonly region?: string, readonly year?: number) { super(); }
+  constructor(
+    readonly region?: string,
+    readonly year?: number,
+  ) {
+    super();
+  }
 }
 
 @QueryHandler(ListFunds)
@@ -69,8 +91,15 @@ export class ListFundsHandler implements IQueryHandler<ListFunds> {
       .filter((a) => (year === undefined || a.year === year) && (region === undefined || a.region === region))
       .sort(byFundRegionYear)
       .map((a) => ({
-        fund: a.fund, region: a.region, year: a.year, allocatedFen: a.allocatedFen, receivedFen: a.receivedFen,
-        incomeFen: fundIncomeFen(a), paidFen: a.paidFen, balanceFen: fundBalanceFen(a), usageRateBp: usageRateBp(a),
+        fund: a.fund,
+        region: a.region,
+        year: a.year,
+        allocatedFen: a.allocatedFen,
+        receivedFen: a.receivedFen,
+        incomeFen: fundIncomeFen(a),
+        paidFen: a.paidFen,
+        balanceFen: fundBalanceFen(a),
+        usageRateBp: usageRateBp(a),
       }));
   }
 }
@@ -86,34 +115,52 @@ export type VisitHistoryEntry = SettlementResult & {
 
 /** Current state and history of one visit (GET /v1/settlements/{hospitalId}/{visitId}); null when never settled. Read-your-writes. */
 export class GetVisit extends Query<{ current: VisitHistoryEntry; history: VisitHistoryEntry[] } | null> {
-  constructor(readonly hospitalId: string, readonly visitId: string) { super(); }
+  constructor(
+    readonly hospitalId: string,
+    readonly visitId: string,
+  ) {
+    super();
+  }
 }
 
 @QueryHandler(GetVisit)
 export class GetVisitHandler implements IQueryHandler<GetVisit> {
-  constructor(@Inject(STATE) private readonly state: DecisionState, @Inject(STORE) private readonly store: EventStore) {}
+  constructor(
+    @Inject(STATE) private readonly state: DecisionState,
+    @Inject(STORE) private readonly store: EventStore,
+  ) {}
   async execute({ hospitalId, visitId }: GetVisit) {
     const view = await readVisit(this.store, hospitalId, visitId);
     if (view.attempts.length === 0) return null;
-    const history = await Promise.all(view.attempts.map(async (a): Promise<VisitHistoryEntry> => {
-      const settled = view.events.find((e) => e.type === 'DischargeSettled' && (e.data as SettledData).settlementId === a.settlementId)!;
-      const reversal = view.events.find((e) => e.type === 'SettlementReversed' && (e.data as { settlementId: string }).settlementId === a.settlementId) ?? null;
-      // Listed only when the settlement has adjustments, so a view without any keeps its shape.
-      const adjustments = await adjustmentSummaries(this.store, view, a.settlementId);
-      return {
-        ...settlementResult(this.state.settlementRecord(settled.data as SettledData), a.status, false),
-        settledAtMs: settled.createdMs,
-        reversal: reversal ? { reason: (reversal.data as { reason: string }).reason, reversedAtMs: reversal.createdMs } : null,
-        ...(adjustments.length > 0 ? { adjustments } : {}),
-      };
-    }));
+    const history = await Promise.all(
+      view.attempts.map(async (a): Promise<VisitHistoryEntry> => {
+        const settled = view.events.find((e) => e.type === 'DischargeSettled' && (e.data as SettledData).settlementId === a.settlementId)!;
+        const reversal =
+          view.events.find(
+            (e) => e.type === 'SettlementReversed' && (e.data as { settlementId: string }).settlementId === a.settlementId,
+          ) ?? null;
+        // Listed only when the settlement has adjustments, so a view without any keeps its shape.
+        const adjustments = await adjustmentSummaries(this.store, view, a.settlementId);
+        return {
+          ...settlementResult(this.state.settlementRecord(settled.data as SettledData), a.status, false),
+          settledAtMs: settled.createdMs,
+          reversal: reversal ? { reason: (reversal.data as { reason: string }).reason, reversedAtMs: reversal.createdMs } : null,
+          ...(adjustments.length > 0 ? { adjustments } : {}),
+        };
+      }),
+    );
     return { current: history[history.length - 1]!, history };
   }
 }
 
 /** A page of the settlement search, newest first; `limit` rows at most. */
 export class SearchSettlements extends Query<{ items: unknown[]; nextCursor: string | null; asOfPosition: number }> {
-  constructor(readonly filter: Omit<SettlementFilter, 'limit'>, readonly limit: number) { super(); }
+  constructor(
+    readonly filter: Omit<SettlementFilter, 'limit'>,
+    readonly limit: number,
+  ) {
+    super();
+  }
 }
 
 @QueryHandler(SearchSettlements)
@@ -130,7 +177,14 @@ export class SearchSettlementsHandler implements IQueryHandler<SearchSettlements
 
 /** A page of the persons who hold (held) a category, by person id. */
 export class ListCategoryMembers extends Query<{ category: string; items: unknown[]; nextCursor: string | null; asOfPosition: number }> {
-  constructor(readonly category: string, readonly afterPersonId: string, readonly limit: number, readonly asOf?: string) { super(); }
+  constructor(
+    readonly category: string,
+    readonly afterPersonId: string,
+    readonly limit: number,
+    readonly asOf?: string,
+  ) {
+    super();
+  }
 }
 
 @QueryHandler(ListCategoryMembers)
@@ -146,5 +200,11 @@ export class ListCategoryMembersHandler implements IQueryHandler<ListCategoryMem
 }
 
 export const QUERY_HANDLERS = [
-  ListPoliciesHandler, GetPolicyHandler, GetPersonHandler, ListFundsHandler, GetVisitHandler, SearchSettlementsHandler, ListCategoryMembersHandler,
+  ListPoliciesHandler,
+  GetPolicyHandler,
+  GetPersonHandler,
+  ListFundsHandler,
+  GetVisitHandler,
+  SearchSettlementsHandler,
+  ListCategoryMembersHandler,
 ];

@@ -66,14 +66,19 @@ export class ReportsController {
 
   @Get(':year')
   @ApiOperation({
-    summary: 'The year report (医疗救助 年度统计): persons (人数) and person-times (人次) by category and visit type, amounts by layer and fund, '
-      + 'fund usage (资金使用率), enrolment subsidies (资助参保); integer fen; only active settlements of that settlement year',
+    summary:
+      'The year report (医疗救助 年度统计): persons (人数) and person-times (人次) by category and visit type, amounts by layer and fund, ' +
+      'fund usage (资金使用率), enrolment subsidies (资助参保); integer fen; only active settlements of that settlement year',
   })
   @ApiParam({ name: 'year', description: 'settlement year (of the discharge date), 2000–2100', example: '2012' })
   async get(@Param('year') yearText: string) {
     const year = parseReportYear(yearText);
     if (year === null) {
-      throw rejected({ code: 'VALIDATION_FAILED', message: 'year must be a year from 2000 to 2100', details: [{ field: 'year', problem: 'must be a year from 2000 to 2100' }] });
+      throw rejected({
+        code: 'VALIDATION_FAILED',
+        message: 'year must be a year from 2000 to 2100',
+        details: [{ field: 'year', problem: 'must be a year from 2000 to 2100' }],
+      });
     }
     return this.projection.report(year);
   }

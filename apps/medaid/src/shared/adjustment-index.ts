@@ -31,7 +31,9 @@ export class AdjustmentIndex {
    */
   summariesOf(settlementId: string): Array<{ adjustmentId: string; layerId: string; deltaFen: number; status: AdjustmentStatus }> {
     return this.ofSettlement(settlementId).map((e) => ({
-      adjustmentId: e.state.request.adjustmentId, layerId: e.state.request.layerId, deltaFen: e.state.request.deltaFen,
+      adjustmentId: e.state.request.adjustmentId,
+      layerId: e.state.request.layerId,
+      deltaFen: e.state.request.deltaFen,
       status: e.applied !== null ? 'approved' : e.state.status,
     }));
   }

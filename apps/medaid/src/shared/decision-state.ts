@@ -8,9 +8,28 @@
 // Visits, adjustments and old settlements are read from the store when a command needs them
 // (lookups.ts), never held. See the README ("What lives in memory, what on disk").
 import {
-  Fen, FundAccount, FundAllocatedData, PERSON_STREAM_PREFIX, PersonContext, PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, SettledData,
-  SettlementRecord, allocationKey, applyAllocation, applyPolicyPublished, emptyFundAccount, evolvePerson, fromSettledData, fundKey, initialPersonState,
-  initialPolicyRegistry, personStream, policyKey,
+  Fen,
+  FundAccount,
+  FundAllocatedData,
+  PERSON_STREAM_PREFIX,
+  PersonContext,
+  PersonEvent,
+  PersonState,
+  PolicyPublishedEvent,
+  PolicyRegistry,
+  SettledData,
+  SettlementRecord,
+  allocationKey,
+  applyAllocation,
+  applyPolicyPublished,
+  emptyFundAccount,
+  evolvePerson,
+  fromSettledData,
+  fundKey,
+  initialPersonState,
+  initialPolicyRegistry,
+  personStream,
+  policyKey,
 } from '#domain';
 import type { EventStore, RecordedEvent } from '#event-store';
 
@@ -62,7 +81,7 @@ export class PersonCache {
   advance(personId: string, revision: number, event: PersonEvent): void {
     const entry = this.entries.get(personId);
     if (entry === undefined) return;
-    if (entry.revision === revision - 1) entry.state = evolvePerson(entry.state, event), entry.revision = revision;
+    if (entry.revision === revision - 1) ((entry.state = evolvePerson(entry.state, event)), (entry.revision = revision));
     else if (entry.revision < revision) this.entries.delete(personId);
   }
 
@@ -81,7 +100,11 @@ export async function loadPerson(store: Pick<EventStore, 'readStream'>, personId
 }
 
 /** What a settlement took from funds, from the events of its visit (its DischargeSettled and AdjustmentApplied). */
-export function takenBy(settlementId: string, visitEvents: readonly Pick<RecordedEvent, 'type' | 'data'>[], registry: PolicyRegistry): TakenFunds {
+export function takenBy(
+  settlementId: string,
+  visitEvents: readonly Pick<RecordedEvent, 'type' | 'data'>[],
+  registry: PolicyRegistry,
+): TakenFunds {
   const taken: TakenFunds = [];
   for (const e of visitEvents) {
     if (e.type === 'DischargeSettled') {
@@ -125,7 +148,10 @@ export class DecisionState {
   /** A recorded settlement in full, read with the policy version it names (always in the log before it). */
   settlementRecord(data: SettledData): SettlementRecord {
     const published = this.registry.byKey.get(policyKey(data.policy.policyId, data.policy.version));
-    if (published === undefined) throw new Error(`settlement ${data.settlementId} names policy ${data.policy.policyId} v${data.policy.version}, which is not in the log`);
+    if (published === undefined)
+      throw new Error(
+        `settlement ${data.settlementId} names policy ${data.policy.policyId} v${data.policy.version}, which is not in the log`,
+      );
     return fromSettledData(data, published.policy);
   }
 

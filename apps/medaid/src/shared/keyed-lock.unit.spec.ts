@@ -11,17 +11,18 @@ describe('KeyedLock', () => {
     const log: string[] = [];
     let running = 0;
     let most = 0;
-    const job = (key: string, name: string, fail = false) => lock.run(key, async () => {
-      running += key === 'a' ? 1 : 0;
-      most = Math.max(most, running);
-      log.push(`start ${name}`);
-      await tick();
-      await tick();
-      log.push(`end ${name}`);
-      running -= key === 'a' ? 1 : 0;
-      if (fail) throw new Error(name);
-      return name;
-    });
+    const job = (key: string, name: string, fail = false) =>
+      lock.run(key, async () => {
+        running += key === 'a' ? 1 : 0;
+        most = Math.max(most, running);
+        log.push(`start ${name}`);
+        await tick();
+        await tick();
+        log.push(`end ${name}`);
+        running -= key === 'a' ? 1 : 0;
+        if (fail) throw new Error(name);
+        return name;
+      });
     const results = Promise.allSettled([job('a', 'a1'), job('a', 'a2', true), job('b', 'b1'), job('a', 'a3')]);
     const settled = await results;
     expect(settled.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual(['a1', 'a2', 'b1', 'a3']);
@@ -29,7 +30,14 @@ describe('KeyedLock', () => {
     expect(most).toBe(1);
     // a1 ran alone on a; b1 started while a1 ran; a2 after a1 ended, a3 after a2 (which failed) ended
     expect(log.indexOf('start b1')).toBeLessThan(log.indexOf('end a1'));
-    expect(log.filter((l) => l.endsWith('a1') || l.endsWith('a2') || l.endsWith('a3'))).toEqual(['start a1', 'end a1', 'start a2', 'end a2', 'start a3', 'end a3']);
+    expect(log.filter((l) => l.endsWith('a1') || l.endsWith('a2') || l.endsWith('a3'))).toEqual([
+      'start a1',
+      'end a1',
+      'start a2',
+      'end a2',
+      'start a3',
+      'end a3',
+    ]);
   });
 
   it('starts the work of an idle key at once, and forgets the key when its queue is empty', async () => {

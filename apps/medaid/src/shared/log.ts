@@ -17,7 +17,8 @@ export const log = pino(options, pino.destination({ fd: 2, sync: true }));
 export const accessLog = pino(options, pino.destination({ fd: 1, sync: true }));
 
 /** The service's log in the shape the libraries take (LedgerLog, KafkaLog): level, message, fields. */
-export const logLine = (level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}): void => log[level](fields, msg);
+export const logLine = (level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}): void =>
+  log[level](fields, msg);
 
 /** An unexpected error, with its stack, for whoever runs the service (never sent to a client). */
 export const logUnexpected = (msg: string, error: unknown, fields: Record<string, unknown> = {}): void =>

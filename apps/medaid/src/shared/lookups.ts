@@ -3,8 +3,20 @@
 // (the idempotency key, spec §7) and an adjustment's state.
 import { hash } from 'node:crypto';
 import {
-  ActorRef, AdjustmentAppliedData, AdjustmentEvent, AdjustmentState, AdjustmentStatus, Discharge, PERSON_STREAM_PREFIX, SettledData, SettlementReversedData,
-  VISIT_TAG, VisitAttempt, adjustmentStream, dischargeFingerprint, evolveAdjustment,
+  ActorRef,
+  AdjustmentAppliedData,
+  AdjustmentEvent,
+  AdjustmentState,
+  AdjustmentStatus,
+  Discharge,
+  PERSON_STREAM_PREFIX,
+  SettledData,
+  SettlementReversedData,
+  VISIT_TAG,
+  VisitAttempt,
+  adjustmentStream,
+  dischargeFingerprint,
+  evolveAdjustment,
 } from '#domain';
 import type { EventStore, RecordedEvent } from '#event-store';
 
@@ -38,8 +50,12 @@ export async function readVisit(store: Pick<EventStore, 'readByTag'>, hospitalId
     if (e.type === 'DischargeSettled') {
       const s = e.data as SettledData;
       attempts.push({
-        settlementId: s.settlementId, personId: e.streamId.slice(PERSON_STREAM_PREFIX.length), revision: e.revision, fingerprint: s.fingerprint,
-        status: 'settled', reversalRevision: null,
+        settlementId: s.settlementId,
+        personId: e.streamId.slice(PERSON_STREAM_PREFIX.length),
+        revision: e.revision,
+        fingerprint: s.fingerprint,
+        status: 'settled',
+        reversalRevision: null,
       });
     } else if (e.type === 'SettlementReversed') {
       const attempt = attempts.find((a) => a.settlementId === (e.data as SettlementReversedData).settlementId);
@@ -53,7 +69,11 @@ export async function readVisit(store: Pick<EventStore, 'readByTag'>, hospitalId
 }
 
 /** The append condition of a command decided on this view of the visit. */
-export const visitCondition = (hospitalId: string, visitId: string, view: VisitView) => ({ tag: VISIT_TAG, key: [hospitalId, visitId], afterPosition: view.position });
+export const visitCondition = (hospitalId: string, visitId: string, view: VisitView) => ({
+  tag: VISIT_TAG,
+  key: [hospitalId, visitId],
+  afterPosition: view.position,
+});
 
 /** The settlement's DischargeSettled event in a visit's events. */
 export function settledEvent(view: VisitView, settlementId: string): RecordedEvent | undefined {
@@ -72,7 +92,11 @@ export interface AdjustmentEntry {
 const MAX_ADJUSTMENT_EVENTS = 10;
 
 /** An adjustment's state from its own stream, and whether the person stream holds its AdjustmentApplied (found through its visit). */
-export async function readAdjustment(store: Pick<EventStore, 'readStream' | 'readByTag'>, adjustmentId: string, visit?: VisitView): Promise<AdjustmentEntry | undefined> {
+export async function readAdjustment(
+  store: Pick<EventStore, 'readStream' | 'readByTag'>,
+  adjustmentId: string,
+  visit?: VisitView,
+): Promise<AdjustmentEntry | undefined> {
   let state: AdjustmentState | null = null;
   let revision = -1;
   for (const e of await store.readStream(adjustmentStream(adjustmentId), { maxCount: MAX_ADJUSTMENT_EVENTS })) {
@@ -83,7 +107,12 @@ export async function readAdjustment(store: Pick<EventStore, 'readStream' | 'rea
   const { hospitalId, visitId } = state.request;
   const events = (visit ?? (await readVisit(store, hospitalId, visitId))).events;
   const applied = events.find((e) => e.type === 'AdjustmentApplied' && (e.data as AdjustmentAppliedData).adjustmentId === adjustmentId);
-  return { state, revision, applied: applied === undefined ? null : { personRevision: applied.revision, approvedBy: (applied.data as AdjustmentAppliedData).approvedBy } };
+  return {
+    state,
+    revision,
+    applied:
+      applied === undefined ? null : { personRevision: applied.revision, approvedBy: (applied.data as AdjustmentAppliedData).approvedBy },
+  };
 }
 
 /**
@@ -97,7 +126,12 @@ export async function adjustmentSummaries(store: Pick<EventStore, 'readStream' |
     const entry = await readAdjustment(store, (e.data as { adjustmentId: string }).adjustmentId, visit);
     if (entry === undefined) continue;
     const { request } = entry.state;
-    out.push({ adjustmentId: request.adjustmentId, layerId: request.layerId, deltaFen: request.deltaFen, status: entry.applied !== null ? 'approved' : entry.state.status });
+    out.push({
+      adjustmentId: request.adjustmentId,
+      layerId: request.layerId,
+      deltaFen: request.deltaFen,
+      status: entry.applied !== null ? 'approved' : entry.state.status,
+    });
   }
   return out;
 }

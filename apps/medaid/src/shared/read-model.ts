@@ -2,9 +2,28 @@
 // state and each fund account. `medaid audit verify` and `audit replay` fold the log with it, from
 // the first event to the last; the service itself no longer does (decision-state.ts, lookups.ts).
 import {
-  ADJUSTMENT_STREAM_PREFIX, Fen, PERSON_STREAM_PREFIX, FundAccount, FundAllocatedData, PersonContext, PersonEvent, PersonState, PolicyPublishedEvent, PolicyRegistry, SettledData,
-  SettlementRecord, allocationKey, applyAllocation, applyPolicyPublished, emptyFundAccount, evolvePerson, fromSettledData,
-  fundKey, initialPersonState, initialPolicyRegistry, policyKey,
+  ADJUSTMENT_STREAM_PREFIX,
+  Fen,
+  PERSON_STREAM_PREFIX,
+  FundAccount,
+  FundAllocatedData,
+  PersonContext,
+  PersonEvent,
+  PersonState,
+  PolicyPublishedEvent,
+  PolicyRegistry,
+  SettledData,
+  SettlementRecord,
+  allocationKey,
+  applyAllocation,
+  applyPolicyPublished,
+  emptyFundAccount,
+  evolvePerson,
+  fromSettledData,
+  fundKey,
+  initialPersonState,
+  initialPolicyRegistry,
+  policyKey,
 } from '#domain';
 import { EventStore } from '#event-store';
 import { AdjustmentIndex } from './adjustment-index.js';
@@ -42,7 +61,10 @@ export class ReadModel {
   /** A recorded settlement in full, read with the policy version it names (always in the log before it). */
   settlementRecord(data: SettledData): SettlementRecord {
     const published = this.registry.byKey.get(policyKey(data.policy.policyId, data.policy.version));
-    if (published === undefined) throw new Error(`settlement ${data.settlementId} names policy ${data.policy.policyId} v${data.policy.version}, which is not in the log`);
+    if (published === undefined)
+      throw new Error(
+        `settlement ${data.settlementId} names policy ${data.policy.policyId} v${data.policy.version}, which is not in the log`,
+      );
     return fromSettledData(data, published.policy);
   }
 
@@ -73,7 +95,8 @@ export class ReadModel {
           const fund = policy.layers[i]!.fund;
           const key = this.fundKeyOf(fund, s.discharge.region, s.year);
           this.ownAccount(key, fund, s.discharge.region, s.year).paidFen += fen;
-          if (taken === undefined) taken = [key, fen]; // a literal holds 2 slots; push onto [] would reserve 17
+          if (taken === undefined)
+            taken = [key, fen]; // a literal holds 2 slots; push onto [] would reserve 17
           else taken.push(key, fen);
         }
         if (taken !== undefined) this.settlementFunds.set(s.settlementId, taken);
@@ -162,13 +185,22 @@ export class ReadModel {
     if (event.type === 'DischargeSettled') {
       const r = event.data;
       const key = visitKey(r.discharge.hospitalId, r.discharge.visitId);
-      const attempt: VisitEntry = { settlementId: r.settlementId, personId, revision, fingerprint: r.fingerprint, status: 'settled', reversalRevision: null };
+      const attempt: VisitEntry = {
+        settlementId: r.settlementId,
+        personId,
+        revision,
+        fingerprint: r.fingerprint,
+        status: 'settled',
+        reversalRevision: null,
+      };
       const attempts = this.visits.get(key);
       // Most visits are settled once: a one-slot array (push onto [] would reserve 17 slots, ~130 B per visit).
       if (attempts === undefined) this.visits.set(key, [attempt]);
       else attempts.push(attempt);
     } else if (event.type === 'SettlementReversed') {
-      const attempt = this.visits.get(visitKey(event.data.hospitalId, event.data.visitId))?.find((a) => a.settlementId === event.data.settlementId);
+      const attempt = this.visits
+        .get(visitKey(event.data.hospitalId, event.data.visitId))
+        ?.find((a) => a.settlementId === event.data.settlementId);
       if (attempt) {
         attempt.status = 'reversed';
         attempt.reversalRevision = revision;
@@ -176,4 +208,3 @@ export class ReadModel {
     }
   }
 }
-

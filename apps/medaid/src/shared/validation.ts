@@ -68,7 +68,11 @@ function compileFastCheck(dtoClass: new () => object): FastCheck | null {
     } else if (m.type === 'customValidation' && m.constraintCls !== undefined) {
       for (const c of storage.getTargetValidatorConstraints(m.constraintCls)) {
         if (c.async) return null;
-        r.checks.push({ validate: (value, args) => c.instance.validate(value, args), each: m.each === true, constraints: m.constraints ?? [] });
+        r.checks.push({
+          validate: (value, args) => c.instance.validate(value, args),
+          each: m.each === true,
+          constraints: m.constraints ?? [],
+        });
       }
     } else {
       return null;
@@ -117,34 +121,51 @@ function stripProperty(message: string, property: string): string {
 // ---- decorators for the units of spec §2 ----------------------------------------------------
 
 export const IsFen = (o?: ValidationOptions) =>
-  ValidateBy({ name: 'isFen', validator: { validate: isFen, defaultMessage: () => `must be an integer number of fen from 0 to ${MAX_FEN}` } }, o);
+  ValidateBy(
+    { name: 'isFen', validator: { validate: isFen, defaultMessage: () => `must be an integer number of fen from 0 to ${MAX_FEN}` } },
+    o,
+  );
 
 export const IsIdentifier = (o?: ValidationOptions) =>
   ValidateBy({ name: 'isIdentifier', validator: { validate: isId, defaultMessage: () => 'must match ^[A-Za-z0-9._:-]{1,64}$' } }, o);
 
 export const IsCalendarDate = (o?: ValidationOptions) =>
-  ValidateBy({ name: 'isCalendarDate', validator: { validate: isCalendarDate, defaultMessage: () => 'must be an existing calendar date YYYY-MM-DD' } }, o);
+  ValidateBy(
+    {
+      name: 'isCalendarDate',
+      validator: { validate: isCalendarDate, defaultMessage: () => 'must be an existing calendar date YYYY-MM-DD' },
+    },
+    o,
+  );
 
 const MAX_EXTERNAL_LAYERS = 20;
 
 /** `{layerId: fen}` — layers already adjudicated elsewhere. */
 export const IsExternalPayments = (o?: ValidationOptions) =>
-  ValidateBy({
-    name: 'isExternalPayments',
-    validator: {
-      validate: (v: unknown) =>
-        v !== null && typeof v === 'object' && !Array.isArray(v) &&
-        Object.keys(v).length <= MAX_EXTERNAL_LAYERS &&
-        Object.entries(v).every(([k, fen]) => isId(k) && isFen(fen)),
-      defaultMessage: () => `must be an object of at most ${MAX_EXTERNAL_LAYERS} {layerId: fen} entries`,
+  ValidateBy(
+    {
+      name: 'isExternalPayments',
+      validator: {
+        validate: (v: unknown) =>
+          v !== null &&
+          typeof v === 'object' &&
+          !Array.isArray(v) &&
+          Object.keys(v).length <= MAX_EXTERNAL_LAYERS &&
+          Object.entries(v).every(([k, fen]) => isId(k) && isFen(fen)),
+        defaultMessage: () => `must be an object of at most ${MAX_EXTERNAL_LAYERS} {layerId: fen} entries`,
+      },
     },
-  }, o);
+    o,
+  );
 
 export const IsText = (maxLength: number, o?: ValidationOptions) =>
-  ValidateBy({
-    name: 'isText',
-    validator: {
-      validate: (v: unknown) => typeof v === 'string' && v.length >= 1 && v.length <= maxLength,
-      defaultMessage: () => `must be a text of 1 to ${maxLength} characters`,
+  ValidateBy(
+    {
+      name: 'isText',
+      validator: {
+        validate: (v: unknown) => typeof v === 'string' && v.length >= 1 && v.length <= maxLength,
+        defaultMessage: () => `must be a text of 1 to ${maxLength} characters`,
+      },
     },
-  }, o);
+    o,
+  );

@@ -8,8 +8,14 @@ import { DecisionState, PersonEntry, TakenFunds } from './decision-state.js';
 import { KeyedLock } from './keyed-lock.js';
 
 export type ActorKind = 'anonymous' | 'hospital' | 'admin' | 'auditor' | 'system';
-export interface Actor { kind: ActorKind; id: string }
-export interface CommandMeta { actor: Actor; correlationId: string }
+export interface Actor {
+  kind: ActorKind;
+  id: string;
+}
+export interface CommandMeta {
+  actor: Actor;
+  correlationId: string;
+}
 
 export const SYSTEM_ACTOR: Actor = { kind: 'system', id: 'medaid' };
 
@@ -19,14 +25,20 @@ const MAX_DECIDE_ATTEMPTS = 3;
 export class EventWriter {
   readonly locks = new KeyedLock();
 
-  constructor(readonly store: EventStore, readonly state: DecisionState) {}
+  constructor(
+    readonly store: EventStore,
+    readonly state: DecisionState,
+  ) {}
 
   /**
    * Appends to a stream at the expected revision (-1 = the stream must not exist yet), on the
    * condition if one is given. A reversal passes what its settlement took from funds.
    */
   async append(
-    streamId: string, expectedRevision: number | 'any', events: Array<{ id: string; type: string; data: unknown }>, meta: CommandMeta,
+    streamId: string,
+    expectedRevision: number | 'any',
+    events: Array<{ id: string; type: string; data: unknown }>,
+    meta: CommandMeta,
     options: { condition?: AppendCondition; taken?: TakenFunds } = {},
   ): Promise<number> {
     const result = await this.store.appendToStream(
@@ -38,9 +50,13 @@ export class EventWriter {
     // holds every event up to its position (what the decision snapshot relies on).
     const firstRevision = result.nextExpectedRevision - events.length + 1;
     const firstPosition = result.position - events.length + 1;
-    events.forEach((e, i) => this.state.apply(
-      { streamId, revision: firstRevision + i, position: Math.max(firstPosition + i, 1), type: e.type, data: e.data }, options.taken, i === events.length - 1 ? e.id : null,
-    ));
+    events.forEach((e, i) =>
+      this.state.apply(
+        { streamId, revision: firstRevision + i, position: Math.max(firstPosition + i, 1), type: e.type, data: e.data },
+        options.taken,
+        i === events.length - 1 ? e.id : null,
+      ),
+    );
     return firstRevision;
   }
 

@@ -18,22 +18,49 @@ export function isSettlementId(v: unknown): v is string {
 export const isDeltaFen = (v: unknown): v is Fen => typeof v === 'number' && Number.isInteger(v) && v !== 0 && Math.abs(v) <= MAX_FEN;
 
 const IsSettlementId = (o?: ValidationOptions) =>
-  ValidateBy({ name: 'isSettlementId', validator: { validate: isSettlementId, defaultMessage: () => 'must be a settlement id {hospitalId}/{visitId}/{n}' } }, o);
+  ValidateBy(
+    {
+      name: 'isSettlementId',
+      validator: { validate: isSettlementId, defaultMessage: () => 'must be a settlement id {hospitalId}/{visitId}/{n}' },
+    },
+    o,
+  );
 const IsDeltaFen = (o?: ValidationOptions) =>
-  ValidateBy({ name: 'isDeltaFen', validator: { validate: isDeltaFen, defaultMessage: () => `must be an integer number of fen other than 0, from -${MAX_FEN} to ${MAX_FEN}` } }, o);
+  ValidateBy(
+    {
+      name: 'isDeltaFen',
+      validator: {
+        validate: isDeltaFen,
+        defaultMessage: () => `must be an integer number of fen other than 0, from -${MAX_FEN} to ${MAX_FEN}`,
+      },
+    },
+    o,
+  );
 
 export class AdjustmentRequestDto {
   @ApiPropertyOptional({ example: 'h-county/z2012-001/1', description: 'the settlement; or give hospitalId and visitId' })
-  @IsOptional() @IsSettlementId() settlementId?: string;
-  @ApiPropertyOptional({ example: 'h-county', description: 'with visitId: the visit\'s active settlement' }) @IsOptional() @IsIdentifier() hospitalId?: string;
+  @IsOptional()
+  @IsSettlementId()
+  settlementId?: string;
+  @ApiPropertyOptional({ example: 'h-county', description: "with visitId: the visit's active settlement" })
+  @IsOptional()
+  @IsIdentifier()
+  hospitalId?: string;
   @ApiPropertyOptional({ example: 'z2012-001' }) @IsOptional() @IsIdentifier() visitId?: string;
   @ApiProperty({ example: 'aid', description: 'the layer whose pay moves' }) @IsIdentifier() layerId!: string;
   @ApiProperty({ example: -12000, description: 'fen, not 0; positive pays more, negative less' }) @IsDeltaFen() deltaFen!: Fen;
-  @ApiProperty({ example: '审核发现重复计费', maxLength: MAX_ADJUSTMENT_REASON_CHARS }) @IsText(MAX_ADJUSTMENT_REASON_CHARS) reason!: string;
+  @ApiProperty({ example: '审核发现重复计费', maxLength: MAX_ADJUSTMENT_REASON_CHARS })
+  @IsText(MAX_ADJUSTMENT_REASON_CHARS)
+  reason!: string;
 }
 
 export type SettlementRef = { settlementId: string } | { hospitalId: string; visitId: string };
-export interface AdjustmentInput { settlement: SettlementRef; layerId: string; deltaFen: Fen; reason: string }
+export interface AdjustmentInput {
+  settlement: SettlementRef;
+  layerId: string;
+  deltaFen: Fen;
+  reason: string;
+}
 
 export function toAdjustmentInput(body: unknown): Validated<AdjustmentInput> {
   const v = validateInput(AdjustmentRequestDto, body);
@@ -60,5 +87,7 @@ export function toApproval(body: unknown): Validated<null> {
   if (body === undefined || body === null) return { ok: true, value: null };
   if (typeof body !== 'object' || Array.isArray(body)) return invalid([{ field: '(body)', problem: 'must be empty or {}' }]);
   const field = Object.keys(body)[0];
-  return field === undefined ? { ok: true, value: null } : invalid([{ field: field.slice(0, 64), problem: 'is not a field of an approval (who approves is the caller)' }]);
+  return field === undefined
+    ? { ok: true, value: null }
+    : invalid([{ field: field.slice(0, 64), problem: 'is not a field of an approval (who approves is the caller)' }]);
 }

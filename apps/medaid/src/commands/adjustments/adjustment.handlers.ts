@@ -10,9 +10,25 @@
 // AdjustmentApproved (with the checker named by AdjustmentApplied), and a rejection is refused.
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
 import {
-  AdjustmentRequest, Policy, Result, SettlementRecord, assert, decideAdjustmentRequest, decideApplication, decideApproval, decideRejection,
-  SettledData, decideVisitReversal, fail, fundKey, fundRoomFor, isAppliedTo, ok, policyKey,
-  adjustmentStream, personStream,
+  AdjustmentRequest,
+  Policy,
+  Result,
+  SettlementRecord,
+  assert,
+  decideAdjustmentRequest,
+  decideApplication,
+  decideApproval,
+  decideRejection,
+  SettledData,
+  decideVisitReversal,
+  fail,
+  fundKey,
+  fundRoomFor,
+  isAppliedTo,
+  ok,
+  policyKey,
+  adjustmentStream,
+  personStream,
 } from '#domain';
 import { deterministicEventId } from '#event-store';
 import { randomUUID } from 'node:crypto';
@@ -28,13 +44,29 @@ const eventId = (type: string, adjustmentId: string) => deterministicEventId(typ
 const MAX_ADJUSTMENT_EVENTS = 10;
 
 export class RequestAdjustment extends Command<Result<string>> {
-  constructor(readonly input: AdjustmentInput, readonly meta: CommandMeta) { super(); }
+  constructor(
+    readonly input: AdjustmentInput,
+    readonly meta: CommandMeta,
+  ) {
+    super();
+  }
 }
 export class ApproveAdjustment extends Command<Result<string>> {
-  constructor(readonly adjustmentId: string, readonly meta: CommandMeta) { super(); }
+  constructor(
+    readonly adjustmentId: string,
+    readonly meta: CommandMeta,
+  ) {
+    super();
+  }
 }
 export class RejectAdjustment extends Command<Result<string>> {
-  constructor(readonly adjustmentId: string, readonly reason: string, readonly meta: CommandMeta) { super(); }
+  constructor(
+    readonly adjustmentId: string,
+    readonly reason: string,
+    readonly meta: CommandMeta,
+  ) {
+    super();
+  }
 }
 
 const adjustmentNotFound = (id: string) => fail('ADJUSTMENT_NOT_FOUND', `adjustment ${id} not found`);
@@ -51,7 +83,8 @@ async function findSettlement(writer: EventWriter, ref: SettlementRef): Promise<
   const view = await readVisit(writer.store, hospitalId, visitId);
   const attempt = view.attempts.find((a) => a.settlementId === ref.settlementId);
   if (attempt === undefined) return fail('SETTLEMENT_NOT_FOUND', `settlement ${ref.settlementId} was never recorded`);
-  if (attempt.status === 'reversed') return fail('ALREADY_REVERSED', `settlement ${ref.settlementId} is reversed; only an active settlement can be adjusted`);
+  if (attempt.status === 'reversed')
+    return fail('ALREADY_REVERSED', `settlement ${ref.settlementId} is reversed; only an active settlement can be adjusted`);
   return ok({ attempt, view });
 }
 
@@ -62,7 +95,10 @@ function policyOf(model: DecisionState, record: SettlementRecord): Policy {
 }
 
 /** The settlement an adjustment names, in full, with its policy version. */
-async function settlementOf(writer: EventWriter, request: AdjustmentRequest): Promise<{ record: SettlementRecord; policy: Policy; attempt: VisitEntry }> {
+async function settlementOf(
+  writer: EventWriter,
+  request: AdjustmentRequest,
+): Promise<{ record: SettlementRecord; policy: Policy; attempt: VisitEntry }> {
   const view = await readVisit(writer.store, request.hospitalId, request.visitId);
   const attempt = view.attempts.find((a) => a.settlementId === request.settlementId);
   const settled = settledEvent(view, request.settlementId);
@@ -79,7 +115,12 @@ async function completeApproval(writer: EventWriter, adjustmentId: string, meta:
   const entry = await readAdjustment(writer.store, adjustmentId);
   if (entry === undefined || entry.applied === null || entry.state.status !== 'requested') return;
   const data = { adjustmentId, approvedBy: entry.applied.approvedBy };
-  await writer.append(adjustmentStream(adjustmentId), entry.revision, [{ id: eventId('AdjustmentApproved', adjustmentId), type: 'AdjustmentApproved', data }], meta);
+  await writer.append(
+    adjustmentStream(adjustmentId),
+    entry.revision,
+    [{ id: eventId('AdjustmentApproved', adjustmentId), type: 'AdjustmentApproved', data }],
+    meta,
+  );
 }
 
 const repairMeta = (correlationId: string): CommandMeta => ({ actor: SYSTEM_ACTOR, correlationId });
@@ -97,10 +138,23 @@ export class RequestAdjustmentHandler implements ICommandHandler<RequestAdjustme
     const adjustmentId = randomUUID();
     const { hospitalId, visitId } = record.discharge;
     const request: AdjustmentRequest = {
-      adjustmentId, settlementId: record.settlementId, hospitalId, visitId, personId, layerId: input.layerId, deltaFen: input.deltaFen, reason: input.reason,
+      adjustmentId,
+      settlementId: record.settlementId,
+      hospitalId,
+      visitId,
+      personId,
+      layerId: input.layerId,
+      deltaFen: input.deltaFen,
+      reason: input.reason,
     };
     // Checked against the person as they stand now, so the maker learns at once; the approval checks again.
-    const decided = decideAdjustmentRequest(request, meta.actor, record, (await model.person(store, personId)).state, policyOf(model, record));
+    const decided = decideAdjustmentRequest(
+      request,
+      meta.actor,
+      record,
+      (await model.person(store, personId)).state,
+      policyOf(model, record),
+    );
     if (!decided.ok) return decided;
     const events = decided.value.map((e) => ({ id: eventId(e.type, adjustmentId), type: e.type, data: e.data }));
     await this.writer.append(adjustmentStream(adjustmentId), -1, events, meta);
@@ -135,13 +189,26 @@ export class ApproveAdjustmentHandler implements ICommandHandler<ApproveAdjustme
             // A raise paid from a fund that may not be overdrawn must fit in what the fund has left,
             // and holds that room until it is recorded (as a settlement does).
             const a = applied.value;
-            const room = a.deltaFen > 0 ? fundRoomFor(policy, a.region, a.year, (k) => model.funds.get(k), (k) => model.fundReserved.get(k) ?? 0)[a.fund] : undefined;
+            const room =
+              a.deltaFen > 0
+                ? fundRoomFor(
+                    policy,
+                    a.region,
+                    a.year,
+                    (k) => model.funds.get(k),
+                    (k) => model.fundReserved.get(k) ?? 0,
+                  )[a.fund]
+                : undefined;
             if (room !== undefined && a.deltaFen > room) {
               const message = `fund ${a.fund} has ${room} fen left for ${a.region} ${a.year}; a raise of ${a.deltaFen} fen would overdraw it`;
               return { error: fail('ADJUSTMENT_OUT_OF_RANGE', message, [{ field: 'deltaFen', problem: message }]) };
             }
             if (room !== undefined) release = model.reserveFunds([[fundKey(a.fund, a.region, a.year), a.deltaFen]]);
-            return { events: [{ type: 'AdjustmentApplied', data: a }], eventIds: [eventId('AdjustmentApplied', adjustmentId)], value: ok(null) };
+            return {
+              events: [{ type: 'AdjustmentApplied', data: a }],
+              eventIds: [eventId('AdjustmentApplied', adjustmentId)],
+              value: ok(null),
+            };
           });
           if (!value.ok) return value;
         } finally {
@@ -172,11 +239,25 @@ export class RejectAdjustmentHandler implements ICommandHandler<RejectAdjustment
   }
 }
 
-interface Recorded { type: string; streamId: string; revision: number; position: number; createdMs: number; metadata: unknown }
+interface Recorded {
+  type: string;
+  streamId: string;
+  revision: number;
+  position: number;
+  createdMs: number;
+  metadata: unknown;
+}
 
 const historyEntry = (e: Recorded) => {
   const meta = (e.metadata ?? {}) as Partial<CommandMeta>;
-  return { type: e.type, actor: meta.actor ?? null, requestId: meta.correlationId ?? null, atMs: e.createdMs, streamId: e.streamId, revision: e.revision };
+  return {
+    type: e.type,
+    actor: meta.actor ?? null,
+    requestId: meta.correlationId ?? null,
+    atMs: e.createdMs,
+    streamId: e.streamId,
+    revision: e.revision,
+  };
 };
 
 /**
@@ -195,7 +276,9 @@ export async function adjustmentView(writer: EventWriter, adjustmentId: string, 
       if (applied !== undefined) recorded.push(applied);
     }
     recorded.sort((a, b) => a.position - b.position);
-    const attempt = (await readVisit(writer.store, request.hospitalId, request.visitId)).attempts.find((a) => a.settlementId === request.settlementId);
+    const attempt = (await readVisit(writer.store, request.hospitalId, request.visitId)).attempts.find(
+      (a) => a.settlementId === request.settlementId,
+    );
     return {
       ...request,
       status: entry.applied !== null ? 'approved' : entry.state.status,

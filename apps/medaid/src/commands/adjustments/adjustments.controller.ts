@@ -12,15 +12,22 @@ import type { CommandMeta } from '../../shared/writer.js';
 import { AdjustmentRejectionDto, AdjustmentRequestDto, toAdjustmentInput, toApproval } from './adjustment.dto.js';
 import { ApproveAdjustment, RejectAdjustment, RequestAdjustment, adjustmentView } from './adjustment.handlers.js';
 
-interface HeaderReply { header(k: string, v: string): unknown }
+interface HeaderReply {
+  header(k: string, v: string): unknown;
+}
 
 @ApiTags('adjustments')
 @Controller('v1/adjustments')
 export class AdjustmentsController {
-  constructor(private readonly bus: CommandBus, private readonly writer: EventWriter) {}
+  constructor(
+    private readonly bus: CommandBus,
+    private readonly writer: EventWriter,
+  ) {}
 
   @Post()
-  @ApiOperation({ summary: 'Request an adjustment of one layer of one settlement (admin; the maker). Changes nothing until another admin approves' })
+  @ApiOperation({
+    summary: 'Request an adjustment of one layer of one settlement (admin; the maker). Changes nothing until another admin approves',
+  })
   @ApiBody({ type: AdjustmentRequestDto })
   async request(@Body() body: unknown, @Meta() meta: CommandMeta, @Res({ passthrough: true }) reply: HeaderReply) {
     requireRole(meta.actor, 'admin');
@@ -31,7 +38,7 @@ export class AdjustmentsController {
 
   @Post(':adjustmentId/approval')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Approve an adjustment (admin other than the one who requested it; the checker): moves the person\'s counters' })
+  @ApiOperation({ summary: "Approve an adjustment (admin other than the one who requested it; the checker): moves the person's counters" })
   async approve(@Param('adjustmentId') adjustmentId: string, @Body() body: unknown, @Meta() meta: CommandMeta) {
     requireRole(meta.actor, 'admin');
     unwrap(toApproval(body));
@@ -59,7 +66,8 @@ export class AdjustmentsController {
 
   private async view(adjustmentId: string, meta: CommandMeta) {
     const view = await adjustmentView(this.writer, adjustmentId, meta.correlationId);
-    if (view === null) throw rejected({ code: 'ADJUSTMENT_NOT_FOUND', message: `adjustment ${adjustmentId.slice(0, 64)} not found`, details: [] });
+    if (view === null)
+      throw rejected({ code: 'ADJUSTMENT_NOT_FOUND', message: `adjustment ${adjustmentId.slice(0, 64)} not found`, details: [] });
     return view;
   }
 }

@@ -5,10 +5,18 @@ import { AllocateFund, FundAllocatedData, Result, allocationKey, decideAllocatio
 import { deterministicEventId } from '#event-store';
 import { CommandMeta, EventWriter } from '../../shared/writer.js';
 
-export interface AllocationOutcome { allocation: FundAllocatedData; created: boolean }
+export interface AllocationOutcome {
+  allocation: FundAllocatedData;
+  created: boolean;
+}
 
 export class AllocateFundCommand extends Command<Result<AllocationOutcome>> {
-  constructor(readonly input: AllocateFund, readonly meta: CommandMeta) { super(); }
+  constructor(
+    readonly input: AllocateFund,
+    readonly meta: CommandMeta,
+  ) {
+    super();
+  }
 }
 
 @CommandHandler(AllocateFundCommand)
@@ -24,12 +32,19 @@ export class AllocateFundHandler implements ICommandHandler<AllocateFundCommand>
       const recorded = this.writer.state.allocations.get(key);
       if (recorded !== undefined) {
         if (JSON.stringify(recorded) === JSON.stringify(allocation)) return ok({ allocation: recorded, created: false });
-        return fail('ALLOCATION_CONFLICT', `an allocation with reference "${allocation.reference}" is already recorded for fund ${allocation.fund}, region ${allocation.region}, ${allocation.year}, with other content`, [
-          { field: 'reference', problem: 'already recorded with other content' },
-        ]);
+        return fail(
+          'ALLOCATION_CONFLICT',
+          `an allocation with reference "${allocation.reference}" is already recorded for fund ${allocation.fund}, region ${allocation.region}, ${allocation.year}, with other content`,
+          [{ field: 'reference', problem: 'already recorded with other content' }],
+        );
       }
       const id = deterministicEventId('FundAllocated', key);
-      await this.writer.append(fundStream(allocation.fund, allocation.region), 'any', [{ id, type: 'FundAllocated', data: allocation }], meta);
+      await this.writer.append(
+        fundStream(allocation.fund, allocation.region),
+        'any',
+        [{ id, type: 'FundAllocated', data: allocation }],
+        meta,
+      );
       return ok({ allocation, created: true });
     });
   }

@@ -11,12 +11,17 @@ import { AllocateFundDto, FundsQueryDto, GrantSubsidiesDto } from './fund.dto.js
 import { GrantEnrolmentSubsidies } from './subsidy.handlers.js';
 import { AllocateFundCommand } from './fund.handlers.js';
 
-interface StatusReply { status(code: number): unknown }
+interface StatusReply {
+  status(code: number): unknown;
+}
 
 @ApiTags('funds')
 @Controller('v1/funds')
 export class FundsController {
-  constructor(private readonly bus: CommandBus, private readonly queries: QueryBus) {}
+  constructor(
+    private readonly bus: CommandBus,
+    private readonly queries: QueryBus,
+  ) {}
 
   @Post('allocations')
   @ApiOperation({ summary: 'Record money allocated to a fund (上级下拨 / 本级配套 / 结转) (admin): 201 new, 200 identical re-post' })
@@ -29,7 +34,9 @@ export class FundsController {
   }
 
   @Post('enrolment-subsidies')
-  @ApiOperation({ summary: 'Grant the enrolment subsidy (资助参保) of a year to every beneficiary of a region (admin); idempotent per person and year' })
+  @ApiOperation({
+    summary: 'Grant the enrolment subsidy (资助参保) of a year to every beneficiary of a region (admin); idempotent per person and year',
+  })
   async subsidies(@Body() body: GrantSubsidiesDto, @Meta() meta: CommandMeta) {
     requireRole(meta.actor, 'admin');
     const input = unwrap(validateInput(GrantSubsidiesDto, body));
@@ -37,7 +44,9 @@ export class FundsController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'Every fund account (fund, region, year): allocated by source, received, paid, balance, usage rate (资金使用率, bp)' })
+  @ApiOperation({
+    summary: 'Every fund account (fund, region, year): allocated by source, received, paid, balance, usage rate (资金使用率, bp)',
+  })
   list(@Query() query: FundsQueryDto) {
     const q = unwrap(validateInput(FundsQueryDto, normaliseQuery(query)));
     return this.queries.execute(new ListFunds(q.region, q.year));

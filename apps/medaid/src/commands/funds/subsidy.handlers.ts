@@ -6,7 +6,23 @@
 // rest are reported short of funds, and a run after a new allocation grants them. Persons are
 // recorded one at a time each, a bounded number at once.
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
-import { CATEGORY_TAG, CategoryAssignedData, Fen, IsoDate, Policy, Result, SubsidyCandidate, SubsidyDecision, decideSubsidy, fail, fundKey, fundRoomFor, ok, planSubsidies, selectPolicy } from '#domain';
+import {
+  CATEGORY_TAG,
+  CategoryAssignedData,
+  Fen,
+  IsoDate,
+  Policy,
+  Result,
+  SubsidyCandidate,
+  SubsidyDecision,
+  decideSubsidy,
+  fail,
+  fundKey,
+  fundRoomFor,
+  ok,
+  planSubsidies,
+  selectPolicy,
+} from '#domain';
 import { deterministicEventId } from '#event-store';
 import { CommandMeta, EventWriter } from '../../shared/writer.js';
 
@@ -15,7 +31,11 @@ const CONCURRENCY = 64;
 /** Persons short of funds named in the answer; the rest are only counted. */
 export const MAX_LISTED_SHORT = 1_000;
 
-interface Tally { persons: number; amountFen: Fen; byCategory: Record<string, { persons: number; amountFen: Fen }> }
+interface Tally {
+  persons: number;
+  amountFen: Fen;
+  byCategory: Record<string, { persons: number; amountFen: Fen }>;
+}
 
 export interface SubsidyRun {
   region: string;
@@ -31,7 +51,14 @@ export interface SubsidyRun {
 }
 
 export class GrantEnrolmentSubsidies extends Command<Result<SubsidyRun>> {
-  constructor(readonly region: string, readonly year: number, readonly asOf: IsoDate, readonly meta: CommandMeta) { super(); }
+  constructor(
+    readonly region: string,
+    readonly year: number,
+    readonly asOf: IsoDate,
+    readonly meta: CommandMeta,
+  ) {
+    super();
+  }
 }
 
 export const subsidyEventId = (personId: string, year: number) => deterministicEventId('EnrolmentSubsidyGranted', personId, String(year));
@@ -50,21 +77,38 @@ export class GrantEnrolmentSubsidiesHandler implements ICommandHandler<GrantEnro
     const { state: model } = this.writer;
     const policy = selectPolicy(model.registry.byKey.values(), region, asOf)?.policy;
     if (policy === undefined) {
-      return fail('NO_POLICY_IN_FORCE', `no published policy of region ${region} is in force on ${asOf}`, [{ field: 'asOf', problem: `no policy of region ${region} in force on this date` }]);
+      return fail('NO_POLICY_IN_FORCE', `no published policy of region ${region} is in force on ${asOf}`, [
+        { field: 'asOf', problem: `no policy of region ${region} in force on this date` },
+      ]);
     }
     const rules = policy.enrolmentSubsidy;
     if (rules === undefined) {
-      return fail('VALIDATION_FAILED', `policy ${policy.policyId} v${policy.version} defines no enrolment subsidy`, [{ field: 'region', problem: 'the policy in force defines no enrolmentSubsidy' }]);
+      return fail('VALIDATION_FAILED', `policy ${policy.policyId} v${policy.version} defines no enrolment subsidy`, [
+        { field: 'region', problem: 'the policy in force defines no enrolmentSubsidy' },
+      ]);
     }
     const run: SubsidyRun = {
-      region, year, asOf, policy: { policyId: policy.policyId, version: policy.version }, granted: 0, alreadyGranted: 0, grantedFen: 0, byCategory: {},
+      region,
+      year,
+      asOf,
+      policy: { policyId: policy.policyId, version: policy.version },
+      granted: 0,
+      alreadyGranted: 0,
+      grantedFen: 0,
+      byCategory: {},
       shortOfFunds: { persons: 0, amountFen: 0, byCategory: {}, personIds: [] },
     };
     // Every person decided first (reading their streams), then planned in one synchronous step
     // with the planned room held before the next await: no settlement or other run can take the
     // room this plan counts on. Each grant is decided again on the person as they are then.
     const candidates = await this.candidates(policy, year, asOf, run);
-    const room = fundRoomFor(policy, region, year, (k) => model.funds.get(k), (k) => model.fundReserved.get(k) ?? 0)[rules.fromFund];
+    const room = fundRoomFor(
+      policy,
+      region,
+      year,
+      (k) => model.funds.get(k),
+      (k) => model.fundReserved.get(k) ?? 0,
+    )[rules.fromFund];
     const plan = planSubsidies(policy, candidates, room);
     for (const c of plan.shortOfFunds) {
       run.shortOfFunds.persons++;
@@ -109,7 +153,8 @@ export class GrantEnrolmentSubsidiesHandler implements ICommandHandler<GrantEnro
       const decided = decideSubsidy(personId, entry.state, policy, year, asOf);
       if (!decided.ok) continue;
       if (decided.value.kind === 'already') run.alreadyGranted++;
-      if (decided.value.kind === 'grant') out.push({ personId, category: decided.value.data.category, amountFen: decided.value.data.amountFen });
+      if (decided.value.kind === 'grant')
+        out.push({ personId, category: decided.value.data.category, amountFen: decided.value.data.amountFen });
     }
     return out;
   }
@@ -119,7 +164,14 @@ export class GrantEnrolmentSubsidiesHandler implements ICommandHandler<GrantEnro
    * to. Granted only as planned: a person whose subsidy changed meanwhile (granted by a concurrent
    * run, or a new category) is left to that run or the next one, never paid beyond the room held.
    */
-  private async grant(planned: SubsidyCandidate, policy: Policy, year: number, asOf: IsoDate, meta: CommandMeta, run: SubsidyRun): Promise<void> {
+  private async grant(
+    planned: SubsidyCandidate,
+    policy: Policy,
+    year: number,
+    asOf: IsoDate,
+    meta: CommandMeta,
+    run: SubsidyRun,
+  ): Promise<void> {
     const { personId } = planned;
     const { value, firstRevision } = await this.writer.decideForPerson<Result<SubsidyDecision>>(personId, meta, (entry) => {
       const decided = decideSubsidy(personId, entry.state, policy, year, asOf);

@@ -11,7 +11,10 @@ export class PersonDto {
 export class AssignCategoryDto extends PersonDto {
   @ApiProperty({ example: 'dibao' }) @IsIdentifier() category!: string;
   @ApiProperty({ example: '2012-01-01' }) @IsCalendarDate() validFrom!: string;
-  @ApiPropertyOptional({ example: '2012-12-31', description: 'inclusive; open-ended when absent' }) @IsOptional() @IsCalendarDate() validTo?: string;
+  @ApiPropertyOptional({ example: '2012-12-31', description: 'inclusive; open-ended when absent' })
+  @IsOptional()
+  @IsCalendarDate()
+  validTo?: string;
 }
 
 export class RevokeCategoryDto extends PersonDto {
@@ -45,8 +48,12 @@ export function toPersonFact(type: PersonFactType, input: unknown): Validated<Pe
   const x = v.value as AssignCategoryDto & RevokeCategoryDto & GrantApprovalDto & RecordDeathDto;
   switch (type) {
     case 'AssignCategory':
-      if (x.validTo !== undefined && x.validTo < x.validFrom) return invalid([{ field: 'validTo', problem: 'must not be before validFrom' }]);
-      return { ok: true, value: { type, personId: x.personId, category: x.category, validFrom: x.validFrom, ...(x.validTo ? { validTo: x.validTo } : {}) } };
+      if (x.validTo !== undefined && x.validTo < x.validFrom)
+        return invalid([{ field: 'validTo', problem: 'must not be before validFrom' }]);
+      return {
+        ok: true,
+        value: { type, personId: x.personId, category: x.category, validFrom: x.validFrom, ...(x.validTo ? { validTo: x.validTo } : {}) },
+      };
     case 'RevokeCategory':
       return { ok: true, value: { type, personId: x.personId, category: x.category, from: x.from } };
     case 'GrantApproval':

@@ -8,7 +8,12 @@ import { CommandMeta, EventWriter, personEventId } from '../../shared/writer.js'
 export type PersonFactCommand = Exclude<PersonCommand, { type: 'SettleDischarge' | 'ReverseSettlement' }>;
 
 export class RecordPersonFact extends Command<Result<{ personId: string }>> {
-  constructor(readonly command: PersonFactCommand, readonly meta: CommandMeta) { super(); }
+  constructor(
+    readonly command: PersonFactCommand,
+    readonly meta: CommandMeta,
+  ) {
+    super();
+  }
 }
 
 @CommandHandler(RecordPersonFact)
@@ -34,7 +39,8 @@ export function personView(personId: string, entry: PersonEntry) {
     personId,
     revision: entry.revision,
     categories: Object.entries(state.categories).flatMap(([category, intervals]) =>
-      intervals.map((i) => ({ category, validFrom: i.from, validTo: i.to }))),
+      intervals.map((i) => ({ category, validFrom: i.from, validTo: i.to })),
+    ),
     approvals: state.approvals,
     deathDate: state.deathDate,
     years: Object.entries(state.years).map(([year, y]) => ({

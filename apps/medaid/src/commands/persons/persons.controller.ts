@@ -9,38 +9,52 @@ import type { CommandMeta } from '../../shared/writer.js';
 import { AssignCategoryDto, GrantApprovalDto, PersonFactType, RecordDeathDto, RevokeCategoryDto, toPersonFact } from './person.dto.js';
 import { RecordPersonFact, personView } from './person.handlers.js';
 
-interface HeaderReply { header(k: string, v: string): unknown }
+interface HeaderReply {
+  header(k: string, v: string): unknown;
+}
 
 @ApiTags('persons')
 @Controller('v1/persons/:personId')
 export class PersonsController {
-  constructor(private readonly bus: CommandBus, private readonly queries: QueryBus) {}
+  constructor(
+    private readonly bus: CommandBus,
+    private readonly queries: QueryBus,
+  ) {}
 
-  @Post('categories') @HttpCode(200) @ApiOperation({ summary: 'Assign a beneficiary category for an interval' })
+  @Post('categories')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Assign a beneficiary category for an interval' })
   @ApiBody({ type: AssignCategoryDto })
   assign(@Param('personId') personId: string, @Body() body: unknown, @Meta() meta: CommandMeta) {
     return this.record('AssignCategory', personId, body, meta);
   }
 
-  @Post('category-revocations') @HttpCode(200) @ApiOperation({ summary: 'End a category from a date on' })
+  @Post('category-revocations')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'End a category from a date on' })
   @ApiBody({ type: RevokeCategoryDto })
   revoke(@Param('personId') personId: string, @Body() body: unknown, @Meta() meta: CommandMeta) {
     return this.record('RevokeCategory', personId, body, meta);
   }
 
-  @Post('approvals') @HttpCode(200) @ApiOperation({ summary: 'Record a 《同步结算申请审批表》 approval' })
+  @Post('approvals')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Record a 《同步结算申请审批表》 approval' })
   @ApiBody({ type: GrantApprovalDto })
   approve(@Param('personId') personId: string, @Body() body: unknown, @Meta() meta: CommandMeta) {
     return this.record('GrantApproval', personId, body, meta);
   }
 
-  @Post('death') @HttpCode(200) @ApiOperation({ summary: 'Record a death (死亡比对)' })
+  @Post('death')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Record a death (死亡比对)' })
   @ApiBody({ type: RecordDeathDto })
   death(@Param('personId') personId: string, @Body() body: unknown, @Meta() meta: CommandMeta) {
     return this.record('RecordDeath', personId, body, meta);
   }
 
-  @Get() @ApiOperation({ summary: 'Categories, approvals and year-to-date bases and counters; the ETag is the stream revision' })
+  @Get()
+  @ApiOperation({ summary: 'Categories, approvals and year-to-date bases and counters; the ETag is the stream revision' })
   async get(@Param('personId') personId: string, @Res({ passthrough: true }) reply: HeaderReply) {
     const entry = await this.queries.execute(new GetPerson(personId));
     if (entry === null) throw notFound(`person ${personId}`);

@@ -7,12 +7,17 @@ import type { CommandMeta } from '../../shared/writer.js';
 import { GetPolicy, ListPolicies } from '../../queries/query.handlers.js';
 import { PublishPolicy } from './policy.handlers.js';
 
-interface StatusReply { status(code: number): unknown }
+interface StatusReply {
+  status(code: number): unknown;
+}
 
 @ApiTags('policies')
 @Controller('v1/policies')
 export class PoliciesController {
-  constructor(private readonly bus: CommandBus, private readonly queries: QueryBus) {}
+  constructor(
+    private readonly bus: CommandBus,
+    private readonly queries: QueryBus,
+  ) {}
 
   @Post()
   @ApiOperation({ summary: 'Publish a policy version: 201 when new, 200 when identical to the published one' })

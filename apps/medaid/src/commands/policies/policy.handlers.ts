@@ -3,10 +3,17 @@ import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
 import { PolicyRef, Result, decidePublish, ok, policyStream } from '#domain';
 import { CommandMeta, EventWriter, policyEventId } from '../../shared/writer.js';
 
-export interface PublishOutcome extends PolicyRef { created: boolean }
+export interface PublishOutcome extends PolicyRef {
+  created: boolean;
+}
 
 export class PublishPolicy extends Command<Result<PublishOutcome>> {
-  constructor(readonly document: unknown, readonly meta: CommandMeta) { super(); }
+  constructor(
+    readonly document: unknown,
+    readonly meta: CommandMeta,
+  ) {
+    super();
+  }
 }
 
 @CommandHandler(PublishPolicy)
@@ -22,7 +29,12 @@ export class PublishPolicyHandler implements ICommandHandler<PublishPolicy> {
       const { policy, events } = decided.value;
       if (events.length > 0) {
         const ids = events.map(() => policyEventId(policy.policyId, policy.version));
-        await this.writer.append(policyStream(policy.policyId), 'any', events.map((e, i) => ({ id: ids[i]!, type: e.type, data: e.data })), meta);
+        await this.writer.append(
+          policyStream(policy.policyId),
+          'any',
+          events.map((e, i) => ({ id: ids[i]!, type: e.type, data: e.data })),
+          meta,
+        );
       }
       return ok({ policyId: policy.policyId, version: policy.version, created: events.length > 0 });
     });

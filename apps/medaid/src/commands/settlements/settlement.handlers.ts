@@ -3,8 +3,25 @@
 // (duplicate / VISIT_CONFLICT), the policy in force, and the person's own checks in the domain.
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
 import {
-  Discharge, Fen, Policy, Result, SettledData, SettlementResult, decidePerson, fromSettledData, fundKey, fundRoomFor, yearOf, decideVisitReversal, decideVisitSettlement, fail, ok, selectPolicy,
-  settle, settlementIdFor, settlementResult,
+  Discharge,
+  Fen,
+  Policy,
+  Result,
+  SettledData,
+  SettlementResult,
+  decidePerson,
+  fromSettledData,
+  fundKey,
+  fundRoomFor,
+  yearOf,
+  decideVisitReversal,
+  decideVisitSettlement,
+  fail,
+  ok,
+  selectPolicy,
+  settle,
+  settlementIdFor,
+  settlementResult,
 } from '#domain';
 import { AppendConditionFailedError } from '#event-store';
 import { DecisionState, takenBy } from '../../shared/decision-state.js';
@@ -34,16 +51,33 @@ async function onVisit<T>(work: () => Promise<T>): Promise<T> {
 
 const visitLock = (hospitalId: string, visitId: string) => `visit:${hospitalId}/${visitId}`;
 
-export interface SettleOutcome { result: SettlementResult; created: boolean }
+export interface SettleOutcome {
+  result: SettlementResult;
+  created: boolean;
+}
 
 export class SettleDischarge extends Command<Result<SettleOutcome>> {
-  constructor(readonly discharge: Discharge, readonly meta: CommandMeta) { super(); }
+  constructor(
+    readonly discharge: Discharge,
+    readonly meta: CommandMeta,
+  ) {
+    super();
+  }
 }
 export class PreviewDischarge extends Command<Result<SettlementResult>> {
-  constructor(readonly discharge: Discharge) { super(); }
+  constructor(readonly discharge: Discharge) {
+    super();
+  }
 }
 export class ReverseSettlement extends Command<Result<SettlementResult>> {
-  constructor(readonly hospitalId: string, readonly visitId: string, readonly reason: string, readonly meta: CommandMeta) { super(); }
+  constructor(
+    readonly hospitalId: string,
+    readonly visitId: string,
+    readonly reason: string,
+    readonly meta: CommandMeta,
+  ) {
+    super();
+  }
 }
 
 function policyInForce(model: DecisionState, d: Discharge) {
@@ -54,7 +88,13 @@ function policyInForce(model: DecisionState, d: Discharge) {
 /** What the funds that may not be overdrawn still have for the discharge's region and year. */
 function fundRoom(model: DecisionState, policy: Policy, d: Discharge): Record<string, Fen> | undefined {
   if (policy.funds === undefined) return undefined;
-  return fundRoomFor(policy, d.region, yearOf(d.dischargeDate), (key) => model.funds.get(key), (key) => model.fundReserved.get(key) ?? 0);
+  return fundRoomFor(
+    policy,
+    d.region,
+    yearOf(d.dischargeDate),
+    (key) => model.funds.get(key),
+    (key) => model.fundReserved.get(key) ?? 0,
+  );
 }
 
 /** Holds what the settlement takes from limited funds until it is recorded, so no other settlement can use it. */
@@ -67,9 +107,10 @@ function reserve(model: DecisionState, policy: Policy, s: SettledData, room: Rec
   });
   return taken.length === 0 ? () => {} : model.reserveFunds(taken);
 }
-const noPolicy = (d: Discharge) => fail('NO_POLICY_IN_FORCE', `no published policy of region ${d.region} is in force on ${d.dischargeDate}`, [
-  { field: 'dischargeDate', problem: `no policy of region ${d.region} in force on this date` },
-]);
+const noPolicy = (d: Discharge) =>
+  fail('NO_POLICY_IN_FORCE', `no published policy of region ${d.region} is in force on ${d.dischargeDate}`, [
+    { field: 'dischargeDate', problem: `no policy of region ${d.region} in force on this date` },
+  ]);
 
 @CommandHandler(SettleDischarge)
 export class SettleDischargeHandler implements ICommandHandler<SettleDischarge> {
@@ -84,38 +125,49 @@ export class SettleDischargeHandler implements ICommandHandler<SettleDischarge> 
     // and says so in its condition, which the store checks in the append's transaction; only when
     // the store refuses it (a re-post, a visit settled before) are the visit's events read.
     let firstAttempt = true;
-    return this.writer.locks.run(visitLock(d.hospitalId, d.visitId), () => onVisit(async () => {
-      const fingerprint = fingerprintOf(d);
-      const view = firstAttempt ? NO_VISIT_EVENTS : await readVisit(store, d.hospitalId, d.visitId);
-      firstAttempt = false;
-      const visit = decideVisitSettlement(view.attempts, fingerprint);
-      if (!visit.ok) return visit;
-      if (visit.value.kind === 'duplicate') {
-        const settled = settledEvent(view, visit.value.active.settlementId)!;
-        return ok({ result: settlementResult(model.settlementRecord(settled.data as SettledData), 'settled', true), created: false });
-      }
-      const policy = policyInForce(model, d);
-      if (policy === null) return noPolicy(d);
-      const settlementId = settlementIdFor(d.hospitalId, d.visitId, visit.value.attempt);
-      // Fund room held by this settlement until its append is done (or re-decided after a conflict).
-      let release = () => {};
-      try {
-        const { value } = await this.writer.decideForPerson<Result<SettleOutcome>>(d.personId, meta, (entry) => {
+    return this.writer.locks.run(visitLock(d.hospitalId, d.visitId), () =>
+      onVisit(async () => {
+        const fingerprint = fingerprintOf(d);
+        const view = firstAttempt ? NO_VISIT_EVENTS : await readVisit(store, d.hospitalId, d.visitId);
+        firstAttempt = false;
+        const visit = decideVisitSettlement(view.attempts, fingerprint);
+        if (!visit.ok) return visit;
+        if (visit.value.kind === 'duplicate') {
+          const settled = settledEvent(view, visit.value.active.settlementId)!;
+          return ok({ result: settlementResult(model.settlementRecord(settled.data as SettledData), 'settled', true), created: false });
+        }
+        const policy = policyInForce(model, d);
+        if (policy === null) return noPolicy(d);
+        const settlementId = settlementIdFor(d.hospitalId, d.visitId, visit.value.attempt);
+        // Fund room held by this settlement until its append is done (or re-decided after a conflict).
+        let release = () => {};
+        try {
+          const { value } = await this.writer.decideForPerson<Result<SettleOutcome>>(
+            d.personId,
+            meta,
+            (entry) => {
+              release();
+              const fundRoomFen = fundRoom(model, policy, d);
+              const decided = decidePerson(
+                { type: 'SettleDischarge', discharge: d, fingerprint, settlementId, policy, fundRoomFen },
+                entry.state,
+                model.personContext,
+              );
+              if (!decided.ok) return { error: decided };
+              const [event] = decided.value;
+              if (event?.type !== 'DischargeSettled') throw new Error('settling a discharge records exactly one DischargeSettled');
+              release = reserve(model, policy, event.data, fundRoomFen);
+              const result = settlementResult(fromSettledData(event.data, policy), 'settled', false);
+              return { events: decided.value, eventIds: [settlementEventId(settlementId)], value: ok({ result, created: true }) };
+            },
+            { condition: visitCondition(d.hospitalId, d.visitId, view) },
+          );
+          return value;
+        } finally {
           release();
-          const fundRoomFen = fundRoom(model, policy, d);
-          const decided = decidePerson({ type: 'SettleDischarge', discharge: d, fingerprint, settlementId, policy, fundRoomFen }, entry.state, model.personContext);
-          if (!decided.ok) return { error: decided };
-          const [event] = decided.value;
-          if (event?.type !== 'DischargeSettled') throw new Error('settling a discharge records exactly one DischargeSettled');
-          release = reserve(model, policy, event.data, fundRoomFen);
-          const result = settlementResult(fromSettledData(event.data, policy), 'settled', false);
-          return { events: decided.value, eventIds: [settlementEventId(settlementId)], value: ok({ result, created: true }) };
-        }, { condition: visitCondition(d.hospitalId, d.visitId, view) });
-        return value;
-      } finally {
-        release();
-      }
-    }));
+        }
+      }),
+    );
   }
 }
 
@@ -130,7 +182,14 @@ export class PreviewDischargeHandler implements ICommandHandler<PreviewDischarge
     // A preview records nothing; its id says which settlement of the visit it would become.
     const attempts = (await readVisit(store, d.hospitalId, d.visitId)).attempts.length;
     const person = await model.person(store, d.personId);
-    const computed = settle(d, policy, settlementIdFor(d.hospitalId, d.visitId, attempts + 1), person.state, undefined, fundRoom(model, policy, d));
+    const computed = settle(
+      d,
+      policy,
+      settlementIdFor(d.hospitalId, d.visitId, attempts + 1),
+      person.state,
+      undefined,
+      fundRoom(model, policy, d),
+    );
     return computed.ok ? ok(settlementResult(computed.value, 'preview', false)) : computed;
   }
 }
@@ -141,20 +200,35 @@ export class ReverseSettlementHandler implements ICommandHandler<ReverseSettleme
 
   async execute({ hospitalId, visitId, reason, meta }: ReverseSettlement): Promise<Result<SettlementResult>> {
     const { state: model, store } = this.writer;
-    return this.writer.locks.run(visitLock(hospitalId, visitId), () => onVisit(async () => {
-      const view = await readVisit(store, hospitalId, visitId);
-      const found = decideVisitReversal(view.attempts, hospitalId, visitId);
-      if (!found.ok) return found;
-      const { personId, settlementId } = found.value;
-      const record = model.settlementRecord(settledEvent(view, settlementId)!.data as SettledData);
-      // What the settlement and its adjustments took from funds goes back to them.
-      const taken = takenBy(settlementId, view.events, model.registry);
-      const { value } = await this.writer.decideForPerson<Result<SettlementResult>>(personId, meta, (entry) => {
-        const decided = decidePerson({ type: 'ReverseSettlement', personId, settlementId, hospitalId, visitId, reason }, entry.state, model.personContext);
-        if (!decided.ok) return { error: decided };
-        return { events: decided.value, eventIds: [reversalEventId(settlementId)], value: ok(settlementResult(record, 'reversed', false)) };
-      }, { condition: visitCondition(hospitalId, visitId, view), taken });
-      return value;
-    }));
+    return this.writer.locks.run(visitLock(hospitalId, visitId), () =>
+      onVisit(async () => {
+        const view = await readVisit(store, hospitalId, visitId);
+        const found = decideVisitReversal(view.attempts, hospitalId, visitId);
+        if (!found.ok) return found;
+        const { personId, settlementId } = found.value;
+        const record = model.settlementRecord(settledEvent(view, settlementId)!.data as SettledData);
+        // What the settlement and its adjustments took from funds goes back to them.
+        const taken = takenBy(settlementId, view.events, model.registry);
+        const { value } = await this.writer.decideForPerson<Result<SettlementResult>>(
+          personId,
+          meta,
+          (entry) => {
+            const decided = decidePerson(
+              { type: 'ReverseSettlement', personId, settlementId, hospitalId, visitId, reason },
+              entry.state,
+              model.personContext,
+            );
+            if (!decided.ok) return { error: decided };
+            return {
+              events: decided.value,
+              eventIds: [reversalEventId(settlementId)],
+              value: ok(settlementResult(record, 'reversed', false)),
+            };
+          },
+          { condition: visitCondition(hospitalId, visitId, view), taken },
+        );
+        return value;
+      }),
+    );
   }
 }

@@ -9,12 +9,17 @@ import type { CommandMeta } from '../../shared/writer.js';
 import { DischargeDto, ReversalDto, toDischarge } from './settlement.dto.js';
 import { PreviewDischarge, ReverseSettlement, SettleDischarge } from './settlement.handlers.js';
 
-interface StatusReply { status(code: number): unknown }
+interface StatusReply {
+  status(code: number): unknown;
+}
 
 @ApiTags('settlements')
 @Controller('v1/settlements')
 export class SettlementsController {
-  constructor(private readonly bus: CommandBus, private readonly queries: QueryBus) {}
+  constructor(
+    private readonly bus: CommandBus,
+    private readonly queries: QueryBus,
+  ) {}
 
   @Post()
   @ApiOperation({ summary: 'Settle a discharge (同步结算): 201 when new, 200 when the identical discharge was settled before' })
@@ -37,7 +42,12 @@ export class SettlementsController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Reverse the active settlement of a visit (结算撤销)' })
   @ApiBody({ type: ReversalDto })
-  async reverse(@Param('hospitalId') hospitalId: string, @Param('visitId') visitId: string, @Body() body: unknown, @Meta() meta: CommandMeta) {
+  async reverse(
+    @Param('hospitalId') hospitalId: string,
+    @Param('visitId') visitId: string,
+    @Body() body: unknown,
+    @Meta() meta: CommandMeta,
+  ) {
     const { reason } = unwrap(validateInput(ReversalDto, body));
     return unwrap(await this.bus.execute(new ReverseSettlement(hospitalId, visitId, reason, meta)));
   }
