@@ -2,7 +2,7 @@
 // the store, starts from its decision snapshot plus the log's tail, and answers lists from the
 // projections next to the journal. Real child processes, real HTTP, kill -9.
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { copyFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { comparable as comparableLine, expectedOf, scenarios } from './support/scenarios.js';
 import { SCENARIOS, Service, discharge, pool, removeDir, runSimulate, startService, tempDir, writeAuthFile } from './support/service.js';
@@ -154,7 +154,7 @@ describe('kill -9 in the middle of settlements and reversals', () => {
 });
 
 describe('the decision snapshot', () => {
-  it('is read after a clean stop (no tail); when it is missing or belongs to another log, the log is read instead, to the same state', async () => {
+  it("is read after a clean stop (no tail); when it is missing, another log's or ahead of the log, the log is read instead, to the same state", async () => {
     // Given a service with settlements and a reversal, stopped cleanly
     const dataDir = tempDir();
     const otherDir = tempDir();
@@ -188,6 +188,15 @@ describe('the decision snapshot', () => {
     expect(await fundsPaid(svc.url)).toEqual(funds);
     await svc.stop();
     expect(svc.stderr()).toContain('decision snapshot ignored');
+
+    // When it is ahead of the log (a log restored from an older backup): ignored, the same
+    const own = JSON.parse(readFileSync(join(dataDir, 'decision-snapshot.json'), 'utf8')) as Obj;
+    writeFileSync(join(dataDir, 'decision-snapshot.json'), JSON.stringify({ ...own, position: own.position + 1_000 }));
+    svc = await start(dataDir);
+    ready = (await call(svc.url, 'GET', '/ready')).body;
+    expect([ready.rebuilt.fromPosition, ready.rebuilt.events]).toEqual([0, ready.position]);
+    expect(await fundsPaid(svc.url)).toEqual(funds);
+    await svc.stop();
 
     // When it is missing: the same
     rmSync(join(dataDir, 'decision-snapshot.json'));

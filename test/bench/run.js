@@ -136,17 +136,17 @@ const SECTIONS = {
     },
   },
   d: {
-    title: 'replay (read-model rebuild)',
+    title: "replay (the audits' whole-log fold)",
     async run() {
       const { benchReplay } = await import('./replay.js');
       const r = await benchReplay();
+      // Its old target (≥ 200,000/s) is withdrawn: the service no longer folds the whole log at start-up; the audits do.
       row(
-        '(d) replay ReadModel.rebuild, events/s',
+        '(d) whole-log fold (the audits), events/s',
         perSec(r.rate),
         `${perSec(r.plainRate)} plain readAll`,
         ratio(r.rate, r.plainRate),
-        '≥ 200,000/s',
-        r.rate >= 200_000,
+        'info',
       );
       row(
         '(d) bound: reading alone (raw rows + JSON.parse)',
