@@ -66,10 +66,10 @@ describe('the dependency rule', () => {
   it('lets only the SQLite adapter and the ledger journal import better-sqlite3, and only the runtime pick the adapter', () => {
     const all = [...sources('libs'), ...sources('apps')];
     const importers = (name: string) => all.filter((f) => imports(f).includes(name)).map((f) => relative('.', f));
-    // Two stores on SQLite, one file each: the event store's adapter, and the ledger's journal with
-    // the query projections written in its transactions (the same file, ledger.sqlite).
+    // Two stores on SQLite, one file each: the event store's adapter (its connections), and the
+    // ledger's journal with the query projections written in its transactions (ledger.sqlite).
     expect(importers('better-sqlite3').sort()).toEqual([
-      'libs/event-store-sqlite/src/sqlite-event-store.ts',
+      'libs/event-store-sqlite/src/sqlite-connections.ts',
       'libs/ledger/src/projections.ts',
       'libs/ledger/src/sqlite-journal.ts',
     ]);

@@ -2,7 +2,7 @@
 // each group commit it is sent, so the COMMIT's fsync happens off the main thread. Batches arrive
 // one at a time (the main thread waits for each reply), so no queue is needed here.
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { openWriteConnection } from './sqlite-event-store.js';
+import { openWriteConnection } from './sqlite-connections.js';
 import { writeBatch } from './write-batch.js';
 import { errorInfo, type FromWriter, type ToWriter, type WriterWorkerData } from './writer-protocol.js';
 
