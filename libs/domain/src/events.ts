@@ -1,6 +1,6 @@
 // The event catalogue: every event medaid records, the data it carries and the stream it goes to.
 // The deciders (person.ts, adjustment.ts, subsidy.ts, funds.ts, visit.ts) produce these, and the
-// readers — the read model, the ledger's posting rules, the year report, the audits — read these
+// readers — the decision state, the audits' fold, the ledger's posting rules, the year report, the audits — read these
 // same types: an event's shape is declared once, here. Types and stream names only; pure.
 import type { Discharge, YearState } from './calculation.js';
 import type { Policy, PolicyRef } from './policy.js';

@@ -9,7 +9,7 @@
 // Tables: journal (one row per entry; `body` is the canonical JSON that is hashed, the other
 // columns are copies for queries), journal_accounts (which entries touch which account: GET
 // /v1/ledger?account=…), balances (per account and year, kept in the same transaction),
-// checkpoint, and a snapshot of the read model's counters (written by the service when it stops;
+// checkpoint, and a snapshot of the service's fund accounts (written by the service when it stops;
 // `medaid audit replay` compares against it). Amounts live in the body only, under the hash.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';

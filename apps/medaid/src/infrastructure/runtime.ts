@@ -121,7 +121,7 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
   }
 }
 
-/** The store alone, for readers (medaid audit): no lock, no read model, no ledger; nothing is appended. */
+/** The store alone, for readers (medaid audit): no lock, no decision state, no ledger; nothing is appended. */
 export async function openEventStore(dataDir: string, options: RuntimeOptions = {}): Promise<EventStore> {
   return options.storeUrl === undefined
     ? SqliteEventStore.open({ path: join(dataDir, 'events.sqlite'), tagRules: MEDAID_TAG_RULES })
@@ -144,8 +144,8 @@ function personCacheFromEnv(): number {
 }
 
 /**
- * One service per data directory: the read model assumes it is the only writer. A lock left by
- * a killed process (kill -9) is taken over once its pid is gone.
+ * One service per data directory: the fund accounts in memory and the decision snapshot assume it
+ * is the only writer. A lock left by a killed process (kill -9) is taken over once its pid is gone.
  */
 function acquireLock(path: string): () => void {
   for (let attempt = 0; attempt < 2; attempt++) {

@@ -1,9 +1,10 @@
 // The service's ledger: the journal in DIR/ledger.sqlite, written on a thread of its own by the
 // one writer following the event log from the journal's checkpoint, and read here (GET /v1/ledger).
-// Started by the runtime after the read model is rebuilt; stopped before the store closes, after
-// posting everything the log holds (SIGTERM). Then the read model's counters are saved next to
-// the journal, so that `medaid audit replay` can compare what the service held in memory with a
-// rebuild from the log.
+// Started by the runtime once the decision state is at the head of the log; stopped before the
+// store closes, after posting everything the log holds (SIGTERM). Then the fund accounts the
+// service held are saved next to the journal, so that `medaid audit replay` can compare what the
+// service held in memory with a rebuild from the log. The query projections (projections.ts)
+// are written in the journal's transactions.
 import { join } from 'node:path';
 import type { EventStore } from '#event-store';
 import { JournalThread, LedgerWriter, SqliteJournal, ThreadLedgerFollower } from '#ledger';
@@ -48,9 +49,9 @@ export class Ledger {
   }
 
   /**
-   * After the store closed (nothing more can change the model): closes the journal and saves the
-   * read model's counters when given (the runtime passes the model only if commands changed it
-   * since the rebuild; a model that is only a rebuild would tell an audit nothing).
+   * After the store closed (nothing more can change the state): closes the journal and saves the
+   * fund accounts when given (the runtime passes the state only if commands changed it since the
+   * start; a state only read from the log would tell an audit nothing).
    */
   async close(model: { position: number; eventCount: number; funds: ReadonlyMap<string, FundAccount> } | null): Promise<void> {
     await this.thread.close();

@@ -4,8 +4,9 @@
 // one are read), so a report always includes every settlement acknowledged before it was asked
 // for, and costs O(new events + the year's settlements), not a fold of the whole log; when the log
 // has not moved, the last report of that year is answered again. Nothing is folded until the
-// first report is asked for: start-up already reads the whole log once for the read model, and a
-// service whose reports are never asked for should not read it twice.
+// first report is asked for. Known limit (issue 11): the first report of a service folds the
+// whole log and keeps every active settlement's facts in memory; it is to become a projection on
+// disk like the settlement search.
 import { Controller, Get, Param } from '@nestjs/common';
 import { ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { ReportState, YearReport, applyReportEvent, buildYearReport, initialReportState, parseReportYear } from '#domain';

@@ -1,7 +1,7 @@
-// The read model's index of adjustments: each adjustment's state from its own stream
-// (`adjustment-{id}`), and whether the person stream holds its AdjustmentApplied — the authority
-// on "approved" (see commands/adjustments). Part of the ReadModel: rebuilt from the log at start,
-// advanced after every acknowledged append. Adjustments are rare corrections, so all are kept.
+// The audits' whole-log fold (read-model.ts) keeps this index of adjustments: each adjustment's
+// state from its own stream (`adjustment-{id}`), and whether the person stream holds its
+// AdjustmentApplied — the authority on "approved" (see commands/adjustments). The service reads
+// an adjustment from the store when it needs it (shared/lookups.ts).
 import { ActorRef, AdjustmentAppliedData, AdjustmentEvent, AdjustmentState, AdjustmentStatus, evolveAdjustment } from '#domain';
 
 export interface AdjustmentEntry {

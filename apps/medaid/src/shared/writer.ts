@@ -89,15 +89,6 @@ export class EventWriter {
     });
   }
 
-  /** The settlement recorded at a revision of a person's stream. */
-  async readSettlement(personId: string, revision: number): Promise<SettlementRecord> {
-    const [event] = await this.store.readStream(personStream(personId), { fromRevision: revision, maxCount: 1 });
-    if (event === undefined || event.type !== 'DischargeSettled') {
-      throw new Error(`no DischargeSettled at ${personStream(personId)}@${revision}: the read model and the store disagree`);
-    }
-    return this.state.settlementRecord(event.data as SettledData);
-  }
-
   async readEvent(streamId: string, revision: number) {
     const [event] = await this.store.readStream(streamId, { fromRevision: revision, maxCount: 1 });
     return event;
