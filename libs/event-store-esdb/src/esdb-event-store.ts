@@ -30,7 +30,6 @@ import {
   EventIdConflictError,
   WrongExpectedRevisionError,
   checkTagRules,
-  tagsOf,
   type AppendOptions,
   type AppendResult,
   type EventData,
@@ -159,12 +158,7 @@ export class EsdbEventStore implements EventStore {
         if (condition !== undefined && !this.tags.holds(condition) && !(await this.isRetry(streamId, prepared, options.expectedRevision))) {
           throw new AppendConditionFailedError(streamId, condition);
         }
-        const result = await this.retrying(() => this.append(streamId, prepared, options.expectedRevision));
-        if (events.some((e) => tagsOf(this.tags.rules, e.type, e.data).length > 0)) {
-          for (const e of await this.readRange(streamId, result.nextExpectedRevision - events.length + 1, events.length, false))
-            this.tags.add(e);
-        }
-        return result;
+        return this.retrying(() => this.append(streamId, prepared, options.expectedRevision)); // readBack indexes the events
       }),
     );
   }
@@ -338,6 +332,8 @@ export class EsdbEventStore implements EventStore {
     events.forEach((e, i) => {
       if (stored[i]?.id !== e.id || stored[i]!.type !== e.type) throw new EventIdConflictError(streamId, e.id);
     });
+    // The events as stored, with their positions: what the tag index keeps (a retry adds nothing twice).
+    if (this.tags.rules.length > 0) for (const e of stored) this.tags.add(e);
     return { nextExpectedRevision: firstRevision + events.length - 1, position: stored[events.length - 1]!.position };
   }
 

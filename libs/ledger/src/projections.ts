@@ -72,6 +72,7 @@ export interface SettlementRow {
 
 export class ProjectionTables {
   private readonly stmt;
+  private readonly searches = new Map<string, Database.Statement<Array<string | number>, Record<string, unknown>>>();
 
   constructor(private readonly db: Database.Database) {
     this.stmt = {
@@ -215,26 +216,27 @@ export class ProjectionTables {
     add('discharge_date <= ?', f.to);
     add('position < ?', f.before);
     const sql = `SELECT * FROM settlements ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY position DESC LIMIT ?`;
-    return this.db
-      .prepare<Array<string | number>, Record<string, unknown>>(sql)
-      .all(...args, f.limit)
-      .map((r) => ({
-        settlementId: r.settlement_id as string,
-        hospitalId: r.hospital_id as string,
-        visitId: r.visit_id as string,
-        personId: r.person_id as string,
-        region: r.region as string,
-        year: r.year as number,
-        dischargeDate: r.discharge_date as string,
-        category: r.category as string,
-        status: r.status as 'settled' | 'reversed',
-        policy: { policyId: r.policy_id as string, version: r.policy_version as number },
-        totalFen: r.total_fen as number,
-        fundPayFen: r.fund_pay_fen as number,
-        patientPayFen: (r.total_fen as number) - (r.fund_pay_fen as number),
-        settledAtMs: r.settled_at_ms as number | null,
-        position: r.position as number,
-      }));
+    // One statement per combination of filters (at most 2^7), prepared once.
+    let statement = this.searches.get(sql);
+    if (statement === undefined)
+      this.searches.set(sql, (statement = this.db.prepare<Array<string | number>, Record<string, unknown>>(sql)));
+    return statement.all(...args, f.limit).map((r) => ({
+      settlementId: r.settlement_id as string,
+      hospitalId: r.hospital_id as string,
+      visitId: r.visit_id as string,
+      personId: r.person_id as string,
+      region: r.region as string,
+      year: r.year as number,
+      dischargeDate: r.discharge_date as string,
+      category: r.category as string,
+      status: r.status as 'settled' | 'reversed',
+      policy: { policyId: r.policy_id as string, version: r.policy_version as number },
+      totalFen: r.total_fen as number,
+      fundPayFen: r.fund_pay_fen as number,
+      patientPayFen: (r.total_fen as number) - (r.fund_pay_fen as number),
+      settledAtMs: r.settled_at_ms as number | null,
+      position: r.position as number,
+    }));
   }
 
   /**

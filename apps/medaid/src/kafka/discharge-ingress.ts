@@ -19,7 +19,7 @@ import { ReverseSettlement, SettleDischarge } from '../commands/settlements/sett
 import type { SettleOutcome } from '../commands/settlements/settlement.handlers.js';
 import { logUnexpected } from '../shared/log.js';
 import { retryableStoreCode } from '../shared/store-failures.js';
-import { readVisit, settledEvent } from '../shared/lookups.js';
+import { readVisit, reversalEvent, settledEvent } from '../shared/lookups.js';
 import { CommandMeta, EventWriter } from '../shared/writer.js';
 import type { Actor } from '../shared/writer.js';
 import { IngressCommand, PoisonError, decodeDischargeMessage } from './discharge-message.js';
@@ -118,9 +118,7 @@ export class DischargeIngress {
       const record = () => this.writer.state.settlementRecord(settled.data as SettledData);
       if (correlationOf(settled.metadata) === correlationId) return settlementResult(record(), 'settled', false);
       if (a.reversalRevision === null) continue;
-      const reversed = view.events.find(
-        (e) => e.type === 'SettlementReversed' && (e.data as { settlementId: string }).settlementId === a.settlementId,
-      );
+      const reversed = reversalEvent(view, a.settlementId);
       if (correlationOf(reversed?.metadata) === correlationId) return settlementResult(record(), 'reversed', false);
     }
     return null;
@@ -131,9 +129,7 @@ export class DischargeIngress {
     const view = await readVisit(this.writer.store, hospitalId, visitId);
     const last = view.attempts.at(-1);
     if (last === undefined || last.reversalRevision === null) return null;
-    const reversed = view.events.find(
-      (e) => e.type === 'SettlementReversed' && (e.data as { settlementId: string }).settlementId === last.settlementId,
-    );
+    const reversed = reversalEvent(view, last.settlementId);
     if ((reversed?.data as { reason?: unknown } | undefined)?.reason !== reason) return null;
     return settlementResult(
       this.writer.state.settlementRecord(settledEvent(view, last.settlementId)!.data as SettledData),

@@ -10,7 +10,7 @@ import type { EventStore } from '#event-store';
 import type { SettlementFilter } from '#ledger';
 import { Ledger } from '../ledger/ledger.js';
 import { DecisionState, PersonEntry } from '../shared/decision-state.js';
-import { adjustmentSummaries, readVisit } from '../shared/lookups.js';
+import { adjustmentSummaries, readVisit, reversalEvent, settledEvent } from '../shared/lookups.js';
 
 /** Injection tokens of what the read side reads (the runtime provides them). */
 export const STORE = Symbol('EventStore');
@@ -134,11 +134,8 @@ export class GetVisitHandler implements IQueryHandler<GetVisit> {
     if (view.attempts.length === 0) return null;
     const history = await Promise.all(
       view.attempts.map(async (a): Promise<VisitHistoryEntry> => {
-        const settled = view.events.find((e) => e.type === 'DischargeSettled' && (e.data as SettledData).settlementId === a.settlementId)!;
-        const reversal =
-          view.events.find(
-            (e) => e.type === 'SettlementReversed' && (e.data as { settlementId: string }).settlementId === a.settlementId,
-          ) ?? null;
+        const settled = settledEvent(view, a.settlementId)!;
+        const reversal = reversalEvent(view, a.settlementId) ?? null;
         // Listed only when the settlement has adjustments, so a view without any keeps its shape.
         const adjustments = await adjustmentSummaries(this.store, view, a.settlementId);
         return {

@@ -80,6 +80,11 @@ export function settledEvent(view: VisitView, settlementId: string): RecordedEve
   return view.events.find((e) => e.type === 'DischargeSettled' && (e.data as SettledData).settlementId === settlementId);
 }
 
+/** The SettlementReversed event of a settlement in a visit's events. */
+export function reversalEvent(view: VisitView, settlementId: string): RecordedEvent | undefined {
+  return view.events.find((e) => e.type === 'SettlementReversed' && (e.data as SettlementReversedData).settlementId === settlementId);
+}
+
 export interface AdjustmentEntry {
   state: AdjustmentState;
   /** Revision of the adjustment's own stream. */
