@@ -124,6 +124,7 @@ describe('kill -9 in the middle of settlements and reversals', () => {
     svc = await start(dataDir, { MEDAID_PERSON_CACHE: '2' });
     const ready = (await call(svc.url, 'GET', '/ready')).body;
     expect(ready.rebuilt.events).toBeGreaterThan(0); // the tail after the snapshot written at start-up
+
     const views = await pool(load, 16, async (d) => {
       const r = await call(svc.url, 'GET', `/v1/settlements/${d.hospitalId}/${d.visitId}`);
       return r.status === 404 ? null : r.body;
@@ -148,6 +149,8 @@ describe('kill -9 in the middle of settlements and reversals', () => {
     }
     const after = await pool(load, 16, async (d) => (await call(svc.url, 'GET', `/v1/settlements/${d.hospitalId}/${d.visitId}`)).body);
     expect(after.every((v) => v.current.status === 'settled')).toBe(true);
+    const cache = (await call(svc.url, 'GET', '/ready')).body.personCache as Obj;
+    expect([cache.capacity, cache.size <= 2, cache.misses > 0]).toEqual([2, true, true]);
     expect(await fundsPaid(svc.url)).toEqual(paidByFund(after));
     await svc.stop();
   }, 120_000);

@@ -100,6 +100,8 @@ export class HealthController {
       position: model.position,
       events: model.eventCount,
       rebuilt: this.runtime.rebuilt,
+      // How well the bounded person cache serves: a low hit rate means decisions read persons' streams.
+      personCache: { size: model.persons.size, capacity: model.persons.capacity, hits: model.persons.hits, misses: model.persons.misses },
       ledger: { ...ledger, behind: Math.max(0, model.position - ledger.position) },
       ...parts,
     };
