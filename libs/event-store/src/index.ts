@@ -203,3 +203,13 @@ export function deterministicEventId(...parts: string[]): string {
   const x = h.subarray(0, 16).toString('hex');
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
 }
+
+export {
+  CheckpointedFollower,
+  doublingDelayMs,
+  type FollowerOptions,
+  type FollowerSink,
+  type FollowerState,
+  type FollowerStatus,
+  type LogPages,
+} from './follower.js';

@@ -7,7 +7,8 @@
 // request path's thread. One batch is written while the next forms; when that one is full too the
 // subscription waits (back-pressure: memory stays bounded).
 import { policyKey, policyStream } from '#domain';
-import type { EventStore, LogPosition, RecordedEvent, Subscription } from '#event-store';
+import { CheckpointedFollower, doublingDelayMs } from '#event-store';
+import type { EventStore, LogPosition, RecordedEvent } from '#event-store';
 import { checkBalanced, sealWithBody } from './journal.js';
 import type { JournalEntry, JournalLine } from './journal.js';
 import { entryYear, postingsFor, reversibleSettlementOf } from './postings.js';
@@ -206,27 +207,17 @@ export const RETRY_MESSAGE = 'ledger writer failed; following the log again from
 export const FOREIGN_JOURNAL_MESSAGE =
   'the ledger checkpoint names an event this log does not have; the ledger is NOT written (ledger.sqlite belongs to another log?)';
 
-/** The wait before following the log again after the n-th failure in a row: doubling from retryMs, at most 30 s. */
-export const retryDelayMs = (retryMs: number, failures: number) => Math.min(30_000, retryMs * 2 ** Math.min(failures - 1, 5));
-
+/**
+ * The writer of the journal when the log is not the embedded one (EventStoreDB): the one
+ * checkpointed follower of the log on this thread, reading pages of $all after the journal's
+ * checkpoint and posting each through the sink (a JournalThread: hashing, inserts and fsync happen
+ * off this thread) in one transaction with the new checkpoint.
+ */
 export class LedgerWriter implements LedgerFollower {
-  state: LedgerWriterState = 'starting';
-  /** Every event up to here is posted (the committed checkpoint). */
-  position: LogPosition = 0;
-  /** The last event received from the subscription. */
-  private delivered: LogPosition = 0;
-  entriesWritten = 0;
-  private buffer: LogEvent[] = [];
-  private chain: Promise<void> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
-  private subscription: Subscription | undefined;
-  private failures = 0;
-  private broken = false;
-  private stopping = false;
+  private refused = false;
+  private entriesWritten = 0;
   private readonly funds = new PolicyFunds();
-  private readonly maxBatchEvents: number;
-  private readonly lingerMs: number;
-  private readonly retryMs: number;
+  private readonly follower: CheckpointedFollower<LogEvent>;
   private readonly log: LedgerLog;
 
   constructor(
@@ -234,132 +225,54 @@ export class LedgerWriter implements LedgerFollower {
     private readonly journal: JournalSink,
     options: LedgerWriterOptions = {},
   ) {
-    this.maxBatchEvents = options.maxBatchEvents ?? 1_000;
-    this.lingerMs = options.lingerMs ?? 50;
-    this.retryMs = options.retryMs ?? 1_000;
     this.log = options.log ?? stderrLedgerLog;
-    if (!(Number.isInteger(this.maxBatchEvents) && this.maxBatchEvents >= 1 && this.maxBatchEvents <= 10_000))
-      throw new Error('maxBatchEvents must be 1 to 10,000');
+    const sink = {
+      checkpoint: () => journal.head().followFrom,
+      commit: async (page: readonly LogEvent[]) => {
+        await this.funds.prepare(page, store);
+        this.entriesWritten += await journal.post(page, this.funds);
+      },
+    };
+    this.follower = new CheckpointedFollower<LogEvent>(store, sink, {
+      maxPageEvents: options.maxBatchEvents ?? 1_000,
+      idleMs: options.lingerMs ?? 50,
+      retryDelayMs: doublingDelayMs(options.retryMs ?? 1_000),
+      onFailure: (error, at) => this.log('error', RETRY_MESSAGE, { error: String(error), position: at.position, retryInMs: at.retryInMs }),
+    });
   }
 
   /** Follows the log from the journal's checkpoint; returns at once. */
   async start(): Promise<void> {
     const checkpoint = this.journal.head();
-    this.position = checkpoint.followFrom;
     const [atCheckpoint] =
       checkpoint.position === 0 ? [] : await this.store.readAll({ fromPosition: checkpoint.position - 1, maxCount: 1 });
     const foreign = foreignCheckpoint(checkpoint, atCheckpoint);
     if (foreign !== null) {
       // An operator must move the file away.
-      this.state = 'failed';
+      this.refused = true;
       this.log('error', FOREIGN_JOURNAL_MESSAGE, foreign);
       return;
     }
-    this.follow();
+    await this.follower.start();
   }
 
   /** Posts what the log holds now (bounded by deadlineMs), then stops following it. */
   async stop(deadlineMs = 5_000): Promise<void> {
     await this.catchUp(deadlineMs);
-    this.stopping = true;
-    clearTimeout(this.timer);
-    await this.subscription?.unsubscribe();
-    await this.flushed();
-    if (this.state !== 'failed') this.state = 'stopped';
+    await this.follower.stop();
   }
 
   /** Waits until every event recorded when called is posted; false when the deadline came first. */
   async catchUp(deadlineMs = 20_000): Promise<boolean> {
-    const head = await this.store.headPosition().catch(() => this.delivered);
-    const deadline = Date.now() + deadlineMs;
-    while (this.position < head && this.state === 'following' && Date.now() < deadline) {
-      if (this.delivered >= head) await this.flushed();
-      else await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    const caughtUp = this.position >= head;
-    if (!caughtUp) this.log('warn', BEHIND_MESSAGE, { position: this.position, head });
+    const { position } = this.follower.status();
+    const head = await this.store.headPosition().catch(() => position);
+    const caughtUp = !this.refused && (await this.follower.reach(head, deadlineMs));
+    if (!caughtUp) this.log('warn', BEHIND_MESSAGE, { position: this.follower.status().position, head });
     return caughtUp;
   }
 
   status(): LedgerWriterStatus {
-    return { state: this.state, position: this.position, entriesWritten: this.entriesWritten };
-  }
-
-  private follow(): void {
-    if (this.stopping) return;
-    this.broken = false;
-    this.buffer = [];
-    this.delivered = this.position;
-    this.state = 'following';
-    this.subscription = this.store.subscribeToAll((event) => this.onEvent(event), {
-      fromPosition: this.position,
-      onError: (error) => this.failed(error),
-    });
-  }
-
-  private onEvent(event: RecordedEvent): void | Promise<void> {
-    if (this.broken || this.stopping) return;
-    this.buffer.push(event);
-    this.delivered = event.position;
-    if (this.buffer.length >= this.maxBatchEvents) return this.flush();
-    if (this.timer === undefined) {
-      this.timer = setTimeout(() => void this.flush(), this.lingerMs);
-      this.timer.unref();
-    }
-  }
-
-  /**
-   * Queues the buffered events to be written after the write under way (one write at a time, in
-   * log order) and resolves when that earlier write is done: the next batch forms while this one
-   * is written, and no more than two are ever waiting.
-   */
-  private flush(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const batch = this.buffer;
-    this.buffer = [];
-    const before = this.chain;
-    if (batch.length > 0) this.chain = this.chain.then(() => this.write(batch));
-    return before;
-  }
-
-  /** Everything buffered is written. */
-  private async flushed(): Promise<void> {
-    await this.flush();
-    await this.chain;
-  }
-
-  private async write(batch: LogEvent[]): Promise<void> {
-    if (this.broken) return; // the next subscription re-delivers from the checkpoint
-    try {
-      await this.funds.prepare(batch, this.store);
-      this.entriesWritten += await this.journal.post(batch, this.funds);
-      this.position = Math.max(this.position, batch[batch.length - 1]!.position);
-      this.failures = 0;
-    } catch (error) {
-      this.failed(error);
-    }
-  }
-
-  /**
-   * A write or the subscription failed: drop what is buffered and, after a pause, follow the log
-   * again from the committed checkpoint. Never from inside the handler: unsubscribe waits for it.
-   */
-  private failed(error: unknown): void {
-    if (this.broken) return;
-    this.broken = true;
-    this.failures += 1;
-    this.state = 'retrying';
-    const waitMs = retryDelayMs(this.retryMs, this.failures);
-    this.log('error', RETRY_MESSAGE, { error: String(error), position: this.position, retryInMs: waitMs });
-    const old = this.subscription;
-    setTimeout(() => {
-      void (async () => {
-        await old?.unsubscribe();
-        await this.chain;
-        this.position = this.journal.head().followFrom;
-        this.follow();
-      })().catch((e: unknown) => this.log('error', 'ledger writer could not restart', { error: String(e) }));
-    }, waitMs).unref();
+    const { state, position } = this.follower.status();
+    return { state: this.refused ? 'failed' : state, position, entriesWritten: this.entriesWritten };
   }
 }

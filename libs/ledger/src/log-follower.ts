@@ -1,12 +1,13 @@
 // The ledger's writer when the log is the embedded one (events.sqlite): it runs on the journal's
 // own thread and reads the log there with a connection of its own, so the thread that answers
 // requests neither reads nor parses any event for the ledger (with EventStoreDB the LedgerWriter
-// follows the log on the main thread and sends the batches here). Same rules as LedgerWriter:
-// each page of the log after the journal's checkpoint is posted in ONE transaction with the new
-// checkpoint (a crash re-posts nothing and skips nothing), a journal of another log is refused,
-// and a failure is retried from the committed checkpoint after a pause that doubles.
-import type { LogPosition, RecordedEvent } from '#event-store';
-import { FOREIGN_JOURNAL_MESSAGE, PolicyFunds, RETRY_MESSAGE, foreignCheckpoint, postBatch, retryDelayMs } from './ledger-writer.js';
+// follows the log on the main thread and sends the batches here). Both are the one checkpointed
+// follower of the log (#event-store's CheckpointedFollower) with the journal as its sink: each page
+// after the journal's checkpoint is posted in ONE transaction with the new checkpoint (a crash
+// re-posts nothing and skips nothing), a journal of another log is refused, and a failure is
+// retried from the committed checkpoint after a pause that doubles.
+import { CheckpointedFollower, doublingDelayMs, type LogPosition, type RecordedEvent } from '#event-store';
+import { FOREIGN_JOURNAL_MESSAGE, PolicyFunds, RETRY_MESSAGE, foreignCheckpoint, postBatch } from './ledger-writer.js';
 import type { LedgerLog, LedgerWriterState, LedgerWriterStatus } from './ledger-writer.js';
 import type { SqliteJournal } from './sqlite-journal.js';
 
@@ -26,94 +27,62 @@ export interface LogFollowerOptions {
 }
 
 export class LogFollower {
-  private state: LedgerWriterState = 'starting';
-  private position: LogPosition = 0;
+  private refused = false;
   private entriesWritten = 0;
-  private failures = 0;
-  private timer: NodeJS.Timeout | undefined;
   private readonly funds = new PolicyFunds();
+  private readonly follower: CheckpointedFollower;
 
   constructor(
     private readonly journal: SqliteJournal,
     private readonly reader: SyncLogReader,
-    private readonly options: LogFollowerOptions,
+    options: LogFollowerOptions,
     /** Told after every change: start, each batch posted, failures, halt. */
     private readonly onStatus: (status: LedgerWriterStatus) => void,
     private readonly log: LedgerLog,
-  ) {}
+  ) {
+    const sink = {
+      checkpoint: () => journal.head().followFrom,
+      commit: (page: readonly RecordedEvent[]) => {
+        this.funds.prepareSync(page, (streamId) => reader.readStream(streamId));
+        this.entriesWritten += postBatch(journal, page, this.funds);
+      },
+    };
+    this.follower = new CheckpointedFollower(reader, sink, {
+      maxPageEvents: options.maxBatchEvents,
+      idleMs: options.lingerMs,
+      retryDelayMs: doublingDelayMs(options.retryMs),
+      onFailure: (error, at) => log('error', RETRY_MESSAGE, { error: String(error), position: at.position, retryInMs: at.retryInMs }),
+      onStatus: () => onStatus(this.status()),
+    });
+  }
 
   status(): LedgerWriterStatus {
-    return { state: this.state, position: this.position, entriesWritten: this.entriesWritten };
+    const { state, position } = this.follower.status();
+    const shown: LedgerWriterState = this.refused ? 'failed' : state;
+    return { state: shown, position, entriesWritten: this.entriesWritten };
   }
 
   /** Checks that the journal belongs to this log, then follows it. */
   start(): void {
     const checkpoint = this.journal.head();
-    this.position = checkpoint.followFrom;
     const [atCheckpoint] = checkpoint.position === 0 ? [] : this.reader.readAll({ fromPosition: checkpoint.position - 1, maxCount: 1 });
     const foreign = foreignCheckpoint(checkpoint, atCheckpoint);
-    if (foreign !== null) {
-      this.state = 'failed';
-      this.log('error', FOREIGN_JOURNAL_MESSAGE, foreign);
-    } else {
-      this.state = 'following';
-      this.schedule(0);
+    if (foreign === null) {
+      void this.follower.start();
+      return;
     }
+    this.refused = true;
+    this.log('error', FOREIGN_JOURNAL_MESSAGE, foreign);
     this.onStatus(this.status());
   }
 
   /** Looks at the log now instead of at the end of the linger (someone waits for the ledger). */
   wake(): void {
-    if (this.state === 'following' && this.timer !== undefined) this.schedule(0);
+    this.follower.wake();
   }
 
-  /** Stops following; what is posted stays posted. */
+  /** Stops following; what is posted stays posted. A page is posted within one turn of this thread, so none is under way here. */
   halt(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.state !== 'failed') this.state = 'stopped';
-    this.onStatus(this.status());
-  }
-
-  private schedule(ms: number): void {
-    clearTimeout(this.timer);
-    // setTimeout even for 0: the thread reads its messages (wake, halt) between two batches.
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.step();
-    }, ms);
-  }
-
-  /** Posts the next page of the log, if any; then looks again at once (full page) or after the linger. */
-  private step(): void {
-    if (this.state !== 'following' && this.state !== 'retrying') return;
-    let full = false;
-    try {
-      const page = this.reader.readAll({ fromPosition: this.position, maxCount: this.options.maxBatchEvents });
-      if (page.length > 0) {
-        this.funds.prepareSync(page, (streamId) => this.reader.readStream(streamId));
-        this.entriesWritten += postBatch(this.journal, page, this.funds);
-        this.position = page[page.length - 1]!.position;
-        full = page.length === this.options.maxBatchEvents;
-      }
-      const recovered = this.state === 'retrying';
-      this.state = 'following';
-      this.failures = 0;
-      if (page.length > 0 || recovered) this.onStatus(this.status());
-    } catch (error) {
-      this.failures += 1;
-      this.state = 'retrying';
-      const waitMs = retryDelayMs(this.options.retryMs, this.failures);
-      this.log('error', RETRY_MESSAGE, { error: String(error), position: this.position, retryInMs: waitMs });
-      try {
-        this.position = this.journal.head().followFrom; // what the failed transaction did not commit is read again
-      } catch {
-        // the journal cannot even be read: the next step fails and waits longer
-      }
-      this.onStatus(this.status());
-      this.schedule(waitMs);
-      return;
-    }
-    this.schedule(full ? 0 : this.options.lingerMs);
+    void this.follower.stop();
   }
 }

@@ -1,16 +1,18 @@
 // Egress relay (transactional outbox over the event log): follows $all from a durable checkpoint
 // and publishes every recorded event to medaid.events.v1, and the payout-bearing ones also to
 // medaid.payouts.v1. The store's log is the outbox: an event is recorded first and relayed after,
-// so HTTP settlement never waits for Kafka and keeps working while the broker is down.
+// so HTTP settlement never waits for Kafka and keeps working while the broker is down. It is the
+// log's one checkpointed follower (#event-store's CheckpointedFollower) with Kafka as the sink.
 // - Order: one batch in flight at a time, events in log order, key = streamId, and an idempotent
 //   producer, so the first copy of each event in a partition appears in stream order.
-// - No loss: the checkpoint moves only after Kafka acknowledged the whole batch. A crash in between
-//   republishes from the checkpoint; consumers drop the duplicates by the event-id header.
-// - Bounded: at most one batch in flight, one waiting behind it and one forming (maxBatchEvents,
-//   maxBatchBytes); while they wait for Kafka the subscription handler waits too, which stops
-//   reading the log — but reading the next batch overlaps with publishing the one before.
-import type { EventStore, RecordedEvent, Subscription } from '#event-store';
-import { backoffMs, sleep } from '#kafka';
+// - No loss: the checkpoint moves only after Kafka acknowledged the whole batch. A failed send is
+//   followed again from the checkpoint after a backoff (the same events, whole and in order); a
+//   crash in between republishes from the checkpoint; consumers drop the duplicates by the
+//   event-id header.
+// - Bounded: one page of the log (maxBatchEvents) in hand, sent in batches of at most maxBatchBytes.
+import { CheckpointedFollower } from '#event-store';
+import type { EventStore, RecordedEvent } from '#event-store';
+import { backoffMs } from '#kafka';
 import type { BackoffOptions, KafkaLog, KafkaPublisher, OutgoingMessage, TopicMessages } from '#kafka';
 import type { RelayCheckpoint } from './relay-checkpoint.js';
 
@@ -29,11 +31,11 @@ export function carriesPayouts(event: Pick<RecordedEvent, 'type' | 'data'>): boo
 }
 
 export interface RelayOptions {
-  /** Most events in one batch (default 500). */
+  /** Most events read from the log at once (default 500). */
   maxBatchEvents?: number;
-  /** Most bytes (values + headers) in one batch (default 512 KiB, half of Kafka's default request batch limit); a larger single event goes alone. */
+  /** Most bytes (values + headers) in one send (default 512 KiB, half of Kafka's default request batch limit); a larger single event goes alone. */
   maxBatchBytes?: number;
-  /** How long a partial batch waits for more events (default 10 ms). */
+  /** How long to wait before reading the log again when it had nothing new (default 10 ms). */
   lingerMs?: number;
   retryBackoff?: BackoffOptions;
 }
@@ -47,20 +49,15 @@ interface Prepared {
   payout: boolean;
 }
 
+/** A send Kafka refused (rather than a read of the log that failed): said so in the log. */
+class SendFailed extends Error {}
+
 export class EventRelay {
   state: RelayState = 'idle';
   /** Every event up to here is acknowledged by Kafka (and checkpointed). */
   position = 0;
-  private buffer: Prepared[] = [];
-  private bufferBytes = 0;
-  private chain: Promise<void> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
-  private subscription: Subscription | undefined;
-  private readonly stopping = new AbortController();
-  private readonly maxBatchEvents: number;
+  private readonly follower: CheckpointedFollower;
   private readonly maxBatchBytes: number;
-  private readonly lingerMs: number;
-  private readonly backoff: BackoffOptions;
 
   constructor(
     private readonly store: EventStore,
@@ -70,11 +67,17 @@ export class EventRelay {
     private readonly log: KafkaLog,
     options: RelayOptions = {},
   ) {
-    this.maxBatchEvents = options.maxBatchEvents ?? 500;
+    const maxBatchEvents = options.maxBatchEvents ?? 500;
     this.maxBatchBytes = options.maxBatchBytes ?? 512 * 1024;
-    this.lingerMs = options.lingerMs ?? 10;
-    this.backoff = options.retryBackoff ?? { initialMs: 200, maxMs: 5_000 };
-    if (!(this.maxBatchEvents >= 1 && this.maxBatchEvents <= 10_000)) throw new Error('maxBatchEvents must be 1 to 10,000');
+    const backoff = options.retryBackoff ?? { initialMs: 200, maxMs: 5_000 };
+    if (!(maxBatchEvents >= 1 && maxBatchEvents <= 10_000)) throw new Error('maxBatchEvents must be 1 to 10,000');
+    const sink = { checkpoint: () => this.position, commit: (page: readonly RecordedEvent[]) => this.publish(page) };
+    this.follower = new CheckpointedFollower(store, sink, {
+      maxPageEvents: maxBatchEvents,
+      idleMs: options.lingerMs ?? 10,
+      retryDelayMs: (failures) => backoffMs(failures, backoff),
+      onFailure: (error, at) => this.failed(error, at.failures),
+    });
   }
 
   async start(): Promise<void> {
@@ -90,7 +93,7 @@ export class EventRelay {
       from = 0;
     }
     this.position = from;
-    this.subscribe();
+    await this.follower.start();
   }
 
   /**
@@ -99,90 +102,52 @@ export class EventRelay {
    */
   async stop(deadlineMs = 5_000): Promise<void> {
     const head = await this.store.headPosition().catch(() => this.position);
-    const deadline = Date.now() + deadlineMs;
-    while (this.subscription !== undefined && this.position < head && this.state !== 'retrying' && Date.now() < deadline) await sleep(20);
-    this.stopping.abort();
-    clearTimeout(this.timer);
-    await this.subscription?.unsubscribe();
-    await this.chain;
+    if (this.state !== 'retrying') await this.follower.reach(head, deadlineMs);
+    await this.follower.stop();
     this.state = 'stopped';
     this.log('info', 'kafka relay stopped', { position: this.position, head });
   }
 
-  private subscribe(): void {
-    if (this.stopping.signal.aborted) return;
-    this.subscription = this.store.subscribeToAll((event) => this.onEvent(event), {
-      fromPosition: this.position,
-      onError: (error) => void this.resubscribe(error),
-    });
-  }
-
-  /** The subscription failed (e.g. a read error): wait, drop what was not acknowledged, and follow again from the checkpoint. */
-  private async resubscribe(error: unknown): Promise<void> {
-    this.subscription = undefined;
-    if (this.stopping.signal.aborted) return;
-    this.log('warn', 'kafka relay: reading the event log failed; following again from the checkpoint', {
-      error: String(error),
-      position: this.position,
-    });
-    await this.chain;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.buffer = [];
-    this.bufferBytes = 0;
-    await sleep(backoffMs(1, this.backoff), this.stopping.signal);
-    this.subscribe();
-  }
-
-  private async onEvent(event: RecordedEvent): Promise<void> {
-    if (this.stopping.signal.aborted) return;
-    const prepared = prepare(event);
-    if (this.buffer.length > 0 && (this.buffer.length >= this.maxBatchEvents || this.bufferBytes + prepared.bytes > this.maxBatchBytes)) {
-      // The full batch goes behind the one in flight; reading goes on into the next batch once the
-      // one in flight is acknowledged (backpressure: one in flight, one waiting, one forming).
-      const inFlight = this.chain;
-      void this.flush();
-      await inFlight;
+  /** Sends the page in batches bounded by bytes, moving the checkpoint after each acknowledged one. */
+  private async publish(page: readonly RecordedEvent[]): Promise<void> {
+    let batch: Prepared[] = [];
+    let bytes = 0;
+    for (const event of page) {
+      const prepared = prepare(event);
+      if (batch.length > 0 && bytes + prepared.bytes > this.maxBatchBytes) {
+        await this.send(batch);
+        [batch, bytes] = [[], 0];
+      }
+      batch.push(prepared);
+      bytes += prepared.bytes;
     }
-    this.buffer.push(prepared);
-    this.bufferBytes += prepared.bytes;
-    this.timer ??= setTimeout(() => void this.flush(), this.lingerMs);
+    if (batch.length > 0) await this.send(batch);
   }
 
-  /** Publishes the forming batch after the one in flight; resolves when it is acknowledged (or stopping). */
-  private flush(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    const batch = this.buffer;
-    this.buffer = [];
-    this.bufferBytes = 0;
-    if (batch.length === 0) return this.chain;
-    this.chain = this.chain.then(() => this.publish(batch));
-    return this.chain;
-  }
-
-  private async publish(batch: Prepared[]): Promise<void> {
+  private async send(batch: Prepared[]): Promise<void> {
     const last = batch[batch.length - 1]!.position;
-    if (last <= this.position) return; // already relayed before a resubscription
     const messages: TopicMessages[] = [
       { topic: this.topics.events, messages: batch.map((p) => p.event) },
       { topic: this.topics.payouts, messages: batch.filter((p) => p.payout).map((p) => p.event) },
     ];
-    for (let attempt = 1; !this.stopping.signal.aborted; attempt++) {
-      try {
-        await this.publisher.send(messages);
-        await this.checkpoint.write(last);
-        this.position = last;
-        if (this.state === 'retrying') this.log('info', 'kafka relay publishing again', { position: last });
-        this.state = 'publishing';
-        return;
-      } catch (error) {
-        if (this.state !== 'retrying' || attempt % 10 === 0)
-          this.log('warn', 'kafka relay cannot publish; retrying', { error: String(error), attempt, position: this.position });
-        this.state = 'retrying';
-        await sleep(backoffMs(attempt, this.backoff), this.stopping.signal);
-      }
+    try {
+      await this.publisher.send(messages);
+    } catch (error) {
+      throw new SendFailed(String(error));
     }
+    await this.checkpoint.write(last);
+    this.position = last;
+    if (this.state === 'retrying') this.log('info', 'kafka relay publishing again', { position: last });
+    this.state = 'publishing';
+  }
+
+  private failed(error: unknown, attempt: number): void {
+    if (this.state === 'stopped') return;
+    const fields = { error: error instanceof SendFailed ? error.message : String(error), attempt, position: this.position };
+    if (error instanceof SendFailed) {
+      if (this.state !== 'retrying' || attempt % 10 === 0) this.log('warn', 'kafka relay cannot publish; retrying', fields);
+    } else this.log('warn', 'kafka relay: reading the event log failed; following again from the checkpoint', fields);
+    this.state = 'retrying';
   }
 }
 

@@ -10,7 +10,7 @@ import type { EventStore } from '#event-store';
 import { PolicyFunds, SqliteJournal, postBatch } from '#ledger';
 import type { SnapshotMeta } from '#ledger';
 import { ReadModel } from '../shared/read-model.js';
-import { Problems, Progress, logPages } from './audit-support.js';
+import { Problems, Progress, followLog } from './audit-support.js';
 import { SNAPSHOT_KINDS, snapshotRows } from './read-model-snapshot.js';
 
 const PAGE_ROWS = 5_000;
@@ -64,13 +64,13 @@ async function replayConsistent(
   const journalUpTo = Math.min(liveHead.position, head);
   const modelUpTo = snapshot === null ? 0 : Math.min(snapshot.position, head);
   let events = 0;
-  for await (const page of logPages(store, Math.max(journalUpTo, modelUpTo))) {
+  await followLog(store, Math.max(journalUpTo, modelUpTo), (page) => {
     const toPost = page.filter((e) => e.position <= journalUpTo);
     if (toPost.length > 0) postBatch(rebuilt, toPost, funds);
     for (const e of page) if (e.position <= modelUpTo) model.apply(e.streamId, e.revision, e.position, e.type, e.data);
     events += page.length;
     options.progress.page(page.length, page[page.length - 1]!.position);
-  }
+  });
   if (snapshot !== null) rebuilt.writeSnapshot({ position: model.position, events: model.eventCount }, snapshotRows(model));
 
   options.progress.note('comparing the live projections with the rebuilt ones');

@@ -1,5 +1,6 @@
-// What `medaid audit verify` and `medaid audit replay` share: reading the log in pages up to a
-// position, progress on stderr, and a bounded list of problems.
+// What `medaid audit verify` and `medaid audit replay` share: one pass over the log in pages up to
+// a position, progress on stderr, and a bounded list of problems.
+import { CheckpointedFollower } from '#event-store';
 import type { EventStore, RecordedEvent } from '#event-store';
 import type { JournalLine } from '#ledger';
 
@@ -9,16 +10,18 @@ export const PAGE_EVENTS = 5_000;
 export const MAX_LISTED_PROBLEMS = 100;
 const PROGRESS_EVERY_MS = 2_000;
 
-/** Pages of the log after `from` up to `upTo` (inclusive), in global order. */
-export async function* logPages(store: EventStore, upTo: number, from = 0): AsyncGenerator<RecordedEvent[]> {
-  let position = from;
-  while (position < upTo) {
-    const page = await store.readAll({ fromPosition: position, maxCount: PAGE_EVENTS });
-    const within = page.filter((e) => e.position <= upTo);
-    if (within.length > 0) yield within;
-    if (page.length < PAGE_EVENTS || within.length < page.length) return;
-    position = page[page.length - 1]!.position;
-  }
+/**
+ * One pass over the log after `from` up to `upTo` (inclusive), page by page in global order: the
+ * log's one follower (CheckpointedFollower), run once instead of following the log's head.
+ */
+export async function followLog(
+  store: EventStore,
+  upTo: number,
+  apply: (page: readonly RecordedEvent[]) => void | Promise<void>,
+  from = 0,
+): Promise<void> {
+  const once = { checkpoint: () => from, commit: apply };
+  await new CheckpointedFollower(store, once, { maxPageEvents: PAGE_EVENTS, idleMs: 0, retryDelayMs: () => 0 }).runTo(upTo);
 }
 
 export class Problems {

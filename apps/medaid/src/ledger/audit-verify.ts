@@ -30,7 +30,7 @@ import {
 import type { EventStore, RecordedEvent } from '#event-store';
 import { JournalLine, PostingContext, SqliteJournal, postingsFor, reversibleSettlementOf } from '#ledger';
 import { ReadModel } from '../shared/read-model.js';
-import { Problems, Progress, describeLines, logPages, sameJson } from './audit-support.js';
+import { Problems, Progress, describeLines, followLog, sameJson } from './audit-support.js';
 import { CheckedEntry, JournalCursor } from './journal-check.js';
 
 export interface VerifyOptions {
@@ -66,10 +66,10 @@ async function verifyConsistent(store: EventStore, journal: SqliteJournal, optio
   }
   const cursor = new JournalCursor(journal, jHead.seq, jHead.position, problems);
   const pass = new VerifyPass(problems, cursor, jHead.position);
-  for await (const page of logPages(store, head)) {
+  await followLog(store, head, (page) => {
     for (const e of page) pass.event(e);
     options.progress.page(page.length, page[page.length - 1]!.position);
-  }
+  });
   pass.finish();
   cursor.finish();
   return {
