@@ -138,6 +138,11 @@ describe('kill -9 in the middle of settlements and reversals', () => {
     const expected = views.flatMap((v) => (v === null ? [] : (v.history as Obj[]).map((h) => [h.settlementId, h.status])));
     expect(listed.map((r) => [r.settlementId, r.status]).sort()).toEqual(expected.sort());
     expect(listed.map((r) => r.position)).toEqual([...listed.map((r) => r.position)].sort((a, b) => b - a)); // newest first
+    // and the year report (from its projection on disk) counts exactly the settled visits and what they paid
+    const report = (await call(svc.url, 'GET', '/v1/reports/2012')).body as Obj;
+    const settledViews = views.filter((v) => v?.current.status === 'settled');
+    const paidTotal = Object.values(paidByFund(views)).reduce((a, b) => a + b, 0);
+    expect([report.overall.personTimes, report.overall.fundPayFen]).toEqual([settledViews.length, paidTotal]);
 
     // When every discharge is posted again, and the rest of the load settles
     const again = await pool(load, 16, (d) => call(svc.url, 'POST', '/v1/settlements', d));

@@ -8,7 +8,16 @@
 import { byFundRegionYear, emptyFundAccount, fundBalanceFen, fundKey, usageRateBp } from './funds.js';
 import { LayerKind, LAYER_KINDS } from './policy.js';
 import { assert, byCodePoint, Fen, NO_CATEGORY, VisitType, VISIT_TYPES } from './primitives.js';
-import { LayerRef, ReportAnomalies, ReportEvent, ReportState, SettlementFact, applyReportEvent, initialReportState } from './report.js';
+import {
+  Allocation,
+  LayerRef,
+  ReportAnomalies,
+  ReportEvent,
+  ReportState,
+  SettlementFact,
+  applyReportEvent,
+  initialReportState,
+} from './report.js';
 
 export type VisitGroup = 'inpatient' | 'outpatient'; // 住院 / 门诊 (普通门诊 + 门诊慢特病)
 
@@ -96,8 +105,8 @@ export function ratioBp(a: Fen, b: Fen): number | null {
 }
 
 interface RowAcc {
-  persons: Set<number>;
-  aided: Set<number>;
+  persons: Set<string>;
+  aided: Set<string>;
   times: number;
   aidedTimes: number;
   fen: Omit<
@@ -113,7 +122,7 @@ interface RowAcc {
   >;
 }
 interface PayAcc {
-  persons: Set<number>;
+  persons: Set<string>;
   times: number;
   payFen: Fen;
   adjustmentFen: Fen;
@@ -162,10 +171,10 @@ function viewOf(f: SettlementFact, zeros: readonly Fen[]): FactView {
 }
 
 function addRow(acc: RowAcc, f: SettlementFact, v: FactView): void {
-  acc.persons.add(f.person);
+  acc.persons.add(f.personId);
   acc.times += 1;
   if (v.byKind.aid > 0) {
-    acc.aided.add(f.person);
+    acc.aided.add(f.personId);
     acc.aidedTimes += 1;
   }
   acc.fen.totalFen += f.totalFen;
@@ -176,7 +185,7 @@ function addRow(acc: RowAcc, f: SettlementFact, v: FactView): void {
   acc.fen.adjustmentFen += v.adjustmentFen;
 }
 
-function addPay(acc: PayAcc, person: number, payFen: Fen, adjustmentFen: Fen): void {
+function addPay(acc: PayAcc, person: string, payFen: Fen, adjustmentFen: Fen): void {
   if (payFen > 0) {
     acc.persons.add(person);
     acc.times += 1;
@@ -262,7 +271,7 @@ export function buildYearReport(state: ReportState, year: number): YearReport {
       byRegion: new Map(),
     }));
 
-  for (const f of state.settlements.get(year)?.values() ?? []) {
+  for (const f of state.facts.settlementsOf(year, state.policies)) {
     const plan = planOf(f.layers);
     const v = viewOf(f, plan.zeros);
     addRow(overall, f, v);
@@ -271,8 +280,8 @@ export function buildYearReport(state: ReportState, year: number): YearReport {
     const cat = getOr(byCategory, f.category, () => ({ all: rowAcc(), byType: new Map(VISIT_TYPES.map((t) => [t, rowAcc()] as const)) }));
     addRow(cat.all, f, v);
     addRow(cat.byType.get(f.visitType)!, f, v);
-    for (const k of LAYER_KINDS) addPay(byKind.get(k)!, f.person, v.byKind[k], v.adjustmentByKind[k]);
-    for (let i = 0; i < plan.layers.length; i++) addPay(plan.layers[i]!, f.person, v.net[i]!, v.adjustmentByLayer[i]!);
+    for (const k of LAYER_KINDS) addPay(byKind.get(k)!, f.personId, v.byKind[k], v.adjustmentByKind[k]);
+    for (let i = 0; i < plan.layers.length; i++) addPay(plan.layers[i]!, f.personId, v.net[i]!, v.adjustmentByLayer[i]!);
     const regional = getOr(plan.byRegion, f.region, () => plan.funds.map((g) => fundOf(g.fund, f.region)));
     plan.funds.forEach((g, j) => {
       let net = 0;
@@ -283,19 +292,22 @@ export function buildYearReport(state: ReportState, year: number): YearReport {
         adjustment += v.adjustmentByLayer[i]!;
         settled += f.pays[i]!;
       }
-      addPay(g.acc, f.person, net, adjustment);
-      addPay(regional[j]!.paid, f.person, net, 0);
+      addPay(g.acc, f.personId, net, adjustment);
+      addPay(regional[j]!.paid, f.personId, net, 0);
       regional[j]!.settlementsFen += settled;
     });
     // Money moves on the fund the adjustment names (the ledger posts it there).
     for (const a of f.adjustments) fundOf(a.fund, a.region).adjustmentsFen += a.deltaFen;
   }
-  for (const a of state.allocations.values()) if (a.year === year) fundOf(a.fund, a.region);
+  const allocations = new Map<string, Allocation>();
+  for (const a of state.facts.allocationsOf(year)) {
+    allocations.set(fundKey(a.fund, a.region, year), a);
+    fundOf(a.fund, a.region);
+  }
   const subsidyByCategory = new Map<string, { persons: number; amountFen: Fen }>();
   let subsidyFen = 0;
   let subsidyPersons = 0;
-  for (const s of state.subsidies.values()) {
-    if (s.year !== year) continue;
+  for (const s of state.facts.subsidiesOf(year)) {
     subsidyPersons += 1;
     subsidyFen += s.amountFen;
     const c = getOr(subsidyByCategory, s.category, () => ({ persons: 0, amountFen: 0 }));
@@ -338,7 +350,7 @@ export function buildYearReport(state: ReportState, year: number): YearReport {
       .map(({ layer, acc }) => ({ layerId: layer.id, kind: layer.kind, fund: layer.fund, ...payRowOf(acc) })),
     byFund: [...byFund.keys()].sort(byCodePoint).map((fund) => ({ fund, name: fundName(fund), ...payRowOf(byFund.get(fund)!) })),
     funds: [...funds.values()].sort(byFundRegionYear).map(({ fund, region, acc }) => {
-      const fen = state.allocations.get(fundKey(fund, region, year))?.fen ?? { superior: 0, local: 0, carryover: 0 };
+      const fen = allocations.get(fundKey(fund, region, year))?.fen ?? { superior: 0, local: 0, carryover: 0 };
       const paidFen = acc.settlementsFen + acc.adjustmentsFen + acc.subsidiesFen;
       // Balance and usage rate as GET /v1/funds computes them (funds.ts), so the two never disagree.
       const account = { ...emptyFundAccount(fund, region, year), allocatedFen: fen, receivedFen: acc.receivedFen, paidFen };

@@ -34,14 +34,16 @@ export interface AdjustmentFact {
   region: string;
   deltaFen: number;
 }
-/** An active settlement, as compact as the report allows: 100,000 of them stay in memory. */
+/** An active settlement, as compact as the report allows. */
 export interface SettlementFact {
-  person: number; // the person's number in ReportState.persons: sets of small integers count distinct persons fastest
+  personId: string;
   region: string;
   category: string;
   visitType: VisitType;
   totalFen: Fen;
   inScopeFen: Fen;
+  /** The policy version (policyKey) whose layers these are. */
+  policy: string;
   layers: readonly LayerRef[]; // the policy version's layers, shared by all its settlements
   pays: Fen[]; // payFen per layer, as settled
   adjustments: AdjustmentFact[]; // applied adjustments: they go with the settlement, and leave with its reversal
@@ -65,46 +67,118 @@ export interface ReportAnomalies {
   repeatedSubsidies: number;
 }
 
+/**
+ * What grows with history — the active settlements, the subsidies, the allocations — kept behind
+ * this interface, so that one fold has two backings: maps in memory (an audit's pass over the whole
+ * log, `MemoryReportFacts`) and tables on disk next to the journal (the service's projection,
+ * libs/ledger/src/report-tables.ts). Calls are synchronous: the disk backing is SQLite in the
+ * writer's transaction.
+ */
+export interface ReportFacts {
+  /** Records an active settlement; false (and nothing changes) when one with that id is active already. */
+  addSettlement(settlementId: string, year: number, fact: SettlementFact): boolean;
+  /** Removes an active settlement; false when none with that id is active. */
+  removeSettlement(settlementId: string): boolean;
+  /** An active settlement (its layers resolved against `policies`), or undefined. */
+  settlement(settlementId: string, policies: ReadonlyMap<string, Policy>): SettlementFact | undefined;
+  /** Stores a settlement's adjustments after the fold appended one. */
+  setAdjustments(settlementId: string, adjustments: readonly AdjustmentFact[]): void;
+  /** Records a subsidy; false (and nothing changes) when the person has one for that year already. */
+  addSubsidy(subsidy: Subsidy): boolean;
+  allocation(fund: string, region: string, year: number): Allocation | undefined;
+  putAllocation(allocation: Allocation): void;
+  /** The year's active settlements (any order), subsidies and allocations. */
+  settlementsOf(year: number, policies: ReadonlyMap<string, Policy>): Iterable<SettlementFact>;
+  subsidiesOf(year: number): Iterable<Subsidy>;
+  allocationsOf(year: number): Iterable<Allocation>;
+}
+
+/** The backing in memory: an audit's fold of the whole log. */
+export class MemoryReportFacts implements ReportFacts {
+  /** Active settlements by settlement year, then id; a reversal deletes. */
+  private readonly byYear = new Map<number, Map<string, SettlementFact>>();
+  private readonly yearOf = new Map<string, number>();
+  /** One per person and year (the grant's event id makes it idempotent). */
+  private readonly subsidies = new Map<string, Subsidy>();
+  private readonly allocations = new Map<string, Allocation>();
+
+  addSettlement(settlementId: string, year: number, fact: SettlementFact): boolean {
+    if (this.yearOf.has(settlementId)) return false;
+    let facts = this.byYear.get(year);
+    if (facts === undefined) this.byYear.set(year, (facts = new Map()));
+    facts.set(settlementId, fact);
+    this.yearOf.set(settlementId, year);
+    return true;
+  }
+  removeSettlement(settlementId: string): boolean {
+    const year = this.yearOf.get(settlementId);
+    if (year === undefined) return false;
+    this.byYear.get(year)!.delete(settlementId);
+    this.yearOf.delete(settlementId);
+    return true;
+  }
+  settlement(settlementId: string): SettlementFact | undefined {
+    const year = this.yearOf.get(settlementId);
+    return year === undefined ? undefined : this.byYear.get(year)!.get(settlementId);
+  }
+  setAdjustments(): void {
+    // the fact in memory is the one the fold appended to
+  }
+  addSubsidy(subsidy: Subsidy): boolean {
+    const key = `${subsidy.personId}\u0000${subsidy.year}`;
+    if (this.subsidies.has(key)) return false;
+    this.subsidies.set(key, subsidy);
+    return true;
+  }
+  allocation(fund: string, region: string, year: number): Allocation | undefined {
+    return this.allocations.get(fundKey(fund, region, year));
+  }
+  putAllocation(a: Allocation): void {
+    this.allocations.set(fundKey(a.fund, a.region, a.year), a);
+  }
+  settlementsOf(year: number): Iterable<SettlementFact> {
+    return this.byYear.get(year)?.values() ?? [];
+  }
+  *subsidiesOf(year: number): Iterable<Subsidy> {
+    for (const s of this.subsidies.values()) if (s.year === year) yield s;
+  }
+  *allocationsOf(year: number): Iterable<Allocation> {
+    for (const a of this.allocations.values()) if (a.year === year) yield a;
+  }
+}
+
+/** The small part of the state (policies and their names and orders, counters), kept whole wherever the facts are. */
 export interface ReportState {
   /** Global position of the last event folded, and how many events were folded. */
   position: number;
   events: number;
   policies: Map<string, Policy>;
-  /** Every person settled, numbered in order of first settlement. */
-  persons: Map<string, number>;
   /** Display order: first appearance in the published policies, each policy's list in its order. */
   categoryOrder: Map<string, { rank: number; name: string }>;
   layerOrder: Map<string, number>;
   fundNames: Map<string, string>;
-  /** Active settlements by settlement year, then id; a reversal deletes. */
-  settlements: Map<number, Map<string, SettlementFact>>;
-  yearOfSettlement: Map<string, number>;
-  allocations: Map<string, Allocation>;
-  /** One per person and year (the grant's event id makes it idempotent). */
-  subsidies: Map<string, Subsidy>;
   anomalies: ReportAnomalies;
+  facts: ReportFacts;
 }
 
-export const initialReportState = (): ReportState => ({
+export const noReportAnomalies = (): ReportAnomalies => ({
+  settlementsWithoutPolicy: 0,
+  repeatedSettlementIds: 0,
+  reversalsOfInactiveSettlements: 0,
+  adjustmentsOfInactiveSettlements: 0,
+  adjustmentsOfUnknownLayers: 0,
+  repeatedSubsidies: 0,
+});
+
+export const initialReportState = (facts: ReportFacts = new MemoryReportFacts()): ReportState => ({
   position: 0,
   events: 0,
   policies: new Map(),
-  persons: new Map(),
   categoryOrder: new Map(),
   layerOrder: new Map(),
   fundNames: new Map(),
-  settlements: new Map(),
-  yearOfSettlement: new Map(),
-  allocations: new Map(),
-  subsidies: new Map(),
-  anomalies: {
-    settlementsWithoutPolicy: 0,
-    repeatedSettlementIds: 0,
-    reversalsOfInactiveSettlements: 0,
-    adjustmentsOfInactiveSettlements: 0,
-    adjustmentsOfUnknownLayers: 0,
-    repeatedSubsidies: 0,
-  },
+  anomalies: noReportAnomalies(),
+  facts,
 });
 
 /**
@@ -134,7 +208,8 @@ export function applyReportEvent(state: ReportState, event: ReportEvent): void {
   }
 }
 
-function onPolicy(state: ReportState, policy: Policy): void {
+/** Publishes a policy into the state (also how a disk backing rebuilds names and orders from its stored policies). */
+export function onPolicy(state: ReportState, policy: Policy): void {
   const key = policyKey(policy.policyId, policy.version);
   if (state.policies.has(key)) return;
   state.policies.set(key, policy);
@@ -146,57 +221,39 @@ function onPolicy(state: ReportState, policy: Policy): void {
 }
 
 function onSettled(state: ReportState, data: SettledData): void {
-  const policy = state.policies.get(policyKey(data.policy.policyId, data.policy.version));
+  const key = policyKey(data.policy.policyId, data.policy.version);
+  const policy = state.policies.get(key);
   if (policy === undefined) {
     state.anomalies.settlementsWithoutPolicy += 1;
     return;
   }
   const r = fromSettledData(data, policy);
-  if (state.yearOfSettlement.has(r.settlementId)) {
-    state.anomalies.repeatedSettlementIds += 1;
-    onReversed(state, r.settlementId);
-  }
   const d = r.discharge;
   const fact: SettlementFact = {
-    person: personNumber(state, d.personId),
+    personId: d.personId,
     region: d.region,
     category: r.category,
     visitType: d.visitType,
     totalFen: d.totalFen,
     inScopeFen: r.inScopeFen,
+    policy: key,
     layers: policy.layers,
     pays: r.layers.map((l) => l.payFen),
     adjustments: [],
   };
-  let year = state.settlements.get(r.year);
-  if (year === undefined) state.settlements.set(r.year, (year = new Map()));
-  year.set(r.settlementId, fact);
-  state.yearOfSettlement.set(r.settlementId, r.year);
-}
-
-function personNumber(state: ReportState, personId: string): number {
-  let n = state.persons.get(personId);
-  if (n === undefined) state.persons.set(personId, (n = state.persons.size));
-  return n;
-}
-
-function activeFact(state: ReportState, settlementId: string): SettlementFact | undefined {
-  const year = state.yearOfSettlement.get(settlementId);
-  return year === undefined ? undefined : state.settlements.get(year)?.get(settlementId);
+  if (state.facts.addSettlement(r.settlementId, r.year, fact)) return;
+  // The same id again: the later one replaces the earlier (as a reversal would), and the auditor is told.
+  state.anomalies.repeatedSettlementIds += 1;
+  state.facts.removeSettlement(r.settlementId);
+  state.facts.addSettlement(r.settlementId, r.year, fact);
 }
 
 function onReversed(state: ReportState, settlementId: string): void {
-  const year = state.yearOfSettlement.get(settlementId);
-  if (year === undefined) {
-    state.anomalies.reversalsOfInactiveSettlements += 1;
-    return;
-  }
-  state.settlements.get(year)?.delete(settlementId);
-  state.yearOfSettlement.delete(settlementId);
+  if (!state.facts.removeSettlement(settlementId)) state.anomalies.reversalsOfInactiveSettlements += 1;
 }
 
 function onAdjustment(state: ReportState, a: AdjustmentAppliedData): void {
-  const fact = activeFact(state, a.settlementId);
+  const fact = state.facts.settlement(a.settlementId, state.policies);
   if (fact === undefined) {
     state.anomalies.adjustmentsOfInactiveSettlements += 1;
     return;
@@ -208,16 +265,12 @@ function onAdjustment(state: ReportState, a: AdjustmentAppliedData): void {
   }
   assert(Number.isSafeInteger(a.deltaFen), 'an adjustment moves an integer number of fen');
   fact.adjustments.push({ layer, fund: a.fund, region: a.region, deltaFen: a.deltaFen });
+  state.facts.setAdjustments(a.settlementId, fact.adjustments);
 }
 
 function onSubsidy(state: ReportState, s: EnrolmentSubsidyGrantedData): void {
-  const key = `${s.personId}\u0000${s.year}`;
-  if (state.subsidies.has(key)) {
-    state.anomalies.repeatedSubsidies += 1;
-    return;
-  }
   assert(Number.isSafeInteger(s.amountFen) && s.amountFen >= 0, 'a subsidy is a non-negative integer number of fen');
-  state.subsidies.set(key, {
+  const subsidy: Subsidy = {
     personId: s.personId,
     year: s.year,
     region: s.region,
@@ -225,19 +278,19 @@ function onSubsidy(state: ReportState, s: EnrolmentSubsidyGrantedData): void {
     amountFen: s.amountFen,
     fromFund: s.fromFund,
     toFund: s.toFund,
-  });
+  };
+  if (!state.facts.addSubsidy(subsidy)) state.anomalies.repeatedSubsidies += 1;
 }
 
 function onAllocation(state: ReportState, a: FundAllocatedData): void {
   assert(ALLOCATION_SOURCES.includes(a.source), `an allocation's source is one of ${ALLOCATION_SOURCES.join(', ')}`);
   assert(Number.isSafeInteger(a.amountFen) && a.amountFen > 0, 'an allocation is a positive integer number of fen');
-  const key = fundKey(a.fund, a.region, a.year);
-  const found = state.allocations.get(key) ?? {
+  const found = state.facts.allocation(a.fund, a.region, a.year) ?? {
     year: a.year,
     fund: a.fund,
     region: a.region,
     fen: { superior: 0, local: 0, carryover: 0 },
   };
   found.fen[a.source] += a.amountFen;
-  state.allocations.set(key, found);
+  state.facts.putAllocation(found);
 }

@@ -8,3 +8,5 @@ export * from './sqlite-journal.js';
 export * from './journal-thread.js';
 export * from './log-follower.js';
 export * from './projections.js';
+export * from './report-tables.js';
+export * from './report-thread.js';

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { applyReportEvent, buildYearReport, initialReportState } from '#domain';
 import type { RecordedEvent } from '#event-store';
 import { SqliteEventStore, SqliteLogReader } from '#event-store-sqlite';
 import {
@@ -187,6 +188,15 @@ async function expectProjectionsAtCheckpoint(dir: string): Promise<void> {
       ]);
     const rows = journal.projections.settlements({ limit: 1_000_000 }).map((r) => [r.settlementId, r.status]);
     expect(rows.sort()).toEqual(expected.sort());
+    // The year report's projection too: at its own checkpoint, every year as the audit's fold of the log up to there says.
+    const reportAt = journal.report.checkpoint();
+    expect(reportAt).toBe(upTo);
+    const state = initialReportState();
+    for (const e of events) applyReportEvent(state, e);
+    const years = journal.report.years();
+    expect(years.length).toBeGreaterThan(0);
+    for (const year of years) expect(journal.report.yearReport(year)).toEqual(buildYearReport(state, year));
+    expect(years.some((year) => journal.report.yearReport(year).overall.personTimes > 100)).toBe(true);
   } finally {
     journal.close();
     await store.close();

@@ -91,41 +91,49 @@ export class PolicyFunds {
  */
 export function postBatch(journal: SqliteJournal, events: readonly LogEvent[], funds: PolicyFunds): number {
   if (events.length === 0) return 0;
-  return journal.transaction(() => {
-    const head = journal.head();
-    let previous: Pick<JournalEntry, 'seq' | 'hash'> | null = head.hash === null ? null : { seq: head.seq, hash: head.hash };
-    let { position, events: count, eventId } = head;
-    let written = 0;
-    const balances = new Map<string, Balance>();
-    const ctx: PostingContext = { layerFunds: (id, version) => funds.get(id, version), postedFor: (id) => journal.postedFor(id) };
-    for (const e of events) {
-      if (e.position <= position) continue;
-      funds.observe(e);
-      const lines = postingsFor(e, ctx);
-      if (lines.length > 0) {
-        const { entry, body } = sealWithBody(previous, {
-          position: e.position,
-          eventId: e.id,
-          eventType: e.type,
-          streamId: e.streamId,
-          lines,
-        });
-        const unbalanced = checkBalanced(entry);
-        if (unbalanced !== null) throw new Error(`invariant violated: the entry for event ${e.id} ${unbalanced}`);
-        journal.insert(entry, body, reversibleSettlementOf(e));
-        addToBalances(balances, lines, entryYear(lines));
-        previous = entry;
-        written += 1;
-      }
-      position = e.position;
-      eventId = e.id;
-      count += 1;
+  try {
+    return journal.transaction(() => postInTransaction(journal, events, funds));
+  } catch (error) {
+    journal.report.forget(); // its state in memory may be ahead of the rolled-back tables
+    throw error;
+  }
+}
+
+function postInTransaction(journal: SqliteJournal, events: readonly LogEvent[], funds: PolicyFunds): number {
+  const head = journal.head();
+  let previous: Pick<JournalEntry, 'seq' | 'hash'> | null = head.hash === null ? null : { seq: head.seq, hash: head.hash };
+  let { position, events: count, eventId } = head;
+  let written = 0;
+  const balances = new Map<string, Balance>();
+  const ctx: PostingContext = { layerFunds: (id, version) => funds.get(id, version), postedFor: (id) => journal.postedFor(id) };
+  for (const e of events) {
+    if (e.position <= position) continue;
+    funds.observe(e);
+    const lines = postingsFor(e, ctx);
+    if (lines.length > 0) {
+      const { entry, body } = sealWithBody(previous, {
+        position: e.position,
+        eventId: e.id,
+        eventType: e.type,
+        streamId: e.streamId,
+        lines,
+      });
+      const unbalanced = checkBalanced(entry);
+      if (unbalanced !== null) throw new Error(`invariant violated: the entry for event ${e.id} ${unbalanced}`);
+      journal.insert(entry, body, reversibleSettlementOf(e));
+      addToBalances(balances, lines, entryYear(lines));
+      previous = entry;
+      written += 1;
     }
-    journal.addBalances(balances.values());
-    journal.setCheckpoint(position, count, eventId);
-    journal.projections.applyBatch(events);
-    return written;
-  });
+    position = e.position;
+    eventId = e.id;
+    count += 1;
+  }
+  journal.addBalances(balances.values());
+  journal.setCheckpoint(position, count, eventId);
+  journal.projections.applyBatch(events);
+  journal.report.applyBatch(events);
+  return written;
 }
 
 /** Sums lines per account and year: one upsert per account per batch instead of one per line. */

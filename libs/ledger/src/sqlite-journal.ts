@@ -16,9 +16,13 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { JournalEntry, JournalLine } from './journal.js';
 import { PROJECTION_TABLES_SQL, ProjectionTables } from './projections.js';
+import { REPORT_TABLES_SQL, ReportTables } from './report-tables.js';
 
-/** 2: the query projections (projections.ts) next to the journal; a version-1 file gains them, empty, at open. */
-const SCHEMA_VERSION = 2;
+/**
+ * 2: the query projections (projections.ts) next to the journal; 3: the year report's (report-tables.ts).
+ * An older file gains the newer tables, empty, at open; the follower fills them from the log.
+ */
+const SCHEMA_VERSION = 3;
 const BUSY_TIMEOUT_MS = 5_000;
 const MAX_PAGE = 10_000;
 const CACHE_SIZE_KIB = 16 * 1024;
@@ -77,9 +81,12 @@ export class SqliteJournal {
   private readonly stmt;
   /** The query projections in the same file, written in the journal's transactions. */
   readonly projections: ProjectionTables;
+  /** The year report's projection, written in the same transactions. */
+  readonly report: ReportTables;
 
   private constructor(private readonly db: Database.Database) {
     this.projections = new ProjectionTables(db);
+    this.report = new ReportTables(db);
     this.stmt = {
       head: db.prepare<[], { position: number; events: number; event_id: string | null; seq: number | null; hash: string | null }>(
         'SELECT c.position, c.events, c.event_id, j.seq, j.hash FROM checkpoint c LEFT JOIN (SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1) j WHERE c.id = 1',
@@ -144,7 +151,7 @@ export class SqliteJournal {
 
   head(): JournalHead {
     const row = this.stmt.head.get()!;
-    const followFrom = Math.min(row.position, this.projections.checkpoint());
+    const followFrom = Math.min(row.position, this.projections.checkpoint(), this.report.checkpoint());
     return { position: row.position, events: row.events, eventId: row.event_id, seq: row.seq ?? 0, hash: row.hash, followFrom };
   }
 
@@ -319,8 +326,9 @@ function migrate(db: Database.Database, durable: boolean): void {
       CREATE TABLE IF NOT EXISTS snapshot_meta (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL, events INTEGER NOT NULL, written_ms INTEGER NOT NULL) STRICT;
       CREATE TABLE IF NOT EXISTS snapshot_rows (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key)) STRICT, WITHOUT ROWID;`);
     db.exec(PROJECTION_TABLES_SQL);
+    db.exec(REPORT_TABLES_SQL);
     const version = db.prepare<[], string>("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get();
-    if (version === undefined || Number(version) === 1) {
+    if (version === undefined || Number(version) === 1 || Number(version) === 2) {
       db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(
         String(SCHEMA_VERSION),
       );

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ReportState, applyReportEvent, buildYearReport, initialReportState, parseReportYear } from '#domain';
 import { EventStore } from '#event-store';
+import { followLog } from '../ledger/audit-support.js';
 import { openEventStore, storeUrlFrom } from '../infrastructure/runtime.js';
 import { reportToCsv, reportToTable } from './report-format.js';
 
@@ -21,8 +22,6 @@ export const AUDIT_REPORT_USAGE = `medaid audit report --year Y [--format table|
 
 const FORMATS = ['table', 'csv', 'json'] as const;
 type Format = (typeof FORMATS)[number];
-/** Events per read: bounds memory per page (a settlement event is ~2 KB) and the pause between progress checks. */
-const PAGE_EVENTS = 5_000;
 const PROGRESS_EVERY_MS = 2_000;
 
 export interface AuditReportIo {
@@ -86,16 +85,15 @@ function writeAll(out: NodeJS.WritableStream, text: string): Promise<void> {
   });
 }
 
-/** Folds the whole log, page by page in global order. */
+/** Folds the whole log, page by page in global order (the log's one follower, run once). */
 export async function foldLog(store: EventStore, progress?: ProgressReporter): Promise<ReportState> {
   const state = initialReportState();
   const head = await store.headPosition();
-  for (;;) {
-    const page = await store.readAll({ fromPosition: state.position, maxCount: PAGE_EVENTS });
+  await followLog(store, Number.MAX_SAFE_INTEGER, (page) => {
     for (const e of page) applyReportEvent(state, e);
     progress?.page(state, head);
-    if (page.length < PAGE_EVENTS) return state;
-  }
+  });
+  return state;
 }
 
 export interface ProgressReporter {

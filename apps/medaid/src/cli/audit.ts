@@ -171,6 +171,9 @@ async function runReplay(args: string[], io: AuditIo): Promise<number> {
       `  projections: settlements and persons by category up to position ${live.projections.checkpoint()}, differences: ${n('projections')}\n`,
     );
     out.write(
+      `  year report: active settlements, subsidies and allocations up to position ${live.report.checkpoint()}, every year compared, differences: ${n('report')}\n`,
+    );
+    out.write(
       r.snapshot === null
         ? '  read model: no snapshot in the live journal (the service saves one when it stops after commands): counters not compared\n'
         : `  read model: ${fmt(r.snapshot.rows)} rows (fund accounts) at position ${r.snapshot.position}, saved ${new Date(r.snapshot.writtenMs).toISOString()}, differences: ${n('read model')}\n`,

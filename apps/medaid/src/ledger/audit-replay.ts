@@ -3,7 +3,7 @@
 // hashes and balances must come out byte for byte the same) and the read model's per-person
 // counters, visit index and fund accounts — and compares them with the live ones: the journal in
 // DIR/ledger.sqlite entry by entry (every column, hashes included), its account index, its
-// balances and checkpoint, and the read-model snapshot the service saved when it last stopped.
+// balances and checkpoint, the query projections and the year report's (rows, and every year's report), and the read-model snapshot the service saved when it last stopped.
 // Each is compared at the position the live one was written up to, so replay works while the
 // service runs too.
 import type { EventStore } from '#event-store';
@@ -76,6 +76,7 @@ async function replayConsistent(
   options.progress.note('comparing the live projections with the rebuilt ones');
   compareJournals(live, rebuilt, differences);
   compareProjections(live, rebuilt, differences, options.serviceRunning);
+  compareReports(live, rebuilt, differences, options.serviceRunning);
   let rows = 0;
   if (snapshot !== null) rows = compareSnapshots(live, rebuilt, differences);
   return {
@@ -185,6 +186,39 @@ function compareProjections(live: SqliteJournal, rebuilt: SqliteJournal, differe
     );
     if (upTo === null) break;
     after = upTo;
+  }
+}
+
+/** The year report's projection: its rows by settlement id, then every year's report, when both are at the same position. */
+function compareReports(live: SqliteJournal, rebuilt: SqliteJournal, differences: Problems, serviceRunning: boolean): void {
+  const [l, r] = [live.report.checkpoint(), rebuilt.report.checkpoint()];
+  if (l !== r) {
+    if (!serviceRunning) differences.add('report', `checkpoint: live at position ${l}, rebuilt at ${r}`);
+    return;
+  }
+  for (let after = ''; ;) {
+    const a = live.report.settlementRowsAfter(after, PAGE_ROWS);
+    const b = rebuilt.report.settlementRowsAfter(after, PAGE_ROWS);
+    if (a.length === 0 && b.length === 0) break;
+    const lastA = a.length === PAGE_ROWS ? a[a.length - 1]!.settlementId : null;
+    const lastB = b.length === PAGE_ROWS ? b[b.length - 1]!.settlementId : null;
+    const upTo = lastA === null ? lastB : lastB === null ? lastA : lastA < lastB ? lastA : lastB;
+    const within = (x: { settlementId: string }) => upTo === null || x.settlementId <= upTo;
+    compareKeyed(
+      'report',
+      a.filter(within),
+      b.filter(within),
+      (x) => x.settlementId,
+      (x) => `report row of settlement ${x.settlementId}`,
+      differences,
+      ['row'],
+    );
+    if (upTo === null) break;
+    after = upTo;
+  }
+  for (const year of new Set([...live.report.years(), ...rebuilt.report.years()])) {
+    if (JSON.stringify(live.report.yearReport(year)) !== JSON.stringify(rebuilt.report.yearReport(year)))
+      differences.add('report', `the year report of ${year} differs from the one rebuilt from the log`);
   }
 }
 

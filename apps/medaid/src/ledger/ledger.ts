@@ -4,10 +4,11 @@
 // store closes, after posting everything the log holds (SIGTERM). Then the fund accounts the
 // service held are saved next to the journal, so that `medaid audit replay` can compare what the
 // service held in memory with a rebuild from the log. The query projections (projections.ts)
-// are written in the journal's transactions.
+// and the year report's are written in the journal's transactions; year reports are built from
+// it on a thread of their own (report-thread.ts).
 import { join } from 'node:path';
 import type { EventStore } from '#event-store';
-import { JournalThread, LedgerWriter, SqliteJournal, ThreadLedgerFollower } from '#ledger';
+import { JournalThread, LedgerWriter, ReportThread, SqliteJournal, ThreadLedgerFollower } from '#ledger';
 import type { LedgerFollower } from '#ledger';
 import type { FundAccount } from '#domain';
 import { logLine } from '../shared/log.js';
@@ -20,7 +21,12 @@ export class Ledger {
     private readonly path: string,
     private readonly thread: JournalThread,
     readonly writer: LedgerFollower,
-  ) {}
+  ) {
+    this.reports = new ReportThread(path);
+  }
+
+  /** Builds year reports from the report projection, off the request thread. */
+  readonly reports: ReportThread;
 
   /**
    * With `eventsPath` (the embedded store's file) the journal thread reads the log itself; without
@@ -54,6 +60,7 @@ export class Ledger {
    * start; a state only read from the log would tell an audit nothing).
    */
   async close(model: { position: number; eventCount: number; funds: ReadonlyMap<string, FundAccount> } | null): Promise<void> {
+    await this.reports.close();
     await this.thread.close();
     if (model === null) return;
     try {

@@ -1,69 +1,27 @@
 // GET /v1/reports/{year}: the year report (医疗救助 年度统计), the same object as
-// `medaid audit report --year Y --format json`. The report projection is kept in memory and
-// caught up from the store's global log on each request (only the events appended since the last
-// one are read), so a report always includes every settlement acknowledged before it was asked
-// for, and costs O(new events + the year's settlements), not a fold of the whole log; when the log
-// has not moved, the last report of that year is answered again. Nothing is folded until the
-// first report is asked for. Known limit (issue 11): the first report of a service folds the
-// whole log and keeps every active settlement's facts in memory; it is to become a projection on
-// disk like the settlement search.
+// `medaid audit report --year Y --format json`. It comes from the report projection on disk
+// (libs/ledger/src/report-tables.ts), written by the journal's follower with its checkpoint, and
+// is built on a thread of its own. Before building, it waits (up to 5 s) for that follower to
+// reach the end of the log as it was when the report was asked for, so a report includes every
+// settlement acknowledged before it; if the journal lags further (it may, by design, under heavy
+// load) the report is built as of its checkpoint, and `basis.position` says which. The last
+// report of each year is answered again while the projection has not moved.
 import { Controller, Get, Param } from '@nestjs/common';
 import { ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
-import { ReportState, YearReport, applyReportEvent, buildYearReport, initialReportState, parseReportYear } from '#domain';
-import type { EventStore } from '#event-store';
+import { YearReport, parseReportYear } from '#domain';
 import { rejected } from '../http/errors.js';
-import { EventWriter } from '../shared/writer.js';
+import { Ledger } from '../ledger/ledger.js';
 
-/** Events per read: a page is folded without yielding, so this bounds how long other requests wait (~30 ms). */
-const PAGE_EVENTS = 1_000;
-
-/** The report projection, caught up on demand; catch-ups run one at a time, in call order. */
-export class ReportProjection {
-  private readonly state: ReportState = initialReportState();
-  private tail: Promise<unknown> = Promise.resolve();
-  /** The last report of each year and the log position it was built at (at most 101 years). */
-  private readonly built = new Map<number, { position: number; report: YearReport }>();
-
-  constructor(private readonly store: EventStore) {}
-
-  /**
-   * The year's report over every event acknowledged before this call. Building it walks the year's
-   * settlements (~0.3 s of CPU for 75,000), so it is rebuilt only when the log has moved since.
-   */
-  async report(year: number): Promise<YearReport> {
-    const state = await this.current();
-    const last = this.built.get(year);
-    if (last !== undefined && last.position === state.position) return last.report;
-    const report = buildYearReport(state, year);
-    this.built.set(year, { position: state.position, report });
-    return report;
-  }
-
-  /** The state with every event acknowledged before this call folded in. */
-  current(): Promise<ReportState> {
-    const caughtUp = this.tail.then(() => this.catchUp());
-    this.tail = caughtUp.catch(() => undefined); // a failed read fails its request; the next one resumes from the last folded event
-    return caughtUp;
-  }
-
-  private async catchUp(): Promise<ReportState> {
-    for (;;) {
-      const page = await this.store.readAll({ fromPosition: this.state.position, maxCount: PAGE_EVENTS });
-      for (const e of page) applyReportEvent(this.state, e);
-      if (page.length < PAGE_EVENTS) return this.state;
-      await new Promise((next) => setImmediate(next)); // let settlements through between pages of a long catch-up
-    }
-  }
-}
+/** How long a report waits for the journal to reach the end of the log. */
+const CATCH_UP_MS = 5_000;
 
 @ApiTags('reports')
 @Controller('v1/reports')
 export class ReportsController {
-  private readonly projection: ReportProjection;
+  /** The last report of each year, at the projection's position it was built at (at most 101 years). */
+  private readonly built = new Map<number, { position: number; report: Promise<YearReport> }>();
 
-  constructor(writer: EventWriter) {
-    this.projection = new ReportProjection(writer.store);
-  }
+  constructor(private readonly ledger: Ledger) {}
 
   @Get(':year')
   @ApiOperation({
@@ -81,6 +39,13 @@ export class ReportsController {
         details: [{ field: 'year', problem: 'must be a year from 2000 to 2100' }],
       });
     }
-    return this.projection.report(year);
+    await this.ledger.writer.catchUp(CATCH_UP_MS);
+    const position = this.ledger.journal.report.checkpoint();
+    const last = this.built.get(year);
+    if (last !== undefined && last.position === position) return last.report;
+    const report = this.ledger.reports.yearReport(year);
+    this.built.set(year, { position, report });
+    report.catch(() => this.built.get(year)?.report === report && this.built.delete(year));
+    return report;
   }
 }
