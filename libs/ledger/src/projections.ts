@@ -103,8 +103,11 @@ export class ProjectionTables {
         WHERE category = ? AND person_id > ? AND valid_from <= ? AND (valid_to IS NULL OR valid_to >= ?) ORDER BY person_id LIMIT ?`,
         )
         .pluck(),
-      settlementRows: db.prepare<[number, number], Record<string, unknown>>(
-        'SELECT * FROM settlements WHERE position > ? ORDER BY position LIMIT ?',
+      // The row as one text made by SQLite: an audit compares millions of them.
+      settlementRows: db.prepare<[number, number], { position: number; row: string }>(
+        `SELECT position, json_array(position, settlement_id, hospital_id, visit_id, person_id, region, year, discharge_date, category,
+          status, policy_id, policy_version, total_fen, fund_pay_fen, settled_at_ms, reversed_position) AS row
+        FROM settlements WHERE position > ? ORDER BY position LIMIT ?`,
       ),
       categoryRows: db.prepare<
         [string, string, string, number, number],
@@ -119,7 +122,7 @@ export class ProjectionTables {
 
   /** Raw settlement rows after a position, in position order (for audit replay's comparison). */
   settlementRowsAfter(position: number, limit: number): Array<{ position: number; row: string }> {
-    return this.stmt.settlementRows.all(position, limit).map((r) => ({ position: r.position as number, row: JSON.stringify(r) }));
+    return this.stmt.settlementRows.all(position, limit);
   }
 
   /** Category rows after a key (category, person, valid_from, position), in that order (for audit replay). */

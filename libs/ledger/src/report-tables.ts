@@ -52,6 +52,18 @@ export const REPORT_TABLES_SQL = `
     carryover_fen INTEGER NOT NULL, PRIMARY KEY (fund, region, year)
   ) STRICT, WITHOUT ROWID;`;
 
+export const REPORT_TABLES = ['report_meta', 'report_policies', 'report_settlements', 'report_subsidies', 'report_allocations'] as const;
+export type ReportTable = (typeof REPORT_TABLES)[number];
+const DUMPS: Record<ReportTable, string> = {
+  report_meta: "SELECT 'meta' AS key, json_array(position, events, anomalies) AS row FROM report_meta",
+  report_policies: 'SELECT policy_key AS key, json_array(position, policy) AS row FROM report_policies ORDER BY policy_key',
+  report_settlements: `SELECT settlement_id AS key, json_array(year, ${'person_id, region, category, visit_type, total_fen, in_scope_fen, policy_key, pays, adjustments'}) AS row
+    FROM report_settlements ORDER BY settlement_id`,
+  report_subsidies: 'SELECT json_array(person_id, year) AS key, subsidy AS row FROM report_subsidies ORDER BY 1',
+  report_allocations: `SELECT json_array(fund, region, year) AS key, json_array(superior_fen, local_fen, carryover_fen) AS row
+    FROM report_allocations ORDER BY 1`,
+};
+
 interface FactRow {
   person_id: string;
   region: string;
@@ -188,9 +200,9 @@ export class ReportTables {
       addPolicy: db.prepare<[number, string, string]>(
         'INSERT INTO report_policies (position, policy_key, policy) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
       ),
-      rows: db.prepare<[string, number], { settlement_id: string; row: string }>(
-        `SELECT settlement_id, json_array(year, ${FACT_COLUMNS}) AS row FROM report_settlements WHERE settlement_id > ? ORDER BY settlement_id LIMIT ?`,
-      ),
+      dumps: Object.fromEntries(
+        Object.entries(DUMPS).map(([table, sql]) => [table, db.prepare<[], { key: string; row: string }>(sql)]),
+      ) as Record<ReportTable, Database.Statement<[], { key: string; row: string }>>,
       years: db
         .prepare<[], number>(
           'SELECT year FROM report_settlements UNION SELECT year FROM report_subsidies UNION SELECT year FROM report_allocations ORDER BY 1',
@@ -237,9 +249,12 @@ export class ReportTables {
     return this.stmt.years.all();
   }
 
-  /** Settlement rows after an id, in id order, as text (for an audit's comparison). */
-  settlementRowsAfter(afterId: string, limit: number): Array<{ settlementId: string; row: string }> {
-    return this.stmt.rows.all(afterId, limit).map((r) => ({ settlementId: r.settlement_id, row: r.row }));
+  /**
+   * Every row of one of the report's tables as text, ordered by its key's text (SQLite's byte
+   * order), streamed: an audit compares two projections row by row without holding either.
+   */
+  dump(table: ReportTable): IterableIterator<{ key: string; row: string }> {
+    return this.stmt.dumps[table].iterate();
   }
 
   private load(): ReportState {
