@@ -67,10 +67,11 @@ describe('the dependency rule', () => {
     const all = [...sources('libs'), ...sources('apps')];
     const importers = (name: string) => all.filter((f) => imports(f).includes(name)).map((f) => relative('.', f));
     // Two stores on SQLite, one file each: the event store's adapter (its connections), and the
-    // ledger's journal with the query projections written in its transactions (ledger.sqlite).
+    // ledger's journal with the query and year-report projections written in its transactions (ledger.sqlite).
     expect(importers('better-sqlite3').sort()).toEqual([
       'libs/event-store-sqlite/src/sqlite-connections.ts',
       'libs/ledger/src/projections.ts',
+      'libs/ledger/src/report-tables.ts',
       'libs/ledger/src/sqlite-journal.ts',
     ]);
     expect(importers('#event-store-sqlite')).toEqual(['apps/medaid/src/infrastructure/runtime.ts']);
