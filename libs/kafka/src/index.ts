@@ -1,6 +1,9 @@
 // The Kafka adapter (kafkajs behind a small, framework-free API): topics, an idempotent publisher
 // and an at-least-once consumer-group runner.
-export { ConsumerRunner, KafkaClient, KafkaPublisher, backoffMs, sleep, stderrLog } from './kafka-client.js';
+export { KafkaClient } from './client.js';
+export { ConsumerRunner } from './consumer-runner.js';
+export { backoffMs, sleep, stderrLog } from './helpers.js';
+export { KafkaPublisher } from './publisher.js';
 export type {
   BackoffOptions,
   ConsumerOptions,
@@ -14,4 +17,4 @@ export type {
   PartitionOffsets,
   TopicMessages,
   TopicSpec,
-} from './kafka-client.js';
+} from './types.js';
