@@ -9,7 +9,7 @@
 // A report reads the year's rows in one read transaction and builds the figures with the same
 // function as `medaid audit report` (buildYearReport), so the service's report and the audit's
 // fold of the whole log can only differ if the projection does (`medaid audit replay` compares
-// every year). Memory: the writer keeps the policies; a report holds one year's distinct persons
+// its tables row by row). Memory: the writer keeps the policies; a report holds one year's distinct persons
 // while it is built.
 import type Database from 'better-sqlite3';
 import {
@@ -52,12 +52,14 @@ export const REPORT_TABLES_SQL = `
     carryover_fen INTEGER NOT NULL, PRIMARY KEY (fund, region, year)
   ) STRICT, WITHOUT ROWID;`;
 
+const FACT_COLUMNS = 'person_id, region, category, visit_type, total_fen, in_scope_fen, policy_key, pays, adjustments';
+
 export const REPORT_TABLES = ['report_meta', 'report_policies', 'report_settlements', 'report_subsidies', 'report_allocations'] as const;
 export type ReportTable = (typeof REPORT_TABLES)[number];
 const DUMPS: Record<ReportTable, string> = {
   report_meta: "SELECT 'meta' AS key, json_array(position, events, anomalies) AS row FROM report_meta",
   report_policies: 'SELECT policy_key AS key, json_array(position, policy) AS row FROM report_policies ORDER BY policy_key',
-  report_settlements: `SELECT settlement_id AS key, json_array(year, ${'person_id, region, category, visit_type, total_fen, in_scope_fen, policy_key, pays, adjustments'}) AS row
+  report_settlements: `SELECT settlement_id AS key, json_array(year, ${FACT_COLUMNS}) AS row
     FROM report_settlements ORDER BY settlement_id`,
   report_subsidies: 'SELECT json_array(person_id, year) AS key, subsidy AS row FROM report_subsidies ORDER BY 1',
   report_allocations: `SELECT json_array(fund, region, year) AS key, json_array(superior_fen, local_fen, carryover_fen) AS row
@@ -83,8 +85,6 @@ interface AllocationRow {
   local_fen: number;
   carryover_fen: number;
 }
-
-const FACT_COLUMNS = 'person_id, region, category, visit_type, total_fen, in_scope_fen, policy_key, pays, adjustments';
 
 /** The facts in the tables: every call is one prepared statement. */
 class SqliteReportFacts implements ReportFacts {

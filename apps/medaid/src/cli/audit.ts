@@ -171,7 +171,7 @@ async function runReplay(args: string[], io: AuditIo): Promise<number> {
       `  projections: settlements and persons by category up to position ${live.projections.checkpoint()}, differences: ${n('projections')}\n`,
     );
     out.write(
-      `  year report: active settlements, subsidies and allocations up to position ${live.report.checkpoint()}, every year compared, differences: ${n('report')}\n`,
+      `  year report: active settlements, subsidies and allocations up to position ${live.report.checkpoint()}, row by row, differences: ${n('report')}\n`,
     );
     out.write(
       r.snapshot === null

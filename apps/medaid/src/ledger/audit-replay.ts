@@ -3,7 +3,7 @@
 // hashes and balances must come out byte for byte the same) and the read model's per-person
 // counters, visit index and fund accounts — and compares them with the live ones: the journal in
 // DIR/ledger.sqlite entry by entry (every column, hashes included), its account index, its
-// balances and checkpoint, the query projections and the year report's (rows, and every year's report), and the read-model snapshot the service saved when it last stopped.
+// balances and checkpoint, the query projections and the year report's (table by table, row by row), and the read-model snapshot the service saved when it last stopped.
 // Each is compared at the position the live one was written up to, so replay works while the
 // service runs too.
 import type { EventStore } from '#event-store';
