@@ -92,6 +92,74 @@ describe('the service on the EventStoreDB adapter (against the protocol test dou
     expect(policies.body.map((p: { policyId: string }) => p.policyId)).toEqual(['demo-county']);
   });
 
+  it('settles a visit once when the service is killed between its marker and its events, and a second instance takes over', async () => {
+    // Given a service on EventStoreDB and a dibao person
+    const d = await double();
+    const first = await serviceOn(d);
+    expect((await http(first.url, 'POST', '/v1/persons/p-kill/categories', { category: 'dibao', validFrom: '2012-01-01' })).status).toBe(
+      200,
+    );
+    // when its settlement's events are held at the server (its visit marker is written) and the process is killed -9
+    const release = d.holdAppends('person-p-kill');
+    const body = discharge({ personId: 'p-kill', visitId: 'v-kill', totalFen: 8_000_000 });
+    void http(first.url, 'POST', '/v1/settlements', body).catch(() => undefined);
+    for (let i = 0; i < 1_000 && d.heldAppends('person-p-kill') === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(d.heldAppends('person-p-kill')).toBe(1);
+    expect((await first.stop('SIGKILL')).signal).toBe('SIGKILL');
+    release(false); // the write never reached the log
+
+    // then another instance settles the visit (once: a re-post is a duplicate), past the dead marker
+    const second = await serviceOn(d);
+    const settled = await http(second.url, 'POST', '/v1/settlements', body);
+    expect([settled.status, settled.body.status]).toEqual([201, 'settled']);
+    const again = await http(second.url, 'POST', '/v1/settlements', body);
+    expect([again.status, again.body.duplicate, again.body.settlementId]).toEqual([200, true, settled.body.settlementId]);
+    const store = await EsdbEventStore.connect(d.connectionString);
+    try {
+      expect((await store.readStream('person-p-kill')).map((e) => e.type)).toEqual(['CategoryAssigned', 'DischargeSettled']);
+    } finally {
+      await store.close();
+    }
+    // and the killed instance's marker was fenced in the person's stream (the adapter's own event, never shown)
+    expect(d.log.readStream('person-p-kill', 'start', false, 10)!.map((e) => e.type)).toEqual([
+      'CategoryAssigned',
+      '@fence',
+      'DischargeSettled',
+    ]);
+  });
+
+  it('settles a visit once when two instances on one EventStoreDB receive it at the same time', async () => {
+    // Given two instances on one EventStoreDB (the second started after the first published the demo policy)
+    const d = await double();
+    const a = await serviceOn(d);
+    const b = await serviceOn(d);
+    for (const person of ['p-race-a', 'p-race-b'])
+      expect((await http(a.url, 'POST', `/v1/persons/${person}/categories`, { category: 'dibao', validFrom: '2012-01-01' })).status).toBe(
+        200,
+      );
+    // when the same discharge is posted 12 times, alternately to each, all at once
+    const body = discharge({ personId: 'p-race-a', visitId: 'v-race', totalFen: 5_000_000 });
+    const replies = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => http((i % 2 === 0 ? a : b).url, 'POST', '/v1/settlements', body)),
+    );
+    // then exactly one settles it and every other answer is that settlement, as a duplicate
+    expect(replies.filter((r) => r.status === 201)).toHaveLength(1);
+    const id = replies.find((r) => r.status === 201)!.body.settlementId;
+    for (const r of replies.filter((r) => r.status !== 201))
+      expect([r.status, r.body.duplicate, r.body.settlementId]).toEqual([200, true, id]);
+    // and the same visit for another person, posted to both at once, is settled by neither
+    const other = discharge({ personId: 'p-race-b', visitId: 'v-race', totalFen: 5_000_000 });
+    const conflicts = await Promise.all([http(a.url, 'POST', '/v1/settlements', other), http(b.url, 'POST', '/v1/settlements', other)]);
+    expect(conflicts.map((r) => r.status)).toEqual([409, 409]);
+    const store = await EsdbEventStore.connect(d.connectionString);
+    try {
+      expect((await store.readStream('person-p-race-a')).map((e) => e.type)).toEqual(['CategoryAssigned', 'DischargeSettled']);
+      expect((await store.readStream('person-p-race-b')).map((e) => e.type)).toEqual(['CategoryAssigned']);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('refuses a --store that is neither sqlite nor an EventStoreDB connection string', () => {
     const dir = tempDir();
     try {

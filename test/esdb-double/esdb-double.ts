@@ -6,7 +6,8 @@
 // or backwards, with a count, or as a catch-up-then-live $all subscription with confirmation, caught-up,
 // filter and checkpoint messages). Storage is in memory (./log.ts) with EventStoreDB's append semantics.
 // Test controls: start on a free port, stop/restart on the same port keeping the data, drop every live
-// subscription, stall (accept calls but never answer), and append system events.
+// subscription, stall (accept calls but never answer), hold one stream's appends until released (a writer
+// paused between two calls), and append system events.
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
@@ -66,6 +67,8 @@ export class EsdbDouble {
   private server: grpc.Server | undefined;
   private port = 0;
   private stalled = false;
+  /** Streams whose appends wait (accepted, answered later) until released: a writer paused between two calls. */
+  private readonly held = new Map<string, Array<() => void>>();
   private readonly subscriptions = new Set<LiveSubscription>();
   private readonly services = loadServices();
 
@@ -126,6 +129,31 @@ export class EsdbDouble {
     this.stalled = stalled;
   }
 
+  /**
+   * Appends to the stream wait until the returned release is called; then they are processed in order,
+   * or dropped unanswered with `release(false)` (a write that never reached the server: its client died).
+   */
+  holdAppends(stream: string): (process?: boolean) => void {
+    this.held.set(stream, []);
+    return (process = true) => {
+      const waiting = this.held.get(stream) ?? [];
+      this.held.delete(stream);
+      if (process) waiting.forEach((run) => run());
+    };
+  }
+
+  /** How many appends to a held stream are waiting. */
+  heldAppends(stream: string): number {
+    return this.held.get(stream)?.length ?? 0;
+  }
+
+  /** Runs an append now, or when its stream is released. */
+  private whenReleased(stream: string, run: () => void): void {
+    const waiting = this.held.get(stream);
+    if (waiting === undefined) run();
+    else waiting.push(run);
+  }
+
   appendSystemEvent(stream: string, type: string, data: unknown = {}): void {
     const proposed: Proposed = {
       id: randomUUID(),
@@ -175,9 +203,12 @@ export class EsdbDouble {
       const missing = proposed.find((p): p is string => typeof p === 'string');
       if (missing !== undefined || options === undefined) return callback(missingMetadata(missing ?? 'options'));
       const expected = toExpected(options, 'expected_stream_revision', 'revision');
-      const outcome = this.log.append(streamName(options.stream_identifier), expected, proposed as Proposed[]);
-      if (outcome.kind === 'wrong_expected_version') return callback(null, appendWrongExpectedVersion(outcome.current, expected));
-      callback(null, { success: { ...revisionField(outcome.lastRevision, 'current_revision'), ...positionField(outcome.position) } });
+      const stream = streamName(options.stream_identifier);
+      this.whenReleased(stream, () => {
+        const outcome = this.log.append(stream, expected, proposed as Proposed[]);
+        if (outcome.kind === 'wrong_expected_version') return callback(null, appendWrongExpectedVersion(outcome.current, expected));
+        callback(null, { success: { ...revisionField(outcome.lastRevision, 'current_revision'), ...positionField(outcome.position) } });
+      });
     });
   }
 
@@ -193,11 +224,13 @@ export class EsdbDouble {
       entry.messages.push(...(req.proposed_messages ?? []));
       if (!req.is_final) return;
       pending.delete(id);
-      call.write({
-        correlation_id: { string: id },
-        stream_identifier: entry.options.stream_identifier,
-        ...this.batchResult(entry.options, entry.messages),
-      });
+      this.whenReleased(streamName(entry.options.stream_identifier), () =>
+        call.write({
+          correlation_id: { string: id },
+          stream_identifier: entry.options.stream_identifier,
+          ...this.batchResult(entry.options, entry.messages),
+        }),
+      );
     });
   }
 

@@ -13,11 +13,11 @@
 //   stream_exists append first searches the stream's last events for a retry, and the ids this process has
 //   appended or read are remembered (bounded) to refuse one reused in another stream.
 // - deadlines: reads and batch appends run without a gRPC deadline in the client, so each call here has its own.
-// - system events ($-prefixed streams or types) are never returned.
+// - tags: a stream per tag and key with markers, and fences for markers left behind (esdb-tags.ts).
+// - system events ($-prefixed streams or types) and the adapter's own (markers, fences) are never returned.
 import esdb from '@eventstore/db-client';
 import type {
   AllStreamResolvedEvent,
-  AllStreamSubscription,
   AppendExpectedRevision,
   EventData as EsdbEventData,
   JSONType,
@@ -26,7 +26,6 @@ import type {
   StreamingRead,
 } from '@eventstore/db-client';
 import {
-  AppendConditionFailedError,
   EventIdConflictError,
   WrongExpectedRevisionError,
   checkTagRules,
@@ -43,7 +42,8 @@ import {
   type Subscription,
   type TagRule,
 } from '#event-store';
-import { EsdbTagIndex } from './esdb-tag-index.js';
+import { EsdbSubscriptions, type ServerFeed } from './esdb-subscription.js';
+import { EsdbTags, isAdapterEvent, type RawStreams } from './esdb-tags.js';
 import {
   EsdbDeadlineExceededError,
   EsdbStoreClosedError,
@@ -51,10 +51,14 @@ import {
   EventIdCache,
   checkNonNegative,
   isSystemEvent,
-  pause,
   prepareEvents,
+  at,
   resolveOptions,
+  toPosition,
+  toRevision,
+  toSafe,
   translate,
+  withDeadline,
   withDefaults,
   type EsdbEventStoreOptions,
   type PreparedEvent,
@@ -80,28 +84,13 @@ type Client = InstanceType<typeof EventStoreDBClient>;
 const ALL_PAGE_SIZE = 500;
 /** First wait before retrying a call whose connection failed; it grows 4× per attempt. */
 const CALL_RETRY_BACKOFF_MS = 50;
-/** What a server before 22.6 sends instead of the position of an event read from a stream. */
-const NO_POSITION = 2n ** 64n - 1n;
-
-interface LiveSubscription {
-  checkpoint: LogPosition;
-  stopped: boolean;
-  stop: () => void;
-  signal: Promise<void>;
-  done: Promise<void>;
-}
-
-class HandlerFailure {
-  constructor(readonly error: unknown) {}
-}
 
 export class EsdbEventStore implements EventStore {
-  private readonly subscriptions = new Set<LiveSubscription>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly known: EventIdCache;
+  private readonly tags: EsdbTags;
+  private readonly subscriptions: EsdbSubscriptions;
   private closing: Promise<void> | undefined;
-
-  private readonly tags: EsdbTagIndex;
 
   private constructor(
     private readonly client: Client,
@@ -109,13 +98,15 @@ export class EsdbEventStore implements EventStore {
     tagRules: readonly TagRule[],
   ) {
     this.known = new EventIdCache(options.eventIdCacheSize);
-    this.tags = new EsdbTagIndex(tagRules);
+    this.tags = new EsdbTags(tagRules, this.rawStreams());
+    this.subscriptions = new EsdbSubscriptions(
+      (from) => this.openFeed(from),
+      options,
+      (error) => translate('subscribeToAll', error, options.deadlineMs),
+    );
   }
 
-  /**
-   * Connects (e.g. `esdb://127.0.0.1:2113?tls=false`) and checks the server answers within the
-   * deadline. With tag rules, the whole $all is read once to index it (esdb-tag-index.ts).
-   */
+  /** Connects (e.g. `esdb://127.0.0.1:2113?tls=false`) and checks the server answers within the deadline. */
   static async connect(
     connectionString: string,
     options: EsdbEventStoreOptions & { tagRules?: readonly TagRule[] } = {},
@@ -129,14 +120,6 @@ export class EsdbEventStore implements EventStore {
     const store = new EsdbEventStore(EventStoreDBClient.connectionString(url), resolved, checkTagRules(options.tagRules ?? []));
     try {
       await store.collect('connect', () => store.client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1 }));
-      if (store.tags.rules.length > 0) {
-        for (let after = 0; ;) {
-          const page = await store.readAll({ fromPosition: after, maxCount: 10_000 });
-          for (const e of page) store.tags.add(e);
-          if (page.length < 10_000) break;
-          after = page[page.length - 1]!.position;
-        }
-      }
       return store;
     } catch (error) {
       await store.client.dispose();
@@ -149,40 +132,18 @@ export class EsdbEventStore implements EventStore {
     let prepared: PreparedEvent[];
     try {
       prepared = prepareEvents(streamId, events, options?.expectedRevision, this.options.maxEventBytes);
+      if (prepared.some((e) => isAdapterEvent(streamId, e.type)))
+        throw new TypeError(`stream ${streamId} or its event types are the adapter's own`);
     } catch (error) {
       return Promise.reject(error);
     }
-    const { condition } = options;
-    return this.track(
-      this.tags.serialised(condition, async () => {
-        if (condition !== undefined && !this.tags.holds(condition) && !(await this.isRetry(streamId, prepared, options.expectedRevision))) {
-          throw new AppendConditionFailedError(streamId, condition);
-        }
-        return this.retrying(() => this.append(streamId, prepared, options.expectedRevision)); // readBack indexes the events
-      }),
-    );
-  }
-
-  /** Whether the append's first event already sits where the append would put it (a retry, answered as the same append). */
-  private async isRetry(streamId: string, events: PreparedEvent[], expected: ExpectedRevision): Promise<boolean> {
-    if (typeof expected === 'number' || expected === 'no_stream') {
-      const [atPlace] = await this.retrying(() => this.readRange(streamId, expected === 'no_stream' ? 0 : expected + 1, 1, false));
-      return atPlace?.id === events[0]!.id;
-    }
-    return (await this.readTail(streamId)).some((e) => e.id === events[0]!.id);
+    return this.track(this.append(streamId, prepared, options));
   }
 
   async readByTag(tag: string, key: readonly string[], options: { maxCount?: number } = {}): Promise<RecordedEvent[]> {
     this.assertOpen();
-    const refs = this.tags
-      .refsOf(tag, key)
-      .slice(0, options.maxCount === undefined ? undefined : checkNonNegative('maxCount', options.maxCount));
-    const out: RecordedEvent[] = [];
-    for (const r of refs) {
-      const [e] = await this.retrying(() => this.readRange(r.streamId, r.revision, 1, true));
-      if (e !== undefined) out.push(e);
-    }
-    return out;
+    const maxCount = options.maxCount === undefined ? Infinity : checkNonNegative('maxCount', options.maxCount);
+    return this.tags.read(tag, key, maxCount);
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -242,71 +203,67 @@ export class EsdbEventStore implements EventStore {
   }
 
   subscribeToAll(handler: (event: RecordedEvent) => void | Promise<void>, options: SubscribeToAllOptions = {}): Subscription {
-    let stop!: () => void;
-    const signal = new Promise<void>((resolve) => (stop = resolve));
-    const sub: LiveSubscription = { checkpoint: options.fromPosition ?? 0, stopped: false, stop, signal, done: Promise.resolve() };
-    const closed = this.closing !== undefined; // close() would never stop it: fail it instead
-    if (!closed) this.subscriptions.add(sub);
-    // Started on a microtask so the handler never runs before subscribeToAll has returned.
-    sub.done = Promise.resolve().then(() => this.pump(sub, handler, options.onError, closed));
-    return {
-      unsubscribe: async () => {
-        // Do not await this from inside the handler: it waits for that very handler call to end.
-        halt(sub);
-        await sub.done;
-      },
-    };
+    return this.subscriptions.subscribe(handler, options, this.closing !== undefined);
   }
 
   /** Idempotent: stops the subscriptions, waits for the calls under way (each bounded by its deadline), disconnects. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      const subs = [...this.subscriptions];
-      subs.forEach(halt);
-      await Promise.allSettled([...subs.map((s) => s.done), ...this.inFlight]);
+      await Promise.allSettled([this.subscriptions.stopAll(), ...this.inFlight]);
       await this.client.dispose();
     })();
     return this.closing;
   }
 
-  private async append(streamId: string, events: PreparedEvent[], expected: ExpectedRevision): Promise<AppendResult> {
-    if (expected === 'any' || expected === 'stream_exists') return this.appendAnywhere(streamId, events, expected);
-    const last = expected === 'no_stream' ? -1 : expected;
-    // An id this process knows elsewhere would be written again by EventStoreDB (no id index there).
-    this.known.checkPlace(streamId, events, last + 1);
-    try {
-      await this.write(streamId, events, last < 0 ? NO_STREAM : BigInt(last));
-    } catch (error) {
-      if (!(error instanceof WrongExpectedVersionError)) throw error;
-      // Both "the stream moved on" and "a retry that only partly matches" come back as wrong expected version.
-      const [atPlace] = await this.readRange(streamId, last + 1, 1, false);
-      if (atPlace?.id === events[0]!.id) return this.readBack(streamId, events, last + 1);
-      throw new WrongExpectedRevisionError(streamId, expected, toRevision(error.actualVersion));
+  private async append(streamId: string, events: PreparedEvent[], options: AppendOptions): Promise<AppendResult> {
+    const { expectedRevision: expected, condition } = options;
+    if (expected === 'any' || expected === 'stream_exists') {
+      const retried = await this.findRetry(streamId, events, expected);
+      if (retried !== undefined) return this.readBack(streamId, events, retried);
     }
-    return this.readBack(streamId, events, last + 1);
+    // Exact (any is made exact from the stream's end); an id this process knows elsewhere would be written
+    // again by EventStoreDB (no id index there), so it is refused before anything is written.
+    const first = await this.tags.append(streamId, events, expected, condition, (firstRevision) =>
+      this.known.checkPlace(streamId, events, firstRevision),
+    );
+    return this.readBack(streamId, events, first);
   }
 
-  /** any / stream_exists: a retry is found in the stream's last events (or the id cache), else EventStoreDB appends. */
-  private async appendAnywhere(streamId: string, events: PreparedEvent[], expected: 'any' | 'stream_exists'): Promise<AppendResult> {
+  /** any / stream_exists: the revision of a retried append, found in the stream's last events (or the id cache). */
+  private async findRetry(streamId: string, events: PreparedEvent[], expected: 'any' | 'stream_exists'): Promise<number | undefined> {
     const cached = this.known.get(events[0]!.id);
     this.known.checkPlace(streamId, events, cached?.streamId === streamId ? cached.revision : undefined);
-    if (cached?.streamId === streamId) return this.readBack(streamId, events, cached.revision);
-    const tail = await this.readTail(streamId);
+    if (cached?.streamId === streamId) return cached.revision;
+    const tail = await this.retrying(() => this.readTail(streamId));
     if (expected === 'stream_exists' && tail.length === 0) throw new WrongExpectedRevisionError(streamId, expected, 'no_stream');
     const retried = tail.find((e) => e.id === events[0]!.id);
-    if (retried !== undefined) return this.readBack(streamId, events, retried.revision);
+    if (retried !== undefined) return retried.revision;
     const tailIds = new Set(tail.map((t) => t.id));
     const reused = events.find((e) => tailIds.has(e.id));
     if (reused !== undefined) throw new EventIdConflictError(streamId, reused.id);
-    let lastRevision: bigint;
-    try {
-      lastRevision = await this.write(streamId, events, expected);
-    } catch (error) {
-      if (!(error instanceof WrongExpectedVersionError)) throw error;
-      if (error.actualVersion === 'no_stream') throw new WrongExpectedRevisionError(streamId, expected, 'no_stream');
-      throw new EventIdConflictError(streamId, events[0]!.id); // the server's cache saw a retry that does not match
-    }
-    return this.readBack(streamId, events, Number(lastRevision) - events.length + 1);
+    return undefined;
+  }
+
+  /** Raw reads and exact appends for the tags, the adapter's own events included; each call retried when the connection fails. */
+  private rawStreams(): RawStreams {
+    return {
+      read: (streamId, fromRevision, maxCount) => this.retrying(() => this.readRange(streamId, fromRevision, maxCount, false)),
+      write: (streamId, events, last) =>
+        this.retrying(async () => {
+          try {
+            await this.write(streamId, events, last === 'any' ? 'any' : last < 0 ? NO_STREAM : BigInt(last));
+            return true;
+          } catch (error) {
+            if (error instanceof WrongExpectedVersionError) return false;
+            throw error;
+          }
+        }),
+      lastRevision: async (streamId) => {
+        const read = () => this.client.readStream(streamId, { direction: BACKWARDS, fromRevision: END, maxCount: 1 });
+        const [last] = await this.retrying(() => this.collectStream('readStream', read));
+        return last?.event === undefined ? -1 : toSafe(last.event.revision, 'revision');
+      },
+    };
   }
 
   /** One append call; resolves with the stream's last revision as the server reports it. */
@@ -319,8 +276,9 @@ export class EsdbEventStore implements EventStore {
       // Bytes, not an object: the client drops falsy metadata and would stringify again.
       metadata: e.metadataJson === undefined ? undefined : new Uint8Array(Buffer.from(e.metadataJson, 'utf8')),
     }));
-    const result = await this.withDeadline(
+    const result = await withDeadline(
       'appendToStream',
+      this.options.deadlineMs,
       this.client.appendToStream(streamId, data, { expectedRevision, deadline: this.options.deadlineMs }),
     );
     return result.nextExpectedRevision;
@@ -332,8 +290,6 @@ export class EsdbEventStore implements EventStore {
     events.forEach((e, i) => {
       if (stored[i]?.id !== e.id || stored[i]!.type !== e.type) throw new EventIdConflictError(streamId, e.id);
     });
-    // The events as stored, with their positions: what the tag index keeps (a retry adds nothing twice).
-    if (this.tags.rules.length > 0) for (const e of stored) this.tags.add(e);
     return { nextExpectedRevision: firstRevision + events.length - 1, position: stored[events.length - 1]!.position };
   }
 
@@ -343,9 +299,21 @@ export class EsdbEventStore implements EventStore {
     return (await this.collectStream('readStream', read)).map((r) => this.toRecorded(r, false)!);
   }
 
-  private async readRange(streamId: string, fromRevision: number, maxCount: number, skipSystem: boolean): Promise<RecordedEvent[]> {
-    const read = () => this.client.readStream(streamId, { direction: FORWARDS, fromRevision: BigInt(fromRevision), maxCount });
-    return (await this.collectStream('readStream', read)).flatMap((r) => this.toRecorded(r, skipSystem) ?? []);
+  /** Up to maxCount events from a revision; events never shown are skipped (and more read in their place) when skipHidden. */
+  private async readRange(streamId: string, fromRevision: number, maxCount: number, skipHidden: boolean): Promise<RecordedEvent[]> {
+    const out: RecordedEvent[] = [];
+    for (let from = fromRevision; out.length < maxCount;) {
+      const want = maxCount - out.length;
+      const read = () => this.client.readStream(streamId, { direction: FORWARDS, fromRevision: BigInt(from), maxCount: want });
+      const page = await this.collectStream('readStream', read);
+      for (const r of page) {
+        const event = this.toRecorded(r, skipHidden);
+        if (event !== undefined) out.push(event);
+      }
+      if (page.length < want || !skipHidden) break;
+      from = toSafe(page[page.length - 1]!.event!.revision, 'revision') + 1;
+    }
+    return out;
   }
 
   private async collectStream(operation: string, read: () => StreamingRead<ResolvedEvent>): Promise<ResolvedEvent[]> {
@@ -365,28 +333,10 @@ export class EsdbEventStore implements EventStore {
       for await (const event of stream) events.push(event as E);
       return events;
     })();
-    return this.withDeadline(operation, reading, () => {
+    return withDeadline(operation, this.options.deadlineMs, reading, () => {
       void stream.cancel().catch(() => undefined);
       stream.destroy();
     });
-  }
-
-  private async withDeadline<T>(operation: string, work: Promise<T>, onTimeout?: () => void): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        onTimeout?.();
-        reject(new EsdbDeadlineExceededError(operation, this.options.deadlineMs));
-      }, this.options.deadlineMs);
-    });
-    work.catch(() => undefined); // its late failure after the deadline is expected, not unhandled
-    try {
-      return await Promise.race([work, deadline]);
-    } catch (error) {
-      throw translate(operation, error, this.options.deadlineMs);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   /** Appends already accepted finish during close(); new calls are refused. */
@@ -412,76 +362,25 @@ export class EsdbEventStore implements EventStore {
     return work;
   }
 
-  /** Catch-up and live through one EventStoreDB subscription at a time; resubscribes from the last delivered position when it drops. */
-  private async pump(
-    sub: LiveSubscription,
-    handler: (event: RecordedEvent) => void | Promise<void>,
-    onError: ((error: unknown) => void) | undefined,
-    closed: boolean,
-  ): Promise<void> {
-    try {
-      if (closed) throw new EsdbStoreClosedError();
-      checkNonNegative('fromPosition', sub.checkpoint);
-      let failures = 0;
-      while (!sub.stopped) {
-        const { delivered, error } = await this.follow(sub, handler);
-        if (sub.stopped) return;
-        failures = delivered ? 1 : failures + 1;
-        if (failures > this.options.maxResubscribeAttempts) throw error;
-        const backoffMs = Math.min(this.options.resubscribeMaxBackoffMs, this.options.resubscribeMinBackoffMs * 2 ** (failures - 1));
-        await pause(backoffMs, sub);
-      }
-    } catch (error) {
-      halt(sub);
-      try {
-        onError?.(error instanceof HandlerFailure ? error.error : error);
-      } catch {
-        // a throwing onError must not become an unhandled rejection
-      }
-    } finally {
-      this.subscriptions.delete(sub);
-    }
-  }
-
-  /** Runs one server subscription until it drops (resolves) or the handler throws (rejects with HandlerFailure). */
-  private async follow(
-    sub: LiveSubscription,
-    handler: (event: RecordedEvent) => void | Promise<void>,
-  ): Promise<{ delivered: boolean; error: unknown }> {
-    const fromPosition = sub.checkpoint === 0 ? START : at(sub.checkpoint);
-    // The server filters out system event types; streams like $settings are skipped here too.
-    const server: AllStreamSubscription = this.client.subscribeToAll({ fromPosition, filter: excludeSystemEvents() });
-    const stopServer = () => {
-      void server.unsubscribe().catch(() => undefined);
-      server.destroy(); // ends the iteration below even while it waits for the next event
+  /** One server subscription of $all after a position, as the port's events (system and adapter events as undefined). */
+  private openFeed(from: LogPosition): ServerFeed {
+    // The server filters out system event types; streams like $settings and the adapter's own are skipped here.
+    const server = this.client.subscribeToAll({ fromPosition: from === 0 ? START : at(from), filter: excludeSystemEvents() });
+    const toRecorded = (resolved: AllStreamResolvedEvent) => this.toRecorded(resolved);
+    return {
+      events: (async function* () {
+        for await (const resolved of server as AsyncIterable<AllStreamResolvedEvent>) yield toRecorded(resolved);
+      })(),
+      stop: () => {
+        void server.unsubscribe().catch(() => undefined);
+        server.destroy(); // ends the iteration even while it waits for the next event
+      },
     };
-    void sub.signal.then(stopServer);
-    let delivered = false;
-    try {
-      for await (const resolved of server as AsyncIterable<AllStreamResolvedEvent>) {
-        if (sub.stopped) break;
-        const event = this.toRecorded(resolved);
-        if (event === undefined || event.position <= sub.checkpoint) continue; // exactly once across resubscriptions
-        try {
-          await handler(event);
-        } catch (error) {
-          throw new HandlerFailure(error);
-        }
-        sub.checkpoint = event.position;
-        delivered = true;
-      }
-      return { delivered, error: new EsdbUnavailableError('subscribeToAll', { cause: 'the server ended the subscription' }) };
-    } catch (error) {
-      if (error instanceof HandlerFailure) throw error;
-      return { delivered, error: translate('subscribeToAll', error, this.options.deadlineMs) };
-    } finally {
-      stopServer();
-    }
   }
 
-  private toRecorded(resolved: ResolvedEvent | AllStreamResolvedEvent, skipSystem = true): RecordedEvent | undefined {
+  private toRecorded(resolved: ResolvedEvent | AllStreamResolvedEvent, skipHidden = true): RecordedEvent | undefined {
     const e = resolved.event;
-    if (e === undefined || (skipSystem && isSystemEvent(e.streamId, e.type))) return undefined;
+    if (e === undefined || (skipHidden && (isSystemEvent(e.streamId, e.type) || isAdapterEvent(e.streamId, e.type)))) return undefined;
     const metadata = e.metadata instanceof Uint8Array ? Buffer.from(e.metadata).toString('utf8') : e.metadata;
     const event: RecordedEvent = {
       streamId: e.streamId,
@@ -496,32 +395,4 @@ export class EsdbEventStore implements EventStore {
     this.known.remember(event.id, { streamId: event.streamId, revision: event.revision, type: event.type });
     return event;
   }
-}
-
-function halt(sub: LiveSubscription): void {
-  sub.stopped = true;
-  sub.stop();
-}
-
-/** The $all position of an event appended over gRPC: commit = prepare. */
-function at(position: LogPosition): Position {
-  return { commit: BigInt(position), prepare: BigInt(position) };
-}
-
-function toPosition(position: Position | undefined, commitPosition: bigint | undefined): LogPosition {
-  const commit = position?.commit ?? commitPosition;
-  if (commit === undefined || commit === NO_POSITION) {
-    throw new Error('EventStoreDB sent an event without its $all position: stream reads carry it from EventStoreDB 22.6 on');
-  }
-  return toSafe(commit, 'commit position');
-}
-
-function toSafe(value: bigint, what: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`EventStoreDB ${what} ${value} is not a safe integer`);
-  return n;
-}
-
-function toRevision(actual: bigint | string): number | 'no_stream' {
-  return typeof actual === 'bigint' ? toSafe(actual, 'revision') : 'no_stream';
 }

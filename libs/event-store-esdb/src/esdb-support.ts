@@ -207,3 +207,48 @@ export function withDefaults(connectionString: string, settings: Record<string, 
   }
   return url;
 }
+
+/** What a server before 22.6 sends instead of the position of an event read from a stream. */
+const NO_POSITION = 2n ** 64n - 1n;
+
+/** The $all position of an event appended over gRPC: commit = prepare. */
+export function at(position: number): { commit: bigint; prepare: bigint } {
+  return { commit: BigInt(position), prepare: BigInt(position) };
+}
+
+export function toPosition(position: { commit: bigint } | undefined, commitPosition: bigint | undefined): number {
+  const commit = position?.commit ?? commitPosition;
+  if (commit === undefined || commit === NO_POSITION) {
+    throw new Error('EventStoreDB sent an event without its $all position: stream reads carry it from EventStoreDB 22.6 on');
+  }
+  return toSafe(commit, 'commit position');
+}
+
+export function toSafe(value: bigint, what: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`EventStoreDB ${what} ${value} is not a safe integer`);
+  return n;
+}
+
+export function toRevision(actual: bigint | string): number | 'no_stream' {
+  return typeof actual === 'bigint' ? toSafe(actual, 'revision') : 'no_stream';
+}
+
+/** Races a call against its deadline (the client gives reads and batch appends none); client errors become the adapter's. */
+export async function withDeadline<T>(operation: string, deadlineMs: number, work: Promise<T>, onTimeout?: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout?.();
+      reject(new EsdbDeadlineExceededError(operation, deadlineMs));
+    }, deadlineMs);
+  });
+  work.catch(() => undefined); // its late failure after the deadline is expected, not unhandled
+  try {
+    return await Promise.race([work, deadline]);
+  } catch (error) {
+    throw translate(operation, error, deadlineMs);
+  } finally {
+    clearTimeout(timer);
+  }
+}
