@@ -110,6 +110,31 @@ describe('SettlementService', () => {
     expect(first.totalFen).toBe(first.fundPayFen + first.patientPayFen);
   });
 
+  it('answers a Settle retried with its idempotency-key as the first time, after a reversal, over gRPC and HTTP alike', async () => {
+    const keyed = (key: string) => {
+      const metadata = new grpc.Metadata();
+      metadata.set('idempotency-key', key);
+      return metadata;
+    };
+    const d = discharge({ visitId: 'g-idem', personId: 'p-dibao' });
+    const first = value(await client.call('Settle', d, keyed('g-key-1')));
+    expect((await http(service.url, 'POST', '/v1/settlements/h-county/g-idem/reversal', { reason: 'wrong' })).status).toBe(200);
+    // the retry is answered from the record: the same settlement, created, never a second one
+    expect(value(await client.call('Settle', d, keyed('g-key-1')))).toEqual(first);
+    // one key space for both transports (per caller)
+    const viaHttp = await http(service.url, 'POST', '/v1/settlements', d, { 'idempotency-key': 'g-key-1' });
+    expect([viaHttp.status, viaHttp.body.settlementId]).toEqual([201, first.settlementId]);
+    const history = await http(service.url, 'GET', '/v1/settlements/h-county/g-idem');
+    expect(history.body.history).toHaveLength(1);
+    // a malformed key is refused on the metadata
+    const bad = await client.call('Settle', d, keyed('has space'));
+    expect(!bad.ok && [bad.status, bad.code, bad.details.map((x) => x.field)]).toEqual([
+      grpc.status.INVALID_ARGUMENT,
+      'VALIDATION_FAILED',
+      ['(metadata idempotency-key)'],
+    ]);
+  });
+
   it("echoes the caller's request id and logs one line per call with it", async () => {
     const metadata = new grpc.Metadata();
     metadata.set('x-request-id', 'grpc-req-1');

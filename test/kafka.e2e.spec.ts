@@ -5,7 +5,16 @@
 // Each test has its own topics (KAFKA_TOPIC_PREFIX) and consumer groups, deleted at the end.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Service, discharge, http, removeDir, startService, tempDir } from './support/service.js';
-import { Broker, KafkaProbe, acquireBroker, brokerRunning, kafkaLocalAsync, relayedEvents, releaseBroker } from './support/kafka-probe.js';
+import {
+  Broker,
+  Collected,
+  KafkaProbe,
+  acquireBroker,
+  brokerRunning,
+  kafkaLocalAsync,
+  relayedEvents,
+  releaseBroker,
+} from './support/kafka-probe.js';
 
 type Obj = Record<string, any>;
 const RUN = `t${Date.now().toString(36)}${process.pid}`;
@@ -117,7 +126,7 @@ describe('Kafka ingress and relay', () => {
       await r.probe.produce([{ key: keyOf(d), value: settle(d) }]);
       await r.probe.waitFor('one outcome', () => r!.probe.outcomes().length === 1);
       const [outcome] = r.probe.outcomes();
-      expect(outcome!.key).toBe('p-k1');
+      expect(outcome!.key).toBe('h-county:k-1');
       expect(outcome!.headers).toMatchObject({
         'source-topic': r.probe.topics.discharges,
         'source-offset': '0',
@@ -126,6 +135,11 @@ describe('Kafka ingress and relay', () => {
       const viaHttp = await http(r.service.url, 'GET', '/v1/settlements/h-county/k-1');
       expect(outcome!.json).toEqual({
         ok: true,
+        commandType: 'SettleDischarge',
+        hospitalId: 'h-county',
+        visitId: 'k-1',
+        requestId: null,
+        source: { topic: r.probe.topics.discharges, partition: outcome!.partition, offset: '0', timestamp: outcome!.json.source.timestamp },
         result: { ...viaHttp.body.current, duplicate: false, settledAtMs: undefined, reversal: undefined },
       });
       expect(outcome!.json.result).toMatchObject({ status: 'settled', personId: 'p-k1', totalFen: d.totalFen });
@@ -138,7 +152,7 @@ describe('Kafka ingress and relay', () => {
     }
   });
 
-  it('given the same discharge produced three times, then it is settled once: three results, two of them duplicates; a repeated reversal is reversed once', async () => {
+  it('given the same discharge produced three times, then it is settled once: three results, two of them duplicates; a repeated reversal is ALREADY_REVERSED as over HTTP', async () => {
     let r: Rig | undefined;
     try {
       r = await rig();
@@ -162,10 +176,10 @@ describe('Kafka ingress and relay', () => {
           .outcomes()
           .slice(3)
           .map((o) => (o.json.ok ? [o.json.result.status, o.json.result.duplicate] : [o.json.error.code])),
-      ).toEqual([['reversed', false], ['reversed', true], ['ALREADY_REVERSED']]);
+      ).toEqual([['reversed', false], ['ALREADY_REVERSED'], ['ALREADY_REVERSED']]);
       const got = await http(r.service.url, 'GET', `/v1/settlements/${d.hospitalId}/${d.visitId}`);
       expect(got.body.history.map((h: Obj) => h.status)).toEqual(['reversed']);
-      // HTTP is unchanged: the same reversal posted there again is ALREADY_REVERSED, as the spec says.
+      // the same over HTTP, as the spec says
       const again = await http(r.service.url, 'POST', `/v1/settlements/${d.hospitalId}/${d.visitId}/reversal`, { reason: reversal.reason });
       expect([again.status, again.body.code]).toEqual([409, 'ALREADY_REVERSED']);
     } finally {
@@ -173,30 +187,67 @@ describe('Kafka ingress and relay', () => {
     }
   });
 
-  it('given poison messages between good ones, then they go to the dead-letter topic as they came and the partition keeps moving', async () => {
+  it('given settle, duplicate and reverse of a visit, when the group is reset to the earliest offset, then the replay decides nothing again', async () => {
+    let r: Rig | undefined;
+    try {
+      r = await rig();
+      const d = discharge({ visitId: 'k-replay', personId: 'p-replay' });
+      const reversal = { type: 'ReverseSettlement', hospitalId: d.hospitalId, visitId: d.visitId, reason: '重复结算' };
+      for (const [i, value] of [settle(d), settle(d), reversal].entries()) {
+        await r.probe.produce([{ key: keyOf(d), value }]);
+        await r.probe.waitFor(`outcome ${i + 1}`, () => r!.probe.on(r!.probe.topics.settlements).length === i + 1);
+      }
+      const first = r.probe.on(r.probe.topics.settlements).map((m) => m.json as Obj);
+      expect(first.map((o) => [o.commandType, o.result.status, o.result.duplicate])).toEqual([
+        ['SettleDischarge', 'settled', false],
+        ['SettleDischarge', 'settled', true],
+        ['ReverseSettlement', 'reversed', false],
+      ]);
+      // when the service stops, the operator resets its group to the earliest offset, and it starts again
+      await r.service.stop();
+      await r.probe.replayDischarges(r.env.KAFKA_GROUP_ID!);
+      r.service = await startService({ dataDir: r.dataDir, env: r.env });
+      await r.probe.waitFor('the replayed outcomes', () => r!.probe.on(r!.probe.topics.settlements).length >= 6);
+      // then every replayed message is answered exactly as the first time, and the visit still has its one, reversed, settlement
+      const replayed = r.probe.on(r.probe.topics.settlements).map((m) => m.json as Obj);
+      expect(replayed.slice(3)).toEqual(first);
+      const got = await http(r.service.url, 'GET', `/v1/settlements/${d.hospitalId}/${d.visitId}`);
+      expect(got.body.history.map((h: Obj) => [h.settlementId, h.status])).toEqual([[`${d.hospitalId}/k-replay/1`, 'reversed']]);
+    } finally {
+      await teardown(r);
+    }
+  });
+
+  it('given poison and refused messages between good ones, then each refused one gets an outcome and a dead letter, poison only a dead letter, and the partition keeps moving', async () => {
     let r: Rig | undefined;
     try {
       r = await rig();
       const a = discharge({ visitId: 'k-a', personId: 'p-poison' });
       const b = discharge({ visitId: 'k-b', personId: 'p-poison' });
-      const key = 'h-county:same-partition';
-      await r.probe.produce([
-        { key, value: settle(a) },
-        { key, value: 'not json {' },
-        { key, value: { type: 'PublishPolicy', policy: {} } },
-        { key, value: { ...settle(b), totalFen: '100' } },
-        { key, value: settle({ ...b, region: 'nowhere' }) }, // a business rejection: an outcome, not poison
-        { key, value: settle(b) },
-      ]);
-      await r.probe.waitFor(
-        'three outcomes and three dead letters',
-        () => r!.probe.outcomes().length === 3 && r!.probe.on(r!.probe.topics.dlq).length >= 3,
+      // one partition for all, chosen by the producer: the order is the point
+      await r.probe.produce(
+        [
+          { key: keyOf(a), value: settle(a) },
+          { key: keyOf(a), value: 'not json {' },
+          { key: keyOf(a), value: { type: 'PublishPolicy', policy: {} } },
+          { key: keyOf(b), value: { ...settle(b), totalFen: '100' } },
+          { key: keyOf(b), value: settle({ ...b, region: 'nowhere' }) }, // a business rejection: an outcome only
+          { key: keyOf(b), value: settle(b) },
+          { key: 'h-county:wrong-key', value: settle(b) }, // the key rule
+        ].map((m) => ({ ...m, partition: 0 })),
       );
-      const dlq = r.probe.on(r.probe.topics.dlq);
+      await r.probe.waitFor(
+        'six outcomes and four dead letters',
+        () => r!.probe.outcomes().length === 6 && r!.probe.on(r!.probe.topics.dlq).length >= 4,
+      );
+      // messages of different keys are handled side by side: compared in offset order
+      const byOffset = (x: Collected, y: Collected) => Number(x.headers['source-offset']) - Number(y.headers['source-offset']);
+      const dlq = r.probe.on(r.probe.topics.dlq).sort(byOffset);
       expect(dlq.map((m) => [m.headers['source-offset'], m.headers['error-code'], m.key])).toEqual([
-        ['1', 'VALIDATION_FAILED', key],
-        ['2', 'VALIDATION_FAILED', key],
-        ['3', 'VALIDATION_FAILED', key],
+        ['1', 'VALIDATION_FAILED', keyOf(a)],
+        ['2', 'VALIDATION_FAILED', keyOf(a)],
+        ['3', 'VALIDATION_FAILED', keyOf(b)],
+        ['6', 'VALIDATION_FAILED', 'h-county:wrong-key'],
       ]);
       expect(dlq[0]!.value).toBe('not json {');
       expect(JSON.parse(dlq[1]!.headers.error!).details).toEqual([
@@ -210,18 +261,21 @@ describe('Kafka ingress and relay', () => {
         details: viaHttp.body.details,
       });
       expect(JSON.parse(dlq[2]!.value!)).toEqual({ ...settle(b), totalFen: '100' });
-      expect(
-        dlq.every(
-          (m) =>
-            m.headers['source-topic'] === r!.probe.topics.discharges &&
-            m.headers['source-partition'] === dlq[0]!.headers['source-partition'],
-        ),
-      ).toBe(true);
-      expect(r.probe.outcomes().map((o) => [o.headers['source-offset'], o.json.ok ? o.json.result.visitId : o.json.error.code])).toEqual([
-        ['0', 'k-a'],
-        ['4', 'NO_POLICY_IN_FORCE'],
-        ['5', 'k-b'],
+      expect(dlq.every((m) => m.headers['source-topic'] === r!.probe.topics.discharges && m.headers['source-partition'] === '0')).toBe(
+        true,
+      );
+      const outcomes = r.probe.outcomes().sort(byOffset);
+      expect(outcomes.map((o) => [o.headers['source-offset'], o.key, o.json.ok ? o.json.result.visitId : o.json.error.code])).toEqual([
+        ['0', keyOf(a), 'k-a'],
+        ['2', keyOf(a), 'VALIDATION_FAILED'],
+        ['3', keyOf(b), 'VALIDATION_FAILED'],
+        ['4', keyOf(b), 'NO_POLICY_IN_FORCE'],
+        ['5', keyOf(b), 'k-b'],
+        ['6', keyOf(b), 'VALIDATION_FAILED'],
       ]);
+      expect(outcomes[1]!.json).toMatchObject({ commandType: 'PublishPolicy', hospitalId: null, visitId: null });
+      expect(outcomes[5]!.json).toMatchObject({ commandType: 'SettleDischarge', hospitalId: 'h-county', visitId: 'k-b' });
+      expect(outcomes[5]!.json.error.details.map((d: Obj) => d.field)).toEqual(['(key)']);
     } finally {
       await teardown(r);
     }
@@ -240,7 +294,8 @@ describe('Kafka ingress and relay', () => {
       await r.probe.waitFor('12 outcomes', () => r!.probe.outcomes().length === 12);
       await expectLogRelayed(r);
       const types = new Set(r.probe.on(r.probe.topics.events).map((e) => e.headers['event-type']));
-      expect(types).toEqual(new Set(['PolicyPublished', 'CategoryAssigned', 'DischargeSettled', 'SettlementReversed']));
+      // CommandAnswered: the answers of the Kafka commands, recorded with their idempotency keys
+      expect(types).toEqual(new Set(['PolicyPublished', 'CategoryAssigned', 'DischargeSettled', 'SettlementReversed', 'CommandAnswered']));
       const reversal = r.probe.on(r.probe.topics.payouts).find((e) => e.headers['event-type'] === 'SettlementReversed');
       expect(reversal?.json).toMatchObject({
         type: 'SettlementReversed',

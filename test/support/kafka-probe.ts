@@ -105,13 +105,22 @@ export class KafkaProbe {
   }
 
   /** Produces `{type, …fields}` commands; a string is sent as raw bytes. */
-  async produce(messages: Array<{ key: string; value: unknown }>): Promise<void> {
+  async produce(messages: Array<{ key: string; value: unknown; partition?: number }>): Promise<void> {
     await this.publisher.send([
       {
         topic: this.topics.discharges,
-        messages: messages.map((m) => ({ key: m.key, value: typeof m.value === 'string' ? m.value : JSON.stringify(m.value) })),
+        messages: messages.map((m) => ({
+          ...(m.partition === undefined ? {} : { partition: m.partition }),
+          key: m.key,
+          value: typeof m.value === 'string' ? m.value : JSON.stringify(m.value),
+        })),
       },
     ]);
+  }
+
+  /** Resets a consumer group (stopped) to the earliest offset of the discharges topic, as an operator does to replay it. */
+  async replayDischarges(groupId: string): Promise<void> {
+    await this.client.resetOffsetsToEarliest(groupId, this.topics.discharges);
   }
 
   on(topic: string): Collected[] {

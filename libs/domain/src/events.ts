@@ -4,7 +4,7 @@
 // same types: an event's shape is declared once, here. Types and stream names only; pure.
 import type { Discharge, YearState } from './calculation.js';
 import type { Policy, PolicyRef } from './policy.js';
-import type { Fen, IsoDate } from './primitives.js';
+import type { DomainError, Fen, IsoDate } from './primitives.js';
 
 // ---- streams ------------------------------------------------------------------------------------
 
@@ -169,8 +169,42 @@ export interface FundAllocatedData {
 
 export type FundEvent = { type: 'FundAllocated'; data: FundAllocatedData };
 
+// ---- command-{sha-256 of an idempotency key} ----------------------------------------------------
+
+/** The answers of commands that came with an idempotency key, one stream per key. */
+export const commandStream = (keyHash: string) => `command-${keyHash}`;
+export const COMMAND_STREAM_PREFIX = 'command-';
+
+/** What a settlement command answered: the settlement as it stood then (rebuilt from its event), or the rejection. */
+export type AnsweredOutcome =
+  | {
+      ok: true;
+      hospitalId: string;
+      visitId: string;
+      settlementId: string;
+      status: 'settled' | 'reversed';
+      duplicate: boolean;
+      created: boolean;
+    }
+  | { ok: false; error: DomainError };
+
+/**
+ * Data of a CommandAnswered event: the answer given to the first command with this key. A command
+ * retried or replayed with the key (a Kafka message's coordinates or request id, an HTTP
+ * Idempotency-Key, gRPC idempotency-key metadata) is answered from it and never decided again.
+ */
+export interface CommandAnsweredData {
+  key: string;
+  commandType: 'SettleDischarge' | 'ReverseSettlement';
+  /** SHA-256 of the command as validated: the same key with another command is refused. */
+  fingerprint: string;
+  outcome: AnsweredOutcome;
+}
+
+export type CommandEvent = { type: 'CommandAnswered'; data: CommandAnsweredData };
+
 /** Every event medaid records. */
-export type MedaidEvent = PersonEvent | AdjustmentEvent | PolicyPublishedEvent | FundEvent;
+export type MedaidEvent = PersonEvent | AdjustmentEvent | PolicyPublishedEvent | FundEvent | CommandEvent;
 
 // ---- tags: how the store finds events across streams --------------------------------------------
 

@@ -33,6 +33,7 @@ export const ERROR_CODES = [
   'ADJUSTMENT_ALREADY_DECIDED',
   'ADJUSTMENT_OUT_OF_RANGE',
   'ALLOCATION_CONFLICT', // extension: the same fund allocation reference with other content
+  'IDEMPOTENCY_KEY_REUSED', // extension: an idempotency key already answered another command
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -75,6 +75,17 @@ export class KafkaClient {
     }
   }
 
+  /** Moves a consumer group (with no member running) back to the earliest offset of a topic: an operator's replay. */
+  async resetOffsetsToEarliest(groupId: string, topic: string): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      await admin.resetOffsets({ groupId, topic, earliest: true });
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
   /** Partitions of a topic with their low and high watermarks (offsets as decimal strings). */
   async topicOffsets(topic: string): Promise<PartitionOffsets[]> {
     const admin = this.kafka.admin();

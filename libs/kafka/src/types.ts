@@ -25,6 +25,8 @@ export interface PartitionOffsets {
 }
 
 export interface OutgoingMessage {
+  /** The partition, when the sender chooses it (tests); otherwise the key's. */
+  partition?: number;
   key: string | Buffer | null;
   value: string | Buffer | null;
   headers?: Record<string, string | Buffer>;

@@ -11,7 +11,7 @@
 //                                                                 first — a policy published, a category defined …)
 //   ADJUSTMENT_NOT_FOUND                                       → NOT_FOUND          (HTTP 404)
 //   ADJUSTMENT_ALREADY_DECIDED                                 → ABORTED            (HTTP 409)
-//   ADJUSTMENT_OUT_OF_RANGE                                    → FAILED_PRECONDITION (HTTP 422)
+//   ADJUSTMENT_OUT_OF_RANGE, IDEMPOTENCY_KEY_REUSED            → FAILED_PRECONDITION (HTTP 422)
 //   UNAUTHENTICATED                                            → UNAUTHENTICATED    (HTTP 401: no or unknown credentials)
 //   FORBIDDEN                                                  → PERMISSION_DENIED  (HTTP 403: this actor may not do this)
 //   STORE_OVERLOADED, STORE_CLOSED, STORE_UNAVAILABLE,
@@ -43,6 +43,7 @@ export const GRPC_STATUS: Record<MedaidErrorCode, GrpcStatus> = {
   ADJUSTMENT_NOT_FOUND: GrpcStatus.NOT_FOUND,
   ADJUSTMENT_ALREADY_DECIDED: GrpcStatus.ABORTED,
   ADJUSTMENT_OUT_OF_RANGE: GrpcStatus.FAILED_PRECONDITION,
+  IDEMPOTENCY_KEY_REUSED: GrpcStatus.FAILED_PRECONDITION,
   UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
   FORBIDDEN: GrpcStatus.PERMISSION_DENIED,
   STORE_OVERLOADED: GrpcStatus.UNAVAILABLE,

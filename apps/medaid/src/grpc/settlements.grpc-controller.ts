@@ -15,6 +15,7 @@ import type { CommandMeta } from '../shared/writer.js';
 import { ReverseSettlementDto, toDischarge } from '../commands/settlements/settlement.dto.js';
 import { PreviewDischarge, ReverseSettlement, SettleDischarge } from '../commands/settlements/settlement.handlers.js';
 import { GetVisit } from '../queries/query.handlers.js';
+import { withApiKey } from '../shared/command-answers.js';
 import { GrpcErrorFilter, notFound, unwrap } from './grpc-errors.js';
 import { MalformedRequest } from './wire.js';
 
@@ -44,8 +45,9 @@ export class SettlementsGrpcController {
 
   @GrpcMethod(SERVICE, 'Settle')
   async settle(request: unknown, metadata: CallMetadata): Promise<Settlement> {
+    const meta = unwrap(keyedMeta(metadata));
     const discharge = unwrap(toDischarge(unwrap(received(request))));
-    const outcome = unwrap(await this.bus.execute(new SettleDischarge(discharge, metaOf(metadata))));
+    const outcome = unwrap(await this.bus.execute(new SettleDischarge(discharge, meta)));
     return { ...outcome.result, created: outcome.created };
   }
 
@@ -57,8 +59,9 @@ export class SettlementsGrpcController {
 
   @GrpcMethod(SERVICE, 'Reverse')
   async reverse(request: unknown, metadata: CallMetadata): Promise<Settlement> {
+    const meta = unwrap(keyedMeta(metadata));
     const { hospitalId, visitId, reason } = unwrap(validateInput(ReverseSettlementDto, unwrap(received(request))));
-    return { ...unwrap(await this.bus.execute(new ReverseSettlement(hospitalId, visitId, reason, metaOf(metadata)))), created: false };
+    return { ...unwrap(await this.bus.execute(new ReverseSettlement(hospitalId, visitId, reason, meta))), created: false };
   }
 
   @GrpcMethod(SERVICE, 'Get')
@@ -78,6 +81,12 @@ function received(request: unknown): Validated<unknown> {
 /** The proto nests the settlement; the HTTP answer spreads it next to settledAtMs and reversal. */
 function visitSettlement({ settledAtMs, reversal, ...settlement }: HistoryEntry) {
   return { settlement: { ...settlement, created: false }, settledAtMs, reversal };
+}
+
+/** The call's metadata with its `idempotency-key`, in the same key space as HTTP's Idempotency-Key. */
+function keyedMeta(metadata: CallMetadata) {
+  const [raw] = metadata.get('idempotency-key');
+  return withApiKey(metaOf(metadata), raw === undefined ? undefined : String(raw), '(metadata idempotency-key)');
 }
 
 /** Actor and correlation id of a call, decided as for HTTP requests (x-medaid-client, x-request-id). */

@@ -20,6 +20,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   ADJUSTMENT_NOT_FOUND: 404,
   ADJUSTMENT_ALREADY_DECIDED: 409,
   ADJUSTMENT_OUT_OF_RANGE: 422,
+  IDEMPOTENCY_KEY_REUSED: 422,
 };
 
 /** A rejection on its way to the client; thrown only between controller and filter. */

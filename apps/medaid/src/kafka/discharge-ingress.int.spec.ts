@@ -42,6 +42,14 @@ function message(value: unknown, offset = '7'): IncomingMessage {
     headers: { trace: Buffer.from('abc') },
   };
 }
+/** What every outcome of message() carries besides its answer. */
+const correlation = (commandType: string) => ({
+  commandType,
+  hospitalId: 'h-county',
+  visitId: 'v-1',
+  requestId: null,
+  source: { topic: TOPICS.discharges, partition: 2, offset: '7', timestamp: '1700000000000' },
+});
 const context = (attempt: number): HandlerContext => ({ attempt, signal: new AbortController().signal, heartbeat: async () => undefined });
 
 class Recorder {
@@ -123,14 +131,15 @@ describe('DischargeIngress', () => {
     expect((executed[0] as { meta: unknown }).meta).toEqual({
       actor: { kind: 'anonymous', id: 'kafka' },
       correlationId: correlationIdOf(message(DISCHARGE)),
+      idempotencyKey: correlationIdOf(message(DISCHARGE)),
     });
     expect(publisher.sent).toEqual([
       {
         topic: TOPICS.settlements,
         messages: [
           {
-            key: 'p-1',
-            value: JSON.stringify({ ok: true, result: RESULT }),
+            key: 'h-county:v-1',
+            value: JSON.stringify({ ok: true, ...correlation('SettleDischarge'), result: RESULT }),
             headers: {
               'source-topic': TOPICS.discharges,
               'source-partition': '2',
@@ -144,13 +153,47 @@ describe('DischargeIngress', () => {
     ]);
   });
 
-  it('given a business rejection, then it is an outcome keyed by the person, not a dead letter', async () => {
+  it('given a business rejection, then it is an outcome keyed by the visit and naming it, not a dead letter', async () => {
     const publisher = new Recorder();
-    const handler = ingress(async () => ({ ok: false, error: { code: 'NO_POLICY_IN_FORCE', message: 'none', details: [] } }), publisher);
+    const error = { code: 'NO_POLICY_IN_FORCE', message: 'none', details: [] };
+    const handler = ingress(async () => ({ ok: false, error }), publisher);
     await handler.handle(message(DISCHARGE), context(1));
     expect(publisher.sent.map((b) => [b.topic, b.messages[0]!.key, b.messages[0]!.value])).toEqual([
-      [TOPICS.settlements, 'p-1', JSON.stringify({ ok: false, error: { code: 'NO_POLICY_IN_FORCE', message: 'none', details: [] } })],
+      [TOPICS.settlements, 'h-county:v-1', JSON.stringify({ ok: false, ...correlation('SettleDischarge'), error })],
     ]);
+  });
+
+  it('given a request-id header, then it is echoed on the outcome and is the idempotency key, scoped by the hospital', async () => {
+    const publisher = new Recorder();
+    const executed: Array<{ meta: { idempotencyKey?: string } }> = [];
+    const handler = ingress(async (command) => {
+      executed.push(command as { meta: { idempotencyKey?: string } });
+      return { ok: true, value: { result: RESULT, created: true } };
+    }, publisher);
+    const m = message(DISCHARGE);
+    m.headers['request-id'] = Buffer.from('his-0001');
+    await handler.handle(m, context(1));
+    expect(executed[0]!.meta.idempotencyKey).toBe('kafka-request:h-county:his-0001');
+    const [sent] = publisher.sent;
+    expect(JSON.parse(sent!.messages[0]!.value as string)).toMatchObject({ requestId: 'his-0001', hospitalId: 'h-county' });
+    expect(sent!.messages[0]!.headers).toMatchObject({ 'request-id': 'his-0001', 'command-type': 'SettleDischarge' });
+  });
+
+  it.each([
+    ['invalid fields', { ...DISCHARGE, totalFen: -1 }, 'h-county:v-1', 'totalFen'],
+    ['a key that is not the visit', DISCHARGE, 'p-1', '(key)'],
+  ])('given %s, then the producer gets an outcome with the error as well as the dead letter', async (_what, body, key, field) => {
+    const publisher = new Recorder();
+    const handler = ingress(async () => {
+      throw new Error('must not run');
+    }, publisher);
+    const m = { ...message(body), key: Buffer.from(key) };
+    await handler.handle(m, context(1));
+    expect(publisher.sent.map((b) => b.topic)).toEqual([TOPICS.settlements, TOPICS.dlq]);
+    const outcome = JSON.parse(publisher.sent[0]!.messages[0]!.value as string);
+    expect(outcome).toMatchObject({ ok: false, commandType: 'SettleDischarge', hospitalId: 'h-county', visitId: 'v-1' });
+    expect(outcome.error.details.map((d: { field: string }) => d.field)).toContain(field);
+    expect(publisher.sent[0]!.messages[0]!.key).toBe('h-county:v-1');
   });
 
   it('given poison, then it is dead-lettered at once without reaching the bus', async () => {

@@ -1,32 +1,38 @@
 // Ingress: discharge commands from Kafka run through the same CommandBus commands as HTTP, and the
 // outcome is published before the consumer commits the offset (the runner commits after handle()
-// resolves). Redelivery is expected (a crash between execution and commit), so handling a message
-// twice must change nothing the second time:
-// - a settlement is idempotent per visit: the second time it is a `duplicate`;
-// - before executing, the visit's recorded events are checked for this very message (its
-//   correlation id names topic, partition, offset and timestamp): if found, the outcome it had the
-//   first time is published again (duplicate: false, as then), and a redelivered message can never
-//   act on a later settlement of the same visit. So one message always yields the same outcome;
-// - a ReverseSettlement that finds the visit already reversed with the same reason is the same
-//   reversal posted again (e.g. by a producer retry): it answers like a duplicate, not ALREADY_REVERSED.
-// Poison goes to the dead-letter topic; store overload (HTTP's 503 cases) is retried, never dead-lettered;
-// any other thrown error is retried twice, then dead-lettered as INTERNAL so one bad message cannot block its partition.
+// resolves). Every command is decided once, whatever is replayed — a redelivery after a crash, or an
+// operator resetting the group to the earliest offset:
+// - each message carries an idempotency key: its `request-id` header (scoped by hospital) when the
+//   producer sends one, else its coordinates (topic, partition, offset, timestamp). The command's
+//   answer is recorded with that key (shared/command-answers.ts), and a message whose key was
+//   answered gets that answer again, however old, even when the visit has moved on since;
+// - a message whose events were recorded but whose answer was not (a crash between the two appends,
+//   or a log from before answers were recorded) is found by its correlation id in the visit's events.
+// Every outcome names its command type, hospital, visit, the producer's request id and the source
+// coordinates, keyed `hospitalId:visitId`. A message refused by validation (or whose key is not its
+// body's `hospitalId:visitId`) gets an outcome with the error and a dead letter; bytes that are not a
+// JSON object go only to the dead letters. Store overload (HTTP's 503 cases) is retried, never
+// dead-lettered; any other thrown error is retried twice, then dead-lettered as INTERNAL so one bad
+// message cannot block its partition.
 import { CommandBus } from '@nestjs/cqrs';
 import { Result, SettledData, settlementResult } from '#domain';
 import type { SettlementResult } from '#domain';
-import type { HandlerContext, IncomingMessage, KafkaPublisher, OutgoingMessage } from '#kafka';
+import type { HandlerContext, IncomingMessage, KafkaPublisher, OutgoingMessage, TopicMessages } from '#kafka';
 import { ReverseSettlement, SettleDischarge } from '../commands/settlements/settlement.handlers.js';
 import type { SettleOutcome } from '../commands/settlements/settlement.handlers.js';
+import { isIdempotencyKey } from '../shared/command-answers.js';
 import { logUnexpected } from '../shared/log.js';
 import { retryableStoreCode } from '../shared/store-failures.js';
 import { readVisit, reversalEvent, settledEvent } from '../shared/lookups.js';
 import { CommandMeta, EventWriter } from '../shared/writer.js';
 import type { Actor } from '../shared/writer.js';
-import { IngressCommand, PoisonError, decodeDischargeMessage } from './discharge-message.js';
+import { IngressCommand, PoisonError, decodeKeyedMessage, visitKey } from './discharge-message.js';
 import type { KafkaTopics } from './kafka-settings.js';
 
 /** Who is recorded as the actor of commands that came from Kafka (no credentials on that path yet). */
 export const KAFKA_ACTOR: Actor = { kind: 'anonymous', id: 'kafka' };
+/** The header a producer may set to its own id of the request: echoed on the outcome, and its idempotency key. */
+export const REQUEST_ID_HEADER = 'request-id';
 
 /** A thrown error that is not the store's transient refusal is retried this often, then dead-lettered as INTERNAL. */
 const MAX_INTERNAL_ATTEMPTS = 3;
@@ -39,7 +45,18 @@ const MAX_ERROR_HEADER_BYTES = 16 * 1024;
 
 export type Outcome = { ok: true; result: SettlementResult } | { ok: false; error: { code: string; message: string; details: unknown[] } };
 
-type Pending = { kind: 'outcome'; outcome: Outcome; key: string | null; commandType: string } | { kind: 'dead-letter'; error: PoisonError };
+/** What links an outcome to its request; null where a refused message did not say. */
+interface Correlation {
+  commandType: string | null;
+  hospitalId: string | null;
+  visitId: string | null;
+  requestId: string | null;
+}
+
+type Pending =
+  | { kind: 'outcome'; outcome: Outcome; correlation: Correlation }
+  | { kind: 'refused'; error: PoisonError; correlation: Correlation }
+  | { kind: 'dead-letter'; error: PoisonError };
 
 export class DischargeIngress {
   private readonly pending = new Map<string, Pending>();
@@ -61,25 +78,30 @@ export class DischargeIngress {
       this.pending.set(id, pending);
     }
     // A failed publish throws: the runner retries this message and finds the outcome kept above,
-    // so the command is not executed again within this process.
-    await this.publisher.send([
-      pending.kind === 'outcome' ? this.outcomeMessage(message, pending) : this.deadLetter(message, pending.error),
-    ]);
+    // so the command is not executed again within this process (nor in another: its answer is recorded).
+    await this.publisher.send(this.messagesOf(message, pending));
     this.pending.delete(id);
   };
 
   private async decide(message: IncomingMessage, context: HandlerContext): Promise<Pending> {
-    const decoded = decodeDischargeMessage(message.value);
-    if (!decoded.ok) return { kind: 'dead-letter', error: decoded.error };
+    const requestId = requestIdOf(message);
+    const decoded = decodeKeyedMessage(message.key, message.value);
+    if (!decoded.ok || requestId === undefined) {
+      const body = decoded.ok ? decoded.command : decoded.body;
+      if (body === undefined) return { kind: 'dead-letter', error: decoded.ok ? BAD_REQUEST_ID : decoded.error };
+      const { type = null, hospitalId = null, visitId = null } = body;
+      const correlation = { commandType: type, hospitalId, visitId, requestId: requestId ?? null };
+      return { kind: 'refused', error: decoded.ok ? BAD_REQUEST_ID : decoded.error, correlation };
+    }
     const { command } = decoded;
+    const correlation = { commandType: command.type, hospitalId: command.hospitalId, visitId: command.visitId, requestId };
+    const meta: CommandMeta = {
+      actor: KAFKA_ACTOR,
+      correlationId: correlationIdOf(message),
+      idempotencyKey: requestId === null ? correlationIdOf(message) : `kafka-request:${command.hospitalId}:${requestId}`,
+    };
     try {
-      const outcome = await this.execute(command, { actor: KAFKA_ACTOR, correlationId: correlationIdOf(message) });
-      return {
-        kind: 'outcome',
-        outcome,
-        key: (await this.personOf(command, outcome)) ?? message.key?.toString('utf8') ?? null,
-        commandType: command.type,
-      };
+      return { kind: 'outcome', outcome: await this.execute(command, meta), correlation };
     } catch (error) {
       // The store refusing or failing is no fault of the message: retried (the runner backs off), never dead-lettered.
       if (isStoreFailure(error) || context.attempt < MAX_INTERNAL_ATTEMPTS) throw error;
@@ -102,12 +124,7 @@ export class DischargeIngress {
     const r: Result<SettlementResult> = await this.bus.execute(
       new ReverseSettlement(command.hospitalId, command.visitId, command.reason, meta),
     );
-    if (r.ok) return { ok: true, result: r.value };
-    if (r.error.code === 'ALREADY_REVERSED') {
-      const same = await this.sameReversal(command.hospitalId, command.visitId, command.reason);
-      if (same !== null) return { ok: true, result: same };
-    }
-    return { ok: false, error: r.error };
+    return r.ok ? { ok: true, result: r.value } : { ok: false, error: r.error };
   }
 
   /** The outcome this very message (same correlation id) recorded when it was first handled; null if it recorded nothing. */
@@ -124,37 +141,40 @@ export class DischargeIngress {
     return null;
   }
 
-  /** The visit's last settlement, when it was reversed with this very reason: the same reversal again. */
-  private async sameReversal(hospitalId: string, visitId: string, reason: string): Promise<SettlementResult | null> {
-    const view = await readVisit(this.writer.store, hospitalId, visitId);
-    const last = view.attempts.at(-1);
-    if (last === undefined || last.reversalRevision === null) return null;
-    const reversed = reversalEvent(view, last.settlementId);
-    if ((reversed?.data as { reason?: unknown } | undefined)?.reason !== reason) return null;
-    return settlementResult(
-      this.writer.state.settlementRecord(settledEvent(view, last.settlementId)!.data as SettledData),
-      'reversed',
-      true,
-    );
+  private messagesOf(source: IncomingMessage, pending: Pending): TopicMessages[] {
+    if (pending.kind === 'dead-letter') return [this.deadLetter(source, pending.error)];
+    if (pending.kind === 'outcome') return [this.outcomeMessage(source, pending.outcome, pending.correlation)];
+    const { code, message, details } = pending.error;
+    const refused: Outcome = { ok: false, error: { code, message, details } };
+    return [this.outcomeMessage(source, refused, pending.correlation), this.deadLetter(source, pending.error)];
   }
 
-  private async personOf(command: IngressCommand, outcome: Outcome): Promise<string | null> {
-    if (outcome.ok) return outcome.result.personId;
-    if (command.type === 'SettleDischarge') return command.discharge.personId;
-    return (await readVisit(this.writer.store, command.hospitalId, command.visitId)).attempts.at(-1)?.personId ?? null;
-  }
-
-  private outcomeMessage(source: IncomingMessage, pending: Extract<Pending, { kind: 'outcome' }>) {
+  /** The outcome with everything that links it to its request, keyed by its visit. */
+  private outcomeMessage(source: IncomingMessage, outcome: Outcome, c: Correlation): TopicMessages {
+    const { ok, ...answer } = outcome;
+    const value = {
+      ok,
+      commandType: c.commandType,
+      hospitalId: c.hospitalId,
+      visitId: c.visitId,
+      requestId: c.requestId,
+      source: { topic: source.topic, partition: source.partition, offset: source.offset, timestamp: source.timestamp },
+      ...answer,
+    };
     const message: OutgoingMessage = {
-      key: pending.key,
-      value: JSON.stringify(pending.outcome),
-      headers: { ...sourceHeaders(source), 'command-type': pending.commandType },
+      key: c.hospitalId !== null && c.visitId !== null ? visitKey(c.hospitalId, c.visitId) : source.key,
+      value: JSON.stringify(value),
+      headers: {
+        ...sourceHeaders(source),
+        ...(c.commandType === null ? {} : { 'command-type': c.commandType }),
+        ...(c.requestId === null ? {} : { [REQUEST_ID_HEADER]: c.requestId }),
+      },
     };
     return { topic: this.topics.settlements, messages: [message] };
   }
 
   /** The original bytes, key and headers, plus where they came from and why they were refused. */
-  private deadLetter(source: IncomingMessage, error: PoisonError) {
+  private deadLetter(source: IncomingMessage, error: PoisonError): TopicMessages {
     const message: OutgoingMessage = {
       key: source.key,
       value: source.value,
@@ -182,6 +202,21 @@ export function isStoreFailure(error: unknown): boolean {
 export function correlationIdOf(m: IncomingMessage): string {
   return `kafka:${m.topic}:${m.partition}:${m.offset}:${m.timestamp}`;
 }
+
+/** The producer's request id: null when absent, undefined when present but not a valid key. */
+function requestIdOf(m: IncomingMessage): string | null | undefined {
+  const raw = m.headers[REQUEST_ID_HEADER];
+  if (raw === undefined) return null;
+  const text = raw.toString('utf8');
+  return isIdempotencyKey(text) ? text : undefined;
+}
+
+const REQUEST_ID_PROBLEM = 'must be 1..200 printable ASCII characters without spaces';
+const BAD_REQUEST_ID: PoisonError = {
+  code: 'VALIDATION_FAILED',
+  message: `(header ${REQUEST_ID_HEADER}): ${REQUEST_ID_PROBLEM}`,
+  details: [{ field: `(header ${REQUEST_ID_HEADER})`, problem: REQUEST_ID_PROBLEM }],
+};
 
 function correlationOf(metadata: unknown): string | undefined {
   const id = (metadata as { correlationId?: unknown } | null | undefined)?.correlationId;

@@ -2,7 +2,7 @@
 import { describe, expect, it } from '@jest/globals';
 import 'reflect-metadata';
 import { toDischarge } from '../commands/settlements/settlement.dto.js';
-import { MAX_MESSAGE_BYTES, decodeDischargeMessage } from './discharge-message.js';
+import { MAX_MESSAGE_BYTES, decodeDischargeMessage, decodeKeyedMessage } from './discharge-message.js';
 
 const DISCHARGE = {
   hospitalId: 'h-county',
@@ -39,7 +39,31 @@ describe('decodeDischargeMessage', () => {
     const viaHttp = toDischarge(body);
     const decoded = decodeDischargeMessage(bytes({ type: 'SettleDischarge', ...body }));
     expect(viaHttp.ok).toBe(false);
-    expect(decoded).toEqual({ ok: false, error: !viaHttp.ok && viaHttp.error });
+    expect(decoded).toEqual({
+      ok: false,
+      error: !viaHttp.ok && viaHttp.error,
+      body: { type: 'SettleDischarge', hospitalId: DISCHARGE.hospitalId, visitId: DISCHARGE.visitId },
+    });
+  });
+
+  it.each([
+    ['no key', null],
+    ['an empty key', ''],
+    ['the person id', 'p-1'],
+    ['another visit', `${DISCHARGE.hospitalId}:other`],
+  ])('given %s as the key, then the command is refused on (key) with what the body says of itself', (_what, key) => {
+    const decoded = decodeKeyedMessage(key === null ? null : Buffer.from(key), bytes({ type: 'SettleDischarge', ...DISCHARGE }));
+    expect(decoded.ok).toBe(false);
+    expect(!decoded.ok && decoded.error.details.map((d) => d.field)).toEqual(['(key)']);
+    expect(!decoded.ok && decoded.body).toEqual({ type: 'SettleDischarge', hospitalId: DISCHARGE.hospitalId, visitId: DISCHARGE.visitId });
+  });
+
+  it('given the key hospitalId:visitId of the body, then the command is decoded', () => {
+    const decoded = decodeKeyedMessage(
+      Buffer.from(`${DISCHARGE.hospitalId}:${DISCHARGE.visitId}`),
+      bytes({ type: 'SettleDischarge', ...DISCHARGE }),
+    );
+    expect(decoded.ok && decoded.command.type).toBe('SettleDischarge');
   });
 
   it.each([

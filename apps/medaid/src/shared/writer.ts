@@ -15,6 +15,8 @@ export interface Actor {
 export interface CommandMeta {
   actor: Actor;
   correlationId: string;
+  /** The caller's idempotency key, scoped by transport and caller (shared/command-answers.ts); absent when none was sent. */
+  idempotencyKey?: string;
 }
 
 export const SYSTEM_ACTOR: Actor = { kind: 'system', id: 'medaid' };

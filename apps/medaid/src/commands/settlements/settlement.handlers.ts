@@ -24,6 +24,7 @@ import {
   settlementResult,
 } from '#domain';
 import { AppendConditionFailedError } from '#event-store';
+import { answerOnce } from '../../shared/command-answers.js';
 import { DecisionState, takenBy } from '../../shared/decision-state.js';
 import { VisitView, fingerprintOf, readVisit, settledEvent, visitCondition } from '../../shared/lookups.js';
 import { CommandMeta, EventWriter, reversalEventId, settlementEventId } from '../../shared/writer.js';
@@ -116,7 +117,11 @@ const noPolicy = (d: Discharge) =>
 export class SettleDischargeHandler implements ICommandHandler<SettleDischarge> {
   constructor(private readonly writer: EventWriter) {}
 
-  async execute({ discharge: d, meta }: SettleDischarge): Promise<Result<SettleOutcome>> {
+  execute({ discharge: d, meta }: SettleDischarge): Promise<Result<SettleOutcome>> {
+    return answerOnce(this.writer, meta, 'SettleDischarge', d, () => this.settle(d, meta));
+  }
+
+  private async settle(d: Discharge, meta: CommandMeta): Promise<Result<SettleOutcome>> {
     const { state: model, store } = this.writer;
     // The visit lock makes "same discharge posted concurrently" settle once in this process: the
     // second post waits, then finds the first one's settlement and returns it as a duplicate. The
@@ -199,6 +204,16 @@ export class ReverseSettlementHandler implements ICommandHandler<ReverseSettleme
   constructor(private readonly writer: EventWriter) {}
 
   async execute({ hospitalId, visitId, reason, meta }: ReverseSettlement): Promise<Result<SettlementResult>> {
+    const answer = await answerOnce(this.writer, meta, 'ReverseSettlement', { hospitalId, visitId, reason }, async () => {
+      const r = await this.reverse(hospitalId, visitId, reason, meta);
+      return r.ok ? ok({ result: r.value, created: false }) : r;
+    });
+    if (!answer.ok) return answer;
+    const reversed: Result<SettlementResult> & { replayed?: boolean } = { ok: true, value: answer.value.result, replayed: answer.replayed };
+    return reversed;
+  }
+
+  private async reverse(hospitalId: string, visitId: string, reason: string, meta: CommandMeta): Promise<Result<SettlementResult>> {
     const { state: model, store } = this.writer;
     return this.writer.locks.run(visitLock(hospitalId, visitId), () =>
       onVisit(async () => {
