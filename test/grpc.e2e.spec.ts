@@ -4,51 +4,14 @@
 // the shared scenarios giving the same results as HTTP; and SIGTERM draining gRPC calls too.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as grpc from '@grpc/grpc-js';
-import protoLoader from '@grpc/proto-loader';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BAD_REQUEST, ERROR_INFO, RPC_STATUS } from '../apps/medaid/src/grpc/rich-status.js';
+import { PROTO, connect, type Client, type Reply } from './support/grpc-client.js';
 import { BIN, ROOT, SCENARIOS, Service, discharge, freePort, http, removeDir, startService, tempDir } from './support/service.js';
 
 type Obj = Record<string, any>;
-const PROTO = join(ROOT, 'proto/medaid/settlement/v1/settlement.proto');
-/** How the client decodes: camelCase names, int64 as numbers (every fen is a safe integer). */
-const LOADER = { longs: Number, defaults: true, oneofs: false };
-const CALL_DEADLINE_MS = 10_000;
-
-type Reply =
-  | { ok: true; value: Obj; headers: grpc.Metadata | undefined }
-  | { ok: false; status: grpc.status; message: string; code: string | undefined; details: Array<{ field: string; problem: string }> };
-
-/** A client of SettlementService; `protoFile` lets a test speak with a .proto that differs from the service's. */
-function connect(port: number, protoFile = PROTO) {
-  const Service = (grpc.loadPackageDefinition(protoLoader.loadSync(protoFile, LOADER)) as any).medaid.settlement.v1
-    .SettlementService as typeof grpc.Client;
-  const client = new Service(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  const call = (method: 'Settle' | 'Preview' | 'Reverse' | 'Get', request: Obj, metadata = new grpc.Metadata()) =>
-    new Promise<Reply>((resolve) => {
-      let headers: grpc.Metadata | undefined;
-      const unary = (client as any)[method](
-        request,
-        metadata,
-        { deadline: Date.now() + CALL_DEADLINE_MS },
-        (error: grpc.ServiceError | null, value: Obj) => {
-          if (error === null) return resolve({ ok: true, value, headers });
-          const text = (key: string) => error.metadata?.get(key)[0]?.toString();
-          resolve({
-            ok: false,
-            status: error.code,
-            message: error.details,
-            code: text('medaid-error-code'),
-            details: JSON.parse(text('medaid-error-details') ?? '[]'),
-          });
-        },
-      );
-      unary.on('metadata', (m: grpc.Metadata) => (headers = m));
-    });
-  return { call, close: () => client.close() };
-}
-type Client = ReturnType<typeof connect>;
 
 /** A gRPC result as the HTTP API writes it: without `created`, absent optional fields as null. */
 function asHttpJson({ created: _created, aidBlockedReason, layers, ...rest }: Obj): Obj {
@@ -126,13 +89,22 @@ describe('SettlementService', () => {
     expect([viaHttp.status, viaHttp.body.settlementId]).toEqual([201, first.settlementId]);
     const history = await http(service.url, 'GET', '/v1/settlements/h-county/g-idem');
     expect(history.body.history).toHaveLength(1);
-    // a malformed key is refused on the metadata
+    // a malformed key is refused on the metadata, in medaid's trailers and in gRPC's rich error model
     const bad = await client.call('Settle', d, keyed('has space'));
     expect(!bad.ok && [bad.status, bad.code, bad.details.map((x) => x.field)]).toEqual([
       grpc.status.INVALID_ARGUMENT,
       'VALIDATION_FAILED',
       ['(metadata idempotency-key)'],
     ]);
+    const rich = RPC_STATUS.toObject(RPC_STATUS.decode(!bad.ok ? bad.rich! : Buffer.alloc(0))) as {
+      code: number;
+      details: Array<{ typeUrl: string; value: Uint8Array }>;
+    };
+    expect(rich.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(ERROR_INFO.toObject(ERROR_INFO.decode(rich.details[0]!.value))).toEqual({ reason: 'VALIDATION_FAILED', domain: 'medaid.cn' });
+    expect(BAD_REQUEST.toObject(BAD_REQUEST.decode(rich.details[1]!.value))).toMatchObject({
+      fieldViolations: [{ field: '(metadata idempotency-key)' }],
+    });
   });
 
   it("echoes the caller's request id and logs one line per call with it", async () => {

@@ -4,7 +4,9 @@
 // stopped and restarted mid-stream, and the service killed with SIGKILL mid-stream and restarted.
 // Each test has its own topics (KAFKA_TOPIC_PREFIX) and consumer groups, deleted at the end.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Service, discharge, http, removeDir, startService, tempDir } from './support/service.js';
+import { Service, discharge, freePort, http, removeDir, startService, tempDir } from './support/service.js';
+import * as grpc from '@grpc/grpc-js';
+import { connect } from './support/grpc-client.js';
 import {
   Broker,
   Collected,
@@ -37,7 +39,7 @@ interface Rig {
 }
 
 /** A service with Kafka on, its own topics and group, and a probe on those topics. */
-async function rig(): Promise<Rig> {
+async function rig(args: string[] = []): Promise<Rig> {
   const prefix = `${RUN}-${++tests}.`;
   const probe = new KafkaProbe(broker.brokers, prefix);
   await probe.start();
@@ -49,7 +51,7 @@ async function rig(): Promise<Rig> {
     KAFKAJS_NO_PARTITIONER_WARNING: '1',
   };
   const dataDir = tempDir();
-  const service = await startService({ dataDir, env });
+  const service = await startService({ dataDir, env, args });
   return { probe, service, env, dataDir };
 }
 
@@ -214,6 +216,80 @@ describe('Kafka ingress and relay', () => {
       const got = await http(r.service.url, 'GET', `/v1/settlements/${d.hospitalId}/${d.visitId}`);
       expect(got.body.history.map((h: Obj) => [h.settlementId, h.status])).toEqual([[`${d.hospitalId}/k-replay/1`, 'reversed']]);
     } finally {
+      await teardown(r);
+    }
+  });
+
+  it('gives the same outcome, code and details over HTTP, gRPC and Kafka for every error a settlement command can meet', async () => {
+    let r: Rig | undefined;
+    const grpcPort = await freePort();
+    const client = connect(grpcPort);
+    try {
+      r = await rig(['--grpc-port', String(grpcPort)]);
+      const url = r.service.url;
+      // Given a settled visit, a reversed one, and a person who died on 2012-02-01
+      expect((await http(url, 'POST', '/v1/settlements', discharge({ visitId: 't-settled', personId: 'p-t' }))).status).toBe(201);
+      expect((await http(url, 'POST', '/v1/settlements', discharge({ visitId: 't-reversed', personId: 'p-t' }))).status).toBe(201);
+      expect((await http(url, 'POST', '/v1/settlements/h-county/t-reversed/reversal', { reason: 'x' })).status).toBe(200);
+      expect((await http(url, 'POST', '/v1/persons/p-dead/death', { date: '2012-02-01' })).status).toBe(200);
+
+      type Command =
+        | { type: 'SettleDischarge'; [k: string]: unknown }
+        | { type: 'ReverseSettlement'; hospitalId: string; visitId: string; reason: string };
+      const settleOf = (fields: Obj): Command => ({ type: 'SettleDischarge', ...discharge(fields) });
+      const reverseOf = (visitId: string): Command => ({ type: 'ReverseSettlement', hospitalId: 'h-county', visitId, reason: 'x' });
+      const viaHttp = async ({ type, ...body }: Command, key?: string) => {
+        const headers: Record<string, string> = key === undefined ? {} : { 'idempotency-key': key };
+        const reply =
+          type === 'SettleDischarge'
+            ? await http(url, 'POST', '/v1/settlements', body, headers)
+            : await http(url, 'POST', `/v1/settlements/h-county/${body.visitId}/reversal`, { reason: body.reason }, headers);
+        return reply.status < 300 ? { code: 'OK', details: [] } : { code: reply.body.code, details: reply.body.details };
+      };
+      const viaGrpc = async ({ type, ...body }: Command, key?: string) => {
+        const metadata = new grpc.Metadata();
+        if (key !== undefined) metadata.set('idempotency-key', key);
+        const reply = await client.call(type === 'SettleDischarge' ? 'Settle' : 'Reverse', body, metadata);
+        return reply.ok ? { code: 'OK', details: [] } : { code: reply.code, details: reply.details };
+      };
+      const viaKafka = async (command: Command, key?: string) => {
+        const before = r!.probe.outcomes().length;
+        const visit = command.visitId as string;
+        await r!.probe.produce([
+          { key: `h-county:${visit}`, value: command, ...(key === undefined ? {} : { headers: { 'request-id': key } }) },
+        ]);
+        await r!.probe.waitFor('the outcome', () => r!.probe.outcomes().length > before);
+        const { json } = r!.probe.outcomes().at(-1)!;
+        return json.ok ? { code: 'OK', details: [] } : { code: json.error.code, details: json.error.details };
+      };
+      const cases: Array<[code: string, command: Command, before?: Command]> = [
+        ['VALIDATION_FAILED', settleOf({ visitId: 't-bad', totalFen: -1 })],
+        ['NO_POLICY_IN_FORCE', settleOf({ visitId: 't-np', region: '999999' })],
+        ['PERSON_DECEASED', settleOf({ visitId: 't-dead', personId: 'p-dead' })],
+        ['VISIT_CONFLICT', settleOf({ visitId: 't-settled', personId: 'p-t', totalFen: 123_456 })],
+        ['SETTLEMENT_NOT_FOUND', reverseOf('t-never')],
+        ['ALREADY_REVERSED', reverseOf('t-reversed')],
+        // a key first used for one command, then sent with another
+        ['IDEMPOTENCY_KEY_REUSED', settleOf({ visitId: 't-k2', personId: 'p-k' }), settleOf({ visitId: 't-k1', personId: 'p-k' })],
+      ];
+      for (const [code, command, before] of cases) {
+        const answers: Obj = {};
+        for (const [transport, send] of [
+          ['http', viaHttp],
+          ['grpc', viaGrpc],
+          ['kafka', viaKafka],
+        ] as const) {
+          const key = before === undefined ? undefined : `reused-${transport}`;
+          if (before !== undefined) expect((await send(before, key)).code).toBe('OK');
+          answers[transport] = await send(command, key);
+        }
+        // then each transport answers with the code and exactly the same details
+        expect([code, answers.http.code]).toEqual([code, code]);
+        expect([code, answers.grpc]).toEqual([code, answers.http]);
+        expect([code, answers.kafka]).toEqual([code, answers.http]);
+      }
+    } finally {
+      client.close();
       await teardown(r);
     }
   });

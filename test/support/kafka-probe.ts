@@ -105,12 +105,13 @@ export class KafkaProbe {
   }
 
   /** Produces `{type, …fields}` commands; a string is sent as raw bytes. */
-  async produce(messages: Array<{ key: string; value: unknown; partition?: number }>): Promise<void> {
+  async produce(messages: Array<{ key: string; value: unknown; partition?: number; headers?: Record<string, string> }>): Promise<void> {
     await this.publisher.send([
       {
         topic: this.topics.discharges,
         messages: messages.map((m) => ({
           ...(m.partition === undefined ? {} : { partition: m.partition }),
+          ...(m.headers === undefined ? {} : { headers: m.headers }),
           key: m.key,
           value: typeof m.value === 'string' ? m.value : JSON.stringify(m.value),
         })),

@@ -1,7 +1,7 @@
 // How business rejections and edge failures look over gRPC — the one place that maps them.
 // The status code says what kind of failure it is; the status message is medaid's message; the
 // trailing metadata carries medaid's own code and details, so a client can act on exactly the
-// codes of the HTTP API. Never a stack trace.
+// codes of the HTTP API, and gRPC's rich error model carries the same (rich-status.ts). Never a stack trace.
 //
 //   VALIDATION_FAILED, INVALID_POLICY                          → INVALID_ARGUMENT   (HTTP 400)
 //   SETTLEMENT_NOT_FOUND, NOT_FOUND                            → NOT_FOUND          (HTTP 404)
@@ -25,6 +25,7 @@ import { Observable, throwError } from 'rxjs';
 import type { DomainError, ErrorCode, ErrorDetail } from '#domain';
 import { RETRY_MESSAGE, retryableStoreCode, type RetryableStoreCode } from '../shared/store-failures.js';
 import { logUnexpected } from '../shared/log.js';
+import { richStatus } from './rich-status.js';
 
 export type MedaidErrorCode = ErrorCode | 'NOT_FOUND' | 'UNAUTHENTICATED' | RetryableStoreCode | 'INTERNAL';
 
@@ -55,6 +56,8 @@ export const GRPC_STATUS: Record<MedaidErrorCode, GrpcStatus> = {
 
 export const ERROR_CODE_KEY = 'medaid-error-code';
 export const ERROR_DETAILS_KEY = 'medaid-error-details';
+/** gRPC's standard trailer for the rich error model (rich-status.ts). */
+export const RICH_STATUS_KEY = 'grpc-status-details-bin';
 
 /** Bounds on what one failure carries, so its trailers stay far below the 8 KiB metadata default. */
 const MAX_DETAILS = 20;
@@ -64,8 +67,8 @@ const MAX_TEXT_CHARS = 300;
 export interface GrpcFailure {
   code: GrpcStatus;
   details: string;
-  /** Trailing metadata; values are printable ASCII, as non-binary gRPC metadata must be. */
-  metadata: Record<string, string>;
+  /** Trailing metadata: printable ASCII values, as non-binary gRPC metadata must be, and the binary rich status. */
+  metadata: Record<string, string | Buffer>;
   medaidCode: MedaidErrorCode;
 }
 
@@ -92,10 +95,15 @@ export function toGrpcFailure(error: unknown): GrpcFailure {
 
 function failure(medaidCode: MedaidErrorCode, message: string, details: ErrorDetail[]): GrpcFailure {
   const bounded = details.slice(0, MAX_DETAILS).map((d) => ({ field: clip(d.field), problem: clip(d.problem) }));
+  const code = GRPC_STATUS[medaidCode];
   return {
-    code: GRPC_STATUS[medaidCode],
+    code,
     details: clip(message),
-    metadata: { [ERROR_CODE_KEY]: medaidCode, [ERROR_DETAILS_KEY]: asciiJson(bounded) },
+    metadata: {
+      [ERROR_CODE_KEY]: medaidCode,
+      [ERROR_DETAILS_KEY]: asciiJson(bounded),
+      [RICH_STATUS_KEY]: richStatus(code, clip(message), medaidCode, bounded),
+    },
     medaidCode,
   };
 }

@@ -4,7 +4,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { GrpcStatus } from '@nestjs/microservices';
 import { ERROR_CODES } from '#domain';
-import { ERROR_CODE_KEY, ERROR_DETAILS_KEY, GRPC_STATUS, GrpcRejected, asciiJson, toGrpcFailure } from './grpc-errors.js';
+import { ERROR_CODE_KEY, ERROR_DETAILS_KEY, GRPC_STATUS, GrpcRejected, RICH_STATUS_KEY, asciiJson, toGrpcFailure } from './grpc-errors.js';
+import { BAD_REQUEST, ERROR_INFO, RPC_STATUS } from './rich-status.js';
+
+type RichStatus = { code: number; message: string; details: Array<{ typeUrl: string; value: Uint8Array }> };
 import { RETRYABLE_STORE_CODES } from '../shared/store-failures.js';
 
 describe('toGrpcFailure', () => {
@@ -35,7 +38,18 @@ describe('toGrpcFailure', () => {
       // then it has the status, the message, and the code and details in the trailers
       expect([code, f.code]).toEqual([code, expected[code]]);
       expect(f.details).toBe(`m ${code}`);
-      expect(f.metadata).toEqual({ [ERROR_CODE_KEY]: code, [ERROR_DETAILS_KEY]: '[{"field":"visitId","problem":"p"}]' });
+      expect(f.metadata).toMatchObject({ [ERROR_CODE_KEY]: code, [ERROR_DETAILS_KEY]: '[{"field":"visitId","problem":"p"}]' });
+      // and the rich error model says the same: the status, ErrorInfo with the code, BadRequest with the field
+      const status = RPC_STATUS.toObject(RPC_STATUS.decode(f.metadata[RICH_STATUS_KEY] as Buffer)) as RichStatus;
+      expect([status.code, status.message]).toEqual([expected[code], `m ${code}`]);
+      expect(status.details.map((d) => d.typeUrl)).toEqual([
+        'type.googleapis.com/google.rpc.ErrorInfo',
+        'type.googleapis.com/google.rpc.BadRequest',
+      ]);
+      expect(ERROR_INFO.toObject(ERROR_INFO.decode(status.details[0]!.value))).toEqual({ reason: code, domain: 'medaid.cn' });
+      expect(BAD_REQUEST.toObject(BAD_REQUEST.decode(status.details[1]!.value))).toEqual({
+        fieldViolations: [{ field: 'visitId', description: 'p' }],
+      });
     }
     expect(Object.keys(GRPC_STATUS).sort()).toEqual([...Object.keys(expected), ...RETRYABLE_STORE_CODES, 'INTERNAL'].sort());
   });
@@ -53,16 +67,19 @@ describe('toGrpcFailure', () => {
     expect(f).toEqual({
       code: GrpcStatus.INTERNAL,
       details: 'internal error',
-      metadata: { [ERROR_CODE_KEY]: 'INTERNAL', [ERROR_DETAILS_KEY]: '[]' },
+      metadata: { [ERROR_CODE_KEY]: 'INTERNAL', [ERROR_DETAILS_KEY]: '[]', [RICH_STATUS_KEY]: expect.any(Buffer) },
       medaidCode: 'INTERNAL',
     });
+    const status = RPC_STATUS.toObject(RPC_STATUS.decode(f.metadata[RICH_STATUS_KEY] as Buffer)) as RichStatus;
+    expect(status.details).toHaveLength(1); // ErrorInfo only: no fields named
+    expect(JSON.stringify(status)).not.toContain('SQLITE');
   });
 
   it('keeps the trailers printable ASCII and bounded, whatever the details say', () => {
     // Given details in Chinese, with a control character, and far too many of them
     const details = Array.from({ length: 100 }, (_, i) => ({ field: `f${i}`, problem: `撤销原因 ${'x'.repeat(1000)}\n` }));
     const f = toGrpcFailure(new GrpcRejected({ code: 'VALIDATION_FAILED', message: '结算撤销', details }));
-    const json = f.metadata[ERROR_DETAILS_KEY]!;
+    const json = f.metadata[ERROR_DETAILS_KEY] as string;
     // then the JSON is ASCII only, parses back to the same text, and is capped
     expect(json).toMatch(/^[\x20-\x7e]*$/);
     const parsed = JSON.parse(json) as Array<{ field: string; problem: string }>;
