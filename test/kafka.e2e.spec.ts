@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Service, discharge, freePort, http, removeDir, startService, tempDir } from './support/service.js';
 import * as grpc from '@grpc/grpc-js';
 import { connect } from './support/grpc-client.js';
+import { schemaValidator } from './support/schemas.js';
 import {
   Broker,
   Collected,
@@ -55,11 +56,23 @@ async function rig(args: string[] = []): Promise<Rig> {
   return { probe, service, env, dataDir };
 }
 
+const checkSchema = schemaValidator();
+
 async function teardown(r: Rig | undefined): Promise<void> {
   if (r === undefined) return;
+  // whatever the test did, everything the service sent matches its published schema
+  const violations = [
+    ...r.probe.on(r.probe.topics.settlements).flatMap((m) => checkSchema('kafka-outcome', m.json)),
+    ...r.probe.on(r.probe.topics.events).flatMap((m) => checkSchema('event', m.json)),
+    ...r.probe.on(r.probe.topics.payouts).flatMap((m) => checkSchema('event', m.json)),
+    ...r.probe
+      .on(r.probe.topics.dlq)
+      .flatMap((m) => (m.headers.error === undefined ? [] : checkSchema('error', JSON.parse(m.headers.error)))),
+  ];
   await r.service.stop();
   await r.probe.close();
   removeDir(r.dataDir);
+  expect(violations.slice(0, 10)).toEqual([]);
 }
 
 const settle = (fields: Obj) => ({ type: 'SettleDischarge', ...discharge(fields) });

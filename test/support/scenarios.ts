@@ -3,6 +3,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SCENARIOS, http } from './service.js';
+import { schemaValidator } from './schemas.js';
 
 export const scenarios = readdirSync(SCENARIOS)
   .filter((f) => f.endsWith('.commands.jsonl'))
@@ -60,6 +61,8 @@ export function toRequest(command: Record<string, unknown>): { method: string; p
  * Posts every command of a scenario to its route on a started service and returns, per command
  * with a route, `index: printed line` next to `index: expected line`.
  */
+let checkSchema: ReturnType<typeof schemaValidator> | undefined;
+
 export async function playOverHttp(baseUrl: string, file: string): Promise<{ actual: string[]; expected: string[] }> {
   const expected = expectedOf(file);
   const actual: string[] = [];
@@ -68,6 +71,15 @@ export async function playOverHttp(baseUrl: string, file: string): Promise<{ act
     const request = toRequest(JSON.parse(line) as Record<string, unknown>);
     if (request === null) continue;
     const reply = await http(baseUrl, request.method, request.path, request.body);
+    // every answer matches its published schema (settlement results and errors)
+    checkSchema ??= schemaValidator();
+    const violations =
+      reply.status >= 400
+        ? checkSchema('error', reply.body)
+        : request.path.startsWith('/v1/settlements')
+          ? checkSchema('settlement-result', reply.body)
+          : [];
+    if (violations.length > 0) throw new Error(`line ${i}: the answer does not match its schema: ${violations.join('; ')}`);
     const printed = reply.status < 300 ? { ok: true, result: reply.body } : { ok: false, error: { code: reply.body.code } };
     actual.push(`${i}: ${comparable(JSON.stringify(printed))}`);
     wanted.push(`${i}: ${expected[i]}`);

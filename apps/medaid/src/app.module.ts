@@ -28,6 +28,7 @@ import { AdjustmentsController } from './commands/adjustments/adjustments.contro
 import { ApproveAdjustmentHandler, RejectAdjustmentHandler, RequestAdjustmentHandler } from './commands/adjustments/adjustment.handlers.js';
 import { SettlementsGrpcController } from './grpc/settlements.grpc-controller.js';
 import { ReportsController } from './reports/reports.controller.js';
+import { SchemasController } from './http/schemas.controller.js';
 import { LedgerController } from './ledger/ledger.controller.js';
 import { Ledger } from './ledger/ledger.js';
 import type { MedaidRuntime } from './infrastructure/runtime.js';
@@ -126,6 +127,7 @@ export class MedaidModule {
               AdjustmentsController,
               ReportsController,
               LedgerController,
+              SchemasController,
               HealthController,
             ]
           : []),

@@ -27,6 +27,7 @@ const USAGE = `medaid — 一站式 medical-aid settlement
   medaid simulate [--input FILE.jsonl] [--policy FILE.json ...]
   medaid audit    verify|replay|report [--data DIR] [--store esdb://…] …   (medaid audit --help)
   medaid import   [--data DIR] [--input FILE.jsonl] [--concurrency N]   (medaid import --help)
+  medaid schemas  --out DIR   writes the JSON Schemas GET /schemas serves, one file each
 
 serve     runs the HTTP service on the embedded durable store in DIR (default ./data, or
           $MEDAID_DATA); port 3000 (or $PORT) on 127.0.0.1 (or $HOST). On first start with an
@@ -135,6 +136,17 @@ async function runImportCommand(args: string[]): Promise<void> {
   });
 }
 
+/** `medaid schemas --out DIR`: writes the published JSON Schemas (what GET /schemas serves), one file each. */
+async function writeSchemas(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { out: { type: 'string' } }, strict: true });
+  if (values.out === undefined) throw new Error('schemas needs --out DIR');
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { publishedSchemas } = await import('./shared/schemas.js');
+  mkdirSync(values.out, { recursive: true });
+  for (const s of publishedSchemas()) writeFileSync(join(values.out, `${s.name}.schema.json`), `${JSON.stringify(s.schema, null, 2)}\n`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -146,6 +158,8 @@ async function main(argv: string[]): Promise<void> {
       return runAudit(rest); // verify, replay, report: cli/audit.ts
     case 'import':
       return runImportCommand(rest);
+    case 'schemas':
+      return writeSchemas(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -162,6 +162,7 @@ export const IsText = (maxLength: number, o?: ValidationOptions) =>
   ValidateBy(
     {
       name: 'isText',
+      constraints: [maxLength], // for the published schemas (shared/schemas.ts)
       validator: {
         validate: (v: unknown) => typeof v === 'string' && v.length >= 1 && v.length <= maxLength,
         defaultMessage: () => `must be a text of 1 to ${maxLength} characters`,
