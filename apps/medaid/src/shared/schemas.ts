@@ -3,7 +3,7 @@
 // (class-validator-jsonschema reads their decorators; medaid's own decorators are converted here),
 // so a schema cannot drift from the check. The outputs — the settlement result, the Kafka outcome,
 // the event envelope, an error — are declared here once, and the tests validate everything the
-// service emits against them. Served at /schemas/{name}; committed under schemas/ (`npm run schemas`).
+// service emits against them. Served at /schemas/{name}; committed under proto/json-schema/ (`npm run schemas`).
 import { ValidationTypes, getMetadataStorage } from 'class-validator';
 import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata.js';
 import { validationMetadatasToSchemas } from 'class-validator-jsonschema';

@@ -11,7 +11,7 @@ import { decodeDischargeMessage } from '../kafka/discharge-message.js';
 import { publishedSchemas } from './schemas.js';
 import { validateInput } from './validation.js';
 
-const SCHEMA_DIR = join(import.meta.dirname, '../../../../schemas');
+const SCHEMA_DIR = join(import.meta.dirname, '../../../../proto/json-schema');
 
 describe('published schemas', () => {
   const check = schemaValidator();
@@ -25,7 +25,7 @@ describe('published schemas', () => {
     }
   });
 
-  it('are committed under schemas/ exactly as generated (npm run schemas)', () => {
+  it('are committed under proto/json-schema/ exactly as generated (npm run schemas)', () => {
     const files = readdirSync(SCHEMA_DIR)
       .filter((f) => f.endsWith('.schema.json'))
       .sort();
