@@ -4,7 +4,9 @@
 // stopped and restarted mid-stream, and the service killed with SIGKILL mid-stream and restarted.
 // Each test has its own topics (KAFKA_TOPIC_PREFIX) and consumer groups, deleted at the end.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Service, discharge, freePort, http, removeDir, startService, tempDir } from './support/service.js';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT, Service, discharge, freePort, http, removeDir, startService, tempDir } from './support/service.js';
 import * as grpc from '@grpc/grpc-js';
 import { connect } from './support/grpc-client.js';
 import { schemaValidator } from './support/schemas.js';
@@ -303,6 +305,78 @@ describe('Kafka ingress and relay', () => {
       }
     } finally {
       client.close();
+      await teardown(r);
+    }
+  });
+
+  it("serves Apache Kafka's own console producer and consumer: settle, duplicate, conflict, a validation error, a reversal", async () => {
+    let r: Rig | undefined;
+    try {
+      r = await rig();
+      const d = discharge({ visitId: 'k-console', personId: 'p-console' });
+      const key = keyOf(d);
+      // Given the lines a vendor types into kafka-console-producer (headers, TAB, key|value)
+      const lines = [
+        ['his-c1', settle(d)],
+        ['his-c2', settle(d)],
+        ['his-c3', settle({ ...d, totalFen: 123_456 })],
+        ['his-c4', { ...settle(d), totalFen: '100' }],
+        ['his-c5', { type: 'ReverseSettlement', hospitalId: d.hospitalId, visitId: d.visitId, reason: '录入错误' }],
+      ].map(([id, value]) => `request-id:${id}\t${key}|${JSON.stringify(value)}`);
+      const tool = (args: string[], input?: string) =>
+        spawnSync('bash', [join(ROOT, 'deploy/kafka-local/kafka-local.sh'), ...args], { input, encoding: 'utf8', timeout: 180_000 });
+      const produced = tool(
+        [
+          'console-producer',
+          '--bootstrap-server',
+          broker.brokers,
+          '--topic',
+          r.probe.topics.discharges,
+          '--reader-property',
+          'parse.key=true',
+          '--reader-property',
+          'key.separator=|',
+          '--reader-property',
+          'parse.headers=true',
+        ],
+        `${lines.join('\n')}\n`,
+      );
+      expect([produced.status, produced.stderr.slice(-2000)]).toEqual([0, produced.status === 0 ? produced.stderr.slice(-2000) : '']);
+      // when kafka-console-consumer reads the outcomes
+      const consumed = tool([
+        'console-consumer',
+        '--bootstrap-server',
+        broker.brokers,
+        '--topic',
+        r.probe.topics.settlements,
+        '--from-beginning',
+        '--max-messages',
+        '5',
+        '--timeout-ms',
+        '60000',
+        '--formatter-property',
+        'print.key=true',
+        '--formatter-property',
+        'key.separator=|',
+      ]);
+      expect(consumed.status).toBe(0);
+      const outcomes = consumed.stdout
+        .trim()
+        .split('\n')
+        .map((line) => ({ key: line.slice(0, line.indexOf('|')), json: JSON.parse(line.slice(line.indexOf('|') + 1)) as Obj }))
+        .sort((a, b) => a.json.requestId.localeCompare(b.json.requestId));
+      // then each has its answer, keyed by the visit and naming the producer's request id
+      expect(
+        outcomes.map((o) => [o.key, o.json.requestId, o.json.ok ? [o.json.result.status, o.json.result.duplicate] : o.json.error.code]),
+      ).toEqual([
+        [key, 'his-c1', ['settled', false]],
+        [key, 'his-c2', ['settled', true]],
+        [key, 'his-c3', 'VISIT_CONFLICT'],
+        [key, 'his-c4', 'VALIDATION_FAILED'],
+        [key, 'his-c5', ['reversed', false]],
+      ]);
+      await r.probe.waitFor('the dead letter', () => r!.probe.on(r!.probe.topics.dlq).length === 1);
+    } finally {
       await teardown(r);
     }
   });

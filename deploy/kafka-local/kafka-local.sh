@@ -247,13 +247,25 @@ cmd_status() {
   return 3
 }
 
+# Apache Kafka's console tools on the cached jars, e.g.
+#   kafka-local.sh console-producer --bootstrap-server 127.0.0.1:19092 --topic medaid.discharges.v1 ...
+cmd_tool() {
+  local main="$1"
+  shift
+  cmd_fetch
+  command -v java >/dev/null || die "java not found (Java 17+ is needed)"
+  exec java -Xmx256m -Djava.awt.headless=true "-Dlog4j2.configurationFile=$SCRIPT_DIR/tools-log4j2.properties" -cp "$LIBS/*" "$main" "$@"
+}
+
 case "${1:-}" in
   fetch) cmd_fetch ;;
+  console-producer) shift; cmd_tool org.apache.kafka.tools.ConsoleProducer "$@" ;;
+  console-consumer) shift; cmd_tool org.apache.kafka.tools.consumer.ConsoleConsumer "$@" ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
   *)
-    echo "usage: $(basename "$0") {start|stop|status|fetch}" >&2
+    echo "usage: $(basename "$0") {start|stop|status|fetch|console-producer ARGS|console-consumer ARGS}" >&2
     exit 2
     ;;
 esac
