@@ -66,7 +66,7 @@ async function teardown(r: Rig | undefined): Promise<void> {
   const violations = [
     ...r.probe.on(r.probe.topics.settlements).flatMap((m) => checkSchema('kafka-outcome', m.json)),
     ...r.probe.on(r.probe.topics.events).flatMap((m) => checkSchema('event', m.json)),
-    ...r.probe.on(r.probe.topics.payouts).flatMap((m) => checkSchema('event', m.json)),
+    ...r.probe.on(r.probe.topics.payouts).flatMap((m) => checkSchema('payout', m.json)),
     ...r.probe
       .on(r.probe.topics.dlq)
       .flatMap((m) => (m.headers.error === undefined ? [] : checkSchema('error', JSON.parse(m.headers.error)))),
@@ -459,13 +459,23 @@ describe('Kafka ingress and relay', () => {
       const types = new Set(r.probe.on(r.probe.topics.events).map((e) => e.headers['event-type']));
       // CommandAnswered: the answers of the Kafka commands, recorded with their idempotency keys
       expect(types).toEqual(new Set(['PolicyPublished', 'CategoryAssigned', 'DischargeSettled', 'SettlementReversed', 'CommandAnswered']));
-      const reversal = r.probe.on(r.probe.topics.payouts).find((e) => e.headers['event-type'] === 'SettlementReversed');
-      expect(reversal?.json).toMatchObject({
-        type: 'SettlementReversed',
-        streamId: 'person-p-ev-0',
-        data: { settlementId: 'h-county/ev-0/1', reason: 'wrong amount' },
-      });
-      expect(reversal?.json.metadata).toMatchObject({ actor: { kind: 'anonymous' } });
+      // the events topic carries a settlement a consumer reads without the policy: the API's result
+      const settledEvent = r.probe
+        .on(r.probe.topics.events)
+        .find((e) => e.json.type === 'DischargeSettled' && e.json.data.visitId === 'ev-0');
+      const viaHttp = await http(url, 'GET', '/v1/settlements/h-county/ev-0');
+      const { status: _s, settledAtMs: _t, reversal: _r, duplicate: _d, ...settlement } = viaHttp.body.history[0];
+      expect(settledEvent!.json.data).toEqual({ ...settlement, status: 'settled' });
+      expect(settledEvent!.json.data.layers[0]).toMatchObject({ layerId: 'basic', kind: 'insurance', fund: '390100' });
+      // and the payouts topic a plain payout record per settlement and per reversal, which cancel out
+      const payouts = r.probe.on(r.probe.topics.payouts).filter((e) => e.json.settlementId === 'h-county/ev-0/1');
+      expect(payouts.map((p) => p.json.kind).sort()).toEqual(['reversal', 'settlement']);
+      const [paid, back] = ['settlement', 'reversal'].map((k) => payouts.find((p) => p.json.kind === k)!.json as Obj);
+      expect(paid!.payouts.length).toBeGreaterThan(0);
+      expect(back!.payouts).toEqual(paid!.payouts.map((p: Obj) => ({ ...p, amountFen: -p.amountFen })));
+      expect([paid!.fundPayFen + back!.fundPayFen, paid!.fundPayFen]).toEqual([0, settlement.fundPayFen]);
+      expect(paid!.payouts.reduce((sum: number, p: Obj) => sum + p.amountFen, 0)).toBe(settlement.fundPayFen);
+      expect(back).toMatchObject({ streamId: 'person-p-ev-0', hospitalId: 'h-county', visitId: 'ev-0', personId: 'p-ev-0' });
     } finally {
       await teardown(r);
     }

@@ -15,6 +15,7 @@ import type { EventStore, RecordedEvent } from '#event-store';
 import { backoffMs } from '#kafka';
 import type { BackoffOptions, KafkaLog, KafkaPublisher, OutgoingMessage, TopicMessages } from '#kafka';
 import type { RelayCheckpoint } from './relay-checkpoint.js';
+import type { Presented } from './public-events.js';
 
 /** Event types that carry payouts (a reversal takes back the payouts of the settlement it names). */
 export const PAYOUT_EVENT_TYPES: ReadonlySet<string> = new Set(['DischargeSettled', 'SettlementReversed']);
@@ -38,6 +39,8 @@ export interface RelayOptions {
   /** How long to wait before reading the log again when it had nothing new (default 10 ms). */
   lingerMs?: number;
   retryBackoff?: BackoffOptions;
+  /** The public form of each event and its payout record (public-events.ts); default: the stored form, and the event itself as its payout. */
+  present?: (event: RecordedEvent) => Promise<Presented>;
 }
 
 export type RelayState = 'idle' | 'publishing' | 'retrying' | 'stopped';
@@ -46,7 +49,7 @@ interface Prepared {
   position: number;
   bytes: number;
   event: OutgoingMessage;
-  payout: boolean;
+  payout: OutgoingMessage | null;
 }
 
 /** A send Kafka refused (rather than a read of the log that failed): said so in the log. */
@@ -58,6 +61,7 @@ export class EventRelay {
   position = 0;
   private readonly follower: CheckpointedFollower;
   private readonly maxBatchBytes: number;
+  private readonly present: ((event: RecordedEvent) => Promise<Presented>) | undefined;
 
   constructor(
     private readonly store: EventStore,
@@ -69,6 +73,7 @@ export class EventRelay {
   ) {
     const maxBatchEvents = options.maxBatchEvents ?? 500;
     this.maxBatchBytes = options.maxBatchBytes ?? 512 * 1024;
+    this.present = options.present;
     const backoff = options.retryBackoff ?? { initialMs: 200, maxMs: 5_000 };
     if (!(maxBatchEvents >= 1 && maxBatchEvents <= 10_000)) throw new Error('maxBatchEvents must be 1 to 10,000');
     const sink = { checkpoint: () => this.position, commit: (page: readonly RecordedEvent[]) => this.publish(page) };
@@ -113,7 +118,7 @@ export class EventRelay {
     let batch: Prepared[] = [];
     let bytes = 0;
     for (const event of page) {
-      const prepared = prepare(event);
+      const prepared = prepare(event, this.present === undefined ? undefined : await this.present(event));
       if (batch.length > 0 && bytes + prepared.bytes > this.maxBatchBytes) {
         await this.send(batch);
         [batch, bytes] = [[], 0];
@@ -128,7 +133,7 @@ export class EventRelay {
     const last = batch[batch.length - 1]!.position;
     const messages: TopicMessages[] = [
       { topic: this.topics.events, messages: batch.map((p) => p.event) },
-      { topic: this.topics.payouts, messages: batch.filter((p) => p.payout).map((p) => p.event) },
+      { topic: this.topics.payouts, messages: batch.flatMap((p) => (p.payout === null ? [] : [p.payout])) },
     ];
     try {
       await this.publisher.send(messages);
@@ -151,7 +156,7 @@ export class EventRelay {
   }
 }
 
-function prepare(e: RecordedEvent): Prepared {
+function prepare(e: RecordedEvent, presented: Presented | undefined): Prepared {
   const value = JSON.stringify({
     id: e.id,
     type: e.type,
@@ -159,7 +164,7 @@ function prepare(e: RecordedEvent): Prepared {
     revision: e.revision,
     position: e.position,
     createdMs: e.createdMs,
-    data: e.data,
+    data: presented === undefined ? e.data : presented.data,
     metadata: e.metadata,
   });
   const headers = {
@@ -169,6 +174,19 @@ function prepare(e: RecordedEvent): Prepared {
     'stream-revision': String(e.revision),
     'log-position': String(e.position),
   };
-  const bytes = Buffer.byteLength(value) + Buffer.byteLength(e.streamId) + 200;
-  return { position: e.position, bytes, payout: carriesPayouts(e), event: { key: e.streamId, value, headers } };
+  const event: OutgoingMessage = { key: e.streamId, value, headers };
+  const payout =
+    presented === undefined
+      ? carriesPayouts(e)
+        ? event
+        : null
+      : presented.payout === null
+        ? null
+        : { key: e.streamId, value: JSON.stringify(presented.payout), headers };
+  const bytes =
+    Buffer.byteLength(value) +
+    (payout === null || payout === event ? 0 : Buffer.byteLength(payout.value as string)) +
+    Buffer.byteLength(e.streamId) +
+    200;
+  return { position: e.position, bytes, payout, event };
 }

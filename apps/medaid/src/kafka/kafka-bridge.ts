@@ -14,6 +14,7 @@ import { Lifecycle } from '../app.module.js';
 import type { MedaidRuntime } from '../infrastructure/runtime.js';
 import { DischargeIngress } from './discharge-ingress.js';
 import { EventRelay } from './event-relay.js';
+import { PublicEvents } from './public-events.js';
 import { KafkaSettings, kafkaSettingsFromEnv } from './kafka-settings.js';
 import { RelayCheckpoint } from './relay-checkpoint.js';
 
@@ -57,7 +58,10 @@ export class KafkaBridge {
     });
     // One checkpoint per events topic: pointing the relay at other topics (another prefix) relays everything there.
     const checkpoint = new RelayCheckpoint(join(runtime.dataDir, `kafka-relay.${settings.topics.events}.checkpoint.json`));
-    this.relay = new EventRelay(runtime.store, this.relayPublisher, checkpoint, settings.topics, logLine);
+    const publicEvents = new PublicEvents(runtime.writer);
+    this.relay = new EventRelay(runtime.store, this.relayPublisher, checkpoint, settings.topics, logLine, {
+      present: (e) => publicEvents.present(e),
+    });
   }
 
   /** Returns at once; the topics are created and both parts started in the background. */

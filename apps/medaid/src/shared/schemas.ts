@@ -275,6 +275,65 @@ const KAFKA_OUTCOME: Schema = {
   ],
 };
 
+/** A settlement as the events topic carries it: the API's result without `duplicate`. */
+const PUBLIC_SETTLEMENT: Schema = {
+  ...RESULT,
+  required: (RESULT['required'] as string[]).filter((k) => k !== 'duplicate'),
+  properties: Object.fromEntries(Object.entries(RESULT['properties'] as Schema).filter(([k]) => k !== 'duplicate')),
+};
+
+const SIGNED_FEN = { type: 'integer', minimum: -MAX_FEN, maximum: MAX_FEN };
+const PAYOUT: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    'id',
+    'streamId',
+    'revision',
+    'position',
+    'createdMs',
+    'kind',
+    'settlementId',
+    'hospitalId',
+    'visitId',
+    'personId',
+    'region',
+    'year',
+    'category',
+    'policy',
+    'payouts',
+    'fundPayFen',
+    'patientPayFen',
+  ],
+  properties: {
+    id: { type: 'string', format: 'uuid', description: 'the event the payout comes from (also the event-id header)' },
+    streamId: { type: 'string' },
+    revision: { type: 'integer', minimum: 0 },
+    position: { type: 'integer', minimum: 1 },
+    createdMs: { type: 'integer' },
+    kind: { enum: ['settlement', 'reversal'] },
+    settlementId: { type: 'string' },
+    hospitalId: ID,
+    visitId: ID,
+    personId: ID,
+    region: ID,
+    year: { type: 'integer' },
+    category: { type: 'string' },
+    policy: (RESULT['properties'] as Schema)['policy'],
+    payouts: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['layerId', 'kind', 'fund', 'amountFen'],
+        properties: { layerId: ID, kind: { enum: [...LAYER_KINDS] }, fund: { type: 'string' }, amountFen: SIGNED_FEN },
+      },
+    },
+    fundPayFen: SIGNED_FEN,
+    patientPayFen: SIGNED_FEN,
+  },
+};
+
 const EVENT: Schema = {
   type: 'object',
   additionalProperties: false,
@@ -289,6 +348,8 @@ const EVENT: Schema = {
     data: { type: 'object' },
     metadata: { type: ['object', 'null'] },
   },
+  if: { properties: { type: { const: 'DischargeSettled' } } },
+  then: { properties: { data: { $ref: 'public-settlement.schema.json' } } },
 };
 
 export interface PublishedSchema {
@@ -416,8 +477,8 @@ export function publishedSchemas(): PublishedSchema[] {
     },
     {
       name: 'event',
-      title: 'A recorded event on medaid.events.v1 and medaid.payouts.v1 (key: stream id)',
-      where: 'Kafka medaid.events.v1, medaid.payouts.v1',
+      title: 'A recorded event on medaid.events.v1 (key: stream id)',
+      where: 'Kafka medaid.events.v1',
       schema: () => EVENT,
       example: {
         id: '0f4f3c2e-6a55-5d0e-9a3b-6f2b8c1d9e01',
@@ -428,6 +489,42 @@ export function publishedSchemas(): PublishedSchema[] {
         createdMs: 1_700_000_000_000,
         data: { personId: 'p-dibao', category: 'dibao', validFrom: '2012-01-01', validTo: null },
         metadata: { actor: { kind: 'admin', id: 'clerk-1' }, correlationId: 'req-1' },
+      },
+    },
+    {
+      name: 'public-settlement',
+      title: 'A settlement as medaid.events.v1 carries it (the data of DischargeSettled): readable without the policy',
+      where: 'Kafka medaid.events.v1',
+      schema: () => PUBLIC_SETTLEMENT,
+      example: (({ duplicate: _d, ...rest }) => rest)(RESULT_EXAMPLE),
+    },
+    {
+      name: 'payout',
+      title: 'A payout record on medaid.payouts.v1 (key: stream id): one per settlement and per reversal (negative)',
+      where: 'Kafka medaid.payouts.v1',
+      schema: () => PAYOUT,
+      example: {
+        id: '0f4f3c2e-6a55-5d0e-9a3b-6f2b8c1d9e02',
+        streamId: 'person-p-race-a',
+        revision: 1,
+        position: 9,
+        createdMs: 1_700_000_000_000,
+        kind: 'settlement',
+        settlementId: 'h-county/v-race/1',
+        hospitalId: 'h-county',
+        visitId: 'v-race',
+        personId: 'p-race-a',
+        region: '360827',
+        year: 2012,
+        category: 'dibao',
+        policy: { policyId: 'demo-county', version: 1 },
+        payouts: [
+          { layerId: 'basic', kind: 'insurance', fund: '390100', amountFen: 4_083_600 },
+          { layerId: 'critical', kind: 'critical_illness', fund: '390200', amountFen: 284_020 },
+          { layerId: 'aid', kind: 'aid', fund: '610100', amountFen: 442_666 },
+        ],
+        fundPayFen: 4_810_286,
+        patientPayFen: 189_714,
       },
     },
     {
