@@ -157,6 +157,7 @@ describe('Kafka ingress and relay', () => {
         visitId: 'k-1',
         requestId: null,
         source: { topic: r.probe.topics.discharges, partition: outcome!.partition, offset: '0', timestamp: outcome!.json.source.timestamp },
+        created: true,
         result: { ...viaHttp.body.current, duplicate: false, settledAtMs: undefined, reversal: undefined },
       });
       expect(outcome!.json.result).toMatchObject({ status: 'settled', personId: 'p-k1', totalFen: d.totalFen });
@@ -204,30 +205,48 @@ describe('Kafka ingress and relay', () => {
     }
   });
 
-  it('given settle, duplicate and reverse of a visit, when the group is reset to the earliest offset, then the replay decides nothing again', async () => {
+  it("given a day's topic (settlements, duplicates, conflicts, refusals, reversals), when the group is reset to the earliest offset, then the replay answers every message as the first time and records nothing", async () => {
     let r: Rig | undefined;
     try {
       r = await rig();
+      // the case the issue reproduced: settle, re-post, reverse one visit, one message at a time
       const d = discharge({ visitId: 'k-replay', personId: 'p-replay' });
-      const reversal = { type: 'ReverseSettlement', hospitalId: d.hospitalId, visitId: d.visitId, reason: '重复结算' };
-      for (const [i, value] of [settle(d), settle(d), reversal].entries()) {
+      const reversal = (v: Obj) => ({ type: 'ReverseSettlement', hospitalId: v.hospitalId, visitId: v.visitId, reason: '重复结算' });
+      for (const [i, value] of [settle(d), settle(d), reversal(d)].entries()) {
         await r.probe.produce([{ key: keyOf(d), value }]);
         await r.probe.waitFor(`outcome ${i + 1}`, () => r!.probe.on(r!.probe.topics.settlements).length === i + 1);
       }
+      // and the rest of the day, all at once: 30 visits, re-posts, conflicts, refusals, reversals
+      const day = manyDischarges(30, 'day');
+      const messages = [
+        ...day.map((v) => ({ key: keyOf(v), value: settle(v) })),
+        ...day.slice(0, 8).map((v) => ({ key: keyOf(v), value: settle(v) })),
+        ...day.slice(8, 12).map((v) => ({ key: keyOf(v), value: settle({ ...v, totalFen: 123_456 }) })),
+        ...day.slice(12, 16).map((v) => ({ key: keyOf(v), value: { ...settle(v), totalFen: -1 } })),
+        ...day.slice(16, 22).map((v) => ({ key: keyOf(v), value: reversal(v) })),
+        ...day.slice(16, 19).map((v) => ({ key: keyOf(v), value: settle(v) })), // settled again after the reversal
+      ];
+      await r.probe.produce(messages);
+      const total = 3 + messages.length;
+      await r.probe.waitFor(`${total} outcomes`, () => r!.probe.on(r!.probe.topics.settlements).length === total);
       const first = r.probe.on(r.probe.topics.settlements).map((m) => m.json as Obj);
-      expect(first.map((o) => [o.commandType, o.result.status, o.result.duplicate])).toEqual([
+      expect(first.slice(0, 3).map((o) => [o.commandType, o.result.status, o.result.duplicate])).toEqual([
         ['SettleDischarge', 'settled', false],
         ['SettleDischarge', 'settled', true],
         ['ReverseSettlement', 'reversed', false],
       ]);
+      const eventsBefore = await readyEvents(r.service.url);
       // when the service stops, the operator resets its group to the earliest offset, and it starts again
       await r.service.stop();
       await r.probe.replayDischarges(r.env.KAFKA_GROUP_ID!);
       r.service = await startService({ dataDir: r.dataDir, env: r.env });
-      await r.probe.waitFor('the replayed outcomes', () => r!.probe.on(r!.probe.topics.settlements).length >= 6);
-      // then every replayed message is answered exactly as the first time, and the visit still has its one, reversed, settlement
-      const replayed = r.probe.on(r.probe.topics.settlements).map((m) => m.json as Obj);
-      expect(replayed.slice(3)).toEqual(first);
+      await r.probe.waitFor('the replayed outcomes', () => r!.probe.on(r!.probe.topics.settlements).length >= 2 * total, 60_000);
+      // then every replayed message is answered exactly as the first time, and nothing new is recorded
+      const bySource = (outcomes: Obj[]) =>
+        new Map(outcomes.map((o) => [`${o.source.partition}/${o.source.offset}`, JSON.stringify(o)] as const));
+      const all = r.probe.on(r.probe.topics.settlements).map((m) => m.json as Obj);
+      expect(bySource(all.slice(total))).toEqual(bySource(first));
+      expect(await readyEvents(r.service.url)).toBe(eventsBefore);
       const got = await http(r.service.url, 'GET', `/v1/settlements/${d.hospitalId}/${d.visitId}`);
       expect(got.body.history.map((h: Obj) => [h.settlementId, h.status])).toEqual([[`${d.hospitalId}/k-replay/1`, 'reversed']]);
     } finally {

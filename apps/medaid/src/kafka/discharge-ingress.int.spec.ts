@@ -139,7 +139,7 @@ describe('DischargeIngress', () => {
         messages: [
           {
             key: 'h-county:v-1',
-            value: JSON.stringify({ ok: true, ...correlation('SettleDischarge'), result: RESULT }),
+            value: JSON.stringify({ ok: true, ...correlation('SettleDischarge'), created: true, result: RESULT }),
             headers: {
               'source-topic': TOPICS.discharges,
               'source-partition': '2',

@@ -43,7 +43,8 @@ const MAX_ATTEMPTS_CHECKED = 50;
 /** Error details carried in a dead-letter header are cut to this size. */
 const MAX_ERROR_HEADER_BYTES = 16 * 1024;
 
-export type Outcome = { ok: true; result: SettlementResult } | { ok: false; error: { code: string; message: string; details: unknown[] } };
+export type Outcome =
+  { ok: true; created: boolean; result: SettlementResult } | { ok: false; error: { code: string; message: string; details: unknown[] } };
 
 /** What links an outcome to its request; null where a refused message did not say. */
 interface Correlation {
@@ -116,15 +117,16 @@ export class DischargeIngress {
 
   private async execute(command: IngressCommand, meta: CommandMeta): Promise<Outcome> {
     const replayed = await this.recordedBy(command.hospitalId, command.visitId, meta.correlationId);
-    if (replayed !== null) return { ok: true, result: replayed };
+    // (a settlement this message recorded was created by it: `created`, as over gRPC and HTTP's 201)
+    if (replayed !== null) return { ok: true, created: replayed.status === 'settled', result: replayed };
     if (command.type === 'SettleDischarge') {
       const r: Result<SettleOutcome> = await this.bus.execute(new SettleDischarge(command.discharge, meta));
-      return r.ok ? { ok: true, result: r.value.result } : { ok: false, error: r.error };
+      return r.ok ? { ok: true, created: r.value.created, result: r.value.result } : { ok: false, error: r.error };
     }
     const r: Result<SettlementResult> = await this.bus.execute(
       new ReverseSettlement(command.hospitalId, command.visitId, command.reason, meta),
     );
-    return r.ok ? { ok: true, result: r.value } : { ok: false, error: r.error };
+    return r.ok ? { ok: true, created: false, result: r.value } : { ok: false, error: r.error };
   }
 
   /** The outcome this very message (same correlation id) recorded when it was first handled; null if it recorded nothing. */

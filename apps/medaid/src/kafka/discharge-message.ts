@@ -86,7 +86,10 @@ export function decodeDischargeMessage(value: Buffer | null): Decoded {
       return { ok: true, command: { type, hospitalId: r.value.hospitalId, visitId: r.value.visitId, reason: r.value.reason } };
     }
     default: {
-      const { error } = invalid([{ field: 'type', problem: `must be one of ${INGRESS_COMMAND_TYPES.join(', ')}` }]);
+      // A serializer's default PascalCase (C#: "Type", "HospitalId") is the usual cause: say so.
+      const cased = type === undefined ? Object.keys(fields).find((k) => k.toLowerCase() === 'type') : undefined;
+      const hint = cased === undefined ? '' : ` (field names are camelCase: "${cased}" is not "type")`;
+      const { error } = invalid([{ field: 'type', problem: `must be one of ${INGRESS_COMMAND_TYPES.join(', ')}${hint}` }]);
       return refused(error);
     }
   }

@@ -58,6 +58,13 @@ describe('decodeDischargeMessage', () => {
     expect(!decoded.ok && decoded.body).toEqual({ type: 'SettleDischarge', hospitalId: DISCHARGE.hospitalId, visitId: DISCHARGE.visitId });
   });
 
+  it('given PascalCase field names (a C# serializer default), then the error says field names are camelCase', () => {
+    const decoded = decodeDischargeMessage(bytes({ Type: 'SettleDischarge', HospitalId: 'h' }));
+    expect(!decoded.ok && decoded.error.details).toEqual([
+      { field: 'type', problem: 'must be one of SettleDischarge, ReverseSettlement (field names are camelCase: "Type" is not "type")' },
+    ]);
+  });
+
   it('given the key hospitalId:visitId of the body, then the command is decoded', () => {
     const decoded = decodeKeyedMessage(
       Buffer.from(`${DISCHARGE.hospitalId}:${DISCHARGE.visitId}`),

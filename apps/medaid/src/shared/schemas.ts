@@ -266,11 +266,12 @@ const KAFKA_OUTCOME: Schema = {
       required: ['topic', 'partition', 'offset', 'timestamp'],
       properties: { topic: { type: 'string' }, partition: { type: 'integer' }, offset: { type: 'string' }, timestamp: { type: 'string' } },
     },
+    created: { type: 'boolean', description: 'a new settlement (HTTP 201, gRPC created)' },
     result: { $ref: 'settlement-result.schema.json' },
     error: { $ref: 'error.schema.json' },
   },
   oneOf: [
-    { properties: { ok: { const: true } }, required: ['result'], not: { required: ['error'] } },
+    { properties: { ok: { const: true } }, required: ['created', 'result'], not: { required: ['error'] } },
     { properties: { ok: { const: false } }, required: ['error'], not: { required: ['result'] } },
   ],
 };
@@ -472,6 +473,7 @@ export function publishedSchemas(): PublishedSchema[] {
         visitId: 'v-race',
         requestId: 'his-0001',
         source: { topic: 'medaid.discharges.v1', partition: 2, offset: '7', timestamp: '1700000000000' },
+        created: true,
         result: RESULT_EXAMPLE,
       },
     },
