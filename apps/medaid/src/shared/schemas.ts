@@ -4,10 +4,11 @@
 // so a schema cannot drift from the check. The outputs — the settlement result, the Kafka outcome,
 // the event envelope, an error — are declared here once, and the tests validate everything the
 // service emits against them. Served at /schemas/{name}; committed under proto/json-schema/ (`npm run schemas`).
+import { readFileSync } from 'node:fs';
 import { ValidationTypes, getMetadataStorage } from 'class-validator';
 import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata.js';
 import { validationMetadatasToSchemas } from 'class-validator-jsonschema';
-import { ERROR_CODES, LAYER_KINDS, MAX_FEN } from '#domain';
+import { ERROR_CODES, HOSPITAL_LEVELS, LAYER_KINDS, MAX_BP, MAX_FEN, POLICY_LIMITS, VISIT_TYPES } from '#domain';
 import { AllocateFundDto, GrantSubsidiesDto } from '../commands/funds/fund.dto.js';
 import { AdjustmentRejectionDto, AdjustmentRequestDto } from '../commands/adjustments/adjustment.dto.js';
 import { AssignCategoryDto, GrantApprovalDto, RecordDeathDto, RevokeCategoryDto } from '../commands/persons/person.dto.js';
@@ -82,6 +83,94 @@ const DISCHARGE_EXAMPLE = {
   diagnosisCodes: ['C34.9'],
   totalFen: 8_000_000,
 };
+
+/** The demo policy (apps/medaid/assets, found from src/ and from dist/ alike): the policy schema's example. */
+const demoPolicy = (): unknown => {
+  const here = new URL('.', import.meta.url).pathname;
+  const root = here.includes('/dist/') ? `${here.slice(0, here.indexOf('/dist/'))}/` : `${here}../../../../`;
+  return JSON.parse(readFileSync(`${root}apps/medaid/assets/demo-policy.json`, 'utf8'));
+};
+
+const TEXT = (max: number) => ({ type: 'string', minLength: 1, maxLength: max });
+const closed = (properties: Schema, required: string[]): Schema => ({ type: 'object', properties, required, additionalProperties: false });
+const list = (items: Schema, max: number, min = 0): Schema => ({
+  type: 'array',
+  items,
+  maxItems: max,
+  ...(min > 0 ? { minItems: min } : {}),
+});
+
+/**
+ * The policy document's shape (spec §3 and the README's extensions), with the limits the domain's
+ * validatePolicy applies (POLICY_LIMITS). The domain checks more than a schema can say: unique
+ * ids, bands in increasing order, category references, existing calendar dates, exactly one of
+ * `full` / `amountFen` — a document this schema accepts may still be INVALID_POLICY for those.
+ */
+const RULE: Schema = closed(
+  {
+    id: ID,
+    match: closed(
+      {
+        visitTypes: list({ enum: [...VISIT_TYPES] }, POLICY_LIMITS.matchEntries, 1),
+        hospitalLevels: list({ enum: [...HOSPITAL_LEVELS] }, POLICY_LIMITS.matchEntries, 1),
+        schemes: list(ID, POLICY_LIMITS.matchEntries, 1),
+        categories: list(ID, POLICY_LIMITS.matchEntries, 1),
+        diagnosisPrefixes: list({ type: 'string', pattern: '^[A-Z][0-9A-Z.]{0,9}$' }, POLICY_LIMITS.matchEntries, 1),
+      },
+      [],
+    ),
+    threshold: closed({ fen: FEN, per: { enum: ['settlement', 'year'] } }, ['fen', 'per']),
+    bands: list(
+      closed({ uptoFen: { anyOf: [FEN, { type: 'null' }] }, ratioBp: { type: 'integer', minimum: 0, maximum: MAX_BP } }, [
+        'uptoFen',
+        'ratioBp',
+      ]),
+      POLICY_LIMITS.bands,
+      1,
+    ),
+    perSettlementCapFen: { anyOf: [FEN, { type: 'null' }] },
+    annualCaps: list(closed({ counter: ID, capFen: FEN }, ['counter', 'capFen']), POLICY_LIMITS.annualCaps),
+  },
+  ['id', 'bands'],
+);
+const POLICY: Schema = closed(
+  {
+    policyId: ID,
+    version: { type: 'integer', minimum: 1, maximum: POLICY_LIMITS.maxVersion },
+    region: ID,
+    effectiveFrom: DATE,
+    name: TEXT(200),
+    categories: list(
+      closed({ code: { ...ID, not: { const: 'none' } }, name: TEXT(200), requiresApproval: { type: 'boolean' } }, ['code', 'name']),
+      POLICY_LIMITS.categories,
+    ),
+    layers: list(
+      closed({ id: ID, kind: { enum: [...LAYER_KINDS] }, fund: TEXT(64), rules: list(RULE, POLICY_LIMITS.rulesPerLayer) }, [
+        'id',
+        'kind',
+        'fund',
+        'rules',
+      ]),
+      POLICY_LIMITS.layers,
+      1,
+    ),
+    funds: list(
+      closed({ code: TEXT(64), name: TEXT(200), mayOverdraw: { type: 'boolean' } }, ['code', 'mayOverdraw']),
+      POLICY_LIMITS.funds,
+      1,
+    ),
+    enrolmentSubsidy: closed(
+      {
+        premiumFen: FEN,
+        fromFund: TEXT(64),
+        toFund: TEXT(64),
+        byCategory: list(closed({ category: ID, full: { const: true }, amountFen: FEN }, ['category']), POLICY_LIMITS.categories, 1),
+      },
+      ['premiumFen', 'fromFund', 'toFund', 'byCategory'],
+    ),
+  },
+  ['policyId', 'version', 'region', 'effectiveFrom', 'categories', 'layers'],
+);
 
 /** A settlement as the service answered it (the demo policy, a 低保 person): the outputs' example. */
 const RESULT_EXAMPLE = {
@@ -397,6 +486,13 @@ export function publishedSchemas(): PublishedSchema[] {
       where: 'Kafka medaid.discharges.v1',
       schema: () => fromDto(ReverseSettlementDto, [], command('ReverseSettlement')),
       example: { type: 'ReverseSettlement', hospitalId: 'h-county', visitId: 'z2012-001', reason: '费用明细录入错误' },
+    },
+    {
+      name: 'policy',
+      title: 'A policy version to publish (spec §3); the domain checks references and order beyond this shape',
+      where: 'POST /v1/policies',
+      schema: () => POLICY,
+      example: demoPolicy(),
     },
     {
       name: 'assign-category',

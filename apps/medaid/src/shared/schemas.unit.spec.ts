@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { schemaValidator } from '../../../../test/support/schemas.js';
 import { toDischarge, ReversalDto, ReverseSettlementDto } from '../commands/settlements/settlement.dto.js';
 import { decodeDischargeMessage } from '../kafka/discharge-message.js';
+import { validatePolicy } from '#domain';
 import { publishedSchemas } from './schemas.js';
 import { validateInput } from './validation.js';
 
@@ -59,6 +60,41 @@ describe('published schemas', () => {
     ['an empty reason', (b) => ({ ...b, reason: '' })],
     ['a long reason', (b) => ({ ...b, reason: 'x'.repeat(501) })],
   ];
+
+  const policyMutations: Array<[string, (p: Record<string, any>) => unknown]> = [
+    ['as given', (p) => p],
+    ['an unknown field', (p) => ({ ...p, extra: 1 })],
+    ['a misspelt rule field', (p) => ({ ...p, layers: [{ ...p.layers[0], rules: [{ ...p.layers[0].rules[0], annualCap: [] }] }] })],
+    [
+      'a string ratio',
+      (p) => ({ ...p, layers: [{ ...p.layers[0], rules: [{ ...p.layers[0].rules[0], bands: [{ uptoFen: null, ratioBp: '80' }] }] }] }),
+    ],
+    [
+      'a ratio over 100 %',
+      (p) => ({ ...p, layers: [{ ...p.layers[0], rules: [{ ...p.layers[0].rules[0], bands: [{ uptoFen: null, ratioBp: 10_001 }] }] }] }),
+    ],
+    ['an unknown layer kind', (p) => ({ ...p, layers: [{ ...p.layers[0], kind: 'charity' }] })],
+    ['no layers', (p) => ({ ...p, layers: [] })],
+    ['version 0', (p) => ({ ...p, version: 0 })],
+    ['a missing region', ({ region: _r, ...p }) => p],
+    [
+      'a bad threshold',
+      (p) => ({ ...p, layers: [{ ...p.layers[0], rules: [{ ...p.layers[0].rules[0], threshold: { fen: 1, per: 'month' } }] }] }),
+    ],
+    ['the reserved category "none"', (p) => ({ ...p, categories: [...p.categories, { code: 'none', name: 'x' }] })],
+    ['too many layers', (p) => ({ ...p, layers: Array.from({ length: 21 }, (_, i) => ({ ...p.layers[0], id: `l${i}`, rules: [] })) })],
+  ];
+
+  it.each(policyMutations)('agree with the domain on the structure of a policy with %s', (_what, mutate) => {
+    const policy = mutate(example('policy') as Record<string, any>);
+    expect(check('policy', policy).length === 0).toBe(validatePolicy(policy).ok);
+  });
+
+  it('accept every policy the domain accepts, also where only the domain refuses (references, order, uniqueness)', () => {
+    const p = example('policy') as Record<string, any>;
+    const duplicateLayer = { ...p, layers: [p.layers[0], p.layers[0]] };
+    expect([validatePolicy(duplicateLayer).ok, check('policy', duplicateLayer)]).toEqual([false, []]);
+  });
 
   it.each(mutations)('agree with the edge validation on a discharge with %s', (_what, mutate) => {
     const body = mutate(example('discharge'));
