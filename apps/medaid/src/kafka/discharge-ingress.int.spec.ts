@@ -132,6 +132,7 @@ describe('DischargeIngress', () => {
       actor: { kind: 'anonymous', id: 'kafka' },
       correlationId: correlationIdOf(message(DISCHARGE)),
       idempotencyKey: correlationIdOf(message(DISCHARGE)),
+      idempotencyScope: 'message',
     });
     expect(publisher.sent).toEqual([
       {

@@ -100,6 +100,7 @@ export class DischargeIngress {
       actor: KAFKA_ACTOR,
       correlationId: correlationIdOf(message),
       idempotencyKey: requestId === null ? correlationIdOf(message) : `kafka-request:${command.hospitalId}:${requestId}`,
+      idempotencyScope: requestId === null ? 'message' : 'client',
     };
     try {
       return { kind: 'outcome', outcome: await this.execute(command, meta), correlation };

@@ -2,6 +2,7 @@
 // or retried: its answer is recorded in the log (CommandAnswered, in a stream of its own per key,
 // appended with "no stream yet"), and a later command with the key is answered from that record —
 // the same outcome, even when the visit has moved on since (a reversal, a second settlement) —
+// (for a Kafka message keyed by its own coordinates, only when it recorded no events: see writer.ts)
 // never decided again, however old. The record holds references, not copies: a settlement's figures
 // are rebuilt from its own DischargeSettled event. The same key with a different command is refused
 // (IDEMPOTENCY_KEY_REUSED). Keys: a Kafka message's request-id header (or its coordinates), an HTTP
@@ -68,6 +69,9 @@ export async function answerOnce(
     const recorded = await recordedAnswer(writer, stream);
     if (recorded !== undefined) return answerFrom(writer, recorded, fingerprint);
     const answer = await decide();
+    // A message's own coordinates: its events (with its correlation id) answer a replay; only a command
+    // that recorded nothing (a duplicate, a rejection) needs its answer kept. One append less per settlement.
+    if (meta.idempotencyScope === 'message' && answer.ok && recordedEvents(commandType, answer.value)) return answer;
     const data: CommandAnsweredData = { key, commandType, fingerprint, outcome: outcomeOf(answer) };
     try {
       await writer.append(stream, -1, [{ id: deterministicEventId('CommandAnswered', key), type: 'CommandAnswered', data }], meta);
@@ -81,6 +85,10 @@ export async function answerOnce(
     return answer;
   });
 }
+
+/** Whether the command's answer means it recorded events: a new settlement, or a reversal. */
+const recordedEvents = (commandType: CommandAnsweredData['commandType'], a: SettlementAnswer) =>
+  commandType === 'SettleDischarge' ? a.created : a.result.status === 'reversed' && !a.result.duplicate;
 
 async function recordedAnswer(writer: EventWriter, stream: string): Promise<CommandAnsweredData | undefined> {
   const [event] = await writer.store.readStream(stream, { maxCount: 1 });

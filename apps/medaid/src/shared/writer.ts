@@ -17,6 +17,12 @@ export interface CommandMeta {
   correlationId: string;
   /** The caller's idempotency key, scoped by transport and caller (shared/command-answers.ts); absent when none was sent. */
   idempotencyKey?: string;
+  /**
+   * `message` (a Kafka message's own coordinates, never reused): its answer is recorded only when
+   * the command recorded no events — otherwise its events, which carry its correlation id, are the
+   * record. Default `client` (a key the caller chose, which it might reuse): always recorded.
+   */
+  idempotencyScope?: 'client' | 'message';
 }
 
 export const SYSTEM_ACTOR: Actor = { kind: 'system', id: 'medaid' };
