@@ -10,6 +10,7 @@ export default {
     '^#event-store$': '<rootDir>/libs/event-store/src/index.ts',
     '^#event-store-sqlite$': '<rootDir>/libs/event-store-sqlite/src/index.ts',
     '^#event-store-esdb$': '<rootDir>/libs/event-store-esdb/src/index.ts',
+    '^#event-store-postgres$': '<rootDir>/libs/event-store-postgres/src/index.ts',
     '^#kafka$': '<rootDir>/libs/kafka/src/index.ts',
     '^#ledger$': '<rootDir>/libs/ledger/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',

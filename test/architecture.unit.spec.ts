@@ -1,5 +1,5 @@
 // The dependency rule, checked: the domain imports nothing but itself; the port imports no client
-// library; exactly two files import better-sqlite3 (event store, ledger journal), one file @eventstore/db-client; exactly
+// library; exactly two files import better-sqlite3 (event store, ledger journal), one file @eventstore/db-client, one pg; exactly
 // one file of the service picks the store adapter; nothing in libs/ knows NestJS.
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -91,6 +91,19 @@ describe('the dependency rule', () => {
     // The runtime loads the adapter only when a connection string asks for it (a dynamic import).
     const loaders = sources('apps').filter((f) => /\bimport\(\s*['"]#event-store-esdb['"]\s*\)/.test(readFileSync(join(ROOT, f), 'utf8')));
     expect([...importers('#event-store-esdb', sources('apps')), ...loaders.map((f) => relative('.', f))]).toEqual([
+      'apps/medaid/src/infrastructure/runtime.ts',
+    ]);
+  });
+
+  it('lets only the PostgreSQL adapter module import pg, and only the runtime pick that adapter', () => {
+    // Tests included: they reach the server through the adapter (test/support/postgres.ts) too.
+    const everything = [...sources('libs', true), ...sources('apps', true), ...sources('test', true)];
+    const importers = (name: string, files: string[]) => files.filter((f) => imports(f).includes(name)).map((f) => relative('.', f));
+    expect(importers('pg', everything)).toEqual(['libs/event-store-postgres/src/postgres-event-store.ts']);
+    const loaders = sources('apps').filter((f) =>
+      /\bimport\(\s*['"]#event-store-postgres['"]\s*\)/.test(readFileSync(join(ROOT, f), 'utf8')),
+    );
+    expect([...importers('#event-store-postgres', sources('apps')), ...loaders.map((f) => relative('.', f))]).toEqual([
       'apps/medaid/src/infrastructure/runtime.ts',
     ]);
   });

@@ -160,16 +160,17 @@ describe('the service on the EventStoreDB adapter (against the protocol test dou
     }
   });
 
-  it('refuses a --store that is neither sqlite nor an EventStoreDB connection string', () => {
+  it('refuses a --store that is neither sqlite nor an EventStoreDB or PostgreSQL connection string, without echoing its password', () => {
     const dir = tempDir();
     try {
-      const run = spawnSync(process.execPath, [BIN, 'serve', '--data', dir, '--port', '0', '--store', 'postgres://x'], {
+      const run = spawnSync(process.execPath, [BIN, 'serve', '--data', dir, '--port', '0', '--store', 'mysql://root:s3cret@db/medaid'], {
         cwd: ROOT,
         encoding: 'utf8',
         timeout: 30_000,
       });
       expect(run.status).toBe(1);
-      expect(run.stderr).toContain('--store must be "sqlite" or an esdb:// connection string');
+      expect(run.stderr).toContain('--store must be "sqlite", an esdb:// or a postgres:// connection string, not mysql:');
+      expect(run.stderr).not.toContain('s3cret');
     } finally {
       removeDir(dir);
     }

@@ -22,10 +22,10 @@ import { Lifecycle } from './app.module.js';
 
 const USAGE = `medaid — 一站式 medical-aid settlement
 
-  medaid serve    [--data DIR] [--store esdb://…] [--port N] [--host ADDR] [--grpc-port N]
+  medaid serve    [--data DIR] [--store esdb://…|postgres://…] [--port N] [--host ADDR] [--grpc-port N]
                   [--grpc-host ADDR] [--auth FILE] [--no-demo-policy] [--quiet]
   medaid simulate [--input FILE.jsonl] [--policy FILE.json ...]
-  medaid audit    verify|replay|report [--data DIR] [--store esdb://…] …   (medaid audit --help)
+  medaid audit    verify|replay|report [--data DIR] [--store esdb://…|postgres://…] …   (medaid audit --help)
   medaid import   [--data DIR] [--input FILE.jsonl] [--concurrency N]   (medaid import --help)
   medaid schemas  --out DIR   writes the JSON Schemas GET /schemas serves, one file each
 
@@ -33,8 +33,10 @@ serve     runs the HTTP service on the embedded durable store in DIR (default ./
           $MEDAID_DATA); port 3000 (or $PORT) on 127.0.0.1 (or $HOST). On first start with an
           empty store it publishes the demo policy (apps/medaid/assets/demo-policy.json).
           With --store esdb://HOST:2113?tls=false (or $EVENTSTORE_CONNECTION_STRING) the events
-          live in that EventStoreDB/KurrentDB instead; DIR then holds only the lock and the
-          Kafka relay checkpoint. Kafka is on when $KAFKA_BROKERS is set.
+          live in that EventStoreDB/KurrentDB instead; with --store postgres://USER@HOST/DB in
+          that PostgreSQL database (schema medaid; one service per schema, held by a lock there).
+          DIR then holds the lock, the decision snapshot, the journal and the Kafka relay
+          checkpoint. Kafka is on when $KAFKA_BROKERS is set.
           With --grpc-port (or $GRPC_PORT) it also serves the gRPC API
           (proto/medaid/settlement/v1/settlement.proto) on --grpc-host (default: --host).
           --auth FILE (or $MEDAID_AUTH_FILE) names the bearer tokens it accepts:

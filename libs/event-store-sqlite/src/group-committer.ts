@@ -16,7 +16,7 @@ import {
   type TagRule,
   tagKey,
 } from '#event-store';
-import type { PreparedAppend } from './append-input.js';
+import type { PreparedAppend } from '#event-store';
 import { SqliteWriteError, StoreOverloadedError, StoreWriterFailedError } from './errors.js';
 import type { ErrorInfo, FromWriter, ToWriter, WriteBatch, WriterWorkerData } from './writer-protocol.js';
 

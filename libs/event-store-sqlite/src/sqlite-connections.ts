@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import { tagKey } from '#event-store';
 import type { ReadStreamOptions, RecordedEvent, TagRule, LogPosition, ReadAllOptions } from '#event-store';
-import { checkMaxCount, checkNonNegative } from './append-input.js';
+import { checkMaxCount, checkNonNegative } from '#event-store';
 import { StoreClosedError } from './errors.js';
 import type { IdRow, WriteConnection } from './write-batch.js';
 

@@ -8,7 +8,7 @@
 // started after an append was acknowledged sees it).
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { checkTagRules } from '#event-store';
+import { PagedSubscriptions, checkTagRules, readPages } from '#event-store';
 import type {
   AppendOptions,
   AppendResult,
@@ -22,7 +22,7 @@ import type {
   Subscription,
   TagRule,
 } from '#event-store';
-import { checkCondition, checkLimit, checkMaxCount, checkNonNegative, prepareEvents, type PreparedAppend } from './append-input.js';
+import { checkCondition, checkLimit, checkMaxCount, checkNonNegative, prepareEvents, type PreparedAppend } from '#event-store';
 import { StoreClosedError } from './errors.js';
 import { GroupCommitter } from './group-committer.js';
 import { SqliteLogReader } from './sqlite-connections.js';
@@ -69,15 +69,8 @@ export interface SqliteEventStoreStats {
   subscriptions: number;
 }
 
-interface LiveSubscription {
-  checkpoint: LogPosition;
-  stopped: boolean;
-  wake: (() => void) | undefined;
-  done: Promise<void>;
-}
-
 export class SqliteEventStore implements EventStore {
-  private readonly subscriptions = new Set<LiveSubscription>();
+  private readonly subscriptions: PagedSubscriptions;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -87,7 +80,13 @@ export class SqliteEventStore implements EventStore {
     private readonly maxEventBytes: number,
     /** The rules the file is indexed with: every append is tagged by these. */
     readonly tagRules: readonly TagRule[],
-  ) {}
+  ) {
+    // Woken by each commit of the writer thread (wakeSubscriptions); no polling needed.
+    this.subscriptions = new PagedSubscriptions((after, limit) => this.reader.readAllNow(after, limit), {
+      pageSize: SUBSCRIPTION_PAGE_SIZE,
+      closedError: () => new StoreClosedError(),
+    });
+  }
 
   static async open(options: SqliteEventStoreOptions): Promise<SqliteEventStore> {
     const maxBatchAppends = checkLimit('maxBatchAppends', options.maxBatchAppends ?? DEFAULT_MAX_BATCH_APPENDS, 100_000);
@@ -139,16 +138,9 @@ export class SqliteEventStore implements EventStore {
   }
 
   /** Pages of the global log after fromPosition (exclusive) up to the head, memory bounded by pageSize. */
-  async *readAllPages(fromPosition: LogPosition = 0, pageSize = 1_000): AsyncGenerator<RecordedEvent[], void, undefined> {
-    let position = checkNonNegative('fromPosition', fromPosition);
-    const limit = checkLimit('pageSize', pageSize, MAX_PAGE_SIZE);
-    for (;;) {
-      const page = this.reader.readAllNow(position, limit);
-      if (page.length === 0) return;
-      yield page;
-      position = page[page.length - 1]!.position;
-      if (page.length < limit) return;
-    }
+  readAllPages(fromPosition: LogPosition = 0, pageSize = 1_000): AsyncGenerator<RecordedEvent[], void, undefined> {
+    const from = checkNonNegative('fromPosition', fromPosition);
+    return readPages((after, limit) => this.reader.readAllNow(after, limit), from, checkLimit('pageSize', pageSize, MAX_PAGE_SIZE));
   }
 
   async headPosition(): Promise<LogPosition> {
@@ -156,19 +148,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   subscribeToAll(handler: (event: RecordedEvent) => void | Promise<void>, options: SubscribeToAllOptions = {}): Subscription {
-    const sub: LiveSubscription = { checkpoint: options.fromPosition ?? 0, stopped: false, wake: undefined, done: Promise.resolve() };
-    const closed = this.closing !== undefined; // close() would never stop it: fail it instead
-    if (!closed) this.subscriptions.add(sub);
-    // Started on a microtask so the handler never runs before subscribeToAll has returned.
-    sub.done = Promise.resolve().then(() => this.pump(sub, handler, options.onError, closed));
-    return {
-      unsubscribe: async () => {
-        // Do not await this from inside the handler: it waits for that very handler call to end.
-        sub.stopped = true;
-        wake(sub);
-        await sub.done;
-      },
-    };
+    return this.subscriptions.subscribe(handler, options, this.closing !== undefined);
   }
 
   /** Idempotent. Pending appends are committed and acknowledged, not dropped. */
@@ -185,59 +165,11 @@ export class SqliteEventStore implements EventStore {
   private async shutdown(): Promise<void> {
     // New appends are refused from now on (closing is set); those accepted are all committed.
     await this.committer.close();
-    const subs = [...this.subscriptions];
-    for (const sub of subs) {
-      sub.stopped = true;
-      wake(sub);
-    }
-    await Promise.all(subs.map((sub) => sub.done));
+    await this.subscriptions.close();
     this.reader.close();
   }
 
   private wakeSubscriptions(): void {
-    this.subscriptions.forEach(wake);
+    this.subscriptions.wakeAll();
   }
-
-  /** Catch-up and live are one loop: read a page after the checkpoint, or wait for the next commit. */
-  private async pump(
-    sub: LiveSubscription,
-    handler: (event: RecordedEvent) => void | Promise<void>,
-    onError: ((error: unknown) => void) | undefined,
-    closed: boolean,
-  ): Promise<void> {
-    try {
-      if (closed) throw new StoreClosedError();
-      checkNonNegative('fromPosition', sub.checkpoint);
-      while (!sub.stopped) {
-        // Reading the database (not buffering pushed events) keeps memory bounded for slow handlers.
-        const page = this.reader.readAllNow(sub.checkpoint, SUBSCRIPTION_PAGE_SIZE);
-        if (page.length === 0) {
-          await new Promise<void>((resolve) => (sub.wake = resolve));
-          continue;
-        }
-        for (const event of page) {
-          if (sub.stopped) return;
-          await handler(event);
-          sub.checkpoint = event.position;
-        }
-        // A synchronous handler never leaves the microtask queue: yield so a long catch-up cannot starve I/O.
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    } catch (error) {
-      sub.stopped = true;
-      try {
-        onError?.(error);
-      } catch {
-        // a throwing onError must not become an unhandled rejection
-      }
-    } finally {
-      this.subscriptions.delete(sub);
-    }
-  }
-}
-
-function wake(sub: LiveSubscription): void {
-  const resolve = sub.wake;
-  sub.wake = undefined;
-  resolve?.();
 }

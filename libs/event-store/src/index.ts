@@ -213,3 +213,15 @@ export {
   type FollowerStatus,
   type LogPages,
 } from './follower.js';
+
+export {
+  checkCondition,
+  checkLimit,
+  checkMaxCount,
+  checkNonNegative,
+  prepareEvents,
+  type PreparedAppend,
+  type PreparedEvent,
+} from './append-input.js';
+
+export { PagedSubscriptions, readPages, type PageReader, type PagedSubscriptionsOptions } from './paged-subscriptions.js';

@@ -10,7 +10,7 @@ import { followLog } from '../ledger/audit-support.js';
 import { openEventStore, storeUrlFrom } from '../infrastructure/runtime.js';
 import { reportToCsv, reportToTable } from './report-format.js';
 
-export const AUDIT_REPORT_USAGE = `medaid audit report --year Y [--format table|csv|json] [--data DIR] [--store esdb://…]
+export const AUDIT_REPORT_USAGE = `medaid audit report --year Y [--format table|csv|json] [--data DIR] [--store esdb://…|postgres://…]
 
   The settlement year's report from the event log: persons (人数) and person-times (人次), by
   beneficiary category and visit type, amounts by layer and fund, fund usage (资金使用率) and
@@ -18,7 +18,7 @@ export const AUDIT_REPORT_USAGE = `medaid audit report --year Y [--format table|
   default) shows 元; csv and json show integer fen. Progress goes to stderr every 2 s.
   --data DIR (default ./data, or $MEDAID_DATA) is the embedded store's directory; it is only
   read, so the service may be running on it. --store esdb://… (or $EVENTSTORE_CONNECTION_STRING)
-  reads EventStoreDB/KurrentDB instead.`;
+  reads EventStoreDB/KurrentDB instead, --store postgres://… PostgreSQL.`;
 
 const FORMATS = ['table', 'csv', 'json'] as const;
 type Format = (typeof FORMATS)[number];

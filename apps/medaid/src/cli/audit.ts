@@ -26,9 +26,10 @@ export interface AuditCommand {
 }
 
 const COMMON_OPTIONS = `  --data DIR         the data directory (default ./data, or $MEDAID_DATA): the embedded store and DIR/ledger.sqlite
-  --store esdb://…   read the events from EventStoreDB/KurrentDB (or $EVENTSTORE_CONNECTION_STRING)`;
+  --store esdb://…   read the events from EventStoreDB/KurrentDB (or $EVENTSTORE_CONNECTION_STRING)
+  --store postgres://…  read the events from PostgreSQL`;
 
-const VERIFY_USAGE = `medaid audit verify [--data DIR] [--store esdb://…]
+const VERIFY_USAGE = `medaid audit verify [--data DIR] [--store esdb://…|postgres://…]
 
   (a) recomputes every settlement with the domain from its recorded input, the policy version it
       names and the person's state before it, and compares it with the recorded result; and
@@ -43,7 +44,7 @@ const VERIFY_USAGE = `medaid audit verify [--data DIR] [--store esdb://…]
   when it is stopped, the journal must also cover the whole log.
 ${COMMON_OPTIONS}`;
 
-const REPLAY_USAGE = `medaid audit replay [--data DIR] [--store esdb://…] [--keep]
+const REPLAY_USAGE = `medaid audit replay [--data DIR] [--store esdb://…|postgres://…] [--keep]
 
   Rebuilds the projections from the event log into a fresh temporary database — the journal
   (entries, hashes, account index, balances, checkpoint) and the fund accounts — and compares them

@@ -279,7 +279,7 @@ function write(out: Writable, text: string): Promise<void> {
   return out.write(text) ? Promise.resolve() : new Promise((r) => out.once('drain', () => r()));
 }
 
-export const IMPORT_USAGE = `medaid import --data DIR [--input FILE.jsonl] [--store esdb://…] [--concurrency N]
+export const IMPORT_USAGE = `medaid import --data DIR [--input FILE.jsonl] [--store esdb://…|postgres://…] [--concurrency N]
 
   Records a file of commands in the simulate format (PublishPolicy, person facts, SettleDischarge
   with externalPayments where the old system's amounts must be kept, ReverseSettlement) into the

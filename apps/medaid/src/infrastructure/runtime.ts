@@ -1,5 +1,5 @@
-// Opens the event store — the embedded SQLite store in the data directory by default, or an
-// EventStoreDB/KurrentDB cluster when a connection string is given — and brings the decision
+// Opens the event store — the embedded SQLite store in the data directory by default, an
+// EventStoreDB/KurrentDB cluster or a PostgreSQL database when a connection string is given — and brings the decision
 // state to the head of the log from its snapshot. This is the one file of the service that knows
 // which event-store adapter is in use.
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
@@ -23,28 +23,39 @@ export interface MedaidRuntime {
   /** The journal (DIR/ledger.sqlite) and its writer, following the log. */
   ledger: Ledger;
   dataDir: string;
-  /** Which store: "sqlite" (embedded, in dataDir) or "esdb" (EventStoreDB/KurrentDB). */
-  storeKind: 'sqlite' | 'esdb';
+  /** Which store: "sqlite" (embedded, in dataDir), "esdb" (EventStoreDB/KurrentDB) or "postgres". */
+  storeKind: StoreKind;
   /** Start-up: events read after the decision snapshot (the tail), from which position, and how long it took. */
   rebuilt: { events: number; fromPosition: number; ms: number };
   close(): Promise<void>;
 }
 
 export interface RuntimeOptions {
-  /** `esdb://…` (or `kurrentdb://…`): use that EventStoreDB/KurrentDB instead of the embedded store. */
+  /** `esdb://…` (or `kurrentdb://…`) or `postgres://…`: use that store instead of the embedded one. */
   storeUrl?: string;
   /** Persons kept in the decision cache (default MEDAID_PERSON_CACHE or 20,000). */
   personCacheSize?: number;
 }
 
+export type StoreKind = 'sqlite' | 'esdb' | 'postgres';
+
+const ESDB_URL = /^(esdb|esdb\+discover|kurrentdb|kurrentdb\+discover|kdb|kdb\+discover):\/\//;
+const POSTGRES_URL = /^postgres(ql)?:\/\//;
+
 /** The store a `--store` / EVENTSTORE_CONNECTION_STRING value names; undefined = the embedded default. */
 export function storeUrlFrom(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
   const value = flag ?? (env.EVENTSTORE_CONNECTION_STRING || undefined);
   if (value === undefined || value === 'sqlite') return undefined;
-  if (!/^(esdb|esdb\+discover|kurrentdb|kurrentdb\+discover|kdb|kdb\+discover):\/\//.test(value)) {
-    throw new Error(`--store must be "sqlite" or an esdb:// connection string, not "${value}"`);
+  if (!ESDB_URL.test(value) && !POSTGRES_URL.test(value)) {
+    // (the value may hold a password: only its scheme is repeated)
+    const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(value)?.[0] ?? 'no scheme';
+    throw new Error(`--store must be "sqlite", an esdb:// or a postgres:// connection string, not ${scheme}`);
   }
   return value;
+}
+
+export function storeKindOf(url: string | undefined): StoreKind {
+  return url === undefined ? 'sqlite' : POSTGRES_URL.test(url) ? 'postgres' : 'esdb';
 }
 
 export async function openRuntime(dataDir: string, options: RuntimeOptions = {}): Promise<MedaidRuntime> {
@@ -60,7 +71,8 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
       eventsPath = join(dataDir, 'events.sqlite');
       store = await SqliteEventStore.open({ path: eventsPath, tagRules: MEDAID_TAG_RULES });
     } else {
-      store = await connectEsdb(options.storeUrl);
+      // the only writer of the log: the decision state and the snapshot are this process's own
+      store = await connectShared(options.storeUrl, { exclusive: true });
     }
     const { state, snapshotPosition, tailEvents, ignoredSnapshot } = await startDecisionState(
       store,
@@ -87,8 +99,8 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
         (error: unknown) => logLine('error', 'decision snapshot not written; the next start reads a longer tail', { error: String(error) }),
       );
     };
-    // Appends to EventStoreDB may be acknowledged out of log order: its snapshot is written only
-    // when nothing can be in flight (after start-up and at a clean stop).
+    // Appends to EventStoreDB or PostgreSQL (over several connections) may be acknowledged out of
+    // log order: their snapshot is written only when nothing can be in flight (after start-up and at a clean stop).
     const timer =
       options.storeUrl === undefined ? setInterval(() => void writing.then(snapshotInBackground), SNAPSHOT_INTERVAL_MS).unref() : undefined;
     const writer = new EventWriter(store, state);
@@ -101,7 +113,7 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
       writer,
       ledger,
       dataDir,
-      storeKind: options.storeUrl === undefined ? 'sqlite' : 'esdb',
+      storeKind: storeKindOf(options.storeUrl),
       rebuilt: { events: tailEvents, fromPosition: snapshotPosition, ms: Math.round(performance.now() - started) },
       async close() {
         if (closed) return;
@@ -125,11 +137,19 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
 export async function openEventStore(dataDir: string, options: RuntimeOptions = {}): Promise<EventStore> {
   return options.storeUrl === undefined
     ? SqliteEventStore.open({ path: join(dataDir, 'events.sqlite'), tagRules: MEDAID_TAG_RULES })
-    : connectEsdb(options.storeUrl);
+    : connectShared(options.storeUrl, { exclusive: false });
 }
 
-/** Loaded only when asked for: the EventStoreDB client (gRPC, protobuf) adds ~0.3 s to every start. */
-async function connectEsdb(url: string): Promise<EventStore> {
+/**
+ * Loaded only when asked for: the EventStoreDB client (gRPC, protobuf) adds ~0.3 s to every start.
+ * `exclusive`: on PostgreSQL, hold the schema's writer lock (a second service on the log is refused);
+ * on EventStoreDB there is no such lock — one replica, as deploy/ says.
+ */
+async function connectShared(url: string, { exclusive }: { exclusive: boolean }): Promise<EventStore> {
+  if (storeKindOf(url) === 'postgres') {
+    const { PostgresEventStore } = await import('#event-store-postgres');
+    return PostgresEventStore.connect({ connectionString: url, tagRules: MEDAID_TAG_RULES, exclusive });
+  }
   const { EsdbEventStore } = await import('#event-store-esdb');
   return EsdbEventStore.connect(url, { tagRules: MEDAID_TAG_RULES });
 }

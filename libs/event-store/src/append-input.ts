@@ -1,6 +1,6 @@
 // Validation and serialisation of append requests, done on the main thread before a request is
 // queued: bad input is rejected at once, and the writer thread receives only plain strings.
-import { EventIdConflictError, tagsOf, type AppendCondition, type EventData, type TagRule } from '#event-store';
+import { EventIdConflictError, tagsOf, type AppendCondition, type EventData, type TagRule } from './index.js';
 
 const MAX_STREAM_ID_LENGTH = 1_000;
 const MAX_EVENT_ID_LENGTH = 100;
