@@ -5,11 +5,12 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { EsdbEventStore } from '#event-store-esdb';
 import { EsdbDouble } from './esdb-double/index.js';
 import { playOverHttp, scenarios } from './support/scenarios.js';
-import { BIN, ROOT, Service, discharge, http, removeDir, startService, tempDir } from './support/service.js';
+import { BIN, ROOT, Service, discharge, freePort, http, removeDir, startService, tempDir } from './support/service.js';
 
 const doubles: EsdbDouble[] = [];
 const services: Service[] = [];
@@ -157,6 +158,36 @@ describe('the service on the EventStoreDB adapter (against the protocol test dou
       expect((await store.readStream('person-p-race-b')).map((e) => e.type)).toEqual(['CategoryAssigned']);
     } finally {
       await store.close();
+    }
+  });
+
+  it('runs the double on its own (npm run esdb-double), saying it is not EventStoreDB and keeps its data in memory, and a service uses it', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, ['dist/test/esdb-double/main.js', '--port', String(port)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      for (let i = 0; i < 500 && !out.includes('listening:'); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(out).toContain('this is NOT EventStoreDB');
+      expect(out).toContain('IN MEMORY ONLY');
+      const url = `esdb://127.0.0.1:${port}?tls=false`;
+      expect(out).toContain(`listening: ${url}`);
+      const service = await startService({ args: ['--store', url] });
+      services.push(service);
+      const settled = await http(service.url, 'POST', '/v1/settlements', discharge({ visitId: 'v-standalone' }));
+      expect(settled.status).toBe(201);
+      const store = await EsdbEventStore.connect(url);
+      try {
+        expect((await store.readStream('person-p-1')).map((e) => e.type)).toEqual(['DischargeSettled']);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
     }
   });
 

@@ -10,6 +10,7 @@
 // paused between two calls), and append system events.
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -28,7 +29,9 @@ import {
   type ReadOptions,
 } from './wire.js';
 
-const PROTO_DIR = join(dirname(fileURLToPath(import.meta.url)), 'protos');
+// Next to this file in the sources; the build (dist/test/esdb-double, for `npm run esdb-double`) reads them there too.
+const HERE = dirname(fileURLToPath(import.meta.url));
+const PROTO_DIR = existsSync(join(HERE, 'protos')) ? join(HERE, 'protos') : join(HERE, '../../../test/esdb-double/protos');
 const SUBSCRIPTION_PAGE = 100;
 const SERVER_VERSION = '0.0.0-protocol-test-double';
 
@@ -54,6 +57,10 @@ function loadServices(): { streams: grpc.ServiceDefinition; features: grpc.Servi
 export interface EsdbDoubleOptions {
   /** Advertise Streams.BatchAppend (default true, as EventStoreDB >= 21.10); false makes the client use Streams.Append. */
   batchAppend?: boolean;
+  /** The port to listen on (default 0: a free one). */
+  port?: number;
+  /** The address to listen on (default 127.0.0.1). */
+  host?: string;
 }
 
 interface LiveSubscription {
@@ -86,12 +93,13 @@ export class EsdbDouble {
   /** Starts on a free port of 127.0.0.1. */
   static async start(options: EsdbDoubleOptions = {}): Promise<EsdbDouble> {
     const double = new EsdbDouble(options);
+    double.port = options.port ?? 0;
     await double.listen();
     return double;
   }
 
   get connectionString(): string {
-    return `esdb://127.0.0.1:${this.port}?tls=false`;
+    return `esdb://${this.options.host ?? '127.0.0.1'}:${this.port}?tls=false`;
   }
 
   get liveSubscriptions(): number {
@@ -173,7 +181,7 @@ export class EsdbDouble {
       Append: this.append.bind(this),
       BatchAppend: this.batchAppend.bind(this),
     });
-    const address = `127.0.0.1:${this.port}`;
+    const address = `${this.options.host ?? '127.0.0.1'}:${this.port}`;
     this.port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
     );
