@@ -32,6 +32,7 @@ import { SchemasController } from './http/schemas.controller.js';
 import { LedgerController } from './ledger/ledger.controller.js';
 import { Ledger } from './ledger/ledger.js';
 import type { MedaidRuntime } from './infrastructure/runtime.js';
+import { scrape } from './shared/metrics.js';
 import { EventWriter } from './shared/writer.js';
 
 export const RUNTIME = Symbol('MedaidRuntime');
@@ -67,6 +68,10 @@ export class Lifecycle implements BeforeApplicationShutdown, OnApplicationShutdo
 
 interface StatusReply {
   status(code: number): unknown;
+}
+
+interface HeaderReply {
+  header(name: string, value: string): unknown;
 }
 
 @ApiTags('operations')
@@ -106,6 +111,21 @@ export class HealthController {
       ledger: { ...ledger, behind: Math.max(0, model.position - ledger.position) },
       ...parts,
     };
+  }
+
+  /** Prometheus metrics (text format): requests, settlement outcomes, conflicts, append latency, lags. No ids in labels. */
+  @Get('metrics')
+  async prometheus(@Res({ passthrough: true }) reply: HeaderReply) {
+    const { state, ledger } = this.runtime;
+    const kafka = this.lifecycle.reports.get('kafka')?.() as { relayedPosition?: number } | undefined;
+    const { contentType, body } = await scrape({
+      position: state.position,
+      journalPosition: ledger.status().position,
+      relayedPosition: kafka?.relayedPosition ?? null,
+      cachedPersons: state.persons.size,
+    });
+    reply.header('content-type', contentType);
+    return body;
   }
 }
 

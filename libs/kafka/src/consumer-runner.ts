@@ -125,6 +125,8 @@ export class ConsumerRunner {
         await heartbeat();
       }
     } finally {
+      const next = lastHandled === undefined ? batch.firstOffset() : (BigInt(lastHandled) + 1n).toString();
+      if (next !== null) this.options.onLag?.(topic, partition, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(next))));
       // Commit what was handled even when the batch ends with an error, so it is not handled again.
       await commit().catch((error: unknown) =>
         this.client.log('warn', 'kafka offset commit failed; those messages will be delivered again', {

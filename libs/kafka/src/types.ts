@@ -85,6 +85,8 @@ export interface ConsumerOptions {
   /** Tries per message in one delivery (default 10); after that the consumer restarts and the message is fetched again. */
   maxAttempts?: number;
   retryBackoff?: BackoffOptions;
+  /** After each batch: messages of the partition after the last one handled (the consumer's lag there). */
+  onLag?: (topic: string, partition: number, lag: number) => void;
 }
 
 export type ConsumerState = 'idle' | 'connecting' | 'running' | 'reconnecting' | 'stopped';

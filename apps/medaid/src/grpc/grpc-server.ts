@@ -17,6 +17,7 @@ import type { GrpcFailure } from './grpc-errors.js';
 import { MalformedRequest, shapeOf, wireProblems } from './wire.js';
 import type { MessageDescriptor } from './wire.js';
 import { accessLog } from '../shared/log.js';
+import { metrics } from '../shared/metrics.js';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../../../../proto/medaid/settlement/v1/settlement.proto', import.meta.url));
 export const PROTO_PACKAGE = 'medaid.settlement.v1';
@@ -112,6 +113,12 @@ export class MedaidGrpcServer extends ServerGrpc {
       call.sendMetadata(echoed);
       return handle(call, (error, value) => {
         const failure = error === null || error === undefined ? null : isGrpcFailure(error) ? error : toGrpcFailure(error);
+        metrics.grpc(
+          call.getPath(),
+          grpc.status[failure?.code ?? grpc.status.OK],
+          failure?.medaidCode ?? 'ok',
+          (performance.now() - startedMs) / 1000,
+        );
         if (this.listenOptions.logCalls) logCall(call.getPath(), requestId, failure, startedMs);
         if (failure === null) callback(null, value);
         else callback({ code: failure.code as number, details: failure.details, metadata: trailers(failure) });

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Lifecycle, MedaidModule } from '../app.module.js';
 import { MedaidRuntime } from '../infrastructure/runtime.js';
 import { accessLog, log } from '../shared/log.js';
+import { metrics } from '../shared/metrics.js';
 import { ErrorFilter } from './errors.js';
 
 /**
@@ -56,6 +57,10 @@ export async function createHttpApp(runtime: MedaidRuntime, options: HttpOptions
   lifecycle.onDrain(() => {
     const server = app.getHttpServer();
     setTimeout(() => server.closeAllConnections(), DRAIN_DEADLINE_MS).unref();
+  });
+  fastify.addHook('onResponse', async (request, reply) => {
+    const outcome = (request as unknown as { medaidOutcome?: string }).medaidOutcome ?? (reply.statusCode < 400 ? 'ok' : 'error');
+    metrics.http(request.method, request.routeOptions.url ?? '(no route)', reply.statusCode, outcome, reply.elapsedTime / 1000);
   });
   if (options.logRequests) {
     fastify.addHook('onResponse', async (request, reply) => {

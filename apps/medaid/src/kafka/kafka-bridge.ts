@@ -17,6 +17,7 @@ import { EventRelay } from './event-relay.js';
 import { PublicEvents } from './public-events.js';
 import { KafkaSettings, kafkaSettingsFromEnv } from './kafka-settings.js';
 import { RelayCheckpoint } from './relay-checkpoint.js';
+import { metrics } from '../shared/metrics.js';
 
 /** Messages of one partition settled at the same time (same key: still one after the other). */
 const INGRESS_MESSAGES_CONCURRENTLY = 64;
@@ -55,6 +56,7 @@ export class KafkaBridge {
       // person or visit); one at a time per partition would leave the store's group commit idle.
       messagesConcurrently: INGRESS_MESSAGES_CONCURRENTLY,
       sessionTimeoutMs: settings.sessionTimeoutMs,
+      onLag: (_topic, partition, lag) => metrics.ingressLag(partition, lag),
     });
     // One checkpoint per events topic: pointing the relay at other topics (another prefix) relays everything there.
     const checkpoint = new RelayCheckpoint(join(runtime.dataDir, `kafka-relay.${settings.topics.events}.checkpoint.json`));

@@ -3,7 +3,16 @@
 // carry who asked (the actor) into every event's metadata, so an authenticated caller can be
 // added at the edge later without touching a handler.
 import { PersonEvent, SettledData, SettlementRecord, personStream } from '#domain';
-import { AppendCondition, EventStore, WrongExpectedRevisionError, deterministicEventId } from '#event-store';
+import {
+  AppendCondition,
+  AppendConditionFailedError,
+  AppendResult,
+  EventStore,
+  WrongExpectedRevisionError,
+  deterministicEventId,
+} from '#event-store';
+import { metrics } from './metrics.js';
+import { retryableStoreCode } from './store-failures.js';
 import { DecisionState, PersonEntry, TakenFunds } from './decision-state.js';
 import { KeyedLock } from './keyed-lock.js';
 
@@ -49,11 +58,24 @@ export class EventWriter {
     meta: CommandMeta,
     options: { condition?: AppendCondition; taken?: TakenFunds } = {},
   ): Promise<number> {
-    const result = await this.store.appendToStream(
-      streamId,
-      events.map((e) => ({ ...e, metadata: meta })),
-      { expectedRevision: expectedRevision === -1 ? 'no_stream' : expectedRevision, condition: options.condition },
-    );
+    const started = performance.now();
+    let result: AppendResult;
+    try {
+      result = await this.store.appendToStream(
+        streamId,
+        events.map((e) => ({ ...e, metadata: meta })),
+        { expectedRevision: expectedRevision === -1 ? 'no_stream' : expectedRevision, condition: options.condition },
+      );
+    } catch (error) {
+      if (error instanceof WrongExpectedRevisionError) metrics.conflict('revision');
+      else if (error instanceof AppendConditionFailedError) metrics.conflict('condition');
+      else {
+        const code = retryableStoreCode(error);
+        if (code !== undefined) metrics.storeRefused(code);
+      }
+      throw error;
+    }
+    metrics.append((performance.now() - started) / 1000);
     // Synchronously after the acknowledgement: acknowledgements come in log order, so the state
     // holds every event up to its position (what the decision snapshot relies on).
     const firstRevision = result.nextExpectedRevision - events.length + 1;
@@ -91,6 +113,7 @@ export class EventWriter {
           return { value: decision.value, firstRevision };
         } catch (e) {
           if (!(e instanceof WrongExpectedRevisionError) || attempt >= MAX_DECIDE_ATTEMPTS) throw e;
+          metrics.decideRetry();
           this.state.persons.forget(personId); // read again from the stream
         }
       }

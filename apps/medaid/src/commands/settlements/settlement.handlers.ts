@@ -28,6 +28,7 @@ import { answerOnce } from '../../shared/command-answers.js';
 import { DecisionState, takenBy } from '../../shared/decision-state.js';
 import { VisitView, fingerprintOf, readVisit, settledEvent, visitCondition } from '../../shared/lookups.js';
 import { CommandMeta, EventWriter, reversalEventId, settlementEventId } from '../../shared/writer.js';
+import { metrics } from '../../shared/metrics.js';
 
 /**
  * How often a visit command is decided: a settlement's first attempt assumes a new visit, and the
@@ -117,8 +118,10 @@ const noPolicy = (d: Discharge) =>
 export class SettleDischargeHandler implements ICommandHandler<SettleDischarge> {
   constructor(private readonly writer: EventWriter) {}
 
-  execute({ discharge: d, meta }: SettleDischarge): Promise<Result<SettleOutcome>> {
-    return answerOnce(this.writer, meta, 'SettleDischarge', d, () => this.settle(d, meta));
+  async execute({ discharge: d, meta }: SettleDischarge): Promise<Result<SettleOutcome>> {
+    const answer = await answerOnce(this.writer, meta, 'SettleDischarge', d, () => this.settle(d, meta));
+    metrics.command('SettleDischarge', outcomeLabel(answer, answer.ok && !answer.value.created ? 'duplicate' : 'settled'));
+    return answer;
   }
 
   private async settle(d: Discharge, meta: CommandMeta): Promise<Result<SettleOutcome>> {
@@ -208,6 +211,7 @@ export class ReverseSettlementHandler implements ICommandHandler<ReverseSettleme
       const r = await this.reverse(hospitalId, visitId, reason, meta);
       return r.ok ? ok({ result: r.value, created: false }) : r;
     });
+    metrics.command('ReverseSettlement', outcomeLabel(answer, 'reversed'));
     if (!answer.ok) return answer;
     const reversed: Result<SettlementResult> & { replayed?: boolean } = { ok: true, value: answer.value.result, replayed: answer.replayed };
     return reversed;
@@ -246,4 +250,10 @@ export class ReverseSettlementHandler implements ICommandHandler<ReverseSettleme
       }),
     );
   }
+}
+
+/** A command's outcome as a metric label: replayed (answered from its record), the error code, or what it did. */
+function outcomeLabel(answer: Result<unknown> & { replayed?: boolean }, done: string): string {
+  if (answer.replayed === true) return 'replayed';
+  return answer.ok ? done : answer.error.code;
 }
