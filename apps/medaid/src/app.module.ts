@@ -109,6 +109,8 @@ export class HealthController {
       // How well the bounded person cache serves: a low hit rate means decisions read persons' streams.
       personCache: { size: model.persons.size, capacity: model.persons.capacity, hits: model.persons.hits, misses: model.persons.misses },
       ledger: { ...ledger, behind: Math.max(0, model.position - ledger.position) },
+      // With --shared: the follower that applies every instance's events to the decision state.
+      ...(this.runtime.stateFollower === null ? {} : { shared: { follower: this.runtime.stateFollower.status() } }),
       ...parts,
     };
   }

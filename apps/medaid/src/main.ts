@@ -23,7 +23,7 @@ import { Lifecycle } from './app.module.js';
 const USAGE = `medaid — 一站式 medical-aid settlement
 
   medaid serve    [--data DIR] [--store esdb://…|postgres://…] [--port N] [--host ADDR] [--grpc-port N]
-                  [--grpc-host ADDR] [--auth FILE] [--no-demo-policy] [--quiet]
+                  [--grpc-host ADDR] [--auth FILE] [--shared] [--no-demo-policy] [--quiet]
   medaid simulate [--input FILE.jsonl] [--policy FILE.json ...]
   medaid audit    verify|replay|report [--data DIR] [--store esdb://…|postgres://…] …   (medaid audit --help)
   medaid import   [--data DIR] [--input FILE.jsonl] [--concurrency N]   (medaid import --help)
@@ -37,6 +37,8 @@ serve     runs the HTTP service on the embedded durable store in DIR (default ./
           that PostgreSQL database (schema medaid; one service per schema, held by a lock there).
           DIR then holds the lock, the decision snapshot, the journal and the Kafka relay
           checkpoint. Kafka is on when $KAFKA_BROKERS is set.
+          --shared (or $MEDAID_SHARED=1): other instances write to the same esdb:// or postgres://
+          store; no writer lock, and the decision state follows the log (see the README).
           With --grpc-port (or $GRPC_PORT) it also serves the gRPC API
           (proto/medaid/settlement/v1/settlement.proto) on --grpc-host (default: --host).
           --auth FILE (or $MEDAID_AUTH_FILE) names the bearer tokens it accepts:
@@ -62,13 +64,14 @@ async function serve(args: string[]): Promise<void> {
       auth: { type: 'string', default: process.env.MEDAID_AUTH_FILE || undefined },
       'no-demo-policy': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
+      shared: { type: 'boolean', default: ['1', 'true'].includes(process.env.MEDAID_SHARED ?? '') },
     },
   });
   const port = portOf('--port', values.port);
   const grpcPort = values['grpc-port'] === undefined ? null : portOf('--grpc-port', values['grpc-port']);
   // Read before the store opens: a bad auth file stops the start before anything else happens.
   const tokens = values.auth === undefined ? null : TokenTable.load(resolve(values.auth));
-  const runtime = await openRuntime(resolve(values.data), { storeUrl: storeUrlFrom(values.store, process.env) });
+  const runtime = await openRuntime(resolve(values.data), { storeUrl: storeUrlFrom(values.store, process.env), shared: values.shared });
   const app = await createHttpApp(runtime, { logRequests: !values.quiet, grpc: grpcPort !== null });
   installAuthentication(app, tokens);
   const grpc =

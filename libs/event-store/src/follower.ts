@@ -158,7 +158,13 @@ export class CheckpointedFollower<E extends { position: LogPosition } = Recorded
       await this.failed(error);
       return;
     }
-    if (!this.isStopped()) this.schedule(full ? 0 : this.options.idleMs);
+    // Someone waits for a position not yet read (an append just acknowledged): read again soon, not after idleMs.
+    if (!this.isStopped()) this.schedule(full ? 0 : this.waitedFor() ? Math.min(this.options.idleMs, 2) : this.options.idleMs);
+  }
+
+  private waitedFor(): boolean {
+    for (const w of this.waiters) if (w.position > this.position) return true;
+    return false;
   }
 
   /** Follows again from the committed checkpoint after a pause: what the failed commit did not commit is read again. */

@@ -15,7 +15,7 @@
 //   UNAUTHENTICATED                                            → UNAUTHENTICATED    (HTTP 401: no or unknown credentials)
 //   FORBIDDEN                                                  → PERMISSION_DENIED  (HTTP 403: this actor may not do this)
 //   STORE_OVERLOADED, STORE_CLOSED, STORE_UNAVAILABLE,
-//   STORE_DEADLINE_EXCEEDED                                    → UNAVAILABLE        (HTTP 503: retry shortly; a retry
+//   STORE_DEADLINE_EXCEEDED, STORE_CONTENDED                   → UNAVAILABLE        (HTTP 503: retry shortly; a retry
 //                                                                 is never recorded twice — shared/store-failures.ts)
 //   anything else                                              → INTERNAL           (HTTP 500), message "internal error"
 import { Catch } from '@nestjs/common';
@@ -51,6 +51,7 @@ export const GRPC_STATUS: Record<MedaidErrorCode, GrpcStatus> = {
   STORE_CLOSED: GrpcStatus.UNAVAILABLE,
   STORE_UNAVAILABLE: GrpcStatus.UNAVAILABLE,
   STORE_DEADLINE_EXCEEDED: GrpcStatus.UNAVAILABLE,
+  STORE_CONTENDED: GrpcStatus.UNAVAILABLE,
   INTERNAL: GrpcStatus.INTERNAL,
 };
 

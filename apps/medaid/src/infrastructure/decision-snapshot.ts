@@ -137,7 +137,8 @@ export async function startDecisionState(store: EventStore, dataDir: string, per
   return { state, snapshotPosition, tailEvents, ignoredSnapshot };
 }
 
-async function refundOf(store: EventStore, r: SettlementReversedData, position: number, registry: PolicyRegistry) {
+/** What a reversed settlement gave back to funds: what it took, read from its visit's events before the reversal. */
+export async function refundOf(store: EventStore, r: SettlementReversedData, position: number, registry: PolicyRegistry) {
   const view = await readVisit(store, r.hospitalId, r.visitId);
   return takenBy(
     r.settlementId,

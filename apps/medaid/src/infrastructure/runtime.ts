@@ -4,14 +4,14 @@
 // which event-store adapter is in use.
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { MEDAID_TAG_RULES } from '#domain';
-import { EventStore } from '#event-store';
+import { MEDAID_TAG_RULES, SettlementReversedData } from '#domain';
+import { CheckpointedFollower, EventStore, doublingDelayMs } from '#event-store';
 import { SqliteEventStore } from '#event-store-sqlite';
 import { Ledger } from '../ledger/ledger.js';
 import { logLine } from '../shared/log.js';
 import { DEFAULT_PERSON_CACHE, DecisionState } from '../shared/decision-state.js';
 import { EventWriter } from '../shared/writer.js';
-import { startDecisionState, writeDecisionSnapshot, writeDecisionSnapshotAsync } from './decision-snapshot.js';
+import { refundOf, startDecisionState, writeDecisionSnapshot, writeDecisionSnapshotAsync } from './decision-snapshot.js';
 
 /** How often the decision snapshot is written while the log moves. */
 const SNAPSHOT_INTERVAL_MS = 10_000;
@@ -27,6 +27,8 @@ export interface MedaidRuntime {
   storeKind: StoreKind;
   /** Start-up: events read after the decision snapshot (the tail), from which position, and how long it took. */
   rebuilt: { events: number; fromPosition: number; ms: number };
+  /** With `shared`: the follower that advances the decision state (its status for /ready); null otherwise. */
+  stateFollower: CheckpointedFollower | null;
   close(): Promise<void>;
 }
 
@@ -35,6 +37,11 @@ export interface RuntimeOptions {
   storeUrl?: string;
   /** Persons kept in the decision cache (default MEDAID_PERSON_CACHE or 20,000). */
   personCacheSize?: number;
+  /**
+   * Other instances write to the same store (`--shared`): no writer lock; the decision state
+   * follows the log (every instance's events) instead of being advanced by this process's appends.
+   */
+  shared?: boolean;
 }
 
 export type StoreKind = 'sqlite' | 'esdb' | 'postgres';
@@ -59,9 +66,13 @@ export function storeKindOf(url: string | undefined): StoreKind {
 }
 
 export async function openRuntime(dataDir: string, options: RuntimeOptions = {}): Promise<MedaidRuntime> {
+  const shared = options.shared === true;
+  if (shared && options.storeUrl === undefined)
+    throw new Error('--shared needs a store other instances can reach: --store esdb://… or postgres://…');
   mkdirSync(dataDir, { recursive: true });
   // The lock also guards the data directory in EventStoreDB mode (it holds the relay checkpoint).
   const releaseLock = acquireLock(join(dataDir, 'medaid.lock'));
+  let opened: EventStore | undefined;
   try {
     // The embedded store's file, which the ledger's thread reads too; none with EventStoreDB.
     let eventsPath: string | undefined;
@@ -71,9 +82,10 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
       eventsPath = join(dataDir, 'events.sqlite');
       store = await SqliteEventStore.open({ path: eventsPath, tagRules: MEDAID_TAG_RULES });
     } else {
-      // the only writer of the log: the decision state and the snapshot are this process's own
-      store = await connectShared(options.storeUrl, { exclusive: true });
+      // Alone, the only writer of the log: the decision state and the snapshot are this process's own.
+      store = await connectShared(options.storeUrl, { exclusive: !shared });
     }
+    opened = store;
     const { state, snapshotPosition, tailEvents, ignoredSnapshot } = await startDecisionState(
       store,
       dataDir,
@@ -103,7 +115,16 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
     // log order: their snapshot is written only when nothing can be in flight (after start-up and at a clean stop).
     const timer =
       options.storeUrl === undefined ? setInterval(() => void writing.then(snapshotInBackground), SNAPSHOT_INTERVAL_MS).unref() : undefined;
-    const writer = new EventWriter(store, state);
+    if (shared) {
+      const limited = [...state.registry.byKey.values()].find((p) => (p.policy.funds ?? []).some((f) => !f.mayOverdraw));
+      if (limited !== undefined)
+        throw new Error(
+          `cannot run --shared: policy ${limited.policy.policyId} v${limited.policy.version} lists a fund that may not be overdrawn, whose limit only one instance can hold yet`,
+        );
+    }
+    const stateFollower = shared ? followLog(store, state) : null;
+    await stateFollower?.start();
+    const writer = new EventWriter(store, state, stateFollower === null ? undefined : (position) => reachOrWarn(stateFollower, position));
     const ledger = await Ledger.start(store, dataDir, eventsPath);
     const eventsAtStart = state.eventCount;
     let closed = false;
@@ -115,10 +136,12 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
       dataDir,
       storeKind: storeKindOf(options.storeUrl),
       rebuilt: { events: tailEvents, fromPosition: snapshotPosition, ms: Math.round(performance.now() - started) },
+      stateFollower,
       async close() {
         if (closed) return;
         closed = true;
         clearInterval(timer);
+        await stateFollower?.stop();
         await ledger.stop(); // posts what the log holds, before the store closes
         await store.close(); // every append acknowledged and applied: the state is at the head
         await writing;
@@ -128,9 +151,52 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
       },
     };
   } catch (e) {
+    await opened?.close().catch(() => {}); // its connections would keep a failed start from exiting
     releaseLock();
     throw e;
   }
+}
+
+/** How long an acknowledged append waits for the follower to apply it before the answer goes anyway. */
+const REACH_DEADLINE_MS = 10_000;
+
+/**
+ * The decision state of an instance that shares its store: every event of the log, its own and
+ * the other instances', applied in log order (a reversal's refund read from its visit).
+ */
+function followLog(store: EventStore, state: DecisionState): CheckpointedFollower {
+  return new CheckpointedFollower(
+    store,
+    {
+      checkpoint: () => state.position,
+      commit: async (page) => {
+        for (const e of page) {
+          if (e.position <= state.position) continue;
+          const taken =
+            e.type === 'SettlementReversed'
+              ? await refundOf(store, e.data as SettlementReversedData, e.position, state.registry)
+              : undefined;
+          state.apply(e, taken, e.id);
+        }
+      },
+    },
+    {
+      maxPageEvents: 500,
+      idleMs: 20,
+      retryDelayMs: doublingDelayMs(100, 5_000),
+      onFailure: (error, at) => logLine('warn', 'decision state: cannot read the log; retrying', { error: String(error), ...at }),
+    },
+  );
+}
+
+/**
+ * The append is durable whatever happens here: if the follower cannot apply it in time, the
+ * answer goes anyway (a later decision on stale state is refused by the store's expected revision
+ * and decided again).
+ */
+async function reachOrWarn(follower: CheckpointedFollower, position: number): Promise<void> {
+  if (!(await follower.reach(position, REACH_DEADLINE_MS)))
+    logLine('warn', 'decision state: an acknowledged append was not applied in time', { position, follower: follower.status() });
 }
 
 /** The store alone, for readers (medaid audit): no lock, no decision state, no ledger; nothing is appended. */

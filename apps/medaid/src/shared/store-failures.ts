@@ -8,6 +8,7 @@ export const RETRYABLE_STORE_CODES = [
   'STORE_CLOSED', // the service is shutting down; nothing was recorded
   'STORE_UNAVAILABLE', // EventStoreDB unreachable after the adapter's own retries
   'STORE_DEADLINE_EXCEEDED', // EventStoreDB did not answer in time; the append may or may not be recorded
+  'STORE_CONTENDED', // other writers (instances) kept appending to the same stream first; nothing was recorded
 ] as const;
 export type RetryableStoreCode = (typeof RETRYABLE_STORE_CODES)[number];
 

@@ -36,15 +36,34 @@ export interface CommandMeta {
 
 export const SYSTEM_ACTOR: Actor = { kind: 'system', id: 'medaid' };
 
-/** How often a command is re-decided when another writer appended to its stream first. */
-const MAX_DECIDE_ATTEMPTS = 3;
+/**
+ * How often a command is re-decided when another writer appended to its stream first. Within one
+ * process a person's commands take turns (the keyed lock), so conflicts come from other instances
+ * sharing the store; each retry waits a random few milliseconds (more each time), so that the
+ * instances stop meeting. Then the caller is told to retry (STORE_CONTENDED, 503): nothing was recorded.
+ */
+const MAX_DECIDE_ATTEMPTS = 8;
+
+/** Other writers kept appending to the stream first: nothing was recorded; retry shortly. */
+export class StoreContendedError extends Error {
+  readonly code = 'STORE_CONTENDED';
+  constructor(streamId: string, attempts: number) {
+    super(`${attempts} attempts to append to ${streamId} met another writer's append first`);
+  }
+}
 
 export class EventWriter {
   readonly locks = new KeyedLock();
 
+  /**
+   * `follows`: the store is shared with other instances, and the state is advanced by the runtime's
+   * follower of the log (every instance's events, in log order), not here; an append then waits
+   * until the follower has applied it, so this instance reads its own writes.
+   */
   constructor(
     readonly store: EventStore,
     readonly state: DecisionState,
+    private readonly follows?: (position: number) => Promise<void>,
   ) {}
 
   /**
@@ -76,6 +95,10 @@ export class EventWriter {
       throw error;
     }
     metrics.append((performance.now() - started) / 1000);
+    if (this.follows !== undefined) {
+      await this.follows(result.position);
+      return result.nextExpectedRevision - events.length + 1;
+    }
     // Synchronously after the acknowledgement: acknowledgements come in log order, so the state
     // holds every event up to its position (what the decision snapshot relies on).
     const firstRevision = result.nextExpectedRevision - events.length + 1;
@@ -112,12 +135,24 @@ export class EventWriter {
           const firstRevision = await this.append(personStream(personId), entry.revision, events, meta, options);
           return { value: decision.value, firstRevision };
         } catch (e) {
-          if (!(e instanceof WrongExpectedRevisionError) || attempt >= MAX_DECIDE_ATTEMPTS) throw e;
+          if (!(e instanceof WrongExpectedRevisionError)) throw e;
+          if (attempt >= MAX_DECIDE_ATTEMPTS) throw new StoreContendedError(personStream(personId), attempt);
           metrics.decideRetry();
           this.state.persons.forget(personId); // read again from the stream
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** attempt));
         }
       }
     });
+  }
+
+  /** Whether other instances write to the store too (the state follows the log). */
+  get shared(): boolean {
+    return this.follows !== undefined;
+  }
+
+  /** Shared: waits until the state holds every event the store holds now (after losing a race to another instance). */
+  async catchUp(): Promise<void> {
+    if (this.follows !== undefined) await this.follows(await this.store.headPosition());
   }
 
   async readEvent(streamId: string, revision: number) {
@@ -130,4 +165,6 @@ export class EventWriter {
 export const settlementEventId = (settlementId: string) => deterministicEventId('DischargeSettled', settlementId);
 export const reversalEventId = (settlementId: string) => deterministicEventId('SettlementReversed', settlementId);
 export const personEventId = (personId: string, revision: number, type: string) => deterministicEventId(personId, String(revision), type);
-export const policyEventId = (policyId: string, version: number) => deterministicEventId('PolicyPublished', policyId, String(version));
+/** By content too: two different documents of one version (two instances at once) must not pass for a retry of each other. */
+export const policyEventId = (policyId: string, version: number, document: unknown) =>
+  deterministicEventId('PolicyPublished', policyId, String(version), JSON.stringify(document));

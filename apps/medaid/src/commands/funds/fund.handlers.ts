@@ -2,7 +2,7 @@
 // posted again is answered as it was recorded; the same reference with other content is a conflict.
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
 import { AllocateFund, FundAllocatedData, Result, allocationKey, decideAllocation, fail, fundStream, ok } from '#domain';
-import { deterministicEventId } from '#event-store';
+import { WrongExpectedRevisionError, deterministicEventId } from '#event-store';
 import { CommandMeta, EventWriter } from '../../shared/writer.js';
 
 export interface AllocationOutcome {
@@ -28,24 +28,33 @@ export class AllocateFundHandler implements ICommandHandler<AllocateFundCommand>
     if (!decided.ok) return decided;
     const allocation = decided.value;
     const key = allocationKey(allocation);
-    return this.writer.locks.run(`allocation:${key}`, async () => {
-      const recorded = this.writer.state.allocations.get(key);
-      if (recorded !== undefined) {
-        if (JSON.stringify(recorded) === JSON.stringify(allocation)) return ok({ allocation: recorded, created: false });
-        return fail(
-          'ALLOCATION_CONFLICT',
-          `an allocation with reference "${allocation.reference}" is already recorded for fund ${allocation.fund}, region ${allocation.region}, ${allocation.year}, with other content`,
-          [{ field: 'reference', problem: 'already recorded with other content' }],
-        );
+    const stream = fundStream(allocation.fund, allocation.region);
+    // One allocation of a fund and region at a time here; against other instances, the expected revision.
+    return this.writer.locks.run(`allocation:${stream}`, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const recorded = this.writer.state.allocations.get(key);
+        if (recorded !== undefined) {
+          if (JSON.stringify(recorded) === JSON.stringify(allocation)) return ok({ allocation: recorded, created: false });
+          return fail(
+            'ALLOCATION_CONFLICT',
+            `an allocation with reference "${allocation.reference}" is already recorded for fund ${allocation.fund}, region ${allocation.region}, ${allocation.year}, with other content`,
+            [{ field: 'reference', problem: 'already recorded with other content' }],
+          );
+        }
+        // The stream holds one event per allocation of the fund and region the state knows.
+        const known = [...this.writer.state.allocations.values()].filter(
+          (a) => a.fund === allocation.fund && a.region === allocation.region,
+        ).length;
+        const id = deterministicEventId('FundAllocated', key, JSON.stringify(allocation));
+        try {
+          await this.writer.append(stream, known - 1, [{ id, type: 'FundAllocated', data: allocation }], meta);
+        } catch (error) {
+          if (!(error instanceof WrongExpectedRevisionError) || attempt >= 3) throw error;
+          await this.writer.catchUp(); // another instance allocated to this fund: decided again on it
+          continue;
+        }
+        return ok({ allocation, created: true });
       }
-      const id = deterministicEventId('FundAllocated', key);
-      await this.writer.append(
-        fundStream(allocation.fund, allocation.region),
-        'any',
-        [{ id, type: 'FundAllocated', data: allocation }],
-        meta,
-      );
-      return ok({ allocation, created: true });
     });
   }
 }

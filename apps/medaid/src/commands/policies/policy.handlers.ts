@@ -1,6 +1,7 @@
 // Publishing a policy (spec §3): validated in the domain, never edited; a change is a new version.
 import { Command, CommandHandler, ICommandHandler } from '@nestjs/cqrs';
-import { PolicyRef, Result, decidePublish, ok, policyStream } from '#domain';
+import { Policy, PolicyRef, Result, decidePublish, fail, ok, policyStream } from '#domain';
+import { WrongExpectedRevisionError } from '#event-store';
 import { CommandMeta, EventWriter, policyEventId } from '../../shared/writer.js';
 
 export interface PublishOutcome extends PolicyRef {
@@ -24,19 +25,45 @@ export class PublishPolicyHandler implements ICommandHandler<PublishPolicy> {
   // same effectiveFrom) is the order of the log.
   async execute({ document, meta }: PublishPolicy): Promise<Result<PublishOutcome>> {
     return this.writer.locks.run('policies', async () => {
-      const decided = decidePublish(document, this.writer.state.registry);
-      if (!decided.ok) return decided;
-      const { policy, events } = decided.value;
-      if (events.length > 0) {
-        const ids = events.map(() => policyEventId(policy.policyId, policy.version));
-        await this.writer.append(
-          policyStream(policy.policyId),
-          'any',
-          events.map((e, i) => ({ id: ids[i]!, type: e.type, data: e.data })),
-          meta,
-        );
+      for (let attempt = 1; ; attempt++) {
+        const { registry } = this.writer.state;
+        const decided = decidePublish(document, registry);
+        if (!decided.ok) return decided;
+        const { policy, events } = decided.value;
+        if (events.length === 0) return ok({ policyId: policy.policyId, version: policy.version, created: false });
+        const refused = sharedFundLimit(this.writer, policy);
+        if (refused !== null) return refused;
+        // The policy's stream holds one event per version the registry knows: expecting exactly that
+        // revision, another instance's publication of the same policy in the meantime is a conflict.
+        const known = [...registry.byKey.values()].filter((p) => p.policy.policyId === policy.policyId).length;
+        const ids = events.map((e) => policyEventId(policy.policyId, policy.version, e.data));
+        try {
+          await this.writer.append(
+            policyStream(policy.policyId),
+            known - 1,
+            events.map((e, i) => ({ id: ids[i]!, type: e.type, data: e.data })),
+            meta,
+          );
+        } catch (error) {
+          if (!(error instanceof WrongExpectedRevisionError) || attempt >= 3) throw error;
+          await this.writer.catchUp(); // decided again on what the other instance published
+          continue;
+        }
+        return ok({ policyId: policy.policyId, version: policy.version, created: true });
       }
-      return ok({ policyId: policy.policyId, version: policy.version, created: events.length > 0 });
     });
   }
+}
+
+/**
+ * Instances sharing a store hold a fund's limit in no one place yet (each knows only the room its
+ * own settlements reserve), so a fund that may not be overdrawn is refused there, at publication.
+ */
+export function sharedFundLimit(writer: EventWriter, policy: Policy): Result<never> | null {
+  if (!writer.shared) return null;
+  const i = (policy.funds ?? []).findIndex((f) => !f.mayOverdraw);
+  if (i < 0) return null;
+  const problem =
+    'a fund that may not be overdrawn needs one service instance: instances sharing a store (--shared) cannot hold its limit yet';
+  return fail('INVALID_POLICY', `invalid policy: funds[${i}].mayOverdraw ${problem}`, [{ field: `funds[${i}].mayOverdraw`, problem }]);
 }

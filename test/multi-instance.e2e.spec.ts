@@ -1,0 +1,272 @@
+// Three service instances (`--shared`) on one real PostgreSQL database, as real processes behind no
+// balancer: a client spreads 5,000 settlements of 200 persons over them, retrying on another
+// instance when one fails, and one instance is killed -9 in the middle. Then: every acknowledged
+// settlement is in the log once with the id it was acknowledged with, every visit has one active
+// settlement, and `medaid audit verify` — a sequential recomputation of every settlement in log
+// order (caps included) and the journal's hash chain, balance and payouts — finds no problem.
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { PostgresEventStore } from '#event-store-postgres';
+import { createTestDatabase, type TestDatabase } from './support/postgres.js';
+import { BIN, ROOT, Service, discharge, http, pool, removeDir, startService, writeAuthFile } from './support/service.js';
+
+const PERSONS = 200;
+const VISITS_PER_PERSON = 25;
+const CONCURRENCY = 48;
+const KILL_AFTER = 2_000;
+
+let db: TestDatabase | undefined;
+const services: Service[] = [];
+
+afterAll(async () => {
+  for (const s of services) {
+    await s.stop();
+    removeDir(s.dataDir);
+  }
+  await db?.drop();
+});
+
+/**
+ * One settlement per visit; 25 visits of a person across 2012, amounts that run into the aid cap.
+ * A person's visits come one after another, so with 48 in flight several of them are decided at
+ * once on different instances: the person's stream is where they meet.
+ */
+function visits(): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (let p = 0; p < PERSONS; p++) {
+    for (let v = 0; v < VISITS_PER_PERSON; v++) {
+      const month = 1 + (v % 12);
+      const day = String(1 + (v % 27)).padStart(2, '0');
+      out.push(
+        discharge({
+          personId: `p-mi-${p}`,
+          visitId: `v-mi-${p}-${v}`,
+          admissionDate: `2012-${String(month).padStart(2, '0')}-${day}`,
+          dischargeDate: `2012-${String(month).padStart(2, '0')}-${day}`,
+          totalFen: 300_000 + ((p * 7919 + v * 104_729) % 4_000_000),
+        }),
+      );
+    }
+  }
+  return out;
+}
+
+describe('three instances on one PostgreSQL database', () => {
+  it('settles 5,000 discharges of 200 persons once each, through a kill -9 of one instance, as a sequential recomputation would', async () => {
+    db = await createTestDatabase('multi');
+    const url = db.url;
+    // all three start at once on the empty database (the demo policy is published once)
+    services.push(...(await Promise.all([0, 1, 2].map(() => startService({ args: ['--store', url, '--shared'] })))));
+    const alive = new Set(services);
+    const pick = (i: number) => {
+      const list = services.filter((s) => alive.has(s));
+      return list[i % list.length]!;
+    };
+    /** Posts to one instance; on a connection failure or a 503, to the next one, until answered. */
+    const post = async (i: number, path: string, body: unknown) => {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        try {
+          const r = await http(pick(i + attempt).url, 'POST', path, body);
+          if (r.status !== 503) return r;
+        } catch {
+          // the instance went away: another one takes the request
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+      }
+      throw new Error(`no instance answered ${path}`);
+    };
+    for (let p = 0; p < PERSONS; p++) {
+      const category = p % 3 === 0 ? 'tekun' : 'dibao';
+      expect((await post(p, `/v1/persons/p-mi-${p}/categories`, { category, validFrom: '2010-01-01' })).status).toBe(200);
+    }
+
+    let acknowledged = 0;
+    const victim = services[1]!;
+    const answers = await pool(visits(), CONCURRENCY, async (d, i) => {
+      const r = await post(i, '/v1/settlements', d);
+      if (++acknowledged === KILL_AFTER) {
+        alive.delete(victim);
+        void victim.stop('SIGKILL');
+      }
+      return { d, r };
+    });
+    expect((await victim.exited).signal).toBe('SIGKILL');
+
+    // every discharge was answered: settled once (201), or found settled by its retry (200, duplicate)
+    const odd = answers.filter(({ r }) => !(r.status === 201 || (r.status === 200 && r.body.duplicate === true)));
+    expect(odd.slice(0, 3).map(({ r }) => [r.status, r.body])).toEqual([]);
+    for (const { d, r } of answers) {
+      expect([d.visitId, r.status === 201 || (r.status === 200 && r.body.duplicate === true)]).toEqual([d.visitId, true]);
+    }
+    const created = answers.filter((a) => a.r.status === 201).length;
+    expect(created).toBeGreaterThan(4_900);
+
+    // the log: one DischargeSettled per visit, with the id each answer gave
+    const store = await PostgresEventStore.connect({ connectionString: url });
+    try {
+      const settled = new Map<string, string[]>();
+      for await (const page of store.readAllPages(0, 5_000))
+        for (const e of page) {
+          if (e.type !== 'DischargeSettled') continue;
+          const data = e.data as { settlementId: string; discharge: { visitId: string } };
+          settled.set(data.discharge.visitId, [...(settled.get(data.discharge.visitId) ?? []), data.settlementId]);
+        }
+      expect(settled.size).toBe(PERSONS * VISITS_PER_PERSON);
+      for (const { d, r } of answers) expect([d.visitId, settled.get(d.visitId as string)]).toEqual([d.visitId, [r.body.settlementId]]);
+    } finally {
+      await store.close();
+    }
+
+    // each survivor reads every settlement, whichever instance recorded it
+    const sample = answers[answers.length - 1]!;
+    for (const s of services.filter((x) => alive.has(x))) {
+      const read = await http(s.url, 'GET', `/v1/settlements/h-county/${sample.d.visitId as string}`);
+      expect(read.body.current.settlementId).toBe(sample.r.body.settlementId);
+    }
+
+    // every survivor's journal is the same, hash chain and all: each posts the whole log in log order
+    const heads: unknown[] = [];
+    for (const s of services.filter((x) => alive.has(x))) {
+      for (let i = 0; i < 600 && (await http(s.url, 'GET', '/ready')).body.ledger.behind > 0; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      const last = await http(s.url, 'GET', `/v1/ledger?afterSeq=${PERSONS * VISITS_PER_PERSON - 1}&limit=10`);
+      expect(last.body.entries).toHaveLength(1);
+      heads.push(last.body.entries[0]);
+    }
+    expect(heads).toHaveLength(2);
+    expect(heads[1]).toEqual(heads[0]);
+
+    // they did meet: instances refused appends another instance got to first, and decided again
+    let conflicts = 0;
+    for (const s of services.filter((x) => alive.has(x))) {
+      const text = await (await fetch(`${s.url}/metrics`)).text();
+      conflicts += Number(/^medaid_store_append_conflicts_total\{kind="revision"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    }
+    expect(conflicts).toBeGreaterThan(0);
+
+    // a clean stop; then the audit: every settlement recomputed in log order, caps and all, and the journal proven
+    const auditor = services[0]!;
+    for (const s of services.filter((x) => alive.has(x))) await s.stop();
+    const audit = spawnSync(process.execPath, [BIN, 'audit', 'verify', '--data', auditor.dataDir, '--store', url], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(audit.stdout).toContain('(a) settlements recomputed: 5,000, problems: 0');
+    expect(audit.stdout).toContain('(b) hash chain: 5,000 entries, problems: 0');
+    expect(audit.stdout).toContain('(d) payouts: 5,000 entries expected from the events, problems: 0');
+    expect([audit.status, audit.stdout]).toEqual([0, expect.stringContaining('result: clean, no problems')]);
+  }, 240_000);
+});
+
+describe('instances sharing a store, and policies', () => {
+  const LIMITED = {
+    policyId: 'P-limited',
+    version: 1,
+    region: 'ra',
+    effectiveFrom: '2020-01-01',
+    categories: [{ code: 'dibao', name: 'dibao' }],
+    funds: [{ code: 'F2', mayOverdraw: false }],
+    layers: [{ id: 'L1', kind: 'aid', fund: 'F2', rules: [{ id: 'r1', bands: [{ uptoFen: null, ratioBp: 5000 }] }] }],
+  };
+  const policy = (ratioBp: number) => ({
+    ...LIMITED,
+    policyId: 'P-race',
+    funds: undefined,
+    layers: [{ id: 'L1', kind: 'aid', fund: 'F1', rules: [{ id: 'r1', bands: [{ uptoFen: null, ratioBp }] }] }],
+  });
+
+  it('given two instances publishing one version of a policy at once, then one is recorded and the other conflicts or is the same', async () => {
+    const pg = await createTestDatabase('policies');
+    const auth = writeAuthFile([{ token: 'admin-token-0123456789abcdef', kind: 'admin', id: 'clerk-1' }]);
+    const admin = { authorization: 'Bearer admin-token-0123456789abcdef' };
+    const pair = await Promise.all(
+      [0, 1].map(() => startService({ demoPolicy: false, args: ['--store', pg.url, '--shared', '--auth', auth.file] })),
+    );
+    try {
+      // different documents for P-race v1, one to each instance at the same time
+      const [a, b] = await Promise.all([
+        http(pair[0]!.url, 'POST', '/v1/policies', policy(5000)),
+        http(pair[1]!.url, 'POST', '/v1/policies', policy(6000)),
+      ]);
+      expect([a.status, b.status].sort()).toEqual([201, 409]); // (the same document from both would be 201 twice: one event)
+      expect([a, b].find((r) => r.status === 409)!.body.code).toBe('POLICY_VERSION_CONFLICT');
+      // the one recorded is what both instances answer, and the same document again is no change on either
+      const winner = a.status === 201 ? policy(5000) : policy(6000);
+      for (const s of pair) {
+        const read = await http(s.url, 'GET', '/v1/policies/P-race/1');
+        expect(read.body.layers[0].rules[0].bands[0].ratioBp).toBe(winner.layers[0]!.rules[0]!.bands[0]!.ratioBp);
+        expect((await http(s.url, 'POST', '/v1/policies', winner)).status).toBe(200);
+      }
+      const store = await PostgresEventStore.connect({ connectionString: pg.url });
+      try {
+        expect((await store.readStream('policy-P-race')).map((e) => e.type)).toEqual(['PolicyPublished']);
+      } finally {
+        await store.close();
+      }
+
+      // allocations: the same reference with other content at once is one allocation and a conflict;
+      // different references at once are both recorded
+      const allocation = (reference: string, amountFen: number) => ({
+        fund: 'F1',
+        region: 'ra',
+        year: 2020,
+        source: 'superior',
+        amountFen,
+        reference,
+      });
+      const [x, y] = await Promise.all([
+        http(pair[0]!.url, 'POST', '/v1/funds/allocations', allocation('A-1', 100_000), admin),
+        http(pair[1]!.url, 'POST', '/v1/funds/allocations', allocation('A-1', 200_000), admin),
+      ]);
+      expect([x.status, y.status].sort()).toEqual([201, 409]);
+      expect([x, y].find((r) => r.status === 409)!.body.code).toBe('ALLOCATION_CONFLICT');
+      const both = await Promise.all([
+        http(pair[0]!.url, 'POST', '/v1/funds/allocations', allocation('A-2', 1_000), admin),
+        http(pair[1]!.url, 'POST', '/v1/funds/allocations', allocation('A-3', 2_000), admin),
+      ]);
+      expect(both.map((r) => r.status)).toEqual([201, 201]);
+      const funds = await PostgresEventStore.connect({ connectionString: pg.url });
+      try {
+        expect((await funds.readStream('fund-F1-ra')).map((e) => (e.data as { reference: string }).reference).sort()).toEqual([
+          'A-1',
+          'A-2',
+          'A-3',
+        ]);
+      } finally {
+        await funds.close();
+      }
+
+      // a fund that may not be overdrawn is refused while instances share the store, with the field
+      const limited = await http(pair[0]!.url, 'POST', '/v1/policies', LIMITED);
+      expect([limited.status, limited.body.code, limited.body.details[0].field]).toEqual([400, 'INVALID_POLICY', 'funds[0].mayOverdraw']);
+    } finally {
+      for (const s of pair) {
+        await s.stop();
+        removeDir(s.dataDir);
+      }
+      removeDir(auth.dir);
+      await pg.drop();
+    }
+  });
+
+  it('given a store whose policy has a fund that may not be overdrawn, then a --shared instance refuses to start, saying why', async () => {
+    const pg = await createTestDatabase('limited');
+    try {
+      const alone = await startService({ demoPolicy: false, args: ['--store', pg.url] });
+      expect((await http(alone.url, 'POST', '/v1/policies', LIMITED)).status).toBe(201);
+      await alone.stop();
+      removeDir(alone.dataDir);
+      const run = spawnSync(process.execPath, [BIN, 'serve', '--data', alone.dataDir, '--port', '0', '--store', pg.url, '--shared'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('cannot run --shared: policy P-limited v1 lists a fund that may not be overdrawn');
+      removeDir(alone.dataDir);
+    } finally {
+      await pg.drop();
+    }
+  });
+});
