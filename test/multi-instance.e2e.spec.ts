@@ -1,29 +1,66 @@
-// Three service instances (`--shared`) on one real PostgreSQL database, as real processes behind no
+// Three service instances (`--shared`) on one store — the real PostgreSQL server, and the EventStoreDB
+// PROTOCOL TEST DOUBLE (not EventStoreDB) in a process of its own — as real processes behind no
 // balancer: a client spreads 5,000 settlements of 200 persons over them, retrying on another
 // instance when one fails, and one instance is killed -9 in the middle. Then: every acknowledged
 // settlement is in the log once with the id it was acknowledged with, every visit has one active
 // settlement, and `medaid audit verify` — a sequential recomputation of every settlement in log
 // order (caps included) and the journal's hash chain, balance and payouts — finds no problem.
-import { afterAll, describe, expect, it } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import type { EventStore } from '#event-store';
+import { EsdbEventStore } from '#event-store-esdb';
 import { PostgresEventStore } from '#event-store-postgres';
 import { createTestDatabase, type TestDatabase } from './support/postgres.js';
-import { BIN, ROOT, Service, discharge, http, pool, removeDir, startService, writeAuthFile } from './support/service.js';
+import { BIN, ROOT, Service, discharge, freePort, http, pool, removeDir, startService, writeAuthFile } from './support/service.js';
 
 const PERSONS = 200;
 const VISITS_PER_PERSON = 25;
 const CONCURRENCY = 48;
 const KILL_AFTER = 2_000;
 
-let db: TestDatabase | undefined;
+interface SharedStore {
+  url: string;
+  open(): Promise<EventStore>;
+  drop(): Promise<void>;
+}
+
+async function postgres(): Promise<SharedStore> {
+  const db: TestDatabase = await createTestDatabase('multi');
+  return { url: db.url, open: () => PostgresEventStore.connect({ connectionString: db.url }), drop: () => db.drop() };
+}
+
+/** `npm run esdb-double` as its own process: the instances reach it as they would a server. */
+async function esdbDouble(): Promise<SharedStore> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['dist/test/esdb-double/main.js', '--port', String(port)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  for (let i = 0; i < 1_000 && !out.includes('listening:'); i++) await new Promise((r) => setTimeout(r, 10));
+  const url = `esdb://127.0.0.1:${port}?tls=false`;
+  return {
+    url,
+    open: () => EsdbEventStore.connect(url),
+    drop: async () => {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
+
+let shared: SharedStore | undefined;
 const services: Service[] = [];
 
-afterAll(async () => {
-  for (const s of services) {
+afterEach(async () => {
+  for (const s of services.splice(0)) {
     await s.stop();
     removeDir(s.dataDir);
   }
-  await db?.drop();
+  await shared?.drop();
+  shared = undefined;
 });
 
 /**
@@ -51,10 +88,13 @@ function visits(): Array<Record<string, unknown>> {
   return out;
 }
 
-describe('three instances on one PostgreSQL database', () => {
+describe.each([
+  ['the real PostgreSQL server', postgres],
+  ['the EventStoreDB protocol test double (not EventStoreDB)', esdbDouble],
+])('three instances on one store: %s', (_name, start) => {
   it('settles 5,000 discharges of 200 persons once each, through a kill -9 of one instance, as a sequential recomputation would', async () => {
-    db = await createTestDatabase('multi');
-    const url = db.url;
+    shared = await start();
+    const url = shared.url;
     // all three start at once on the empty database (the demo policy is published once)
     services.push(...(await Promise.all([0, 1, 2].map(() => startService({ args: ['--store', url, '--shared'] })))));
     const alive = new Set(services);
@@ -102,15 +142,21 @@ describe('three instances on one PostgreSQL database', () => {
     expect(created).toBeGreaterThan(4_900);
 
     // the log: one DischargeSettled per visit, with the id each answer gave
-    const store = await PostgresEventStore.connect({ connectionString: url });
+    const store = await shared.open();
     try {
       const settled = new Map<string, string[]>();
-      for await (const page of store.readAllPages(0, 5_000))
+      for (
+        let from = 0, page = await store.readAll({ maxCount: 5_000 });
+        page.length > 0;
+        page = await store.readAll({ fromPosition: from, maxCount: 5_000 })
+      ) {
         for (const e of page) {
           if (e.type !== 'DischargeSettled') continue;
           const data = e.data as { settlementId: string; discharge: { visitId: string } };
           settled.set(data.discharge.visitId, [...(settled.get(data.discharge.visitId) ?? []), data.settlementId]);
         }
+        from = page[page.length - 1]!.position;
+      }
       expect(settled.size).toBe(PERSONS * VISITS_PER_PERSON);
       for (const { d, r } of answers) expect([d.visitId, settled.get(d.visitId as string)]).toEqual([d.visitId, [r.body.settlementId]]);
     } finally {
