@@ -546,6 +546,37 @@ export function eventStoreContract(name: string, open: () => Promise<OpenedStore
         expect(await store.readStream(stream)).toHaveLength(2);
       });
 
+      it('given two conditions, then the append is written only when both hold, and a refusal names the one that failed (or, where one is the most, two are refused)', async () => {
+        const h = `H-${randomUUID()}`;
+        const two = (afterV: number, afterW: number) => [
+          { tag: 'visit', key: [h, 'v'], afterPosition: afterV },
+          { tag: 'visit', key: [h, 'w'], afterPosition: afterW },
+        ];
+        if ((store.maxAppendConditions ?? 1) < 2) {
+          expect(
+            await rejection(
+              store.appendToStream(streamName('p'), [settled(h, 'x')], { expectedRevision: 'no_stream', condition: two(0, 0) }),
+            ),
+          ).toBeInstanceOf(RangeError);
+          return;
+        }
+        const w = await store.appendToStream(streamName('p'), [settled(h, 'w')], { expectedRevision: 'no_stream' });
+        const late = streamName('late');
+
+        const refused = await rejection(
+          store.appendToStream(late, [settled(h, 'x')], { expectedRevision: 'no_stream', condition: two(0, 0) }),
+        );
+
+        expect(refused).toBeInstanceOf(AppendConditionFailedError);
+        expect((refused as AppendConditionFailedError).condition.key).toEqual([h, 'w']);
+        expect(await store.readStream(late)).toEqual([]);
+        await expect(
+          store.appendToStream(late, [settled(h, 'x')], { expectedRevision: 'no_stream', condition: two(0, w.position) }),
+        ).resolves.toMatchObject({
+          nextExpectedRevision: 0,
+        });
+      });
+
       it('given an append already recorded, when retried with its condition, then it is the same append (the condition is not checked again)', async () => {
         const h = `H-${randomUUID()}`;
         const stream = streamName('p');

@@ -233,3 +233,18 @@ export const MEDAID_TAG_RULES: ReadonlyArray<{ tag: string; eventType: MedaidEve
   { tag: POLICIES_TAG, eventType: 'PolicyPublished', fields: [] },
   { tag: ALLOCATIONS_TAG, eventType: 'FundAllocated', fields: [] },
 ];
+
+/**
+ * `fund-scope` [region, year]: every event that may take from a fund of the region and year
+ * (settlements, adjustments applied, 资助参保). Instances sharing a store decide a payment from a
+ * fund that may not be overdrawn on what they know up to a position, and append it on condition
+ * that no such event was recorded after it: the fund's limit is the store's to enforce. Given to
+ * the stores that take several conditions per append and serve several instances (PostgreSQL).
+ */
+export const FUND_SCOPE_TAG = 'fund-scope';
+
+export const FUND_SCOPE_TAG_RULES: ReadonlyArray<{ tag: string; eventType: MedaidEvent['type']; fields: readonly string[] }> = [
+  { tag: FUND_SCOPE_TAG, eventType: 'DischargeSettled', fields: ['$.discharge.region', '$.year'] },
+  { tag: FUND_SCOPE_TAG, eventType: 'AdjustmentApplied', fields: ['$.region', '$.year'] },
+  { tag: FUND_SCOPE_TAG, eventType: 'EnrolmentSubsidyGranted', fields: ['$.region', '$.year'] },
+];

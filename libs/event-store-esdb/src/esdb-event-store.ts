@@ -29,6 +29,7 @@ import {
   EventIdConflictError,
   WrongExpectedRevisionError,
   checkTagRules,
+  conditionsOf,
   type AppendOptions,
   type AppendResult,
   type EventData,
@@ -86,6 +87,8 @@ const ALL_PAGE_SIZE = 500;
 const CALL_RETRY_BACKOFF_MS = 50;
 
 export class EsdbEventStore implements EventStore {
+  /** One tag condition per append: its marker is one append to one tag stream (esdb-tags.ts). */
+  readonly maxAppendConditions = 1;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly known: EventIdCache;
   private readonly tags: EsdbTags;
@@ -132,6 +135,8 @@ export class EsdbEventStore implements EventStore {
     let prepared: PreparedEvent[];
     try {
       prepared = prepareEvents(streamId, events, options?.expectedRevision, this.options.maxEventBytes);
+      // One tag stream's marker per append (esdb-tags.ts): two conditions would need two atomically.
+      if (conditionsOf(options).length > 1) throw new RangeError('this store takes at most 1 condition(s) per append');
       if (prepared.some((e) => isAdapterEvent(streamId, e.type)))
         throw new TypeError(`stream ${streamId} or its event types are the adapter's own`);
     } catch (error) {
@@ -216,7 +221,8 @@ export class EsdbEventStore implements EventStore {
   }
 
   private async append(streamId: string, events: PreparedEvent[], options: AppendOptions): Promise<AppendResult> {
-    const { expectedRevision: expected, condition } = options;
+    const { expectedRevision: expected } = options;
+    const [condition] = conditionsOf(options);
     if (expected === 'any' || expected === 'stream_exists') {
       const retried = await this.findRetry(streamId, events, expected);
       if (retried !== undefined) return this.readBack(streamId, events, retried);

@@ -10,7 +10,8 @@ import {
   AppendConditionFailedError,
   EventIdConflictError,
   WrongExpectedRevisionError,
-  checkCondition,
+  checkConditions,
+  conditionsOf,
   checkLimit,
   checkMaxCount,
   checkNonNegative,
@@ -34,6 +35,8 @@ import {
 import { schemaSql } from './postgres-schema.js';
 
 const SUBSCRIPTION_PAGE_SIZE = 500;
+/** Conditions one append may carry (each one indexed lookup under the append lock). */
+const MAX_CONDITIONS = 16;
 const DEFAULT_POLL_MS = 1_000;
 /** Serialises the schema set-up of instances starting together (CREATE OR REPLACE races otherwise). */
 const SCHEMA_LOCK_KEY = 7_356_001;
@@ -113,6 +116,7 @@ interface AppendRow {
 const COLUMNS = 'e.position, e.stream_id, e.revision, e.event_id, e.type, e.data, e.metadata, e.created_ms';
 
 export class PostgresEventStore implements EventStore {
+  readonly maxAppendConditions = MAX_CONDITIONS;
   private readonly subscriptions: PagedSubscriptions;
   private readonly appends = new Set<Promise<unknown>>();
   private listener: pg.Client | undefined;
@@ -235,7 +239,7 @@ export class PostgresEventStore implements EventStore {
 
   private async append(streamId: string, events: readonly EventData[], options: AppendOptions): Promise<AppendResult> {
     const { events: prepared } = prepareEvents(streamId, events, options?.expectedRevision, this.options.maxEventBytes, this.tagRules);
-    const condition = checkCondition(options.condition);
+    const conditions = checkConditions(conditionsOf(options), MAX_CONDITIONS);
     checkText('streamId', streamId);
     const tagEvents: number[] = [];
     const tags: string[] = [];
@@ -249,7 +253,7 @@ export class PostgresEventStore implements EventStore {
         keys.push(checkText('tag key', e.tags[t + 1]!));
       }
     });
-    const conditionKey = condition === undefined ? null : checkText('condition key', tagKey(condition.key));
+    const conditionKeys = conditions.map((c) => checkText('condition key', tagKey(c.key)));
     const row = await this.query<AppendRow>(
       'appending',
       `SELECT * FROM ${this.schema}.append($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
@@ -263,9 +267,9 @@ export class PostgresEventStore implements EventStore {
         tagEvents,
         tags,
         keys,
-        condition?.tag ?? null,
-        conditionKey,
-        condition?.afterPosition ?? null,
+        conditions.map((c) => c.tag),
+        conditionKeys,
+        conditions.map((c) => c.afterPosition),
         Date.now(),
       ],
     ).then((r) => r.rows[0]!);
@@ -278,7 +282,7 @@ export class PostgresEventStore implements EventStore {
       case 'event_id':
         throw new EventIdConflictError(streamId, row.detail!);
       case 'condition':
-        throw new AppendConditionFailedError(streamId, condition!);
+        throw new AppendConditionFailedError(streamId, conditions[Number(row.detail)]!);
     }
   }
 

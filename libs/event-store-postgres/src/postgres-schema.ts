@@ -49,10 +49,19 @@ CREATE TABLE IF NOT EXISTS ${s}.tags (
   position bigint NOT NULL,
   PRIMARY KEY (tag, key, position)
 );
+-- The index (0-based, as text) of the first condition that does not hold: an event with its tag
+-- and key after its position. NULL when all hold.
+CREATE OR REPLACE FUNCTION ${s}.failed_condition(p_tags text[], p_keys text[], p_afters bigint[])
+RETURNS text LANGUAGE sql STABLE AS $fc$
+  SELECT (c.ord - 1)::text FROM unnest(p_tags, p_keys, p_afters) WITH ORDINALITY AS c(tag, key, after, ord)
+  WHERE EXISTS (SELECT 1 FROM ${s}.tags t WHERE t.tag = c.tag AND t.key = c.key AND t.position > c.after)
+  ORDER BY c.ord LIMIT 1
+$fc$;
+DROP FUNCTION IF EXISTS ${s}.append(text, text, text[], text[], text[], text[], integer[], text[], text[], text, text, bigint, bigint);
 CREATE OR REPLACE FUNCTION ${s}.append(
   p_stream text, p_expected text, p_ids text[], p_types text[], p_data text[], p_metadata text[],
   p_tag_events integer[], p_tags text[], p_keys text[],
-  p_condition_tag text, p_condition_key text, p_condition_after bigint, p_created_ms bigint,
+  p_condition_tags text[], p_condition_keys text[], p_condition_afters bigint[], p_created_ms bigint,
   OUT outcome text, OUT next_revision integer, OUT last_position bigint, OUT detail text)
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -82,10 +91,8 @@ BEGIN
       IF NOT FOUND OR found_row.stream_id <> p_stream OR found_row.revision <> start_revision + i - 1
          OR found_row.type <> p_types[i] THEN
         -- not a retry, and what it was decided on has changed: that is what the caller must hear
-        IF p_condition_tag IS NOT NULL AND EXISTS (SELECT 1 FROM ${s}.tags t
-             WHERE t.tag = p_condition_tag AND t.key = p_condition_key AND t.position > p_condition_after) THEN
-          outcome := 'condition'; RETURN;
-        END IF;
+        detail := ${s}.failed_condition(p_condition_tags, p_condition_keys, p_condition_afters);
+        IF detail IS NOT NULL THEN outcome := 'condition'; RETURN; END IF;
         outcome := 'event_id'; detail := p_ids[i]; RETURN;
       END IF;
       last_position := found_row.position;
@@ -104,10 +111,8 @@ BEGIN
     SELECT e.event_id INTO detail FROM ${s}.events e WHERE e.event_id = ANY (p_ids[2:n]) LIMIT 1;
     IF FOUND THEN outcome := 'event_id'; RETURN; END IF;
   END IF;
-  IF p_condition_tag IS NOT NULL AND EXISTS (SELECT 1 FROM ${s}.tags t
-       WHERE t.tag = p_condition_tag AND t.key = p_condition_key AND t.position > p_condition_after) THEN
-    outcome := 'condition'; RETURN;
-  END IF;
+  detail := ${s}.failed_condition(p_condition_tags, p_condition_keys, p_condition_afters);
+  IF detail IS NOT NULL THEN outcome := 'condition'; RETURN; END IF;
 
   INSERT INTO ${s}.events (position, stream_id, revision, event_id, type, data, metadata, created_ms)
     SELECT head + x.ord, p_stream, current_revision + x.ord::integer, x.id, x.type, x.data, x.metadata, p_created_ms

@@ -34,7 +34,7 @@ const NO_EVENTS: PreparedAppend['events'] = [];
 interface QueuedAppend extends PreparedAppend {
   streamId: string;
   expected: ExpectedRevision;
-  condition: AppendCondition | undefined;
+  conditions: readonly AppendCondition[];
   resolve: (result: AppendResult) => void;
   reject: (error: unknown) => void;
 }
@@ -110,9 +110,14 @@ export class GroupCommitter {
   }
 
   /** Resolves once the COMMIT containing this append has returned (acknowledged ⇒ durable). */
-  append(streamId: string, expected: ExpectedRevision, prepared: PreparedAppend, condition?: AppendCondition): Promise<AppendResult> {
+  append(
+    streamId: string,
+    expected: ExpectedRevision,
+    prepared: PreparedAppend,
+    conditions: readonly AppendCondition[],
+  ): Promise<AppendResult> {
     return new Promise<AppendResult>((resolve, reject) => {
-      this.queue.push({ streamId, expected, condition, events: prepared.events, bytes: prepared.bytes, resolve, reject });
+      this.queue.push({ streamId, expected, conditions, events: prepared.events, bytes: prepared.bytes, resolve, reject });
       // While a batch is in flight, its completion sends the next one (with everything queued by
       // then). When the writer is idle, the batch leaves at the end of this task: the appends of this
       // same task join it, and those of later tasks form the next batch while this one commits.
@@ -203,7 +208,7 @@ export class GroupCommitter {
       } else if (r.kind === 'revision') {
         request.reject(new WrongExpectedRevisionError(request.streamId, request.expected, r.actual));
       } else if (r.kind === 'condition') {
-        request.reject(new AppendConditionFailedError(request.streamId, request.condition!));
+        request.reject(new AppendConditionFailedError(request.streamId, request.conditions[r.condition]!));
       } else {
         request.reject(new EventIdConflictError(request.streamId, r.eventId));
       }
@@ -254,8 +259,8 @@ function encode(batch: readonly QueuedAppend[], eventCount: number): WriteBatch 
     message.streamIds.push(request.streamId);
     message.expected.push(request.expected);
     message.eventCounts.push(request.events.length);
-    const c = request.condition;
-    message.conditions.push(c === undefined ? null : [c.tag, tagKey(c.key), c.afterPosition]);
+    const cs = request.conditions;
+    message.conditions.push(cs.length === 0 ? null : cs.flatMap((c) => [c.tag, tagKey(c.key), c.afterPosition]));
     for (const event of request.events) {
       message.tagCounts[e] = event.tags.length / 2;
       for (const t of event.tags) message.tags.push(t);

@@ -8,7 +8,7 @@
 // started after an append was acknowledged sees it).
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { PagedSubscriptions, checkTagRules, readPages } from '#event-store';
+import { PagedSubscriptions, checkTagRules, conditionsOf, readPages, type AppendCondition } from '#event-store';
 import type {
   AppendOptions,
   AppendResult,
@@ -22,7 +22,7 @@ import type {
   Subscription,
   TagRule,
 } from '#event-store';
-import { checkCondition, checkLimit, checkMaxCount, checkNonNegative, prepareEvents, type PreparedAppend } from '#event-store';
+import { checkConditions, checkLimit, checkMaxCount, checkNonNegative, prepareEvents, type PreparedAppend } from '#event-store';
 import { StoreClosedError } from './errors.js';
 import { GroupCommitter } from './group-committer.js';
 import { SqliteLogReader } from './sqlite-connections.js';
@@ -31,6 +31,8 @@ export { StoreClosedError, StoreOverloadedError } from './errors.js';
 export { SqliteLogReader } from './sqlite-connections.js';
 
 const MAX_PAGE_SIZE = 10_000;
+/** Conditions one append may carry (each one indexed lookup inside the write transaction). */
+const MAX_CONDITIONS = 16;
 const SUBSCRIPTION_PAGE_SIZE = 500;
 /**
  * At most this many appends per group commit. Smaller than the load the store is built for: when
@@ -70,6 +72,7 @@ export interface SqliteEventStoreStats {
 }
 
 export class SqliteEventStore implements EventStore {
+  readonly maxAppendConditions = MAX_CONDITIONS;
   private readonly subscriptions: PagedSubscriptions;
   private closing: Promise<void> | undefined;
 
@@ -115,14 +118,15 @@ export class SqliteEventStore implements EventStore {
     const refusal = this.committer.refusal();
     if (refusal !== undefined) return Promise.reject(refusal);
     let prepared: PreparedAppend;
+    let conditions: readonly AppendCondition[];
     try {
       // Validated, serialised and tagged here, before queueing: bad input never reaches the writer thread.
       prepared = prepareEvents(streamId, events, options?.expectedRevision, this.maxEventBytes, this.tagRules);
-      checkCondition(options.condition);
+      conditions = checkConditions(conditionsOf(options), MAX_CONDITIONS);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.committer.append(streamId, options.expectedRevision, prepared, options.condition);
+    return this.committer.append(streamId, options.expectedRevision, prepared, conditions);
   }
 
   async readByTag(tag: string, key: readonly string[], options: { maxCount?: number } = {}): Promise<RecordedEvent[]> {

@@ -86,13 +86,13 @@ function writeAppend(
   const expected = batch.expected[index]!;
   // Read with SQL inside the write transaction: correct even when another process appends too.
   const current = conn.lastRevision(streamId) ?? -1;
-  const condition = batch.conditions[index];
+  const conditions = batch.conditions[index] ?? null;
   const first = conn.eventById(batch.eventIds[offset]!);
   if (first !== undefined) {
     const retried = retriedAppend(conn, batch, index, offset, count, first);
     // Not a retry, and what it was decided on has changed: that (not the id) is what the caller must hear.
-    if ('kind' in retried && condition != null && conn.taggedAfter(condition[0], condition[1], condition[2]))
-      return { index, kind: 'condition' };
+    const failed = 'kind' in retried ? failedCondition(conn, conditions) : -1;
+    if (failed >= 0) return { index, kind: 'condition', condition: failed };
     return retried;
   }
   if (!revisionMatches(expected, current)) return { index, kind: 'revision', actual: current < 0 ? 'no_stream' : current };
@@ -102,7 +102,8 @@ function writeAppend(
     if (conn.eventById(eventId) !== undefined) return { index, kind: 'event_id', eventId };
   }
   // Inside the transaction, after the appends before it in this batch: what it forbids cannot slip in.
-  if (condition != null && conn.taggedAfter(condition[0], condition[1], condition[2])) return { index, kind: 'condition' };
+  const failed = failedCondition(conn, conditions);
+  if (failed >= 0) return { index, kind: 'condition', condition: failed };
   let position = 0;
   let t = tagOffset.at;
   for (let i = 0; i < count; i++) {
@@ -135,6 +136,14 @@ function retriedAppend(
     position = row.position;
   }
   return { nextExpectedRevision: start + count - 1, position };
+}
+
+/** The index of the first condition that does not hold (an event with its tag and key after its position), or -1. */
+function failedCondition(conn: WriteConnection, conditions: Array<string | number> | null): number {
+  if (conditions === null) return -1;
+  for (let i = 0; i < conditions.length; i += 3)
+    if (conn.taggedAfter(conditions[i] as string, conditions[i + 1] as string, conditions[i + 2] as number)) return i / 3;
+  return -1;
 }
 
 function revisionMatches(expected: ExpectedRevision, current: StreamRevision): boolean {

@@ -24,8 +24,8 @@ export interface WriteBatch {
   /** Per event: how many (tag, key) pairs it has; then the pairs of every event in order. */
   tagCounts: number[];
   tags: string[];
-  /** Per append request: its condition as [tag, key, afterPosition], or null. */
-  conditions: Array<[tag: string, key: string, afterPosition: number] | null>;
+  /** Per append request: its conditions as [tag, key, afterPosition, tag, key, afterPosition, …], or null. */
+  conditions: Array<Array<string | number> | null>;
 }
 
 /** Written after the writer's last batch: it closes its connection, then its thread ends. */
@@ -39,7 +39,8 @@ export type ToWriter = WriteBatch | CloseWriter;
 export type RejectedAppend =
   | { index: number; kind: 'revision'; actual: StreamRevision | 'no_stream' }
   | { index: number; kind: 'event_id'; eventId: string }
-  | { index: number; kind: 'condition' };
+  /** `condition`: which of the request's conditions failed. */
+  | { index: number; kind: 'condition'; condition: number };
 
 export interface ErrorInfo {
   message: string;

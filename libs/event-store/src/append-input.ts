@@ -83,6 +83,13 @@ export function checkLimit(name: string, value: number, max: number): number {
   return value;
 }
 
+/** The conditions as given, checked: at most `max`, each a tag, string key parts, a position. */
+export function checkConditions(conditions: readonly AppendCondition[], max: number): readonly AppendCondition[] {
+  if (conditions.length > max) throw new RangeError(`this store takes at most ${max} condition(s) per append, not ${conditions.length}`);
+  for (const c of conditions) checkCondition(c);
+  return conditions;
+}
+
 /** A condition as given, checked: a tag, string key parts, a position. */
 export function checkCondition(condition: AppendCondition | undefined): AppendCondition | undefined {
   if (condition === undefined) return undefined;

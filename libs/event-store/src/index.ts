@@ -85,8 +85,16 @@ export interface AppendCondition {
 
 export interface AppendOptions {
   expectedRevision: ExpectedRevision;
-  condition?: AppendCondition;
+  /**
+   * One condition, or several that must all hold (each a tag and key with no event recorded after
+   * its position). A store takes at most `maxAppendConditions` of them (1 when it does not say).
+   */
+  condition?: AppendCondition | readonly AppendCondition[];
 }
+
+/** The conditions of an append as a list (none, one or several). */
+export const conditionsOf = (options: Pick<AppendOptions, 'condition'> | undefined): readonly AppendCondition[] =>
+  options?.condition === undefined ? [] : Array.isArray(options.condition) ? options.condition : [options.condition as AppendCondition];
 
 /** A tag's key as stored: the field values joined by U+001F (which no id may contain). */
 export const tagKey = (values: readonly string[]): string => values.join('\u001f');
@@ -153,6 +161,8 @@ export interface EventStore {
   subscribeToAll(handler: (event: RecordedEvent) => void | Promise<void>, options?: SubscribeToAllOptions): Subscription;
   /** Position of the last committed event (0 when the log is empty). */
   headPosition(): Promise<LogPosition>;
+  /** How many conditions one append may carry (absent: 1). */
+  readonly maxAppendConditions?: number;
   /** Flushes pending appends, then releases resources. */
   close(): Promise<void>;
 }
@@ -216,6 +226,7 @@ export {
 
 export {
   checkCondition,
+  checkConditions,
   checkLimit,
   checkMaxCount,
   checkNonNegative,

@@ -4,7 +4,7 @@
 // which event-store adapter is in use.
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { MEDAID_TAG_RULES, SettlementReversedData } from '#domain';
+import { FUND_SCOPE_TAG_RULES, MEDAID_TAG_RULES, SettlementReversedData } from '#domain';
 import { CheckpointedFollower, EventStore, doublingDelayMs } from '#event-store';
 import { SqliteEventStore } from '#event-store-sqlite';
 import { Ledger } from '../ledger/ledger.js';
@@ -115,11 +115,11 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
     // log order: their snapshot is written only when nothing can be in flight (after start-up and at a clean stop).
     const timer =
       options.storeUrl === undefined ? setInterval(() => void writing.then(snapshotInBackground), SNAPSHOT_INTERVAL_MS).unref() : undefined;
-    if (shared) {
+    if (shared && (store.maxAppendConditions ?? 1) < 2) {
       const limited = [...state.registry.byKey.values()].find((p) => (p.policy.funds ?? []).some((f) => !f.mayOverdraw));
       if (limited !== undefined)
         throw new Error(
-          `cannot run --shared: policy ${limited.policy.policyId} v${limited.policy.version} lists a fund that may not be overdrawn, whose limit only one instance can hold yet`,
+          `cannot run --shared on this store: policy ${limited.policy.policyId} v${limited.policy.version} lists a fund that may not be overdrawn, whose limit this store cannot hold for several instances (PostgreSQL can)`,
         );
     }
     const stateFollower = shared ? followLog(store, state) : null;
@@ -214,7 +214,7 @@ export async function openEventStore(dataDir: string, options: RuntimeOptions = 
 async function connectShared(url: string, { exclusive }: { exclusive: boolean }): Promise<EventStore> {
   if (storeKindOf(url) === 'postgres') {
     const { PostgresEventStore } = await import('#event-store-postgres');
-    return PostgresEventStore.connect({ connectionString: url, tagRules: MEDAID_TAG_RULES, exclusive });
+    return PostgresEventStore.connect({ connectionString: url, tagRules: [...MEDAID_TAG_RULES, ...FUND_SCOPE_TAG_RULES], exclusive });
   }
   const { EsdbEventStore } = await import('#event-store-esdb');
   return EsdbEventStore.connect(url, { tagRules: MEDAID_TAG_RULES });

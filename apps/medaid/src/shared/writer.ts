@@ -2,7 +2,7 @@
 // rule spans streams, the store's append condition), then advance the decision state. Commands
 // carry who asked (the actor) into every event's metadata, so an authenticated caller can be
 // added at the edge later without touching a handler.
-import { PersonEvent, SettledData, SettlementRecord, personStream } from '#domain';
+import { FUND_SCOPE_TAG, PersonEvent, SettledData, SettlementRecord, personStream } from '#domain';
 import {
   AppendCondition,
   AppendConditionFailedError,
@@ -35,6 +35,12 @@ export interface CommandMeta {
 }
 
 export const SYSTEM_ACTOR: Actor = { kind: 'system', id: 'medaid' };
+
+/** The region and year whose funds a payment may take from (see FUND_SCOPE_TAG). */
+export interface FundScope {
+  region: string;
+  year: number;
+}
 
 /**
  * How often a command is re-decided when another writer appended to its stream first. Within one
@@ -75,7 +81,7 @@ export class EventWriter {
     expectedRevision: number | 'any',
     events: Array<{ id: string; type: string; data: unknown }>,
     meta: CommandMeta,
-    options: { condition?: AppendCondition; taken?: TakenFunds } = {},
+    options: { condition?: AppendCondition | readonly AppendCondition[]; taken?: TakenFunds } = {},
   ): Promise<number> {
     const started = performance.now();
     let result: AppendResult;
@@ -121,24 +127,41 @@ export class EventWriter {
   async decideForPerson<T>(
     personId: string,
     meta: CommandMeta,
-    decide: (entry: PersonEntry) => { events: PersonEvent[]; eventIds: string[]; value: T } | { error: T },
+    decide: (entry: PersonEntry) => { events: PersonEvent[]; eventIds: string[]; value: T; fundScope?: FundScope } | { error: T },
     options: { condition?: AppendCondition; taken?: TakenFunds } = {},
   ): Promise<{ value: T; firstRevision: number | null }> {
     return this.locks.run(`person:${personId}`, async () => {
       for (let attempt = 1; ; attempt++) {
         const entry = await this.state.person(this.store, personId);
+        // Fund room is decided on the state at this position (decide is synchronous): with other
+        // instances, the append holds only if no payment of the scope was recorded after it.
+        const decidedAt = this.state.position;
         const decision = decide(entry);
         if ('error' in decision) return { value: decision.error, firstRevision: null };
         if (decision.events.length === 0) return { value: decision.value, firstRevision: null };
         try {
           const events = decision.events.map((e, i) => ({ id: decision.eventIds[i]!, type: e.type, data: e.data }));
-          const firstRevision = await this.append(personStream(personId), entry.revision, events, meta, options);
+          const conditions = [...(options.condition === undefined ? [] : [options.condition])];
+          // The decision paid from a fund that may not be overdrawn (it says which scope).
+          if (decision.fundScope !== undefined && this.shared)
+            conditions.push({
+              tag: FUND_SCOPE_TAG,
+              key: [decision.fundScope.region, String(decision.fundScope.year)],
+              afterPosition: decidedAt,
+            });
+          const firstRevision = await this.append(personStream(personId), entry.revision, events, meta, {
+            taken: options.taken,
+            condition: conditions.length === 1 ? conditions[0] : conditions,
+          });
           return { value: decision.value, firstRevision };
         } catch (e) {
-          if (!(e instanceof WrongExpectedRevisionError)) throw e;
+          const fundsMoved = e instanceof AppendConditionFailedError && e.condition.tag === FUND_SCOPE_TAG;
+          if (!(e instanceof WrongExpectedRevisionError) && !fundsMoved) throw e;
           if (attempt >= MAX_DECIDE_ATTEMPTS) throw new StoreContendedError(personStream(personId), attempt);
           metrics.decideRetry();
-          this.state.persons.forget(personId); // read again from the stream
+          if (fundsMoved)
+            await this.catchUp(); // another instance paid from the scope: learn it, then decide again
+          else this.state.persons.forget(personId); // read again from the stream
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** attempt));
         }
       }

@@ -208,6 +208,8 @@ export class ApproveAdjustmentHandler implements ICommandHandler<ApproveAdjustme
               events: [{ type: 'AdjustmentApplied', data: a }],
               eventIds: [eventId('AdjustmentApplied', adjustmentId)],
               value: ok(null),
+              // a raise from a fund that may not be overdrawn: decided on the funds as of now (writer.ts)
+              ...(room !== undefined ? { fundScope: { region: a.region, year: a.year } } : {}),
             };
           });
           if (!value.ok) return value;

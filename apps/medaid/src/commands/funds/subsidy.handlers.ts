@@ -18,6 +18,7 @@ import {
   decideSubsidy,
   fail,
   fundKey,
+  fundBalanceFen,
   fundRoomFor,
   ok,
   planSubsidies,
@@ -123,7 +124,7 @@ export class GrantEnrolmentSubsidiesHandler implements ICommandHandler<GrantEnro
       while (next < plan.grant.length) {
         const i = next++;
         try {
-          await this.grant(plan.grant[i]!, policy, year, asOf, meta, run);
+          await this.grant(plan.grant[i]!, policy, year, asOf, meta, run, room === undefined ? undefined : key);
         } finally {
           held[i]!();
         }
@@ -171,15 +172,38 @@ export class GrantEnrolmentSubsidiesHandler implements ICommandHandler<GrantEnro
     asOf: IsoDate,
     meta: CommandMeta,
     run: SubsidyRun,
+    /** The fund key when it may not be overdrawn (its room for this grant is held by the run). */
+    limitedKey?: string,
   ): Promise<void> {
     const { personId } = planned;
+    const { state } = this.writer;
+    let short = false;
     const { value, firstRevision } = await this.writer.decideForPerson<Result<SubsidyDecision>>(personId, meta, (entry) => {
       const decided = decideSubsidy(personId, entry.state, policy, year, asOf);
       if (!decided.ok) return { error: decided };
       const d = decided.value;
       if (d.kind !== 'grant' || d.data.amountFen !== planned.amountFen) return { events: [], eventIds: [], value: decided };
-      return { events: [{ type: 'EnrolmentSubsidyGranted', data: d.data }], eventIds: [subsidyEventId(personId, year)], value: decided };
+      // Instances sharing the store: the plan counted on the fund as it was; other instances may
+      // have paid from it since. Still within it, with every hold of this instance (this grant's too)?
+      if (limitedKey !== undefined && this.writer.shared) {
+        const account = state.funds.get(limitedKey);
+        short = (account === undefined ? 0 : fundBalanceFen(account)) - (state.fundReserved.get(limitedKey) ?? 0) < 0;
+        if (short) return { events: [], eventIds: [], value: decided };
+      }
+      return {
+        events: [{ type: 'EnrolmentSubsidyGranted', data: d.data }],
+        eventIds: [subsidyEventId(personId, year)],
+        value: decided,
+        ...(limitedKey !== undefined ? { fundScope: { region: d.data.region, year } } : {}),
+      };
     });
+    if (short && firstRevision === null) {
+      run.shortOfFunds.persons++;
+      run.shortOfFunds.amountFen += planned.amountFen;
+      countIn(run.shortOfFunds.byCategory, planned);
+      if (run.shortOfFunds.personIds.length < MAX_LISTED_SHORT) run.shortOfFunds.personIds.push(planned.personId);
+      return;
+    }
     if (value.ok && value.value.kind === 'already') run.alreadyGranted++;
     if (firstRevision === null || !value.ok || value.value.kind !== 'grant') return;
     run.granted++;

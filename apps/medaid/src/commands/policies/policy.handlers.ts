@@ -56,14 +56,15 @@ export class PublishPolicyHandler implements ICommandHandler<PublishPolicy> {
 }
 
 /**
- * Instances sharing a store hold a fund's limit in no one place yet (each knows only the room its
- * own settlements reserve), so a fund that may not be overdrawn is refused there, at publication.
+ * Instances sharing a store hold a fund's limit through the store: a payment from it is appended
+ * on condition that no other came since it was decided (writer.ts, fund-scope). A store that takes
+ * one condition per append (EventStoreDB: the visit's) cannot, so such a fund is refused there, at publication.
  */
 export function sharedFundLimit(writer: EventWriter, policy: Policy): Result<never> | null {
-  if (!writer.shared) return null;
+  if (!writer.shared || (writer.store.maxAppendConditions ?? 1) >= 2) return null;
   const i = (policy.funds ?? []).findIndex((f) => !f.mayOverdraw);
   if (i < 0) return null;
   const problem =
-    'a fund that may not be overdrawn needs one service instance: instances sharing a store (--shared) cannot hold its limit yet';
+    'a fund that may not be overdrawn needs one service instance on this store: instances sharing an EventStoreDB (--shared) cannot hold its limit yet';
   return fail('INVALID_POLICY', `invalid policy: funds[${i}].mayOverdraw ${problem}`, [{ field: `funds[${i}].mayOverdraw`, problem }]);
 }

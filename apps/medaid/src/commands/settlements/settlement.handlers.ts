@@ -100,14 +100,19 @@ function fundRoom(model: DecisionState, policy: Policy, d: Discharge): Record<st
 }
 
 /** Holds what the settlement takes from limited funds until it is recorded, so no other settlement can use it. */
-function reserve(model: DecisionState, policy: Policy, s: SettledData, room: Record<string, Fen> | undefined): () => void {
-  if (room === undefined) return () => {};
+function reserve(
+  model: DecisionState,
+  policy: Policy,
+  s: SettledData,
+  room: Record<string, Fen> | undefined,
+): { release: () => void; takes: boolean } {
+  if (room === undefined) return { release: () => {}, takes: false };
   const taken: Array<[string, Fen]> = [];
   s.layers.forEach((l, i) => {
     const fund = policy.layers[i]!.fund;
     if (l[4] > 0 && Object.hasOwn(room, fund)) taken.push([fundKey(fund, s.discharge.region, s.year), l[4]]);
   });
-  return taken.length === 0 ? () => {} : model.reserveFunds(taken);
+  return taken.length === 0 ? { release: () => {}, takes: false } : { release: model.reserveFunds(taken), takes: true };
 }
 const noPolicy = (d: Discharge) =>
   fail('NO_POLICY_IN_FORCE', `no published policy of region ${d.region} is in force on ${d.dischargeDate}`, [
@@ -164,9 +169,16 @@ export class SettleDischargeHandler implements ICommandHandler<SettleDischarge> 
               if (!decided.ok) return { error: decided };
               const [event] = decided.value;
               if (event?.type !== 'DischargeSettled') throw new Error('settling a discharge records exactly one DischargeSettled');
-              release = reserve(model, policy, event.data, fundRoomFen);
+              const held = reserve(model, policy, event.data, fundRoomFen);
+              release = held.release;
               const result = settlementResult(fromSettledData(event.data, policy), 'settled', false);
-              return { events: decided.value, eventIds: [settlementEventId(settlementId)], value: ok({ result, created: true }) };
+              return {
+                events: decided.value,
+                eventIds: [settlementEventId(settlementId)],
+                value: ok({ result, created: true }),
+                // what it takes from a fund that may not be overdrawn: decided on the funds as of now (writer.ts)
+                ...(held.takes ? { fundScope: { region: d.region, year: event.data.year } } : {}),
+              };
             },
             { condition: visitCondition(d.hospitalId, d.visitId, view) },
           );
