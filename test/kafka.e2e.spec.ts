@@ -10,6 +10,8 @@ import { ROOT, Service, discharge, freePort, http, removeDir, startService, temp
 import * as grpc from '@grpc/grpc-js';
 import { connect } from './support/grpc-client.js';
 import { schemaValidator } from './support/schemas.js';
+import { PostgresEventStore } from '#event-store-postgres';
+import { createTestDatabase } from './support/postgres.js';
 import {
   Broker,
   Collected,
@@ -581,4 +583,61 @@ describe('Kafka under faults', () => {
       await teardown(r);
     }
   }, 120_000);
+
+  it('given two instances sharing a PostgreSQL store in one consumer group, when one is killed -9 mid-stream, then the other takes its partitions and every discharge is settled once', async () => {
+    let r: Rig | undefined;
+    let other: Service | undefined;
+    const db = await createTestDatabase('kafka');
+    try {
+      r = await rig(['--store', db.url, '--shared']);
+      other = await startService({ env: r.env, args: ['--store', db.url, '--shared'] });
+      const visits = manyDischarges(600, 'two');
+      // both members of the group before the stream starts: the partitions are spread over them
+      for (let i = 0; i < 200; i++) {
+        const states = await Promise.all([r.service, other].map(async (s) => (await http(s.url, 'GET', '/ready')).body.kafka?.ingress));
+        if (states.every((st) => st === 'running')) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await r.probe.produce(visits.map((d) => ({ key: keyOf(d), value: settle(d) })));
+      await r.probe.waitFor('the first outcomes', () => r!.probe.outcomes().length >= 60);
+      expect((await r.service.stop('SIGKILL')).signal).toBe('SIGKILL');
+      expect(r.probe.outcomes().length).toBeLessThan(visits.length); // really mid-stream
+      // the survivor gets the dead member's partitions after its session times out (6 s) and handles what it left
+      await r.probe.waitFor(
+        'an outcome for every visit',
+        () => new Set(r!.probe.outcomes().map((o) => o.json.result?.visitId)).size >= visits.length,
+        60_000,
+      );
+      // each visit answered ok, always with the one settlement recorded for it (a redelivery is answered again, not settled again)
+      const byVisit = new Map<string, Set<string>>();
+      for (const o of r.probe.outcomes()) {
+        expect(o.json.ok).toBe(true);
+        byVisit.set(o.json.result.visitId, (byVisit.get(o.json.result.visitId) ?? new Set()).add(o.json.result.settlementId));
+      }
+      expect([...byVisit.values()].filter((ids) => ids.size !== 1)).toEqual([]);
+      const store = await PostgresEventStore.connect({ connectionString: db.url });
+      try {
+        const settled = (await store.readAll()).filter((e) => e.type === 'DischargeSettled');
+        expect(settled).toHaveLength(visits.length);
+        expect(new Set(settled.map((e) => (e.data as Obj).discharge.visitId)).size).toBe(visits.length);
+      } finally {
+        await store.close();
+      }
+      // every event reached the events topic: relayed by each instance from its own checkpoint,
+      // so consumers deduplicate by event-id (see the README)
+      await r.probe.waitFor(
+        'every settlement relayed',
+        () => new Set(r!.probe.on(r!.probe.topics.events).map((e) => e.headers['event-id'])).size >= visits.length + 1,
+        30_000,
+      );
+    } finally {
+      await other?.stop();
+      if (other) removeDir(other.dataDir);
+      try {
+        await teardown(r);
+      } finally {
+        await db.drop();
+      }
+    }
+  }, 180_000);
 });

@@ -9,6 +9,7 @@ import {
   Injectable,
   Module,
   OnApplicationShutdown,
+  Query,
   Res,
 } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
@@ -77,10 +78,16 @@ interface HeaderReply {
 @ApiTags('operations')
 @Controller()
 export class HealthController {
+  /** The log's head when the service started: the journal must reach it once before `?projections=caught-up` is ready. */
+  private readonly headAtStart: number;
+  private caughtUp = false;
+
   constructor(
     private readonly lifecycle: Lifecycle,
     @Inject(RUNTIME) private readonly runtime: MedaidRuntime,
-  ) {}
+  ) {
+    this.headAtStart = runtime.state.position;
+  }
 
   /** Liveness: the process answers. */
   @Get('health')
@@ -93,15 +100,19 @@ export class HealthController {
    * Kafka's state is shown but does not make the service unready: HTTP settlement works without it.
    */
   @Get('ready')
-  ready(@Res({ passthrough: true }) reply: StatusReply) {
-    if (this.lifecycle.draining) reply.status(503);
+  ready(@Res({ passthrough: true }) reply: StatusReply, @Query('projections') projections?: string) {
     const { state: model } = this.runtime;
     const parts = Object.fromEntries([...this.lifecycle.reports].map(([name, report]) => [name, report()]));
     // The journal is a projection that may lag behind the log under load (its thread yields the CPU
-    // to settlements): how far is shown, informational like Kafka's state.
+    // to settlements): how far is shown, informational like Kafka's state. `?projections=caught-up`
+    // (an orchestrator's readiness probe) is 503 until the journal and the lists have once reached
+    // the log's head as it was at start-up: a new instance then joins only when its lists answer.
     const ledger = this.runtime.ledger.status();
+    if (ledger.position >= this.headAtStart) this.caughtUp = true;
+    const waiting = projections === 'caught-up' && !this.caughtUp;
+    if (this.lifecycle.draining || waiting) reply.status(503);
     return {
-      status: this.lifecycle.draining ? 'draining' : 'ready',
+      status: this.lifecycle.draining ? 'draining' : waiting ? 'catching-up' : 'ready',
       store: this.runtime.storeKind,
       position: model.position,
       events: model.eventCount,

@@ -49,9 +49,9 @@ export type StoreKind = 'sqlite' | 'esdb' | 'postgres';
 const ESDB_URL = /^(esdb|esdb\+discover|kurrentdb|kurrentdb\+discover|kdb|kdb\+discover):\/\//;
 const POSTGRES_URL = /^postgres(ql)?:\/\//;
 
-/** The store a `--store` / EVENTSTORE_CONNECTION_STRING value names; undefined = the embedded default. */
+/** The store `--store`, else $MEDAID_STORE, else $EVENTSTORE_CONNECTION_STRING names; undefined = the embedded default. */
 export function storeUrlFrom(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
-  const value = flag ?? (env.EVENTSTORE_CONNECTION_STRING || undefined);
+  const value = flag ?? (env.MEDAID_STORE || env.EVENTSTORE_CONNECTION_STRING || undefined);
   if (value === undefined || value === 'sqlite') return undefined;
   if (!ESDB_URL.test(value) && !POSTGRES_URL.test(value)) {
     // (the value may hold a password: only its scheme is repeated)
