@@ -127,6 +127,7 @@ async function settleRate(bases, count, persons, concurrency, prefix) {
 /** Rows of `bytes` JSON inserted one per transaction, `concurrency` at a time: the server's durable-commit floor. */
 async function bareInsertRate(url, count, concurrency, bytes) {
   const client = new pg.Pool({ connectionString: url, max: concurrency });
+  client.on('error', () => {}); // an idle connection ended by the server (the database dropped after)
   try {
     await client.query('CREATE TABLE bare_events (position bigserial PRIMARY KEY, stream_id text NOT NULL, data text NOT NULL)');
     const data = JSON.stringify({ pad: 'x'.repeat(Math.max(0, bytes - 10)) });
@@ -149,6 +150,7 @@ export async function benchShared() {
     const db = await database(`i${n}`);
     try {
       out.postgres[n] = await withInstances(n, db.url, (bases) => settleRate(bases, count, persons, concurrency, `pg${n}-`));
+      process.stderr.write(`[(i) ${n} on PostgreSQL: ${Math.round(out.postgres[n])}/s] `);
     } finally {
       await db.drop();
     }

@@ -70,6 +70,35 @@ describe('PostgresEventStore, several stores on one database', () => {
     }
   });
 
+  it('given 300 appends at once from one store, then they share transactions (group commit) and each gets its own outcome', async () => {
+    const store = await open();
+    try {
+      const streams = Array.from({ length: 300 }, () => `group-${randomUUID()}`);
+      await store.appendToStream(streams[7]!, [event()], { expectedRevision: 'no_stream' });
+      const before = store.stats();
+      const outcomes = await Promise.allSettled(
+        streams.map((s) => store.appendToStream(s, [event(), event()], { expectedRevision: 'no_stream' })),
+      );
+      const after = store.stats();
+
+      expect(after.appends - before.appends).toBe(300);
+      expect(after.transactions - before.transactions).toBeLessThan(100);
+      // the one whose stream existed is refused alone; the others are written, in order, positions apart
+      expect(outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason)).toEqual([
+        expect.any(WrongExpectedRevisionError),
+      ]);
+      expect(outcomes[7]!.status).toBe('rejected');
+      const positions = outcomes
+        .filter((o) => o.status === 'fulfilled')
+        .map((o) => (o as PromiseFulfilledResult<{ position: number }>).value.position);
+      expect(new Set(positions).size).toBe(299);
+      expect(await store.readStream(streams[7]!)).toHaveLength(1);
+      for (const s of [streams[0]!, streams[299]!]) expect((await store.readStream(s)).map((e) => e.revision)).toEqual([0, 1]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('given stores in three processes racing for the same revisions of one stream, then each revision has exactly one winner', async () => {
     const stream = `race-${randomUUID()}`;
     const children = [0, 1, 2].map((n) => runChild(db.url, stream, 30, `child-${n}`));

@@ -19,7 +19,10 @@ import {
   prepareEvents,
   readPages,
   PagedSubscriptions,
+  type AppendCondition,
   type AppendOptions,
+  type ExpectedRevision,
+  type PreparedEvent,
   type AppendResult,
   type EventData,
   type EventStore,
@@ -113,6 +116,19 @@ interface AppendRow {
   detail: string | null;
 }
 
+interface PendingAppend {
+  streamId: string;
+  expected: ExpectedRevision;
+  prepared: PreparedEvent[];
+  conditions: readonly AppendCondition[];
+  conditionKeys: string[];
+  resolve: (result: AppendResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Most appends in one group commit. */
+const MAX_BATCH_APPENDS = 500;
+
 const COLUMNS = 'e.position, e.stream_id, e.revision, e.event_id, e.type, e.data, e.metadata, e.created_ms';
 
 export class PostgresEventStore implements EventStore {
@@ -125,6 +141,11 @@ export class PostgresEventStore implements EventStore {
   private lockLost = false;
   private listening: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  /** Appends waiting for the next group commit, and whether one is in the database now. */
+  private readonly queue: PendingAppend[] = [];
+  private committing = false;
+  /** Group commits run (one database transaction each), and the appends they carried. */
+  private readonly counters = { transactions: 0, appends: 0 };
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -212,6 +233,11 @@ export class PostgresEventStore implements EventStore {
     this.lockHolder = client;
   }
 
+  /** Group commits so far: how many transactions carried how many appends. */
+  stats(): Readonly<{ transactions: number; appends: number }> {
+    return { ...this.counters };
+  }
+
   /** One statement on its own connection (CREATE / DROP DATABASE for operators' scripts and tests). */
   static async admin(connectionString: string, statement: string): Promise<void> {
     const client = new pg.Client({ connectionString, application_name: 'medaid-admin' });
@@ -237,53 +263,130 @@ export class PostgresEventStore implements EventStore {
     return appending;
   }
 
-  private async append(streamId: string, events: readonly EventData[], options: AppendOptions): Promise<AppendResult> {
+  /** Checks the request at once (bad input is refused before the database), then queues it for the next group commit. */
+  private append(streamId: string, events: readonly EventData[], options: AppendOptions): Promise<AppendResult> {
+    try {
+      return this.enqueue(streamId, events, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private enqueue(streamId: string, events: readonly EventData[], options: AppendOptions): Promise<AppendResult> {
     const { events: prepared } = prepareEvents(streamId, events, options?.expectedRevision, this.options.maxEventBytes, this.tagRules);
     const conditions = checkConditions(conditionsOf(options), MAX_CONDITIONS);
     checkText('streamId', streamId);
+    for (const e of prepared) {
+      checkText('event id', e.id);
+      checkText('event type', e.type);
+      for (let t = 1; t < e.tags.length; t += 2) checkText('tag key', e.tags[t]!);
+    }
+    const conditionKeys = conditions.map((c) => checkText('condition key', tagKey(c.key)));
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.queue.push({ streamId, expected: options.expectedRevision, prepared, conditions, conditionKeys, resolve, reject });
+      this.flush();
+    });
+  }
+
+  /**
+   * Group commit: while one batch is in the database, the appends that arrive wait and go together
+   * in the next, one transaction and one WAL flush for all of them (appends are serialised in the
+   * database anyway: postgres-schema.ts). An append alone is sent at once.
+   */
+  private flush(): void {
+    if (this.committing || this.queue.length === 0) return;
+    this.committing = true;
+    const batch = this.queue.splice(0, MAX_BATCH_APPENDS);
+    void this.commit(batch).finally(() => {
+      this.committing = false;
+      this.flush();
+    });
+  }
+
+  private async commit(batch: PendingAppend[]): Promise<void> {
+    const streams: string[] = [];
+    const expected: string[] = [];
+    const counts: number[] = [];
+    const ids: string[] = [];
+    const types: string[] = [];
+    const data: string[] = [];
+    const metadata: Array<string | null> = [];
     const tagEvents: number[] = [];
     const tags: string[] = [];
     const keys: string[] = [];
-    prepared.forEach((e, i) => {
-      checkText('event id', e.id);
-      checkText('event type', e.type);
-      for (let t = 0; t < e.tags.length; t += 2) {
-        tagEvents.push(i + 1);
-        tags.push(e.tags[t]!);
-        keys.push(checkText('tag key', e.tags[t + 1]!));
+    const conditionAppends: number[] = [];
+    const conditionTags: string[] = [];
+    const conditionKeys: string[] = [];
+    const conditionAfters: number[] = [];
+    batch.forEach((a, i) => {
+      streams.push(a.streamId);
+      expected.push(String(a.expected));
+      counts.push(a.prepared.length);
+      for (const e of a.prepared) {
+        ids.push(e.id);
+        types.push(e.type);
+        data.push(e.dataJson);
+        metadata.push(e.metadataJson);
+        for (let t = 0; t < e.tags.length; t += 2) {
+          tagEvents.push(ids.length);
+          tags.push(e.tags[t]!);
+          keys.push(e.tags[t + 1]!);
+        }
+      }
+      a.conditions.forEach((c, k) => {
+        conditionAppends.push(i + 1);
+        conditionTags.push(c.tag);
+        conditionKeys.push(a.conditionKeys[k]!);
+        conditionAfters.push(c.afterPosition);
+      });
+    });
+    let rows: AppendRow[];
+    this.counters.transactions++;
+    this.counters.appends += batch.length;
+    try {
+      const r = await this.query<AppendRow & { idx: number }>(
+        'appending',
+        `SELECT * FROM ${this.schema}.append_batch($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
+        [
+          streams,
+          expected,
+          counts,
+          ids,
+          types,
+          data,
+          metadata,
+          tagEvents,
+          tags,
+          keys,
+          conditionAppends,
+          conditionTags,
+          conditionKeys,
+          conditionAfters,
+          Date.now(),
+        ],
+      );
+      rows = r.rows.sort((x, y) => x.idx - y.idx);
+    } catch (error) {
+      // Not known whether the transaction committed: every append of it may or may not be recorded.
+      for (const a of batch) a.reject(error);
+      return;
+    }
+    batch.forEach((a, i) => {
+      const row = rows[i]!;
+      switch (row.outcome) {
+        case 'written':
+        case 'retried':
+          return a.resolve({ nextExpectedRevision: row.next_revision!, position: Number(row.last_position) });
+        case 'revision':
+          return a.reject(
+            new WrongExpectedRevisionError(a.streamId, a.expected, row.next_revision! < 0 ? 'no_stream' : row.next_revision!),
+          );
+        case 'event_id':
+          return a.reject(new EventIdConflictError(a.streamId, row.detail!));
+        case 'condition':
+          return a.reject(new AppendConditionFailedError(a.streamId, a.conditions[Number(row.detail)]!));
       }
     });
-    const conditionKeys = conditions.map((c) => checkText('condition key', tagKey(c.key)));
-    const row = await this.query<AppendRow>(
-      'appending',
-      `SELECT * FROM ${this.schema}.append($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
-      [
-        streamId,
-        String(options.expectedRevision),
-        prepared.map((e) => e.id),
-        prepared.map((e) => e.type),
-        prepared.map((e) => e.dataJson),
-        prepared.map((e) => e.metadataJson),
-        tagEvents,
-        tags,
-        keys,
-        conditions.map((c) => c.tag),
-        conditionKeys,
-        conditions.map((c) => c.afterPosition),
-        Date.now(),
-      ],
-    ).then((r) => r.rows[0]!);
-    switch (row.outcome) {
-      case 'written':
-      case 'retried':
-        return { nextExpectedRevision: row.next_revision!, position: Number(row.last_position) };
-      case 'revision':
-        throw new WrongExpectedRevisionError(streamId, options.expectedRevision, row.next_revision! < 0 ? 'no_stream' : row.next_revision!);
-      case 'event_id':
-        throw new EventIdConflictError(streamId, row.detail!);
-      case 'condition':
-        throw new AppendConditionFailedError(streamId, conditions[Number(row.detail)]!);
-    }
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {

@@ -127,5 +127,42 @@ BEGIN
   PERFORM pg_notify('${s}_appended', (head + n)::text);
   outcome := 'written'; next_revision := current_revision + n; last_position := head + n;
 END
-$fn$;`;
+$fn$;
+-- Group commit: several appends in one transaction, each checked and written (or refused) on its
+-- own exactly as append() does — a refused one writes nothing and the others go on — and one
+-- commit (one WAL flush) for all. The events of all appends come as one set of arrays; p_counts
+-- says how many belong to each append, tags name their event by its index in the whole set,
+-- conditions their append by its index.
+CREATE OR REPLACE FUNCTION ${s}.append_batch(
+  p_streams text[], p_expected text[], p_counts integer[],
+  p_ids text[], p_types text[], p_data text[], p_metadata text[],
+  p_tag_events integer[], p_tags text[], p_keys text[],
+  p_condition_appends integer[], p_condition_tags text[], p_condition_keys text[], p_condition_afters bigint[],
+  p_created_ms bigint)
+RETURNS TABLE (idx integer, outcome text, next_revision integer, last_position bigint, detail text)
+LANGUAGE plpgsql AS $fb$
+DECLARE
+  i integer;
+  off integer := 0;
+  n integer;
+  r record;
+BEGIN
+  FOR i IN 1..cardinality(p_streams) LOOP
+    n := p_counts[i];
+    SELECT * INTO r FROM ${s}.append(
+      p_streams[i], p_expected[i], p_ids[off + 1 : off + n], p_types[off + 1 : off + n],
+      p_data[off + 1 : off + n], p_metadata[off + 1 : off + n],
+      coalesce(ARRAY(SELECT t.e - off FROM unnest(p_tag_events) WITH ORDINALITY AS t(e, o) WHERE t.e > off AND t.e <= off + n ORDER BY t.o), '{}'),
+      coalesce(ARRAY(SELECT t.tag FROM unnest(p_tag_events, p_tags) WITH ORDINALITY AS t(e, tag, o) WHERE t.e > off AND t.e <= off + n ORDER BY t.o), '{}'),
+      coalesce(ARRAY(SELECT t.key FROM unnest(p_tag_events, p_keys) WITH ORDINALITY AS t(e, key, o) WHERE t.e > off AND t.e <= off + n ORDER BY t.o), '{}'),
+      coalesce(ARRAY(SELECT c.tag FROM unnest(p_condition_appends, p_condition_tags) WITH ORDINALITY AS c(a, tag, o) WHERE c.a = i ORDER BY c.o), '{}'),
+      coalesce(ARRAY(SELECT c.key FROM unnest(p_condition_appends, p_condition_keys) WITH ORDINALITY AS c(a, key, o) WHERE c.a = i ORDER BY c.o), '{}'),
+      coalesce(ARRAY(SELECT c.after FROM unnest(p_condition_appends, p_condition_afters) WITH ORDINALITY AS c(a, after, o) WHERE c.a = i ORDER BY c.o), '{}'),
+      p_created_ms);
+    idx := i; outcome := r.outcome; next_revision := r.next_revision; last_position := r.last_position; detail := r.detail;
+    RETURN NEXT;
+    off := off + n;
+  END LOOP;
+END
+$fb$;`;
 }
