@@ -16,6 +16,8 @@
 // (g) audit replay / verify: BENCH_AUDIT_EVENTS (200,000), BENCH_AUDIT_PERSONS (20,000), scaled.
 // (h) start-up and memory: BENCH_STARTUP_EVENTS (1000000,10000000 — not scaled; logs cached in .bench-cache/).
 // (c)'s open-loop rate: BENCH_HTTP_OPEN_RATE (1,000/s).
+// (i) several instances on one store: PostgreSQL at MEDAID_TEST_POSTGRES_URL; BENCH_SHARED_SETTLEMENTS
+// (3,000), BENCH_SHARED_PERSONS (500), BENCH_SHARED_CONCURRENCY (48).
 import 'reflect-metadata'; // the command handlers are decorated classes
 import { SCALE, cleanupAll, fmtNum, machine, printTable } from './common.js';
 
