@@ -7,7 +7,8 @@
 // filter and checkpoint messages). Storage is in memory (./log.ts) with EventStoreDB's append semantics.
 // Test controls: start on a free port, stop/restart on the same port keeping the data, drop every live
 // subscription, stall (accept calls but never answer), hold one stream's appends until released (a writer
-// paused between two calls), and append system events.
+// paused between two calls), answer an append as timed out after writing it, and append system events.
+// Like EventStoreDB it refuses an append bigger than its maximum append size (1 MiB by default).
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -25,6 +26,7 @@ import {
   toReadEvent,
   uuidString,
   wrongExpectedVersionAny,
+  maximumAppendSizeExceededAny,
   type ProposedMessage,
   type ReadOptions,
 } from './wire.js';
@@ -57,6 +59,11 @@ function loadServices(): { streams: grpc.ServiceDefinition; features: grpc.Servi
 export interface EsdbDoubleOptions {
   /** Advertise Streams.BatchAppend (default true, as EventStoreDB >= 21.10); false makes the client use Streams.Append. */
   batchAppend?: boolean;
+  /**
+   * Most bytes of one append (its events' data and metadata), as EventStoreDB's MaxAppendSize
+   * (default 1 MiB there and here): a bigger append is refused whole, MaximumAppendSizeExceeded.
+   */
+  maxAppendSize?: number;
   /** The port to listen on (default 0: a free one). */
   port?: number;
   /** The address to listen on (default 127.0.0.1). */
@@ -76,8 +83,13 @@ export class EsdbDouble {
   private stalled = false;
   /** Streams whose appends wait (accepted, answered later) until released: a writer paused between two calls. */
   private readonly held = new Map<string, Array<() => void>>();
+  /** Streams whose next append is written, then answered as a timeout (timeOutAfterCommit). */
+  private readonly committedThenTimedOut = new Set<string>();
   private readonly subscriptions = new Set<LiveSubscription>();
   private readonly services = loadServices();
+  private get maxAppendSize(): number {
+    return this.options.maxAppendSize ?? 1024 * 1024;
+  }
 
   private constructor(private readonly options: EsdbDoubleOptions) {
     // EventStoreDB writes records of its own at start-up; a user-looking type in a $-stream among them.
@@ -150,6 +162,15 @@ export class EsdbDouble {
     };
   }
 
+  /**
+   * The next append to the stream is written and then answered as timed out — what a server does
+   * when the commit outlives the call's deadline: the client cannot tell it from a write that never
+   * happened, and must retry with the same ids.
+   */
+  timeOutAfterCommit(stream: string): void {
+    this.committedThenTimedOut.add(stream);
+  }
+
   /** How many appends to a held stream are waiting. */
   heldAppends(stream: string): number {
     return this.held.get(stream)?.length ?? 0;
@@ -212,9 +233,14 @@ export class EsdbDouble {
       if (missing !== undefined || options === undefined) return callback(missingMetadata(missing ?? 'options'));
       const expected = toExpected(options, 'expected_stream_revision', 'revision');
       const stream = streamName(options.stream_identifier);
+      if (appendSize(proposed as Proposed[]) > this.maxAppendSize) return callback(maximumAppendSizeExceeded(this.maxAppendSize));
       this.whenReleased(stream, () => {
         const outcome = this.log.append(stream, expected, proposed as Proposed[]);
         if (outcome.kind === 'wrong_expected_version') return callback(null, appendWrongExpectedVersion(outcome.current, expected));
+        if (this.committedThenTimedOut.delete(stream))
+          return callback(
+            Object.assign(new Error('Timeout'), { code: grpc.status.DEADLINE_EXCEEDED, details: 'Timeout', metadata: new grpc.Metadata() }),
+          );
         callback(null, { success: { ...revisionField(outcome.lastRevision, 'current_revision'), ...positionField(outcome.position) } });
       });
     });
@@ -267,6 +293,16 @@ export class EsdbDouble {
         },
       };
     }
+    if (appendSize(proposed as Proposed[]) > this.maxAppendSize) {
+      return {
+        ...echo,
+        error: {
+          code: 'INVALID_ARGUMENT',
+          message: 'Maximum Append Size Exceeded',
+          details: maximumAppendSizeExceededAny(this.maxAppendSize),
+        },
+      };
+    }
     const outcome = this.log.append(streamName(options.stream_identifier), expected, proposed as Proposed[]);
     if (outcome.kind === 'wrong_expected_version') {
       return {
@@ -275,6 +311,16 @@ export class EsdbDouble {
           code: 'FAILED_PRECONDITION',
           message: 'WrongExpectedVersion',
           details: wrongExpectedVersionAny(outcome.current, expected),
+        },
+      };
+    }
+    if (this.committedThenTimedOut.delete(streamName(options.stream_identifier))) {
+      return {
+        ...echo,
+        error: {
+          code: 'DEADLINE_EXCEEDED',
+          message: 'Timeout',
+          details: { type_url: 'type.googleapis.com/event_store.client.Timeout', value: Buffer.alloc(0) },
         },
       };
     }
@@ -377,6 +423,21 @@ function positionField(position: number | undefined): Record<string, unknown> {
   return position === undefined
     ? { no_position: {} }
     : { position: { commit_position: String(position), prepare_position: String(position) } };
+}
+
+/** What EventStoreDB counts against MaxAppendSize: every proposed event's data and metadata. */
+const appendSize = (proposed: readonly Proposed[]) => proposed.reduce((sum, p) => sum + p.data.length + p.metadata.length, 0);
+
+/** Streams.Append's refusal of a too big append: the exception and the limit in the trailers, as the server sends them. */
+function maximumAppendSizeExceeded(max: number): grpc.ServiceError {
+  const metadata = new grpc.Metadata();
+  metadata.set('exception', 'maximum-append-size-exceeded');
+  metadata.set('maximum-append-size', String(max));
+  return Object.assign(new Error('Maximum Append Size Exceeded'), {
+    code: grpc.status.INVALID_ARGUMENT,
+    details: 'Maximum Append Size Exceeded',
+    metadata,
+  });
 }
 
 function missingMetadata(property: string): grpc.ServiceError {

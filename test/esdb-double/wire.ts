@@ -132,6 +132,14 @@ export function wrongExpectedVersionAny(current: number | undefined, expected: E
   return { type_url: 'type.googleapis.com/event_store.client.WrongExpectedVersion', value: Buffer.from(bytes) };
 }
 
+/** shared.proto MaximumAppendSizeExceeded { uint32 maxAppendSize = 1; } as an Any, the way BatchAppend reports it. */
+export function maximumAppendSizeExceededAny(maxAppendSize: number): { type_url: string; value: Buffer } {
+  return {
+    type_url: 'type.googleapis.com/event_store.client.MaximumAppendSizeExceeded',
+    value: Buffer.from([0x08, ...varint(maxAppendSize)]),
+  };
+}
+
 /** AppendResp.WrongExpectedVersion, the form Streams.Append answers with since 20.10. */
 export function appendWrongExpectedVersion(current: number | undefined, expected: Expected): Record<string, unknown> {
   const currentField = current === undefined ? { current_no_stream: {} } : { current_revision: String(current) };

@@ -277,6 +277,59 @@ describe('EsdbEventStore on the protocol test double (not EventStoreDB)', () => 
     });
   });
 
+  describe('an append written by the server but answered as timed out (its commit outlived the deadline)', () => {
+    it.each([
+      ['BatchAppend', true, 'no_stream'],
+      ['BatchAppend', true, 'any'],
+      ['Streams.Append', false, 'no_stream'],
+    ] as const)(
+      'given %s with %s, then the caller hears STORE_DEADLINE_EXCEEDED, and its retry with the same ids is answered as the write, not written twice',
+      async (_call, batchAppend, expectedRevision) => {
+        await double.stop();
+        double = await EsdbDouble.start({ batchAppend });
+        const store = await connect();
+        const stream = `late-${randomUUID()}`;
+        const events = [event(), event()];
+        double.timeOutAfterCommit(stream);
+
+        const timedOut = await rejection(store.appendToStream(stream, events, { expectedRevision }));
+
+        expect((timedOut as { code?: string }).code).toBe('STORE_DEADLINE_EXCEEDED');
+        expect((await store.readStream(stream)).map((e) => e.id)).toEqual(events.map((e) => e.id)); // it was written
+        const retried = await store.appendToStream(stream, events, { expectedRevision });
+        expect(retried.nextExpectedRevision).toBe(1);
+        expect((await store.readStream(stream)).map((e) => e.id)).toEqual(events.map((e) => e.id));
+        expect(retried.position).toBe((await store.readStream(stream))[1]!.position);
+      },
+    );
+  });
+
+  describe("EventStoreDB's maximum append size (1 MiB by default), which the double holds too", () => {
+    it.each([
+      ['BatchAppend', true],
+      ['Streams.Append', false],
+    ])(
+      'given events under the per-event limit that together pass it, then %s refuses the append whole (RangeError, not retried) and writes nothing',
+      async (_call, batchAppend) => {
+        await double.stop();
+        double = await EsdbDouble.start({ batchAppend });
+        const store = await connect();
+        const stream = `big-${randomUUID()}`;
+        const big = () => event('Tested', { text: 'x'.repeat(400 * 1024) });
+
+        const refused = await rejection(store.appendToStream(stream, [big(), big(), big()], { expectedRevision: 'no_stream' }));
+
+        expect(refused).toBeInstanceOf(RangeError);
+        expect((refused as Error).message).toContain('maximum append size (1048576 bytes)');
+        expect(await store.readStream(stream)).toEqual([]);
+        // two of them fit
+        await expect(store.appendToStream(stream, [big(), big()], { expectedRevision: 'no_stream' })).resolves.toMatchObject({
+          nextExpectedRevision: 1,
+        });
+      },
+    );
+  });
+
   it('given a closed store, then calls fail with STORE_CLOSED and a later subscription reports it through onError', async () => {
     const store = await connect();
     await store.close();

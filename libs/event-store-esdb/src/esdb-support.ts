@@ -195,6 +195,16 @@ export function translate(operation: string, error: unknown, deadlineMs: number)
   const type = (error as { type?: unknown } | null)?.type;
   if (type === 'deadline-exceeded' || type === 'timeout') return new EsdbDeadlineExceededError(operation, deadlineMs);
   if (type === 'unavailable' || type === 'cancelled') return new EsdbUnavailableError(operation, { cause: error });
+  if (type === 'maximum-append-size-exceeded') {
+    // Nothing was written; the same append will never fit: a caller's error, like an event too big here.
+    const max = (error as { maxAppendSize?: number }).maxAppendSize;
+    return new RangeError(
+      `the append is bigger than EventStoreDB's maximum append size (${max ?? 'MaxAppendSize'} bytes); nothing was written`,
+      {
+        cause: error,
+      },
+    );
+  }
   return error;
 }
 
