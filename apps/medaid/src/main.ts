@@ -12,6 +12,7 @@ import { createHttpApp } from './http/http-app.js';
 import { installAuthentication } from './http/actor.js';
 import { TokenTable } from './http/auth.js';
 import { startKafkaFromEnv } from './kafka/kafka-bridge.js';
+import { startTracingFromEnv } from './shared/tracing.js';
 import { openRuntime, storeUrlFrom } from './infrastructure/runtime.js';
 import { openInput, simulate } from './cli/simulate.js';
 import { runAudit } from './cli/audit.js';
@@ -71,6 +72,8 @@ async function serve(args: string[]): Promise<void> {
   const grpcPort = values['grpc-port'] === undefined ? null : portOf('--grpc-port', values['grpc-port']);
   // Read before the store opens: a bad auth file stops the start before anything else happens.
   const tokens = values.auth === undefined ? null : TokenTable.load(resolve(values.auth));
+  // Traces are exported only when an OTLP endpoint is configured (shared/tracing.ts).
+  const stopTracing = await startTracingFromEnv(process.env);
   const runtime = await openRuntime(resolve(values.data), { storeUrl: storeUrlFrom(values.store, process.env), shared: values.shared });
   const app = await createHttpApp(runtime, { logRequests: !values.quiet, grpc: grpcPort !== null });
   installAuthentication(app, tokens);
@@ -85,6 +88,7 @@ async function serve(args: string[]): Promise<void> {
       .execute(new PublishPolicy(JSON.parse(readFileSync(DEMO_POLICY, 'utf8')), { actor: SYSTEM_ACTOR, correlationId: 'first-start' }));
     if (!published.ok) throw new Error(`demo policy: ${published.error.message}`);
   }
+  if (stopTracing !== null) app.get(Lifecycle).beforeStoreClose(() => stopTracing().catch(() => undefined));
   startKafkaFromEnv(app, runtime); // only when KAFKA_BROKERS is set; starts in the background, never blocks HTTP
   await app.startAllMicroservices(); // gRPC, when on: listening before HTTP answers /ready
   await app.listen(port, values.host);

@@ -1,5 +1,7 @@
 // The HTTP service: NestJS on Fastify, one JSON log line per request, OpenAPI at /docs.
-import { LoggerService } from '@nestjs/common';
+import { CallHandler, ExecutionContext, LoggerService, NestInterceptor } from '@nestjs/common';
+import { SpanStatusCode, context, type Span } from '@opentelemetry/api';
+import { Observable } from 'rxjs';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -8,6 +10,7 @@ import { Lifecycle, MedaidModule } from '../app.module.js';
 import { MedaidRuntime } from '../infrastructure/runtime.js';
 import { accessLog, log } from '../shared/log.js';
 import { metrics } from '../shared/metrics.js';
+import { startServerSpan, tracingOn } from '../shared/tracing.js';
 import { ErrorFilter } from './errors.js';
 
 /**
@@ -42,6 +45,7 @@ export async function createHttpApp(runtime: MedaidRuntime, options: HttpOptions
     },
   );
   app.useGlobalFilters(new ErrorFilter());
+  if (tracingOn) app.useGlobalInterceptors(new TraceInterceptor());
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
 
   const fastify = app.getHttpAdapter().getInstance();
@@ -60,6 +64,7 @@ export async function createHttpApp(runtime: MedaidRuntime, options: HttpOptions
   });
   fastify.addHook('onResponse', async (request, reply) => {
     const outcome = (request as unknown as { medaidOutcome?: string }).medaidOutcome ?? (reply.statusCode < 400 ? 'ok' : 'error');
+    endServerSpan(request as unknown as TracedRequest, reply.statusCode, outcome);
     metrics.http(request.method, request.routeOptions.url ?? '(no route)', reply.statusCode, outcome, reply.elapsedTime / 1000);
   });
   if (options.logRequests) {
@@ -90,6 +95,32 @@ export async function createHttpApp(runtime: MedaidRuntime, options: HttpOptions
     .build();
   SwaggerModule.setup('docs', app, SwaggerModule.createDocument(app, doc));
   return app;
+}
+
+interface TracedRequest {
+  method: string;
+  headers: Record<string, unknown>;
+  routeOptions: { url?: string };
+  medaidSpan?: Span;
+}
+
+/** With tracing on: each request's handler runs in its server span (startServerSpan), ended with the answer. */
+class TraceInterceptor implements NestInterceptor {
+  intercept(execution: ExecutionContext, next: CallHandler): Observable<unknown> {
+    if (execution.getType() !== 'http') return next.handle();
+    const request = execution.switchToHttp().getRequest<TracedRequest>();
+    const { span, context: active } = startServerSpan(request.method, request.routeOptions.url ?? '(no route)', request.headers);
+    request.medaidSpan = span;
+    return new Observable((subscriber) => context.with(active, () => next.handle().subscribe(subscriber)));
+  }
+}
+
+function endServerSpan(request: TracedRequest, status: number, outcome: string): void {
+  const span = request.medaidSpan;
+  if (span === undefined) return;
+  span.setAttributes({ 'http.response.status_code': status, 'medaid.outcome': outcome });
+  if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
+  span.end();
 }
 
 /** Nest's own log lines through the service's log (stderr), so stdout carries only request lines. */

@@ -12,6 +12,7 @@ import {
   deterministicEventId,
 } from '#event-store';
 import { metrics } from './metrics.js';
+import { inSpan, streamKind } from './tracing.js';
 import { retryableStoreCode } from './store-failures.js';
 import { DecisionState, PersonEntry, TakenFunds } from './decision-state.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -86,10 +87,12 @@ export class EventWriter {
     const started = performance.now();
     let result: AppendResult;
     try {
-      result = await this.store.appendToStream(
-        streamId,
-        events.map((e) => ({ ...e, metadata: meta })),
-        { expectedRevision: expectedRevision === -1 ? 'no_stream' : expectedRevision, condition: options.condition },
+      result = await inSpan('medaid.store.append', { 'medaid.stream.kind': streamKind(streamId), 'medaid.events': events.length }, () =>
+        this.store.appendToStream(
+          streamId,
+          events.map((e) => ({ ...e, metadata: meta })),
+          { expectedRevision: expectedRevision === -1 ? 'no_stream' : expectedRevision, condition: options.condition },
+        ),
       );
     } catch (error) {
       if (error instanceof WrongExpectedRevisionError) metrics.conflict('revision');

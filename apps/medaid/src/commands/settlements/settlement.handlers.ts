@@ -29,6 +29,7 @@ import { DecisionState, takenBy } from '../../shared/decision-state.js';
 import { VisitView, fingerprintOf, readVisit, settledEvent, visitCondition } from '../../shared/lookups.js';
 import { CommandMeta, EventWriter, reversalEventId, settlementEventId } from '../../shared/writer.js';
 import { metrics } from '../../shared/metrics.js';
+import { inSpan } from '../../shared/tracing.js';
 
 /**
  * How often a visit command is decided: a settlement's first attempt assumes a new visit, and the
@@ -124,9 +125,13 @@ export class SettleDischargeHandler implements ICommandHandler<SettleDischarge> 
   constructor(private readonly writer: EventWriter) {}
 
   async execute({ discharge: d, meta }: SettleDischarge): Promise<Result<SettleOutcome>> {
-    const answer = await answerOnce(this.writer, meta, 'SettleDischarge', d, () => this.settle(d, meta));
-    metrics.command('SettleDischarge', outcomeLabel(answer, answer.ok && !answer.value.created ? 'duplicate' : 'settled'));
-    return answer;
+    return inSpan('medaid.SettleDischarge', { 'medaid.command': 'SettleDischarge' }, async (span) => {
+      const answer = await answerOnce(this.writer, meta, 'SettleDischarge', d, () => this.settle(d, meta));
+      const outcome = outcomeLabel(answer, answer.ok && !answer.value.created ? 'duplicate' : 'settled');
+      metrics.command('SettleDischarge', outcome);
+      span.setAttribute('medaid.outcome', outcome);
+      return answer;
+    });
   }
 
   private async settle(d: Discharge, meta: CommandMeta): Promise<Result<SettleOutcome>> {

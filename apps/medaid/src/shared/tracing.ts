@@ -1,0 +1,68 @@
+// OpenTelemetry traces of a settlement, from the HTTP request to the store's append — exported only
+// when configured (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTLP over
+// HTTP; the other OTEL_* variables of the SDK apply). Without it the API's no-op tracer is all
+// there is: nothing is recorded, nothing is sent. Spans carry no person, visit or any other id of
+// a case — routes are patterns, streams are named by their kind.
+import {
+  INVALID_SPAN_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  context,
+  propagation,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+} from '@opentelemetry/api';
+
+export const tracer = trace.getTracer('medaid');
+const NO_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/** Whether spans are exported (the SDK was started from the environment). */
+export let tracingOn = false;
+
+/** Starts the SDK when an OTLP endpoint is configured; returns its shutdown (flushes what is pending), or null. */
+export async function startTracingFromEnv(env: NodeJS.ProcessEnv): Promise<(() => Promise<void>) | null> {
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (!endpoint || env.OTEL_TRACES_EXPORTER === 'none' || env.OTEL_SDK_DISABLED === 'true') return null;
+  // Loaded only when asked for, like the EventStoreDB client.
+  const { BatchSpanProcessor, NodeTracerProvider } = await import('@opentelemetry/sdk-trace-node');
+  const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
+  const { resourceFromAttributes } = await import('@opentelemetry/resources');
+  const provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME || 'medaid' }),
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
+  });
+  provider.register(); // the global tracer, the async context and W3C trace-context propagation
+  tracingOn = true;
+  return () => provider.shutdown();
+}
+
+/** Runs fn in a child span of the active one; an error marks the span (its message is not recorded: it may name a case). */
+export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
+  if (!tracingOn) return fn(NO_SPAN); // nothing to record: not even a no-op span's context switch
+  return tracer.startActiveSpan(name, { attributes }, async (span) => {
+    try {
+      return await fn(span);
+    } catch (error) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as { code?: string } | null)?.code ?? 'error' });
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** The server span of an HTTP request, continuing the caller's trace (a `traceparent` header) when it sends one. */
+export function startServerSpan(method: string, route: string, headers: Record<string, unknown>): { span: Span; context: Context } {
+  const parent = propagation.extract(context.active(), headers);
+  const span = tracer.startSpan(
+    `${method} ${route}`,
+    { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'http.route': route } },
+    parent,
+  );
+  return { span, context: trace.setSpan(parent, span) };
+}
+
+/** A stream named by its kind only (`person-…` → `person`): the id in it names a case. */
+export const streamKind = (streamId: string): string => /^[a-z]+/.exec(streamId)?.[0] ?? 'other';

@@ -1,0 +1,70 @@
+// OpenTelemetry: with an OTLP endpoint configured, a settlement posted over HTTP is exported as one
+// trace — the server span (continuing the caller's traceparent), the command, the store's append —
+// to a real HTTP receiver speaking OTLP/HTTP JSON, as a collector would. No span names a person.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createServer, type Server } from 'node:http';
+import { Service, discharge, http, removeDir, startService } from './support/service.js';
+
+type Obj = Record<string, any>;
+let receiver: Server;
+const exported: Obj[] = [];
+let service: Service;
+
+beforeAll(async () => {
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      if (req.url === '/v1/traces') exported.push({ contentType: req.headers['content-type'], body: JSON.parse(body) });
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const port = (receiver.address() as { port: number }).port;
+  service = await startService({
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_BSP_SCHEDULE_DELAY: '50', OTEL_SERVICE_NAME: 'medaid-test' },
+  });
+});
+
+afterAll(async () => {
+  await service?.stop();
+  if (service) removeDir(service.dataDir);
+  await new Promise((resolve) => receiver?.close(resolve));
+});
+
+/** Every span exported so far, with its resource's service name. */
+function spans(): Obj[] {
+  return exported.flatMap((e) =>
+    (e.body.resourceSpans as Obj[]).flatMap((rs) => {
+      const service = rs.resource.attributes.find((a: Obj) => a.key === 'service.name')?.value.stringValue;
+      return (rs.scopeSpans as Obj[]).flatMap((ss) => (ss.spans as Obj[]).map((s) => ({ ...s, service })));
+    }),
+  );
+}
+
+describe('traces (OTLP/HTTP, when configured)', () => {
+  it('given a settlement posted with a traceparent, then its trace goes HTTP → command → append, under the caller’s trace, naming no person', async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const callerSpan = '00f067aa0ba902b7';
+    const body = discharge({ personId: 'p-traced-5e1d', visitId: 'v-traced-1' });
+    const r = await http(service.url, 'POST', '/v1/settlements', body, { traceparent: `00-${traceId}-${callerSpan}-01` });
+    expect(r.status).toBe(201);
+    for (let i = 0; i < 200 && !spans().some((s) => s.name === 'POST /v1/settlements'); i++)
+      await new Promise((res) => setTimeout(res, 25));
+
+    const trace = spans().filter((s) => s.traceId === traceId);
+    const server = trace.find((s) => s.name === 'POST /v1/settlements');
+    const command = trace.find((s) => s.name === 'medaid.SettleDischarge');
+    const append = trace.find((s) => s.name === 'medaid.store.append' && s.parentSpanId === command?.spanId);
+    expect([server?.parentSpanId, server?.kind, server?.service]).toEqual([callerSpan, 2, 'medaid-test']); // 2 = SERVER
+    expect(command?.parentSpanId).toBe(server!.spanId);
+    expect(append).toBeDefined();
+    const attr = (s: Obj, key: string) => s.attributes.find((a: Obj) => a.key === key)?.value;
+    expect(attr(server!, 'http.response.status_code')).toEqual({ intValue: 201 });
+    expect(attr(command!, 'medaid.outcome')).toEqual({ stringValue: 'settled' });
+    expect(attr(append!, 'medaid.stream.kind')).toEqual({ stringValue: 'person' });
+    expect(JSON.stringify(exported)).not.toContain('p-traced-5e1d');
+    expect(JSON.stringify(exported)).not.toContain('v-traced-1');
+    expect(exported[0]!.contentType).toContain('application/json');
+  });
+});
