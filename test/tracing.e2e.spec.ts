@@ -3,12 +3,15 @@
 // to a real HTTP receiver speaking OTLP/HTTP JSON, as a collector would. No span names a person.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type Server } from 'node:http';
-import { Service, discharge, http, removeDir, startService } from './support/service.js';
+import * as grpc from '@grpc/grpc-js';
+import { connect, type Client } from './support/grpc-client.js';
+import { Service, discharge, freePort, http, removeDir, startService } from './support/service.js';
 
 type Obj = Record<string, any>;
 let receiver: Server;
 const exported: Obj[] = [];
 let service: Service;
+let client: Client;
 
 beforeAll(async () => {
   receiver = createServer((req, res) => {
@@ -21,12 +24,16 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   const port = (receiver.address() as { port: number }).port;
+  const grpcPort = await freePort();
   service = await startService({
+    args: ['--grpc-port', String(grpcPort)],
     env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_BSP_SCHEDULE_DELAY: '50', OTEL_SERVICE_NAME: 'medaid-test' },
   });
+  client = connect(grpcPort);
 });
 
 afterAll(async () => {
+  client?.close();
   await service?.stop();
   if (service) removeDir(service.dataDir);
   await new Promise((resolve) => receiver?.close(resolve));
@@ -66,5 +73,21 @@ describe('traces (OTLP/HTTP, when configured)', () => {
     expect(JSON.stringify(exported)).not.toContain('p-traced-5e1d');
     expect(JSON.stringify(exported)).not.toContain('v-traced-1');
     expect(exported[0]!.contentType).toContain('application/json');
+  });
+
+  it('given a settlement over gRPC with a traceparent in its metadata, then the call is a server span with the command inside', async () => {
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const metadata = new grpc.Metadata();
+    metadata.set('traceparent', `00-${traceId}-b7ad6b7169203331-01`);
+    const reply = await client.call('Settle', discharge({ personId: 'p-traced-grpc', visitId: 'v-traced-g' }), metadata);
+    expect(reply.ok).toBe(true);
+    for (let i = 0; i < 200 && !spans().some((s) => s.traceId === traceId && s.name.endsWith('/Settle')); i++)
+      await new Promise((res) => setTimeout(res, 25));
+
+    const trace = spans().filter((s) => s.traceId === traceId);
+    const server = trace.find((s) => s.name === 'medaid.settlement.v1.SettlementService/Settle');
+    expect([server?.parentSpanId, server?.kind]).toEqual(['b7ad6b7169203331', 2]);
+    expect(trace.find((s) => s.name === 'medaid.SettleDischarge')?.parentSpanId).toBe(server!.spanId);
+    expect(JSON.stringify(exported)).not.toContain('p-traced-grpc');
   });
 });

@@ -18,6 +18,8 @@ import { MalformedRequest, shapeOf, wireProblems } from './wire.js';
 import type { MessageDescriptor } from './wire.js';
 import { accessLog } from '../shared/log.js';
 import { metrics } from '../shared/metrics.js';
+import { context } from '@opentelemetry/api';
+import { startServerSpan, tracingOn } from '../shared/tracing.js';
 
 export const PROTO_PATH = fileURLToPath(new URL('../../../../../proto/medaid/settlement/v1/settlement.proto', import.meta.url));
 export const PROTO_PACKAGE = 'medaid.settlement.v1';
@@ -111,18 +113,28 @@ export class MedaidGrpcServer extends ServerGrpc {
       const echoed = new grpc.Metadata();
       echoed.set('x-request-id', requestId);
       call.sendMetadata(echoed);
-      return handle(call, (error, value) => {
-        const failure = error === null || error === undefined ? null : isGrpcFailure(error) ? error : toGrpcFailure(error);
-        metrics.grpc(
-          call.getPath(),
-          grpc.status[failure?.code ?? grpc.status.OK],
-          failure?.medaidCode ?? 'ok',
-          (performance.now() - startedMs) / 1000,
-        );
-        if (this.listenOptions.logCalls) logCall(call.getPath(), requestId, failure, startedMs);
-        if (failure === null) callback(null, value);
-        else callback({ code: failure.code as number, details: failure.details, metadata: trailers(failure) });
-      });
+      // With tracing on, the call is a server span (continuing a traceparent sent as metadata).
+      const traced = tracingOn
+        ? startServerSpan(call.getPath().slice(1), { 'rpc.system': 'grpc', 'rpc.method': call.getPath() }, call.metadata.getMap())
+        : null;
+      const run = () =>
+        handle(call, (error, value) => {
+          const failure = error === null || error === undefined ? null : isGrpcFailure(error) ? error : toGrpcFailure(error);
+          const status = grpc.status[failure?.code ?? grpc.status.OK];
+          metrics.grpc(call.getPath(), status, failure?.medaidCode ?? 'ok', (performance.now() - startedMs) / 1000);
+          if (traced !== null) {
+            traced.span.setAttributes({
+              'rpc.system': 'grpc',
+              'rpc.grpc.status_code': failure?.code ?? 0,
+              'medaid.outcome': failure?.medaidCode ?? 'ok',
+            });
+            traced.span.end();
+          }
+          if (this.listenOptions.logCalls) logCall(call.getPath(), requestId, failure, startedMs);
+          if (failure === null) callback(null, value);
+          else callback({ code: failure.code as number, details: failure.details, metadata: trailers(failure) });
+        });
+      return traced === null ? run() : context.with(traced.context, run);
     };
   }
 }

@@ -109,7 +109,12 @@ class TraceInterceptor implements NestInterceptor {
   intercept(execution: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (execution.getType() !== 'http') return next.handle();
     const request = execution.switchToHttp().getRequest<TracedRequest>();
-    const { span, context: active } = startServerSpan(request.method, request.routeOptions.url ?? '(no route)', request.headers);
+    const route = request.routeOptions.url ?? '(no route)';
+    const { span, context: active } = startServerSpan(
+      `${request.method} ${route}`,
+      { 'http.request.method': request.method, 'http.route': route },
+      request.headers,
+    );
     request.medaidSpan = span;
     return new Observable((subscriber) => context.with(active, () => next.handle().subscribe(subscriber)));
   }

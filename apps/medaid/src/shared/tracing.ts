@@ -53,14 +53,10 @@ export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span)
   });
 }
 
-/** The server span of an HTTP request, continuing the caller's trace (a `traceparent` header) when it sends one. */
-export function startServerSpan(method: string, route: string, headers: Record<string, unknown>): { span: Span; context: Context } {
-  const parent = propagation.extract(context.active(), headers);
-  const span = tracer.startSpan(
-    `${method} ${route}`,
-    { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'http.route': route } },
-    parent,
-  );
+/** A server span (an HTTP request, a gRPC call), continuing the caller's trace (a `traceparent` header or metadata) when it sends one. */
+export function startServerSpan(name: string, attributes: Attributes, carrier: Record<string, unknown>): { span: Span; context: Context } {
+  const parent = propagation.extract(context.active(), carrier);
+  const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
   return { span, context: trace.setSpan(parent, span) };
 }
 
