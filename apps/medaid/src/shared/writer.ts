@@ -12,7 +12,7 @@ import {
   deterministicEventId,
 } from '#event-store';
 import { metrics } from './metrics.js';
-import { inSpan, streamKind } from './tracing.js';
+import { inSpan, streamKind, tracingOn } from './tracing.js';
 import { retryableStoreCode } from './store-failures.js';
 import { DecisionState, PersonEntry, TakenFunds } from './decision-state.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -87,13 +87,16 @@ export class EventWriter {
     const started = performance.now();
     let result: AppendResult;
     try {
-      result = await inSpan('medaid.store.append', { 'medaid.stream.kind': streamKind(streamId), 'medaid.events': events.length }, () =>
+      const append = () =>
         this.store.appendToStream(
           streamId,
           events.map((e) => ({ ...e, metadata: meta })),
           { expectedRevision: expectedRevision === -1 ? 'no_stream' : expectedRevision, condition: options.condition },
-        ),
-      );
+        );
+      // (the span's attributes only when traces are exported: this is the hot path of every command)
+      result = tracingOn
+        ? await inSpan('medaid.store.append', { 'medaid.stream.kind': streamKind(streamId), 'medaid.events': events.length }, append)
+        : await append();
     } catch (error) {
       if (error instanceof WrongExpectedRevisionError) metrics.conflict('revision');
       else if (error instanceof AppendConditionFailedError) metrics.conflict('condition');
@@ -144,17 +147,17 @@ export class EventWriter {
         if (decision.events.length === 0) return { value: decision.value, firstRevision: null };
         try {
           const events = decision.events.map((e, i) => ({ id: decision.eventIds[i]!, type: e.type, data: e.data }));
-          const conditions = [...(options.condition === undefined ? [] : [options.condition])];
           // The decision paid from a fund that may not be overdrawn (it says which scope).
-          if (decision.fundScope !== undefined && this.shared)
-            conditions.push({
-              tag: FUND_SCOPE_TAG,
-              key: [decision.fundScope.region, String(decision.fundScope.year)],
-              afterPosition: decidedAt,
-            });
+          const scoped = decision.fundScope !== undefined && this.shared;
+          const condition = !scoped
+            ? options.condition
+            : [
+                ...(options.condition === undefined ? [] : [options.condition]),
+                { tag: FUND_SCOPE_TAG, key: [decision.fundScope!.region, String(decision.fundScope!.year)], afterPosition: decidedAt },
+              ];
           const firstRevision = await this.append(personStream(personId), entry.revision, events, meta, {
             taken: options.taken,
-            condition: conditions.length === 1 ? conditions[0] : conditions,
+            condition,
           });
           return { value: decision.value, firstRevision };
         } catch (e) {
