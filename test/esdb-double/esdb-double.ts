@@ -271,59 +271,22 @@ export class EsdbDouble {
   private batchResult(options: AnyMessage, messages: ProposedMessage[]): AnyMessage {
     const expected = toExpected(options, 'expected_stream_position', 'stream_position');
     const echo = expected.kind === 'revision' ? { stream_position: String(expected.revision) } : { [expected.kind]: {} };
+    const refused = (code: string, message: string, details: { type_url: string; value: Buffer }) => ({
+      ...echo,
+      error: { code, message, details },
+    });
+    const timeout = () => refused('DEADLINE_EXCEEDED', 'Timeout', emptyAny('Timeout'));
     const deadline = options.deadline;
-    if (deadline !== undefined && Number(deadline.seconds) * 1000 + deadline.nanos / 1e6 < Date.now()) {
-      return {
-        ...echo,
-        error: {
-          code: 'DEADLINE_EXCEEDED',
-          message: 'Timeout',
-          details: { type_url: 'type.googleapis.com/event_store.client.Timeout', value: Buffer.alloc(0) },
-        },
-      };
-    }
+    if (deadline !== undefined && Number(deadline.seconds) * 1000 + deadline.nanos / 1e6 < Date.now()) return timeout();
     const proposed = messages.map(toProposed);
-    if (proposed.some((p) => typeof p === 'string')) {
-      return {
-        ...echo,
-        error: {
-          code: 'INVALID_ARGUMENT',
-          message: 'required metadata property missing',
-          details: { type_url: 'type.googleapis.com/event_store.client.Unknown', value: Buffer.alloc(0) },
-        },
-      };
-    }
-    if (appendSize(proposed as Proposed[]) > this.maxAppendSize) {
-      return {
-        ...echo,
-        error: {
-          code: 'INVALID_ARGUMENT',
-          message: 'Maximum Append Size Exceeded',
-          details: maximumAppendSizeExceededAny(this.maxAppendSize),
-        },
-      };
-    }
+    if (proposed.some((p) => typeof p === 'string'))
+      return refused('INVALID_ARGUMENT', 'required metadata property missing', emptyAny('Unknown'));
+    if (appendSize(proposed as Proposed[]) > this.maxAppendSize)
+      return refused('INVALID_ARGUMENT', 'Maximum Append Size Exceeded', maximumAppendSizeExceededAny(this.maxAppendSize));
     const outcome = this.log.append(streamName(options.stream_identifier), expected, proposed as Proposed[]);
-    if (outcome.kind === 'wrong_expected_version') {
-      return {
-        ...echo,
-        error: {
-          code: 'FAILED_PRECONDITION',
-          message: 'WrongExpectedVersion',
-          details: wrongExpectedVersionAny(outcome.current, expected),
-        },
-      };
-    }
-    if (this.committedThenTimedOut.delete(streamName(options.stream_identifier))) {
-      return {
-        ...echo,
-        error: {
-          code: 'DEADLINE_EXCEEDED',
-          message: 'Timeout',
-          details: { type_url: 'type.googleapis.com/event_store.client.Timeout', value: Buffer.alloc(0) },
-        },
-      };
-    }
+    if (outcome.kind === 'wrong_expected_version')
+      return refused('FAILED_PRECONDITION', 'WrongExpectedVersion', wrongExpectedVersionAny(outcome.current, expected));
+    if (this.committedThenTimedOut.delete(streamName(options.stream_identifier))) return timeout();
     const position =
       outcome.position === undefined
         ? { no_position: {} }
@@ -424,6 +387,9 @@ function positionField(position: number | undefined): Record<string, unknown> {
     ? { no_position: {} }
     : { position: { commit_position: String(position), prepare_position: String(position) } };
 }
+
+/** An error detail with no fields (event_store.client.Timeout, …Unknown) as an Any. */
+const emptyAny = (name: string) => ({ type_url: `type.googleapis.com/event_store.client.${name}`, value: Buffer.alloc(0) });
 
 /** What EventStoreDB counts against MaxAppendSize: every proposed event's data and metadata. */
 const appendSize = (proposed: readonly Proposed[]) => proposed.reduce((sum, p) => sum + p.data.length + p.metadata.length, 0);
