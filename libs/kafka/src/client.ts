@@ -11,6 +11,8 @@ import { ConsumerRunner } from './consumer-runner.js';
 import { backoffMs, sleep, stderrLog } from './helpers.js';
 import { createKafka } from './kafka-client.js';
 import type { Kafka } from './kafka-client.js';
+import { KafkaLease } from './lease.js';
+import type { LeaseOptions } from './lease.js';
 import { KafkaPublisher } from './publisher.js';
 import type { ConsumerOptions, KafkaClientOptions, KafkaLog, PartitionOffsets, TopicSpec } from './types.js';
 
@@ -99,6 +101,11 @@ export class KafkaClient {
 
   publisher(name: string): KafkaPublisher {
     return new KafkaPublisher(this, name);
+  }
+
+  /** A lease held by one member of a group at a time (lease.ts); its topic must exist with one partition. */
+  lease(options: LeaseOptions): KafkaLease {
+    return new KafkaLease(this, options);
   }
 
   consumer(options: ConsumerOptions): ConsumerRunner {

@@ -1,8 +1,10 @@
-// The Kafka adapter (kafkajs behind a small, framework-free API): topics, an idempotent publisher
-// and an at-least-once consumer-group runner.
+// The Kafka adapter (kafkajs behind a small, framework-free API): topics, an idempotent publisher,
+// an at-least-once consumer-group runner, and a lease for work that must run in one instance.
 export { KafkaClient } from './client.js';
 export { ConsumerRunner } from './consumer-runner.js';
 export { backoffMs, sleep, stderrLog } from './helpers.js';
+export { KafkaLease } from './lease.js';
+export type { LeaseOptions, LeaseState, LeaseTerm } from './lease.js';
 export { KafkaPublisher } from './publisher.js';
 export type {
   BackoffOptions,

@@ -64,3 +64,15 @@ export function createGroupConsumer(kafka: Kafka, options: ConsumerOptions): Con
     retry: { initialRetryTime: 300, maxRetryTime: 3_000, retries: 5 },
   });
 }
+
+/** A KafkaLease's group member, not connected yet: it fetches nothing (its topic stays empty) and heartbeats every second. */
+export function createLeaseConsumer(kafka: Kafka, groupId: string, sessionTimeoutMs: number): Consumer {
+  return kafka.consumer({
+    groupId,
+    sessionTimeout: sessionTimeoutMs,
+    heartbeatInterval: 1_000,
+    maxWaitTimeInMs: 1_000,
+    allowAutoTopicCreation: false,
+    retry: { initialRetryTime: 300, maxRetryTime: 3_000, retries: 5 },
+  });
+}

@@ -14,7 +14,7 @@ import { CheckpointedFollower } from '#event-store';
 import type { EventStore, RecordedEvent } from '#event-store';
 import { backoffMs } from '#kafka';
 import type { BackoffOptions, KafkaLog, KafkaPublisher, OutgoingMessage, TopicMessages } from '#kafka';
-import type { RelayCheckpoint } from './relay-checkpoint.js';
+import type { RelayCheckpointStore } from './relay-checkpoint.js';
 import type { Presented } from './public-events.js';
 
 /** Event types that carry payouts (a reversal takes back the payouts of the settlement it names). */
@@ -66,7 +66,7 @@ export class EventRelay {
   constructor(
     private readonly store: EventStore,
     private readonly publisher: Pick<KafkaPublisher, 'send'>,
-    private readonly checkpoint: RelayCheckpoint,
+    private readonly checkpoint: RelayCheckpointStore,
     private readonly topics: { events: string; payouts: string },
     private readonly log: KafkaLog,
     options: RelayOptions = {},
@@ -88,7 +88,10 @@ export class EventRelay {
   async start(): Promise<void> {
     let from = await this.checkpoint.read().catch((error: unknown) => {
       // Relaying everything again is safe (consumers drop duplicates by event id); skipping events is not.
-      this.log('warn', 'kafka relay checkpoint unreadable; relaying from the start', { path: this.checkpoint.path, error: String(error) });
+      this.log('warn', 'kafka relay checkpoint unreadable; relaying from the start', {
+        checkpoint: this.checkpoint.where,
+        error: String(error),
+      });
       return 0;
     });
     const head = await this.store.headPosition();
@@ -111,6 +114,14 @@ export class EventRelay {
     await this.follower.stop();
     this.state = 'stopped';
     this.log('info', 'kafka relay stopped', { position: this.position, head });
+  }
+
+  /** Stops at once, without a last flush (another instance relays from here on); the batch in flight ends first. */
+  async abandon(): Promise<void> {
+    if (this.state === 'stopped') return;
+    await this.follower.stop();
+    this.state = 'stopped';
+    this.log('info', 'kafka relay handed over', { position: this.position });
   }
 
   /** Sends the page in batches bounded by bytes, moving the checkpoint after each acknowledged one. */
@@ -151,7 +162,8 @@ export class EventRelay {
     const fields = { error: error instanceof SendFailed ? error.message : String(error), attempt, position: this.position };
     if (error instanceof SendFailed) {
       if (this.state !== 'retrying' || attempt % 10 === 0) this.log('warn', 'kafka relay cannot publish; retrying', fields);
-    } else this.log('warn', 'kafka relay: reading the event log failed; following again from the checkpoint', fields);
+    } else
+      this.log('warn', 'kafka relay: reading the event log or writing the checkpoint failed; following again from the checkpoint', fields);
     this.state = 'retrying';
   }
 }

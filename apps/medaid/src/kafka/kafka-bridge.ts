@@ -1,5 +1,8 @@
 // Wires Kafka into the service when KAFKA_BROKERS is set: the discharge ingress (consumer group)
-// and the event relay (outbox). Nothing here can stop the HTTP service: topics are created and
+// and the event relay (outbox). With several instances on one store (--shared) the relay runs in
+// one of them at a time, the holder of a Kafka lease (#kafka's KafkaLease on the one-partition
+// topic <events topic>.relay-lease, group <group id>.relay), with its checkpoint kept in that
+// lease; the others stand by and one takes over within seconds when the holder dies. Nothing here can stop the HTTP service: topics are created and
 // both parts started in the background, retried with backoff while the broker is unreachable.
 // Shutdown order (SIGTERM): the ingress stops first when draining begins (the message in hand is
 // finished, published and committed), then, after HTTP has drained, the relay flushes what the
@@ -9,14 +12,15 @@ import { CommandBus } from '@nestjs/cqrs';
 import { join } from 'node:path';
 import { KafkaClient, backoffMs, sleep } from '#kafka';
 import { logLine } from '../shared/log.js';
-import type { ConsumerRunner, KafkaPublisher } from '#kafka';
+import type { ConsumerRunner, KafkaLease, KafkaPublisher, LeaseTerm } from '#kafka';
 import { Lifecycle } from '../app.module.js';
 import type { MedaidRuntime } from '../infrastructure/runtime.js';
 import { DischargeIngress } from './discharge-ingress.js';
 import { EventRelay } from './event-relay.js';
 import { PublicEvents } from './public-events.js';
 import { KafkaSettings, kafkaSettingsFromEnv } from './kafka-settings.js';
-import { RelayCheckpoint } from './relay-checkpoint.js';
+import { LeaseCheckpoint, RelayCheckpoint } from './relay-checkpoint.js';
+import type { RelayCheckpointStore } from './relay-checkpoint.js';
 import { metrics } from '../shared/metrics.js';
 
 /** Messages of one partition settled at the same time (same key: still one after the other). */
@@ -32,7 +36,12 @@ export class KafkaBridge {
   private readonly ingressPublisher: KafkaPublisher;
   private readonly relayPublisher: KafkaPublisher;
   private readonly ingress: ConsumerRunner;
-  private readonly relay: EventRelay;
+  /** The relay: always this instance's alone; with a lease, the one of the current term (null while standing by). */
+  private relay: EventRelay | null;
+  private readonly newRelay: (checkpoint: RelayCheckpointStore) => EventRelay;
+  /** Several instances on one store: the relay runs only while this lease is held. */
+  private readonly lease: KafkaLease | null;
+  private readonly leaseTopic: string;
   private readonly stopping = new AbortController();
   private started: Promise<void> | undefined;
   private ingressStopped: Promise<void> | undefined;
@@ -58,12 +67,40 @@ export class KafkaBridge {
       sessionTimeoutMs: settings.sessionTimeoutMs,
       onLag: (_topic, partition, lag) => metrics.ingressLag(partition, lag),
     });
-    // One checkpoint per events topic: pointing the relay at other topics (another prefix) relays everything there.
-    const checkpoint = new RelayCheckpoint(join(runtime.dataDir, `kafka-relay.${settings.topics.events}.checkpoint.json`));
     const publicEvents = new PublicEvents(runtime.writer);
-    this.relay = new EventRelay(runtime.store, this.relayPublisher, checkpoint, settings.topics, logLine, {
-      present: (e) => publicEvents.present(e),
-    });
+    this.newRelay = (checkpoint) =>
+      new EventRelay(runtime.store, this.relayPublisher, checkpoint, settings.topics, logLine, {
+        present: (e) => publicEvents.present(e),
+      });
+    // One checkpoint per events topic: pointing the relay at other topics (another prefix) relays everything there.
+    this.leaseTopic = `${settings.topics.events}.relay-lease`;
+    if (runtime.stateFollower === null) {
+      this.lease = null;
+      this.relay = this.newRelay(new RelayCheckpoint(join(runtime.dataDir, `kafka-relay.${settings.topics.events}.checkpoint.json`)));
+    } else {
+      this.relay = null;
+      this.lease = this.client.lease({
+        groupId: `${settings.groupId}.relay`,
+        topic: this.leaseTopic,
+        sessionTimeoutMs: settings.sessionTimeoutMs,
+        onAcquired: (term) => this.relayTerm(term),
+        onEnded: async () => {
+          const relay = this.relay;
+          this.relay = null;
+          metrics.relayLeaseHeld(false);
+          await relay?.abandon();
+        },
+      });
+    }
+  }
+
+  /** This instance holds the relay lease: relay from the checkpoint the last holder left in it. */
+  private async relayTerm(term: LeaseTerm): Promise<void> {
+    const relay = this.newRelay(new LeaseCheckpoint(term, `kafka lease ${this.leaseTopic} (join ${term.join})`));
+    this.relay = relay;
+    metrics.relayLeaseHeld(true);
+    await relay.start();
+    logLine('info', 'kafka relay: this instance relays now', { from: relay.position, join: term.join });
   }
 
   /** Returns at once; the topics are created and both parts started in the background. */
@@ -86,7 +123,9 @@ export class KafkaBridge {
         await this.stopIngress();
         // A start still waiting for the broker ends by itself once it sees the abort; do not wait long for it.
         await Promise.race([this.started, sleep(1_000)]);
-        await this.relay.stop(RELAY_FLUSH_DEADLINE_MS);
+        // The flush writes its checkpoint while the lease is still held; then the lease is handed over.
+        await this.relay?.stop(RELAY_FLUSH_DEADLINE_MS);
+        await this.lease?.stop();
       } catch (error) {
         logLine('error', 'kafka bridge: stopping failed', { error: String(error) });
       }
@@ -98,7 +137,13 @@ export class KafkaBridge {
 
   /** What /ready or a log line may show. */
   status() {
-    return { state: this.state, ingress: this.ingress.state, relay: this.relay.state, relayedPosition: this.relay.position };
+    return {
+      state: this.state,
+      ingress: this.ingress.state,
+      relay: this.relay?.state ?? 'standby',
+      relayedPosition: this.relay?.position ?? null,
+      ...(this.lease === null ? {} : { relayLease: this.lease.state, relayLeaseTerms: this.lease.terms }),
+    };
   }
 
   private async run(): Promise<void> {
@@ -106,7 +151,9 @@ export class KafkaBridge {
     const { topics, partitions } = this.settings;
     for (let attempt = 1; !signal.aborted; attempt++) {
       try {
-        const created = await this.client.ensureTopics(Object.values(topics).map((topic) => ({ topic, partitions })));
+        const specs = Object.values(topics).map((topic) => ({ topic, partitions }));
+        if (this.lease !== null) specs.push({ topic: this.leaseTopic, partitions: 1 });
+        const created = await this.client.ensureTopics(specs);
         if (created.length > 0) logLine('info', 'kafka topics created', { topics: created, partitions });
         break;
       } catch (error) {
@@ -116,7 +163,8 @@ export class KafkaBridge {
       }
     }
     if (signal.aborted) return;
-    await this.relay.start();
+    await this.relay?.start();
+    this.lease?.start();
     if (signal.aborted) return;
     this.ingress.start();
     this.state = 'running';
@@ -124,7 +172,7 @@ export class KafkaBridge {
       brokers: this.settings.brokers,
       groupId: this.settings.groupId,
       topics,
-      relayFrom: this.relay.position,
+      relayFrom: this.relay?.position ?? (this.lease === null ? null : 'the relay lease holder'),
     });
   }
 }

@@ -80,6 +80,11 @@ const relayBehind = new client.Gauge({
   help: 'Log positions not yet relayed to the events topic (absent without Kafka).',
   registers: [registry],
 });
+const relayLease = new client.Gauge({
+  name: 'medaid_kafka_relay_lease_held',
+  help: 'With several instances on one store: 1 while this instance holds the relay lease (relays the events), 0 while it stands by.',
+  registers: [registry],
+});
 const ingressLag = new client.Gauge({
   name: 'medaid_kafka_ingress_lag_messages',
   help: 'Messages of the discharges topic not yet handled, by partition, as of the last batch fetched (absent without Kafka).',
@@ -115,6 +120,10 @@ export const metrics = {
   },
   storeRefused(code: string): void {
     storeRetries.inc({ code });
+  },
+  relayLeaseHeld(held: boolean): void {
+    relayLease.set(held ? 1 : 0);
+    if (!held) relayBehind.reset(); // another instance relays: its lag is on its own /metrics
   },
   ingressLag(partition: number, lag: number): void {
     ingressLag.set({ partition: String(partition) }, lag);
