@@ -7,7 +7,7 @@ import { deterministicEventId } from '#event-store';
 import { SqliteEventStore } from '#event-store-sqlite';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Service, removeDir, startService, tempDir, writeAuthFile } from './support/service.js';
+import { Service, anonymous, http, removeDir, startService, tempDir, writeAuthFile } from './support/service.js';
 
 type Obj = Record<string, any>;
 
@@ -31,18 +31,17 @@ const { dir: authDir, file: authFile } = writeAuthFile([
 
 let service: Service;
 
-async function call(method: string, path: string, options: { token?: string; authorization?: string; body?: unknown } = {}) {
-  const headers: Record<string, string> = {};
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
+/** As this token, this Authorization header, without credentials, or (none of them) as the caller the route needs (support/service.ts). */
+async function call(
+  method: string,
+  path: string,
+  options: { token?: string | undefined; authorization?: string; anonymous?: boolean; body?: unknown } = {},
+) {
+  const headers: Record<string, string> = options.anonymous ? anonymous() : {};
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
   if (options.authorization !== undefined) headers.authorization = options.authorization;
-  const r = await fetch(`${service.url}${path}`, {
-    method,
-    headers,
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-  });
-  const text = await r.text();
-  return { status: r.status, body: (text === '' ? null : JSON.parse(text)) as Obj };
+  const r = await http(service.url, method, path, options.body, headers);
+  return { status: r.status, body: (r.body === '' ? null : r.body) as Obj };
 }
 const position = async () => (await call('GET', '/ready')).body.position as number;
 const usedFen = async (personId: string) =>
@@ -92,10 +91,14 @@ afterAll(async () => {
 });
 
 describe('authentication', () => {
-  it('keeps the existing routes open without a token, and refuses a wrong token on any route with 401', async () => {
-    // Given a caller without a token, the routes that were open stay open
+  it('with credentials configured, refuses a caller without a token or with a wrong one on any route with 401, recording nothing', async () => {
     await settledDibao('p-open', 'v-open');
     expect((await call('GET', '/v1/settlements/h-county/v-open')).status).toBe(200);
+    // Given a caller without a token, then 401 on writes and reads alike
+    const unposted = await position();
+    const noToken = await call('POST', '/v1/settlements', { anonymous: true, body: discharge('p-open', 'v-open-0') });
+    expect([noToken.status, noToken.body.code, await position()]).toEqual([401, 'UNAUTHENTICATED', unposted]);
+    expect((await call('GET', '/v1/settlements/h-county/v-open', { anonymous: true })).status).toBe(401);
     // when a token is wrong, malformed or of another scheme, then 401 UNAUTHENTICATED, on reads too
     for (const authorization of [`Bearer ${TOKENS.adminA}x`, `Bearer ${TOKENS.adminA.slice(0, -1)}`, `Basic ${TOKENS.adminA}`, 'Bearer']) {
       const r = await call('GET', '/v1/persons/p-open', { authorization });
@@ -118,7 +121,7 @@ describe('authentication', () => {
     const before = await position();
     const outcomes = [];
     for (const token of [undefined, TOKENS.hospital, TOKENS.auditor]) {
-      const r = await call('POST', '/v1/adjustments', { token, body });
+      const r = await call('POST', '/v1/adjustments', { token, anonymous: token === undefined, body });
       outcomes.push([r.status, r.body.code]);
     }
     expect(outcomes).toEqual([
@@ -128,7 +131,7 @@ describe('authentication', () => {
     ]);
     // a role is checked before the body: a hospital learns nothing from a malformed one either
     expect((await call('POST', '/v1/adjustments', { token: TOKENS.hospital, body: { deltaFen: 'x' } })).status).toBe(403);
-    expect((await call('GET', '/v1/adjustments/00000000-0000-0000-0000-000000000000')).status).toBe(401);
+    expect((await call('GET', '/v1/adjustments/00000000-0000-0000-0000-000000000000', { anonymous: true })).status).toBe(401);
     expect((await call('GET', '/v1/adjustments/00000000-0000-0000-0000-000000000000', { token: TOKENS.hospital })).status).toBe(403);
     expect((await call('GET', '/v1/adjustments/00000000-0000-0000-0000-000000000000', { token: TOKENS.auditor })).body.code).toBe(
       'ADJUSTMENT_NOT_FOUND',

@@ -28,13 +28,9 @@ const { dir: authDir, file: AUTH_FILE } = writeAuthFile([
 ]);
 afterAll(() => removeDir(authDir));
 
+/** POST as the caller the route needs (support/service.ts), or with this token. */
 async function post(url: string, path: string, body: unknown, token?: string): Promise<{ status: number; body: Obj }> {
-  const r = await fetch(`${url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  });
-  return { status: r.status, body: (await r.json()) as Obj };
+  return http(url, 'POST', path, body, token ? { authorization: `Bearer ${token}` } : {});
 }
 
 /** Runs `medaid audit …` as a child process (not blocking this process: the big runs take seconds). */

@@ -6,7 +6,7 @@
 // settlements; `medaid audit verify` on its stopped data at the end of each part.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { BIN, ROOT, Service, removeDir, startService, writeAuthFile } from './support/service.js';
+import { BIN, ROOT, Service, http, removeDir, startService, writeAuthFile } from './support/service.js';
 
 type Obj = Record<string, any>;
 
@@ -29,11 +29,9 @@ async function call(
   token: string | null,
   body?: unknown,
 ): Promise<{ status: number; body: Obj }> {
-  const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
-  if (token !== null) headers.authorization = `Bearer ${token}`;
-  const r = await fetch(`${service.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await r.text();
-  return { status: r.status, body: (text === '' ? null : JSON.parse(text)) as Obj };
+  // token null: the caller the route needs (support/service.ts)
+  const r = await http(service.url, method, path, body, token === null ? {} : { authorization: `Bearer ${token}` });
+  return { status: r.status, body: (r.body === '' ? null : r.body) as Obj };
 }
 
 /** Starts a service, runs the part, stops it and runs `medaid audit verify` on its data: it must be clean. */

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, Service, discharge, http, removeDir, startService, writeAuthFile } from './support/service.js';
+import { ROOT, Service, anonymous, discharge, http, removeDir, startService, writeAuthFile } from './support/service.js';
 
 type Obj = Record<string, any>;
 const demo = JSON.parse(readFileSync(join(ROOT, 'apps/medaid/assets/demo-policy.json'), 'utf8')) as Obj;
@@ -27,14 +27,16 @@ const { dir: authDir, file: AUTH_FILE } = writeAuthFile([
 ]);
 afterAll(() => removeDir(authDir));
 const start = (dataDir?: string) => startService({ demoPolicy: false, args: ['--auth', AUTH_FILE], ...(dataDir ? { dataDir } : {}) });
-/** POST as an administrator (or anonymously with token null). */
-async function admin(url: string, path: string, body: unknown, token: string | null = ADMIN.a): Promise<{ status: number; body: Obj }> {
-  const r = await fetch(`${url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify(body),
-  });
-  return { status: r.status, body: (await r.json()) as Obj };
+/** POST as an administrator; token null: as the caller the route needs (support/service.ts); 'anonymous': without credentials. */
+async function admin(
+  url: string,
+  path: string,
+  body: unknown,
+  token: string | null | 'anonymous' = ADMIN.a,
+): Promise<{ status: number; body: Obj }> {
+  const headers = token === 'anonymous' ? anonymous() : token === null ? {} : { authorization: `Bearer ${token}` };
+  const r = await http(url, 'POST', path, body, headers);
+  return { status: r.status, body: r.body as Obj };
 }
 
 const fundOf = async (url: string, fund: string) =>
@@ -66,8 +68,8 @@ describe('funds', () => {
       400,
       'VALIDATION_FAILED',
     ]);
-    const anonymous = await admin(service.url, '/v1/funds/allocations', allocation(1, 'anon'), null);
-    expect([anonymous.status, anonymous.body.code]).toEqual([401, 'UNAUTHENTICATED']);
+    const refused = await admin(service.url, '/v1/funds/allocations', allocation(1, 'anon'), 'anonymous');
+    expect([refused.status, refused.body.code]).toEqual([401, 'UNAUTHENTICATED']);
     expect([...new Set((bad.body.details as Obj[]).map((d) => d.field))].sort()).toEqual(['amountFen', 'extra']);
     expect((await admin(service.url, '/v1/funds/allocations', allocation(50_000, '配套-1', 'local'))).status).toBe(201);
     const fund = await fundOf(service.url, '610100');

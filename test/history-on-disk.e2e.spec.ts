@@ -5,7 +5,19 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { comparable as comparableLine, expectedOf, scenarios } from './support/scenarios.js';
-import { SCENARIOS, Service, discharge, pool, removeDir, runSimulate, startService, tempDir, writeAuthFile } from './support/service.js';
+import {
+  SCENARIOS,
+  Service,
+  anonymous,
+  discharge,
+  http,
+  pool,
+  removeDir,
+  runSimulate,
+  startService,
+  tempDir,
+  writeAuthFile,
+} from './support/service.js';
 
 type Obj = Record<string, any>;
 const ADMIN = 'admin-token-history-0123456789';
@@ -19,14 +31,12 @@ async function call(
   method: string,
   path: string,
   body?: unknown,
-  token: string | null = ADMIN,
+  token: string | null | 'anonymous' = null,
 ): Promise<{ status: number; body: Obj }> {
-  const headers: Record<string, string> = {};
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  if (token !== null) headers.authorization = `Bearer ${token}`;
-  const r = await fetch(`${url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await r.text();
-  return { status: r.status, body: text === '' ? {} : (JSON.parse(text) as Obj) };
+  // token null: the caller the route needs (support/service.ts); 'anonymous': without credentials
+  const headers = token === 'anonymous' ? anonymous() : token === null ? {} : { authorization: `Bearer ${token}` };
+  const r = await http(url, method, path, body, headers);
+  return { status: r.status, body: r.body === '' ? {} : (r.body as Obj) };
 }
 
 const services: Service[] = [];
@@ -273,7 +283,7 @@ describe('the lists: settlements by filter and persons by category', () => {
     }
     expect((await call(svc.url, 'GET', '/v1/persons')).body.details[0].field).toBe('category');
     // tokens: none → 401; a hospital's → 403
-    expect((await call(svc.url, 'GET', '/v1/settlements', undefined, null)).status).toBe(401);
+    expect((await call(svc.url, 'GET', '/v1/settlements', undefined, 'anonymous')).status).toBe(401);
     expect((await call(svc.url, 'GET', '/v1/persons?category=dibao', undefined, 'hospital-token-history-0123456789')).status).toBe(403);
     await svc.stop();
   }, 90_000);

@@ -4,10 +4,8 @@
 // computed here from the settlement results the service answered, never written down by hand.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { EsdbDouble } from './esdb-double/index.js';
-import { BIN, ROOT, Service, discharge, http, removeDir, startService, tempDir } from './support/service.js';
+import { BIN, ROOT, Service, discharge, http, removeDir, startService, writeAuthFile } from './support/service.js';
 
 type Obj = Record<string, any>;
 
@@ -49,7 +47,7 @@ const yuan = (fen: number) => new Intl.NumberFormat('en-US', { minimumFractionDi
 
 describe('the year report over HTTP and from the command line', () => {
   const ADMIN_TOKEN = 'report-admin-token-0123456789abcdef';
-  const authDir = tempDir('medaid-report-auth-');
+  const auth = writeAuthFile([{ token: ADMIN_TOKEN, kind: 'admin', id: 'admin-a' }]);
   let service: Service;
   /** The service's answers for the settlements that are active and of 2012. */
   const active: Obj[] = [];
@@ -65,8 +63,7 @@ describe('the year report over HTTP and from the command line', () => {
 
   beforeAll(async () => {
     // Allocating money to a fund is an administrator's act (a bearer token of kind admin).
-    writeFileSync(join(authDir, 'auth.json'), JSON.stringify({ tokens: [{ token: ADMIN_TOKEN, kind: 'admin', id: 'admin-a' }] }));
-    service = await startService({ args: ['--auth', join(authDir, 'auth.json')] });
+    service = await startService({ args: ['--auth', auth.file] });
     const assign = (personId: string, category: string) =>
       http(service.url, 'POST', `/v1/persons/${personId}/categories`, { category, validFrom: '2012-01-01' });
     for (const [p, c] of [
@@ -115,7 +112,7 @@ describe('the year report over HTTP and from the command line', () => {
   afterAll(async () => {
     await service.stop();
     removeDir(service.dataDir);
-    removeDir(authDir);
+    removeDir(auth.dir);
   });
 
   it('GET /v1/reports/2012 counts the persons and person-times of the active 2012 settlements, by category and visit type', async () => {

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { ACCESS_RULES, ruleOf } from '../../apps/medaid/src/http/access.js';
 
 export const ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../..');
 export const BIN = join(ROOT, 'bin/medaid.js');
@@ -66,6 +67,9 @@ export async function startService(options: StartOptions = {}): Promise<Service>
     child.once('exit', (code, signal) => res({ code, signal })),
   );
   const url = `http://127.0.0.1:${port}`;
+  const auth = options.args?.indexOf('--auth') ?? -1;
+  const authFile = auth >= 0 ? options.args![auth + 1] : options.env?.MEDAID_AUTH_FILE;
+  if (authFile !== undefined && authFiles.has(authFile)) servicesWithCallers.add(url);
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`service exited during start-up: ${err}`);
@@ -102,12 +106,65 @@ export interface AuthToken {
   id: string;
 }
 
-/** An auth file for `serve --auth` holding these tokens, in a directory of its own (remove it with removeDir). */
+/**
+ * The callers every auth file of the tests also holds: an administrator, an auditor and the
+ * hospitals the tests settle for. `http()` calls a service started with such a file as the caller
+ * its route's rule (apps/medaid/src/http/access.ts) needs, unless the call sends its own
+ * Authorization header (or `anonymous()`): tests of funds or reports then run with access control
+ * on without spelling a token out in every call. What each caller may do is tested in
+ * test/access.e2e.spec.ts, which sends every header itself.
+ */
+export const TEST_CALLERS = {
+  admin: 'test-admin-token-0123456789abcdef',
+  auditor: 'test-auditor-token-0123456789abcdef',
+  hospitals: Object.fromEntries(
+    ['h-county', 'h-county-2', 'h-city', 'h-dup', 'h-term', 'h1', 'h-a', 'h-b'].map((id) => [id, `test-hospital-${id}-token-0123456789`]),
+  ) as Record<string, string>,
+};
+const TEST_CALLER_TOKENS: AuthToken[] = [
+  { token: TEST_CALLERS.admin, kind: 'admin', id: 'test-admin' },
+  { token: TEST_CALLERS.auditor, kind: 'auditor', id: 'test-auditor' },
+  ...Object.entries(TEST_CALLERS.hospitals).map(([id, token]) => ({ token, kind: 'hospital' as const, id })),
+];
+/** Auth files written by writeAuthFile (they hold TEST_CALLERS), and the services started with one. */
+const authFiles = new Set<string>();
+const servicesWithCallers = new Set<string>();
+
+/** An auth file for `serve --auth` holding these tokens and TEST_CALLERS, in a directory of its own (remove it with removeDir). */
 export function writeAuthFile(tokens: AuthToken[]): { dir: string; file: string } {
   const dir = tempDir('medaid-auth-');
   const file = join(dir, 'auth.json');
-  writeFileSync(file, JSON.stringify({ tokens }));
+  const taken = new Set(tokens.map((t) => t.token));
+  writeFileSync(file, JSON.stringify({ tokens: [...tokens, ...TEST_CALLER_TOKENS.filter((t) => !taken.has(t.token))] }));
+  authFiles.add(file);
   return { dir, file };
+}
+
+/** Headers that make `http()` call without credentials even on a service with TEST_CALLERS. */
+export const anonymous = (): Record<string, string> => ({ 'x-test-anonymous': '1' });
+
+/** The token `http()` sends for a call that sends none: the first role of the route's rule that TEST_CALLERS holds. */
+function testCaller(method: string, path: string, body: unknown): string | undefined {
+  const bare = path.split('?')[0]!;
+  const key = Object.keys(ACCESS_RULES).find((k) => {
+    const [m, pattern] = k.split(' ');
+    return m === method && pattern !== undefined && new RegExp(`^${pattern.replace(/:[A-Za-z]+/g, '[^/]+')}$`).test(bare);
+  });
+  const rule = ruleOf(key ?? `${method} ${bare}`);
+  if (rule === undefined || rule.public) return undefined;
+  for (const role of rule.roles) {
+    if (role === 'admin') return TEST_CALLERS.admin;
+    if (role === 'auditor') return TEST_CALLERS.auditor;
+    const hospitalId =
+      rule.hospital === 'param'
+        ? decodeURIComponent(bare.split('/')[3] ?? '')
+        : body !== null && typeof body === 'object'
+          ? (body as { hospitalId?: unknown }).hospitalId
+          : undefined;
+    const token = typeof hospitalId === 'string' ? TEST_CALLERS.hospitals[hospitalId] : undefined;
+    if (token !== undefined) return token;
+  }
+  return undefined;
 }
 
 export function removeDir(dir: string): void {
@@ -127,6 +184,9 @@ export async function http(
   body?: unknown,
   headers: Record<string, string> = {},
 ): Promise<HttpReply> {
+  const own = Object.keys(headers).some((h) => h.toLowerCase() === 'authorization' || h === 'x-test-anonymous');
+  const token = own || !servicesWithCallers.has(base) ? undefined : testCaller(method, path, body);
+  if (token !== undefined) headers = { authorization: `Bearer ${token}`, ...headers };
   const r = await fetch(`${base}${path}`, {
     method,
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },

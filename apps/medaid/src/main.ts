@@ -24,7 +24,7 @@ import { Lifecycle } from './app.module.js';
 const USAGE = `medaid — 一站式 medical-aid settlement
 
   medaid serve    [--data DIR] [--store esdb://…|postgres://…] [--port N] [--host ADDR] [--grpc-port N]
-                  [--grpc-host ADDR] [--auth FILE] [--shared] [--no-demo-policy] [--quiet]
+                  [--grpc-host ADDR] [--auth FILE] [--insecure] [--shared] [--no-demo-policy] [--quiet]
   medaid simulate [--input FILE.jsonl] [--policy FILE.json ...]
   medaid audit    verify|replay|report [--data DIR] [--store esdb://…|postgres://…] …   (medaid audit --help)
   medaid import   [--data DIR] [--input FILE.jsonl] [--concurrency N]   (medaid import --help)
@@ -43,7 +43,9 @@ serve     runs the HTTP service on the embedded durable store in DIR (default ./
           With --grpc-port (or $GRPC_PORT) it also serves the gRPC API
           (proto/medaid/settlement/v1/settlement.proto) on --grpc-host (default: --host).
           --auth FILE (or $MEDAID_AUTH_FILE) names the bearer tokens it accepts:
-          {"tokens": [{"token", "kind": "admin"|"hospital"|"auditor", "id"}]}.
+          {"tokens": [{"token", "kind": "admin"|"hospital"|"auditor", "id"}]}; then every route but
+          /health, /ready and /metrics needs one. Without --auth it runs open for a local trial and
+          refuses any address but loopback (--insecure overrides, with a warning at every start).
 simulate  runs commands (one JSON object per line, from FILE or standard input) against a
           fresh throw-away store and prints one JSON result line per command.
 audit     the auditor's commands, read-only: verify (settlements recomputed, the journal's hash
@@ -66,12 +68,29 @@ async function serve(args: string[]): Promise<void> {
       'no-demo-policy': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       shared: { type: 'boolean', default: ['1', 'true'].includes(process.env.MEDAID_SHARED ?? '') },
+      insecure: { type: 'boolean', default: false },
     },
   });
   const port = portOf('--port', values.port);
   const grpcPort = values['grpc-port'] === undefined ? null : portOf('--grpc-port', values['grpc-port']);
   // Read before the store opens: a bad auth file stops the start before anything else happens.
   const tokens = values.auth === undefined ? null : TokenTable.load(resolve(values.auth));
+  // Secure by default: without credentials the service is a local trial, reachable from this machine only.
+  const hosts = [values.host, ...(grpcPort === null ? [] : [values['grpc-host'] ?? values.host])];
+  const exposed = hosts.filter((h) => !isLoopback(h));
+  if (tokens === null && exposed.length > 0) {
+    if (!values.insecure)
+      throw new Error(
+        `refusing to listen on ${exposed.join(', ')} without credentials: anyone who reaches it could settle, reverse and read medical data. ` +
+          'Give --auth FILE (see the README, "Security"), listen on 127.0.0.1, or add --insecure to run open anyway',
+      );
+    log.warn(
+      { hosts: exposed },
+      'INSECURE: listening beyond this machine without credentials (--insecure): every caller may settle, reverse and read',
+    );
+  } else if (tokens === null) {
+    log.warn({}, 'running OPEN for a local trial: no credentials configured (--auth), so only this machine may connect (127.0.0.1)');
+  }
   // Traces are exported only when an OTLP endpoint is configured (shared/tracing.ts).
   const stopTracing = await startTracingFromEnv(process.env);
   const runtime = await openRuntime(resolve(values.data), { storeUrl: storeUrlFrom(values.store, process.env), shared: values.shared });
@@ -104,6 +123,11 @@ async function serve(args: string[]): Promise<void> {
     },
     'medaid listening',
   );
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
 function portOf(option: string, raw: string): number {

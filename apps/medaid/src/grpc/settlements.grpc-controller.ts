@@ -8,7 +8,8 @@ import { GrpcMethod } from '@nestjs/microservices';
 import { randomUUID } from 'node:crypto';
 import { ID_PATTERN } from '#domain';
 import type { SettlementResult } from '#domain';
-import { resolveActor } from '../http/actor.js';
+import { authenticate, callers, resolveActor } from '../http/actor.js';
+import { authorize } from '../http/access.js';
 import { IsIdentifier, invalid, validateInput } from '../shared/validation.js';
 import type { Validated } from '../shared/validation.js';
 import type { CommandMeta } from '../shared/writer.js';
@@ -16,7 +17,7 @@ import { ReverseSettlementDto, toDischarge } from '../commands/settlements/settl
 import { PreviewDischarge, ReverseSettlement, SettleDischarge } from '../commands/settlements/settlement.handlers.js';
 import { GetVisit } from '../queries/query.handlers.js';
 import { withApiKey } from '../shared/command-answers.js';
-import { GrpcErrorFilter, notFound, unwrap } from './grpc-errors.js';
+import { GrpcErrorFilter, GrpcRejected, notFound, unwrap } from './grpc-errors.js';
 import { MalformedRequest } from './wire.js';
 
 export const SERVICE = 'SettlementService';
@@ -45,27 +46,29 @@ export class SettlementsGrpcController {
 
   @GrpcMethod(SERVICE, 'Settle')
   async settle(request: unknown, metadata: CallMetadata): Promise<Settlement> {
-    const meta = unwrap(keyedMeta(metadata));
+    const meta = unwrap(keyedMeta(metadata, 'Settle', request));
     const discharge = unwrap(toDischarge(unwrap(received(request))));
     const outcome = unwrap(await this.bus.execute(new SettleDischarge(discharge, meta)));
     return { ...outcome.result, created: outcome.created };
   }
 
   @GrpcMethod(SERVICE, 'Preview')
-  async preview(request: unknown): Promise<Settlement> {
+  async preview(request: unknown, metadata: CallMetadata): Promise<Settlement> {
+    metaOf(metadata, 'Preview', request);
     const discharge = unwrap(toDischarge(unwrap(received(request))));
     return { ...unwrap(await this.bus.execute(new PreviewDischarge(discharge))), created: false };
   }
 
   @GrpcMethod(SERVICE, 'Reverse')
   async reverse(request: unknown, metadata: CallMetadata): Promise<Settlement> {
-    const meta = unwrap(keyedMeta(metadata));
+    const meta = unwrap(keyedMeta(metadata, 'Reverse', request));
     const { hospitalId, visitId, reason } = unwrap(validateInput(ReverseSettlementDto, unwrap(received(request))));
     return { ...unwrap(await this.bus.execute(new ReverseSettlement(hospitalId, visitId, reason, meta))), created: false };
   }
 
   @GrpcMethod(SERVICE, 'Get')
-  async get(request: unknown) {
+  async get(request: unknown, metadata: CallMetadata) {
+    metaOf(metadata, 'Get', request);
     const { hospitalId, visitId } = unwrap(validateInput(VisitRefDto, unwrap(received(request))));
     const view = await this.queries.execute(new GetVisit(hospitalId, visitId));
     if (view === null) throw notFound(`settlement of visit ${hospitalId}/${visitId}`);
@@ -84,20 +87,39 @@ function visitSettlement({ settledAtMs, reversal, ...settlement }: HistoryEntry)
 }
 
 /** The call's metadata with its `idempotency-key`, in the same key space as HTTP's Idempotency-Key. */
-function keyedMeta(metadata: CallMetadata) {
+function keyedMeta(metadata: CallMetadata, method: string, request: unknown) {
   const [raw] = metadata.get('idempotency-key');
-  return withApiKey(metaOf(metadata), raw === undefined ? undefined : String(raw), '(metadata idempotency-key)');
+  return withApiKey(metaOf(metadata, method, request), raw === undefined ? undefined : String(raw), '(metadata idempotency-key)');
 }
 
-/** Actor and correlation id of a call, decided as for HTTP requests (x-medaid-client, x-request-id). */
-function metaOf(metadata: CallMetadata): CommandMeta {
+/**
+ * Actor and correlation id of a call, decided as for HTTP requests: the `authorization` metadata
+ * (`Bearer <token>`, an unknown one is UNAUTHENTICATED), x-medaid-client, x-request-id; then the
+ * method's access rule (http/access.ts), the hospital's scope read from the request.
+ */
+function metaOf(metadata: CallMetadata, method: string, request: unknown): CommandMeta {
   const text = (key: string) => {
     const value = metadata.get(key)[0];
     return typeof value === 'string' ? value : undefined;
   };
+  const authorization = metadata.get('authorization').length > 0 ? (text('authorization') ?? '') : undefined;
+  const authenticated = authenticate(callers.table, authorization);
+  if (authenticated === 'invalid')
+    throw new GrpcRejected({
+      code: 'UNAUTHENTICATED',
+      message: 'the authorization metadata must be "Bearer <token>" with a valid token',
+      details: [],
+    });
+  const actor = authenticated ?? resolveActor({ headers: { 'x-medaid-client': text('x-medaid-client') } });
+  const refusal = authorize(`grpc ${SERVICE}/${method}`, actor, callers.credentials, () =>
+    request !== null && typeof request === 'object' ? (request as { hospitalId?: unknown }).hospitalId : undefined,
+  );
+  if (refusal !== null)
+    throw new GrpcRejected({
+      code: refusal.code,
+      message: refusal.message,
+      details: refusal.field === undefined ? [] : [{ field: refusal.field, problem: refusal.message }],
+    });
   const requestId = text('x-request-id');
-  return {
-    actor: resolveActor({ headers: { 'x-medaid-client': text('x-medaid-client') } }),
-    correlationId: requestId !== undefined && ID_PATTERN.test(requestId) ? requestId : randomUUID(),
-  };
+  return { actor, correlationId: requestId !== undefined && ID_PATTERN.test(requestId) ? requestId : randomUUID() };
 }

@@ -1,15 +1,17 @@
 // Who is calling: the single place that decides the actor. A request with `Authorization: Bearer
 // <token>` is the actor the token belongs to (http/auth.ts); a request without that header is
-// anonymous, as every caller was before tokens existed, so the open routes stay open. A header
-// with an unknown or malformed token is refused with 401 before any route sees it. Controllers pass
-// the actor into commands; handlers record it in every event's metadata. Routes that need a role
-// say so with requireRole.
+// anonymous, which only a local trial (no credentials configured) lets through, on the routes
+// access.ts marks for it. A header with an unknown or malformed token is refused with 401 before
+// any route sees it; then every route's access rule (access.ts) is applied before its handler.
+// Controllers pass the actor into commands; handlers record it in every event's metadata.
 import { ExecutionContext, createParamDecorator } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyReply } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { Actor, ActorKind, CommandMeta } from '../shared/writer.js';
 import type { TokenTable } from './auth.js';
-import { forbidden, unauthenticated } from './errors.js';
+import { authorize } from './access.js';
+import type { Refusal } from './access.js';
 
 interface RequestLike {
   id?: string;
@@ -31,30 +33,56 @@ export function authenticate(table: TokenTable | null, authorization: string | s
 }
 
 /**
- * Authenticates every HTTP request before routing: the actor is kept on the request for @Meta and
- * requireRole; an invalid credential is answered 401 UNAUTHENTICATED here, on every route alike.
+ * Authenticates every HTTP request before routing (an invalid credential is answered 401
+ * UNAUTHENTICATED here, on every route alike), then, once the body is parsed, applies the route's
+ * access rule (access.ts): 401 without a needed token, 403 for a caller of another kind or a
+ * hospital acting on another hospital's visit. Nothing of a refused request reaches a handler.
  */
 export function installAuthentication(app: NestFastifyApplication, table: TokenTable | null): void {
   const fastify = app.getHttpAdapter().getInstance();
+  const credentials = table !== null;
+  callers.table = table;
+  callers.credentials = credentials;
+  const refuse = async (reply: FastifyReply, request: unknown, r: Refusal) => {
+    (request as { medaidOutcome?: string }).medaidOutcome = r.code;
+    if (r.status === 401) reply.header('www-authenticate', 'Bearer realm="medaid"');
+    await reply
+      .code(r.status)
+      .header('content-type', 'application/json; charset=utf-8')
+      .send({ code: r.code, message: r.message, details: r.field === undefined ? [] : [{ field: r.field, problem: r.message }] });
+    return reply;
+  };
   fastify.addHook('onRequest', async (request, reply) => {
     const actor = authenticate(table, request.headers.authorization);
     if (actor === 'invalid') {
-      (request as unknown as { medaidOutcome?: string }).medaidOutcome = 'UNAUTHENTICATED';
       const message =
         table === null
           ? 'this service accepts no tokens (it was started without --auth)'
           : 'the Authorization header must be "Bearer <token>" with a valid token';
-      await reply
-        .code(401)
-        .header('www-authenticate', 'Bearer realm="medaid"')
-        .header('content-type', 'application/json; charset=utf-8')
-        .send({ code: 'UNAUTHENTICATED', message, details: [] });
-      return reply;
+      return refuse(reply, request, { status: 401, code: 'UNAUTHENTICATED', message });
     }
     if (actor !== null) (request as unknown as RequestLike).medaidActor = actor;
+    // A path that matches no route: with credentials, only an authenticated caller learns that.
+    if (request.routeOptions.url === undefined && credentials && actor === null)
+      return refuse(reply, request, { status: 401, code: 'UNAUTHENTICATED', message: 'send "Authorization: Bearer <token>"' });
     return undefined;
   });
+  fastify.addHook('preHandler', async (request, reply) => {
+    const route = request.routeOptions.url;
+    if (route === undefined) return undefined; // 404, answered by the not-found handler
+    const refusal = authorize(`${request.method} ${route}`, resolveActor(request as unknown as RequestLike), credentials, () =>
+      request.params !== null && typeof request.params === 'object' && 'hospitalId' in request.params
+        ? (request.params as { hospitalId?: unknown }).hospitalId
+        : request.body !== null && typeof request.body === 'object'
+          ? (request.body as { hospitalId?: unknown }).hospitalId
+          : undefined,
+    );
+    return refusal === null ? undefined : refuse(reply, request, refusal);
+  });
 }
+
+/** The credentials the service started with, for the gRPC controller (set once, by installAuthentication). */
+export const callers: { table: TokenTable | null; credentials: boolean } = { table: null, credentials: false };
 
 export function resolveActor(request: RequestLike): Actor {
   if (request.medaidActor !== undefined) return request.medaidActor;
@@ -62,14 +90,6 @@ export function resolveActor(request: RequestLike): Actor {
   const label = request.headers['x-medaid-client'];
   const id = typeof label === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(label) ? label : 'anonymous';
   return { kind: 'anonymous', id };
-}
-
-/** Refuses an actor of another kind: 401 when anonymous (no token), 403 when authenticated as someone else. */
-export function requireRole(actor: Actor, ...kinds: ActorKind[]): void {
-  if (kinds.includes(actor.kind)) return;
-  if (actor.kind === 'anonymous')
-    throw unauthenticated(`this route needs a token of kind ${kinds.join(' or ')}: send "Authorization: Bearer <token>"`);
-  throw forbidden(`a ${actor.kind} may not do this; it needs a token of kind ${kinds.join(' or ')}`);
 }
 
 /** Injects the command metadata (actor and correlation id) of the current request. */

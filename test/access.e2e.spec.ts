@@ -1,0 +1,201 @@
+// Access control end to end, generated from the one table of rules (apps/medaid/src/http/access.ts):
+// every HTTP route and every gRPC method, called as every kind of caller (anonymous, an unknown
+// token, an administrator, an auditor, the visit's hospital, another hospital acting on that
+// visit), answers what the table says; a refused call records nothing. The table is checked
+// against the routes the service really serves (its OpenAPI document), both ways. And: without
+// credentials the service stays on loopback unless told --insecure.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as grpc from '@grpc/grpc-js';
+import { spawnSync } from 'node:child_process';
+import { ACCESS_RULES, authorize } from '../apps/medaid/src/http/access.js';
+import type { Actor } from '../apps/medaid/src/shared/writer.js';
+import { connect } from './support/grpc-client.js';
+import type { Client } from './support/grpc-client.js';
+import { BIN, ROOT, Service, anonymous, discharge, freePort, http, removeDir, startService, writeAuthFile } from './support/service.js';
+
+type Obj = Record<string, any>;
+const TOKENS = {
+  admin: 'access-admin-token-0123456789abcdef',
+  auditor: 'access-auditor-token-0123456789abcdef',
+  ha: 'access-hospital-a-token-0123456789abc',
+  hb: 'access-hospital-b-token-0123456789abc',
+};
+const auth = writeAuthFile([
+  { token: TOKENS.admin, kind: 'admin', id: 'office-1' },
+  { token: TOKENS.auditor, kind: 'auditor', id: 'audit-1' },
+  { token: TOKENS.ha, kind: 'hospital', id: 'h-a' },
+  { token: TOKENS.hb, kind: 'hospital', id: 'h-b' },
+]);
+
+interface Caller {
+  name: string;
+  headers: Record<string, string>;
+  /** What access.ts knows of this caller; 'invalid' for a token the service does not know. */
+  actor: Actor | 'invalid';
+}
+const CALLERS: Caller[] = [
+  { name: 'anonymous', headers: anonymous(), actor: { kind: 'anonymous', id: 'anonymous' } },
+  { name: 'unknown token', headers: { authorization: 'Bearer not-a-token-of-this-service-at-all' }, actor: 'invalid' },
+  { name: 'admin', headers: { authorization: `Bearer ${TOKENS.admin}` }, actor: { kind: 'admin', id: 'office-1' } },
+  { name: 'auditor', headers: { authorization: `Bearer ${TOKENS.auditor}` }, actor: { kind: 'auditor', id: 'audit-1' } },
+  { name: 'hospital h-a (its own visit)', headers: { authorization: `Bearer ${TOKENS.ha}` }, actor: { kind: 'hospital', id: 'h-a' } },
+  { name: 'hospital h-b (on h-a’s visit)', headers: { authorization: `Bearer ${TOKENS.hb}` }, actor: { kind: 'hospital', id: 'h-b' } },
+];
+
+/** The visit every call is about: hospital h-a's. */
+const VISIT = discharge({ hospitalId: 'h-a', visitId: 'acc-1', personId: 'p-acc' });
+const PARAMS: Record<string, string> = {
+  hospitalId: 'h-a',
+  visitId: 'acc-1',
+  personId: 'p-acc',
+  policyId: 'demo-county',
+  version: '1',
+  adjustmentId: '00000000-0000-0000-0000-000000000000',
+  year: '2012',
+  file: 'discharge.schema.json',
+};
+/** A body for each write route: valid where it is cheap, since a refused caller must be refused before validation anyway. */
+const BODIES: Record<string, unknown> = {
+  'POST /v1/settlements': VISIT,
+  'POST /v1/settlements/preview': VISIT,
+  'POST /v1/settlements/:hospitalId/:visitId/reversal': { reason: 'access test' },
+  'POST /v1/persons/:personId/categories': { category: 'dibao', validFrom: '2012-01-01' },
+};
+
+const httpKeys = Object.keys(ACCESS_RULES).filter((k) => !k.startsWith('grpc ') && k !== 'GET /docs/*');
+const pathOf = (pattern: string) => pattern.replace(/:([A-Za-z]+)/g, (_, name: string) => PARAMS[name]!);
+
+/** 401/403 and the code the table expects of this caller on this route, or 'allowed'. */
+function expected(key: string, caller: Caller): string {
+  if (caller.actor === 'invalid') return '401 UNAUTHENTICATED'; // an unknown token is refused on every route, public ones included
+  const refusal = authorize(key, caller.actor, true, () => 'h-a');
+  return refusal === null ? 'allowed' : `${refusal.status} ${refusal.code}`;
+}
+
+let service: Service;
+let client: Client;
+let grpcPort: number;
+
+beforeAll(async () => {
+  grpcPort = await freePort();
+  service = await startService({ args: ['--auth', auth.file, '--grpc-port', String(grpcPort)] });
+  client = connect(grpcPort);
+}, 60_000);
+
+afterAll(async () => {
+  client?.close();
+  await service?.stop();
+  if (service) removeDir(service.dataDir);
+  removeDir(auth.dir);
+});
+
+const position = async () => (await http(service.url, 'GET', '/ready')).body.position as number;
+
+describe('access control, route by route and caller by caller', () => {
+  it('declares a rule for every route the service serves, and serves every route the table declares', async () => {
+    const doc = await http(service.url, 'GET', '/docs-json', undefined, { authorization: `Bearer ${TOKENS.auditor}` });
+    expect(doc.status).toBe(200);
+    const served = Object.entries(doc.body.paths as Record<string, Obj>).flatMap(([path, ops]) =>
+      Object.keys(ops).map((method) => `${method.toUpperCase()} ${path.replace(/\{([A-Za-z]+)\}/g, ':$1')}`),
+    );
+    expect(served.filter((k) => ACCESS_RULES[k] === undefined)).toEqual([]);
+    // (the OpenAPI pages themselves are not in the document they serve)
+    expect(httpKeys.filter((k) => !served.includes(k) && k !== 'GET /docs').sort()).toEqual([]);
+    expect((await http(service.url, 'GET', '/docs', undefined, anonymous())).status).toBe(401);
+  });
+
+  it('over HTTP: refuses each caller the table refuses with its 401 or 403, and records nothing for any refused call', async () => {
+    const before = await position();
+    const wrong: string[] = [];
+    let refused = 0;
+    for (const key of httpKeys) {
+      const [method, pattern] = key.split(' ') as [string, string];
+      for (const caller of CALLERS) {
+        const want = expected(key, caller);
+        if (want === 'allowed') continue;
+        refused++;
+        const r = await http(service.url, method, pathOf(pattern), method === 'POST' ? (BODIES[key] ?? {}) : undefined, caller.headers);
+        const got = `${r.status} ${r.body?.code}`;
+        if (got !== want || !Array.isArray(r.body?.details)) wrong.push(`${key} as ${caller.name}: ${got}, expected ${want}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(refused).toBeGreaterThan(100);
+    expect(await position()).toBe(before);
+  });
+
+  it('over HTTP: lets each caller the table allows through (the answer is then the route’s own, never 401 or 403)', async () => {
+    const wrong: string[] = [];
+    for (const key of httpKeys) {
+      const [method, pattern] = key.split(' ') as [string, string];
+      for (const caller of CALLERS) {
+        if (expected(key, caller) !== 'allowed') continue;
+        const r = await http(service.url, method, pathOf(pattern), method === 'POST' ? (BODIES[key] ?? {}) : undefined, caller.headers);
+        if (r.status === 401 || r.status === 403) wrong.push(`${key} as ${caller.name}: ${r.status} ${r.body?.code}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+    // the hospital's own settlement went through and is readable by it, the office and the auditor — not by h-b
+    const read = async (token: string) =>
+      (await http(service.url, 'GET', '/v1/settlements/h-a/acc-1', undefined, { authorization: `Bearer ${token}` })).status;
+    expect([await read(TOKENS.ha), await read(TOKENS.admin), await read(TOKENS.auditor), await read(TOKENS.hb)]).toEqual([
+      200, 200, 200, 403,
+    ]);
+  });
+
+  it('over gRPC: the same rules, from the authorization metadata; an unknown token is UNAUTHENTICATED, not anonymous', async () => {
+    const requests: Record<string, Obj> = {
+      Settle: discharge({ hospitalId: 'h-a', visitId: 'acc-g', personId: 'p-acc' }),
+      Preview: VISIT,
+      Reverse: { hospitalId: 'h-a', visitId: 'acc-none', reason: 'access test' },
+      Get: { hospitalId: 'h-a', visitId: 'acc-1' },
+    };
+    const before = await position();
+    const wrong: string[] = [];
+    for (const method of ['Preview', 'Reverse', 'Get', 'Settle'] as const) {
+      for (const caller of CALLERS) {
+        const metadata = new grpc.Metadata();
+        if (caller.headers.authorization !== undefined) metadata.set('authorization', caller.headers.authorization);
+        const want = expected(`grpc SettlementService/${method}`, caller);
+        const r = await client.call(method, requests[method]!, metadata);
+        const got = r.ok ? 'allowed' : r.code === 'UNAUTHENTICATED' || r.code === 'FORBIDDEN' ? `${r.code}` : 'allowed';
+        const wantCode = want === 'allowed' ? 'allowed' : want.split(' ')[1];
+        if (got !== wantCode)
+          wrong.push(`${method} as ${caller.name}: ${r.ok ? 'ok' : `${r.code} (${grpc.status[r.status]})`}, expected ${want}`);
+        if (!r.ok && r.code === 'UNAUTHENTICATED') expect(r.status).toBe(grpc.status.UNAUTHENTICATED);
+        if (!r.ok && r.code === 'FORBIDDEN') expect(r.status).toBe(grpc.status.PERMISSION_DENIED);
+      }
+    }
+    expect(wrong).toEqual([]);
+    // only h-a's own Settle recorded something (one settlement of acc-g)
+    const after = await http(service.url, 'GET', '/v1/settlements/h-a/acc-g', undefined, { authorization: `Bearer ${TOKENS.auditor}` });
+    expect([after.status, after.body.history?.length]).toEqual([200, 1]);
+    expect(await position()).toBeGreaterThan(before);
+  });
+});
+
+describe('secure by default', () => {
+  it('without credentials, refuses to listen beyond loopback, and with --insecure starts with a warning', async () => {
+    const refused = spawnSync(process.execPath, [BIN, 'serve', '--data', '/nonexistent-medaid', '--host', '0.0.0.0', '--port', '0'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('refusing to listen on 0.0.0.0 without credentials');
+    const open = await startService({ args: ['--host', '0.0.0.0', '--insecure'] });
+    try {
+      expect(open.stderr()).toContain('INSECURE');
+    } finally {
+      await open.stop();
+      removeDir(open.dataDir);
+    }
+    const trial = await startService({});
+    try {
+      expect(trial.stderr()).toContain('running OPEN for a local trial');
+    } finally {
+      await trial.stop();
+      removeDir(trial.dataDir);
+    }
+  }, 60_000);
+});
