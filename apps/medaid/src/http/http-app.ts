@@ -4,6 +4,7 @@ import { SpanStatusCode, context, type Span } from '@opentelemetry/api';
 import { Observable } from 'rxjs';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyReply } from 'fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { randomUUID } from 'node:crypto';
 import { Lifecycle, MedaidModule } from '../app.module.js';
@@ -36,12 +37,23 @@ export async function createHttpApp(runtime: MedaidRuntime, options: HttpOptions
     genReqId: () => randomUUID(),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // A URL the router cannot take (a path segment over 100 characters, a malformed escape) gets
+    // the service's error shape too, without the URL (it may name a person).
+    frameworkErrors: (error: { code?: string }, _request: unknown, reply: FastifyReply) => {
+      const long = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const problem = long ? 'a path segment is longer than 100 characters' : 'the path is not a valid URL path';
+      void reply
+        .code(400)
+        .header('content-type', 'application/json; charset=utf-8')
+        .send({ code: 'VALIDATION_FAILED', message: `(path): ${problem}`, details: [{ field: '(path)', problem }] });
+    },
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     MedaidModule.forRoot(runtime, { http: true, grpc: options.grpc ?? false }),
     adapter,
     {
       logger: new JsonLogger(),
+      bodyParser: false, // the JSON parser is ours (below): UTF-8 checked first
     },
   );
   app.useGlobalFilters(new ErrorFilter());
@@ -50,6 +62,22 @@ export async function createHttpApp(runtime: MedaidRuntime, options: HttpOptions
 
   const fastify = app.getHttpAdapter().getInstance();
   const lifecycle = app.get(Lifecycle);
+  // JSON bodies must be valid UTF-8 (RFC 8259): a body that is not is refused, rather than stored
+  // with replacement characters the client never sent. Then Fastify's own parser, which refuses
+  // __proto__ and constructor keys.
+  const json = fastify.getDefaultJsonParser('error', 'error');
+  const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer);
+    } catch {
+      done(Object.assign(new Error('the body is not valid UTF-8'), { statusCode: 400 }), undefined);
+      return;
+    }
+    json(request, text, done);
+  });
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

@@ -56,12 +56,8 @@ function fromDto(dto: { name: string }, omit: string[] = [], extra: { properties
   const base = dtoSchemas()[dto.name];
   if (base === undefined) throw new Error(`no schema generated for ${dto.name}`);
   const required = ((base['required'] as string[] | undefined) ?? []).filter((k) => !omit.includes(k));
-  // IsOptional lets a field be absent or null (class-validator skips both), so the schema says so too.
-  const properties = Object.fromEntries(
-    Object.entries(base['properties'] as Schema)
-      .filter(([k]) => !omit.includes(k))
-      .map(([k, v]) => [k, required.includes(k) ? v : { anyOf: [v, { type: 'null' }] }]),
-  );
+  // An optional field may be absent, never null (validateInput refuses null: it is not "absent").
+  const properties = Object.fromEntries(Object.entries(base['properties'] as Schema).filter(([k]) => !omit.includes(k)));
   return {
     type: 'object',
     properties: { ...extra.properties, ...properties },

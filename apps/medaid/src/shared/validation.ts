@@ -11,16 +11,43 @@ export function validateInput<T extends object>(dtoClass: new () => T, input: un
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     return invalid([{ field: '(body)', problem: 'must be a JSON object' }]);
   }
+  // Every key must be a field the DTO declares (its own, never one reached through the prototype,
+  // such as `hasOwnProperty`), and no field may be null: null is not "absent" (spec §2: a value
+  // that is not of its type is VALIDATION_FAILED). These are refused at once, with any problem
+  // class-validator finds in the rest.
+  const fields = declaredFields(dtoClass);
+  const refused: ErrorDetail[] = [];
+  for (const [key, value] of Object.entries(input)) {
+    if (!fields.has(key)) refused.push({ field: key.slice(0, 64), problem: 'is not a field of this command' });
+    else if (value === null) refused.push({ field: key, problem: 'must not be null: leave the field out instead' });
+  }
   // No DTO nests another class, so the body's own fields are copied onto an instance as they are:
-  // no conversion of any kind (a string "100" stays a string and fails IsFen). Keys that would
-  // reach the prototype are refused before anything is copied.
-  const hostile = Object.keys(input).find((k) => k === '__proto__' || k === 'constructor' || k === 'prototype');
-  if (hostile !== undefined) return invalid([{ field: hostile, problem: 'is not a field of this command' }]);
-  const instance = Object.assign(new dtoClass(), input);
-  if (fastCheckOf(dtoClass)?.(instance) === true) return { ok: true, value: instance };
+  // no conversion of any kind (a string "100" stays a string and fails IsFen).
+  const instance = Object.assign(new dtoClass(), refused.length === 0 ? input : allowedPart(input, fields));
+  if (refused.length === 0 && fastCheckOf(dtoClass)?.(instance) === true) return { ok: true, value: instance };
   const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
-  if (errors.length > 0) return invalid(flatten(errors));
+  const named = new Set(refused.map((d) => d.field));
+  const details = [...refused, ...flatten(errors).filter((d) => !named.has(d.field))];
+  if (details.length > 0) return invalid(details);
   return { ok: true, value: instance };
+}
+
+const declared = new WeakMap<object, ReadonlySet<string>>();
+
+/** The fields a DTO class declares (properties with a class-validator decorator). */
+function declaredFields(dtoClass: new () => object): ReadonlySet<string> {
+  let fields = declared.get(dtoClass);
+  if (fields === undefined) {
+    const metadatas = getMetadataStorage().getTargetValidationMetadatas(dtoClass, '', false, false, undefined);
+    fields = new Set(metadatas.map((m) => m.propertyName));
+    declared.set(dtoClass, fields);
+  }
+  return fields;
+}
+
+/** The declared, non-null fields of an input (what is validated next to the refused ones). */
+function allowedPart(input: object, fields: ReadonlySet<string>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(input).filter(([key, value]) => fields.has(key) && value !== null));
 }
 
 // ---- the fast path: class-validator's own constraints, without its machinery -------------------
@@ -158,14 +185,19 @@ export const IsExternalPayments = (o?: ValidationOptions) =>
     o,
   );
 
+/** Control characters (but tab and line breaks) and lone surrogates: text no one types, that some stores (PostgreSQL) refuse. */
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const isPlainText = (v: string) => !CONTROL.test(v) && !LONE_SURROGATE.test(v);
+
 export const IsText = (maxLength: number, o?: ValidationOptions) =>
   ValidateBy(
     {
       name: 'isText',
       constraints: [maxLength], // for the published schemas (shared/schemas.ts)
       validator: {
-        validate: (v: unknown) => typeof v === 'string' && v.length >= 1 && v.length <= maxLength,
-        defaultMessage: () => `must be a text of 1 to ${maxLength} characters`,
+        validate: (v: unknown) => typeof v === 'string' && v.length >= 1 && v.length <= maxLength && isPlainText(v),
+        defaultMessage: () => `must be a text of 1 to ${maxLength} characters, without control characters`,
       },
     },
     o,
