@@ -199,3 +199,30 @@ describe('secure by default', () => {
     }
   }, 60_000);
 });
+
+describe('abuse limits', () => {
+  it('limits each caller per minute with 429 RATE_LIMITED and Retry-After (probes not counted), and sends security headers on every answer', async () => {
+    const limited = await startService({ env: { MEDAID_RATE_LIMIT_PER_MINUTE: '5' } });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await http(limited.url, 'GET', '/v1/policies')).status);
+      for (let i = 0; i < 5; i++) statuses.push((await http(limited.url, 'GET', '/health')).status);
+      const over = await http(limited.url, 'GET', '/v1/policies');
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 200]);
+      expect([over.status, over.body.code, Array.isArray(over.body.details), Number(over.headers.get('retry-after')) > 0]).toEqual([
+        429,
+        'RATE_LIMITED',
+        true,
+        true,
+      ]);
+      for (const answer of [over, await http(limited.url, 'GET', '/health'), await http(limited.url, 'GET', '/v1/nothing')]) {
+        expect(answer.headers.get('x-content-type-options')).toBe('nosniff');
+        expect(answer.headers.get('content-security-policy')).toContain("object-src 'none'");
+        expect(answer.headers.get('strict-transport-security')).toContain('max-age=');
+      }
+    } finally {
+      await limited.stop();
+      removeDir(limited.dataDir);
+    }
+  }, 60_000);
+});

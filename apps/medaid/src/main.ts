@@ -91,10 +91,14 @@ async function serve(args: string[]): Promise<void> {
   } else if (tokens === null) {
     log.warn({}, 'running OPEN for a local trial: no credentials configured (--auth), so only this machine may connect (127.0.0.1)');
   }
+  const rateLimit = process.env.MEDAID_RATE_LIMIT_PER_MINUTE;
+  const rateLimitPerMinute = rateLimit === undefined || rateLimit === '' ? undefined : Number(rateLimit);
+  if (rateLimitPerMinute !== undefined && !(Number.isInteger(rateLimitPerMinute) && rateLimitPerMinute >= 1 && rateLimitPerMinute <= 1e9))
+    throw new Error('MEDAID_RATE_LIMIT_PER_MINUTE must be an integer from 1 to 1,000,000,000');
   // Traces are exported only when an OTLP endpoint is configured (shared/tracing.ts).
   const stopTracing = await startTracingFromEnv(process.env);
   const runtime = await openRuntime(resolve(values.data), { storeUrl: storeUrlFrom(values.store, process.env), shared: values.shared });
-  const app = await createHttpApp(runtime, { logRequests: !values.quiet, grpc: grpcPort !== null });
+  const app = await createHttpApp(runtime, { logRequests: !values.quiet, grpc: grpcPort !== null, rateLimitPerMinute });
   installAuthentication(app, tokens);
   const grpc =
     grpcPort === null

@@ -4,7 +4,10 @@ import { SpanStatusCode, context, type Span } from '@opentelemetry/api';
 import { Observable } from 'rxjs';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import { createHash } from 'node:crypto';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { randomUUID } from 'node:crypto';
 import { Lifecycle, MedaidModule } from '../app.module.js';
@@ -26,6 +29,8 @@ const BODY_LIMIT_BYTES = 1024 * 1024;
 
 export interface HttpOptions {
   logRequests: boolean;
+  /** Requests one caller (a token, or an address without one) may make per minute before 429 (default 600,000: floods only). */
+  rateLimitPerMinute?: number;
   /** Registers the gRPC controller too; main.ts connects and starts the gRPC server (grpc/grpc-server.ts). */
   grpc?: boolean;
 }
@@ -62,6 +67,27 @@ export async function createHttpApp(runtime: MedaidRuntime, options: HttpOptions
 
   const fastify = app.getHttpAdapter().getInstance();
   const lifecycle = app.get(Lifecycle);
+  // Security headers on every answer (HSTS, nosniff, frame-ancestors, a strict CSP …).
+  await app.register(helmet as never, { global: true });
+  // A per-caller limit: a token's digest (never the token) or, without one, the address. The
+  // orchestrator's probes and the metrics scrape are not counted.
+  await app.register(rateLimit as never, {
+    global: true,
+    max: options.rateLimitPerMinute ?? 600_000,
+    timeWindow: 60_000,
+    allowList: (request: FastifyRequest) => /^\/(health|ready|metrics)(\?|$)/.test(request.url),
+    keyGenerator: (request: FastifyRequest) => {
+      const authorization = request.headers.authorization;
+      return typeof authorization === 'string'
+        ? `token:${createHash('sha256').update(authorization).digest('hex').slice(0, 32)}`
+        : `address:${request.ip}`;
+    },
+    errorResponseBuilder: (_request: FastifyRequest, context: { after: string; max: number }) =>
+      Object.assign(new Error(`more than ${context.max} requests a minute from this caller: retry after ${context.after}`), {
+        statusCode: 429,
+        code: 'RATE_LIMITED',
+      }),
+  });
   // JSON bodies must be valid UTF-8 (RFC 8259): a body that is not is refused, rather than stored
   // with replacement characters the client never sent. Then Fastify's own parser, which refuses
   // __proto__ and constructor keys.
