@@ -84,7 +84,8 @@ export function toResponse(error: unknown): { status: number; body: { code: stri
   const e = error as { statusCode?: number; code?: string; message?: string };
   // Fastify's own errors (malformed JSON, wrong content type, body too large) are client errors.
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    if (e.statusCode === 429) return { status: 429, body: { code: 'RATE_LIMITED', message: e.message ?? 'too many requests', details: [] } };
+    if (e.statusCode === 429)
+      return { status: 429, body: { code: 'RATE_LIMITED', message: e.message ?? 'too many requests', details: [] } };
     const code = e.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : e.statusCode === 404 ? 'NOT_FOUND' : 'VALIDATION_FAILED';
     return {
       status: e.statusCode,
