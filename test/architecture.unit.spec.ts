@@ -63,12 +63,14 @@ describe('the dependency rule', () => {
     }
   });
 
-  it('lets only the SQLite adapter and the ledger journal import better-sqlite3, and only the runtime pick the adapter', () => {
+  it('lets only the SQLite adapter, the ledger journal and the access log import better-sqlite3, and only the runtime pick the adapter', () => {
     const all = [...sources('libs'), ...sources('apps')];
     const importers = (name: string) => all.filter((f) => imports(f).includes(name)).map((f) => relative('.', f));
     // Two stores on SQLite, one file each: the event store's adapter (its connections), and the
-    // ledger's journal with the query and year-report projections written in its transactions (ledger.sqlite).
+    // ledger's journal with the query and year-report projections written in its transactions (ledger.sqlite);
+    // and the access log (access-log.sqlite), each instance's record of reads, not of the log.
     expect(importers('better-sqlite3').sort()).toEqual([
+      'apps/medaid/src/access-log/access-log.ts',
       'libs/event-store-sqlite/src/sqlite-connections.ts',
       'libs/ledger/src/projections.ts',
       'libs/ledger/src/report-tables.ts',

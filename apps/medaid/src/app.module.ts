@@ -1,5 +1,7 @@
 // The service's wiring: CQRS command bus, handlers, and (for `serve`) the HTTP and gRPC controllers.
 // `simulate` uses the same module without controllers, so both run the same handlers.
+import { AccessLog } from './access-log/access-log.js';
+import { AccessLogController } from './access-log/access-log.controller.js';
 import {
   BeforeApplicationShutdown,
   Controller,
@@ -160,6 +162,7 @@ export class MedaidModule {
               AdjustmentsController,
               ReportsController,
               LedgerController,
+              AccessLogController,
               SchemasController,
               HealthController,
             ]
@@ -173,6 +176,7 @@ export class MedaidModule {
         { provide: STORE, useValue: runtime.store },
         ...QUERY_HANDLERS,
         { provide: Ledger, useValue: runtime.ledger },
+        { provide: AccessLog, useValue: runtime.accessLog },
         Lifecycle,
         PublishPolicyHandler,
         RecordPersonFactHandler,

@@ -1,4 +1,5 @@
 // The `medaid` command line: `serve` runs the service, `simulate` runs a command file (spec §9).
+import { installReadRecording } from './access-log/record-reads.js';
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -100,6 +101,7 @@ async function serve(args: string[]): Promise<void> {
   const runtime = await openRuntime(resolve(values.data), { storeUrl: storeUrlFrom(values.store, process.env), shared: values.shared });
   const app = await createHttpApp(runtime, { logRequests: !values.quiet, grpc: grpcPort !== null, rateLimitPerMinute });
   installAuthentication(app, tokens);
+  installReadRecording(app, runtime.accessLog);
   const grpc =
     grpcPort === null
       ? null

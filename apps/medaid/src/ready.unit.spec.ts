@@ -14,6 +14,7 @@ function controller(journalAt: { position: number }) {
     storeKind: 'sqlite',
     rebuilt: { events: 0, fromPosition: 0, ms: 1 },
     stateFollower: null,
+    accessLog: null as never,
     ledger: { status: () => ({ state: 'following', position: journalAt.position, entriesWritten: 0 }) },
   } as unknown as MedaidRuntime;
   const lifecycle = new Lifecycle(runtime);

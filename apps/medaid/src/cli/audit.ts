@@ -2,6 +2,7 @@
 // the event-store port (the embedded store in DIR, or EventStoreDB) and the journal in
 // DIR/ledger.sqlite read-only; none appends an event or writes the live journal, and none takes
 // the service's lock, so they run while the service runs as well as when it is stopped.
+import { ACCESS_LOG_FILE, AccessLog } from '../access-log/access-log.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -38,7 +39,9 @@ const VERIFY_USAGE = `medaid audit verify [--data DIR] [--store esdb://…|postg
   (b) checks the journal's hash chain; (c) checks that each entry balances;
   (d) checks that every payout (each paying layer of a settlement, each reversal, each applied
       adjustment, each subsidy, each allocation) is in the journal exactly once with the right
-      accounts and amounts, and that nothing else is.
+      accounts and amounts, and that nothing else is;
+  (e) checks the hash chain of the access log (DIR/access-log.sqlite, the record of every read of
+      personal data): an altered, removed or inserted entry is named by its seq.
   Prints a summary and every problem (the first 100, and how many more). Exit 0 when clean, 1 when
   problems were found. While the service runs, the journal is checked up to its checkpoint;
   when it is stopped, the journal must also cover the whole log.
@@ -139,6 +142,18 @@ async function runVerify(args: string[], io: AuditIo): Promise<number> {
     out.write(`  (c) entries balance, problems: ${n('balance')}\n`);
     out.write(`  (d) payouts: ${fmt(r.journal.expected)} entries expected from the events, problems: ${n('payouts')}\n`);
     out.write(`  account index and balances table, problems: ${n('index') + n('balances')}\n`);
+    // (e) the record of reads of personal data: its own hash chain (absent before the first read)
+    const accessPath = join(dataDir, ACCESS_LOG_FILE);
+    if (existsSync(accessPath)) {
+      const accessLog = AccessLog.open(accessPath, { readonly: true });
+      try {
+        const access = accessLog.verify();
+        for (const p of access.problems) r.problems.add('access', p);
+        out.write(`  (e) access log: ${accessPath}: ${fmt(access.entries)} reads recorded, hash chain problems: ${n('access')}\n`);
+      } finally {
+        accessLog.close();
+      }
+    } else out.write(`  (e) access log: none yet (no read of personal data recorded)\n`);
     return result(out, r.problems, 'problem');
   } finally {
     journal?.close();

@@ -19,6 +19,7 @@ import { GetVisit } from '../queries/query.handlers.js';
 import { withApiKey } from '../shared/command-answers.js';
 import { GrpcErrorFilter, GrpcRejected, notFound, unwrap } from './grpc-errors.js';
 import { MalformedRequest } from './wire.js';
+import { AccessLog } from '../access-log/access-log.js';
 
 export const SERVICE = 'SettlementService';
 
@@ -42,6 +43,7 @@ export class SettlementsGrpcController {
   constructor(
     private readonly bus: CommandBus,
     private readonly queries: QueryBus,
+    private readonly accessLog: AccessLog,
   ) {}
 
   @GrpcMethod(SERVICE, 'Settle')
@@ -67,11 +69,22 @@ export class SettlementsGrpcController {
   }
 
   @GrpcMethod(SERVICE, 'Get')
-  async get(request: unknown, metadata: CallMetadata) {
-    metaOf(metadata, 'Get', request);
+  async get(request: unknown, metadata: CallMetadata, call?: { getPeer(): string }) {
+    const { actor, correlationId } = metaOf(metadata, 'Get', request);
     const { hospitalId, visitId } = unwrap(validateInput(VisitRefDto, unwrap(received(request))));
     const view = await this.queries.execute(new GetVisit(hospitalId, visitId));
     if (view === null) throw notFound(`settlement of visit ${hospitalId}/${visitId}`);
+    const personId = (view.current ?? view.history[0])?.personId;
+    this.accessLog.record({
+      atMs: Date.now(),
+      actorKind: actor.kind,
+      actorId: actor.id,
+      action: `grpc ${SERVICE}/Get`,
+      personId: typeof personId === 'string' ? personId : null,
+      subject: `settlement ${hospitalId}/${visitId}`,
+      from: call?.getPeer() ?? 'grpc',
+      requestId: correlationId,
+    });
     return { current: visitSettlement(view.current), history: view.history.map(visitSettlement) };
   }
 }

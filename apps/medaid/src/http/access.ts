@@ -23,10 +23,13 @@ export interface AccessRule {
   hospital?: 'param' | 'body';
   /** Open mode (no credentials configured): a caller without a token may use it. */
   trial?: boolean;
+  /** Its answer holds personal data: each answered call is recorded in the access log (what it names). */
+  personal?: 'person' | 'settlement' | 'list';
 }
 
 const PUBLIC: AccessRule = { public: true, roles: [] };
 const OFFICE_READ: AccessRule = { roles: ['admin', 'auditor'], trial: true };
+const OFFICE_LIST: AccessRule = { roles: ['admin', 'auditor'], trial: true, personal: 'list' };
 const ADMIN_WRITE: AccessRule = { roles: ['admin'], trial: true };
 /** Needs a named administrator even on a trial (the money routes, maker–checker): never anonymous. */
 const ADMIN_NAMED: AccessRule = { roles: ['admin'] };
@@ -46,11 +49,16 @@ export const ACCESS_RULES: Readonly<Record<string, AccessRule>> = {
   'POST /v1/settlements': { roles: ['hospital'], hospital: 'body', trial: true },
   'POST /v1/settlements/preview': { roles: ['hospital'], hospital: 'body', trial: true },
   'POST /v1/settlements/:hospitalId/:visitId/reversal': { roles: ['hospital', 'admin'], hospital: 'param', trial: true },
-  'GET /v1/settlements/:hospitalId/:visitId': { roles: ['hospital', 'admin', 'auditor'], hospital: 'param', trial: true },
+  'GET /v1/settlements/:hospitalId/:visitId': {
+    roles: ['hospital', 'admin', 'auditor'],
+    hospital: 'param',
+    trial: true,
+    personal: 'settlement',
+  },
   // the office: lists across hospitals and persons
-  'GET /v1/settlements': { roles: ['admin', 'auditor'] },
-  'GET /v1/persons': { roles: ['admin', 'auditor'] },
-  'GET /v1/persons/:personId': OFFICE_READ,
+  'GET /v1/settlements': { roles: ['admin', 'auditor'], personal: 'list' },
+  'GET /v1/persons': { roles: ['admin', 'auditor'], personal: 'list' },
+  'GET /v1/persons/:personId': { ...OFFICE_READ, personal: 'person' },
   'POST /v1/persons/:personId/categories': ADMIN_WRITE,
   'POST /v1/persons/:personId/category-revocations': ADMIN_WRITE,
   'POST /v1/persons/:personId/approvals': ADMIN_WRITE,
@@ -64,15 +72,17 @@ export const ACCESS_RULES: Readonly<Record<string, AccessRule>> = {
   'POST /v1/adjustments': ADMIN_NAMED,
   'POST /v1/adjustments/:adjustmentId/approval': ADMIN_NAMED,
   'POST /v1/adjustments/:adjustmentId/rejection': ADMIN_NAMED,
-  'GET /v1/adjustments/:adjustmentId': { roles: ['admin', 'auditor'] },
-  'GET /v1/ledger': OFFICE_READ,
+  'GET /v1/adjustments/:adjustmentId': { roles: ['admin', 'auditor'], personal: 'list' },
+  // who read whose data: the auditors' (reading it is recorded too)
+  'GET /v1/access-log': { roles: ['auditor'], personal: 'list' },
+  'GET /v1/ledger': OFFICE_LIST,
   'GET /v1/ledger/balances': OFFICE_READ,
   'GET /v1/reports/:year': OFFICE_READ,
   // gRPC (proto/medaid/settlement/v1/settlement.proto): the twins of the settlement routes
   'grpc SettlementService/Settle': { roles: ['hospital'], hospital: 'body', trial: true },
   'grpc SettlementService/Preview': { roles: ['hospital'], hospital: 'body', trial: true },
   'grpc SettlementService/Reverse': { roles: ['hospital', 'admin'], hospital: 'body', trial: true },
-  'grpc SettlementService/Get': { roles: ['hospital', 'admin', 'auditor'], hospital: 'body', trial: true },
+  'grpc SettlementService/Get': { roles: ['hospital', 'admin', 'auditor'], hospital: 'body', trial: true, personal: 'settlement' },
 };
 
 /** The rule of a route; Swagger's own pages (/docs/…, /docs-json, /docs-yaml) share one. */

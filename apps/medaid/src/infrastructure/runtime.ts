@@ -8,6 +8,7 @@ import { FUND_SCOPE_TAG_RULES, MEDAID_TAG_RULES, SettlementReversedData } from '
 import { CheckpointedFollower, EventStore, doublingDelayMs } from '#event-store';
 import { SqliteEventStore } from '#event-store-sqlite';
 import { Ledger } from '../ledger/ledger.js';
+import { ACCESS_LOG_FILE, AccessLog } from '../access-log/access-log.js';
 import { logLine } from '../shared/log.js';
 import { DEFAULT_PERSON_CACHE, DecisionState } from '../shared/decision-state.js';
 import { EventWriter } from '../shared/writer.js';
@@ -22,6 +23,8 @@ export interface MedaidRuntime {
   writer: EventWriter;
   /** The journal (DIR/ledger.sqlite) and its writer, following the log. */
   ledger: Ledger;
+  /** The hash-chained record of every read of personal data (DIR/access-log.sqlite). */
+  accessLog: AccessLog;
   dataDir: string;
   /** Which store: "sqlite" (embedded, in dataDir), "esdb" (EventStoreDB/KurrentDB) or "postgres". */
   storeKind: StoreKind;
@@ -126,6 +129,7 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
     await stateFollower?.start();
     const writer = new EventWriter(store, state, stateFollower === null ? undefined : (position) => reachOrWarn(stateFollower, position));
     const ledger = await Ledger.start(store, dataDir, eventsPath);
+    const accessLog = AccessLog.open(join(dataDir, ACCESS_LOG_FILE));
     const eventsAtStart = state.eventCount;
     let closed = false;
     return {
@@ -133,6 +137,7 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
       state,
       writer,
       ledger,
+      accessLog,
       dataDir,
       storeKind: storeKindOf(options.storeUrl),
       rebuilt: { events: tailEvents, fromPosition: snapshotPosition, ms: Math.round(performance.now() - started) },
@@ -147,6 +152,7 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
         await writing;
         snapshot();
         await ledger.close(state.eventCount > eventsAtStart ? state : null); // funds saved for audit replay only if commands moved them
+        accessLog.close();
         releaseLock();
       },
     };
