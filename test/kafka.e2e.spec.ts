@@ -6,7 +6,19 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, Service, discharge, freePort, http, removeDir, startService, tempDir } from './support/service.js';
+import {
+  ROOT,
+  Service,
+  TEST_CALLERS,
+  discharge,
+  freePort,
+  http,
+  removeDir,
+  startService,
+  tempDir,
+  writeAuthFile,
+} from './support/service.js';
+import { createHmac } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { connect } from './support/grpc-client.js';
 import { schemaValidator } from './support/schemas.js';
@@ -502,6 +514,49 @@ describe('Kafka ingress and relay', () => {
       await teardown(r);
     }
   });
+});
+
+describe('Kafka with credentials', () => {
+  it('settles a discharge only when its signature proves its hospital sent it; unsigned, forged or malformed ones get UNAUTHENTICATED and a dead letter, and nothing is recorded', async () => {
+    let r: Rig | undefined;
+    const auth = writeAuthFile([]);
+    try {
+      r = await rig(['--auth', auth.file]);
+      const keyOf_ = (hospitalId: string) => createHmac('sha256', TEST_CALLERS.hospitals[hospitalId]!).update('medaid-kafka-v1').digest();
+      const sign = (hospitalId: string, value: string) => `sha256=${createHmac('sha256', keyOf_(hospitalId)).update(value).digest('hex')}`;
+      const cases = [
+        { visitId: 'sig-ok', signer: 'h-county', header: (v: string) => sign('h-county', v) },
+        { visitId: 'sig-none', signer: null, header: () => undefined },
+        { visitId: 'sig-other', signer: 'h-a', header: (v: string) => sign('h-a', v) },
+        { visitId: 'sig-bad', signer: null, header: () => 'sha256=xyz' },
+      ];
+      await r.probe.produce(
+        cases.map((c) => {
+          const d = settle(discharge({ visitId: c.visitId, personId: 'p-sig' }));
+          const value = JSON.stringify(d);
+          const header = c.header(value);
+          return { key: keyOf(d), value, ...(header === undefined ? {} : { headers: { 'medaid-signature': header } }) };
+        }),
+      );
+      await r.probe.waitFor('four outcomes', () => r!.probe.outcomes().length >= 4);
+      const byVisit = new Map(r.probe.outcomes().map((o) => [o.json.visitId ?? o.json.result?.visitId, o.json]));
+      expect(cases.map((c) => [c.visitId, byVisit.get(c.visitId)?.ok, byVisit.get(c.visitId)?.error?.code ?? null])).toEqual([
+        ['sig-ok', true, null],
+        ['sig-none', false, 'UNAUTHENTICATED'],
+        ['sig-other', false, 'UNAUTHENTICATED'],
+        ['sig-bad', false, 'UNAUTHENTICATED'],
+      ]);
+      await r.probe.waitFor('three dead letters', () => r!.probe.on(r!.probe.topics.dlq).length >= 3);
+      const reasons = r.probe.on(r.probe.topics.dlq).map((m) => JSON.parse(m.headers.error!).code);
+      expect(reasons).toEqual(['UNAUTHENTICATED', 'UNAUTHENTICATED', 'UNAUTHENTICATED']);
+      // only the signed discharge was recorded, as the hospital's own act
+      for (const c of cases)
+        expect((await http(r.service.url, 'GET', `/v1/settlements/h-county/${c.visitId}`)).status).toBe(c.visitId === 'sig-ok' ? 200 : 404);
+    } finally {
+      await teardown(r);
+      removeDir(auth.dir);
+    }
+  }, 120_000);
 });
 
 describe('Kafka under faults', () => {

@@ -24,11 +24,22 @@ const MAX_TOKENS = 10_000;
 /** A refused auth file: the message names the entry and the problem, never a token. */
 export class AuthFileError extends Error {}
 
+/** What a hospital's Kafka signing key is derived from its token with (README, "Security"). */
+export const KAFKA_KEY_LABEL = 'medaid-kafka-v1';
+
 export class TokenTable {
+  /** Each hospital's Kafka signing key, HMAC-SHA256(token, KAFKA_KEY_LABEL): the token itself is not kept. */
+  private readonly kafkaKeys = new Map<string, Buffer>();
+
   private constructor(
     private readonly key: Buffer,
     private readonly byDigest: Map<string, { digest: Buffer; actor: Actor }>,
   ) {}
+
+  /** The key a hospital signs its Kafka discharges with; undefined for an id without a hospital token. */
+  kafkaKeyOf(hospitalId: string): Buffer | undefined {
+    return this.kafkaKeys.get(hospitalId);
+  }
 
   /** How many tokens are accepted. */
   get size(): number {
@@ -63,6 +74,7 @@ export class TokenTable {
     if (doc.tokens.length > MAX_TOKENS) throw problem('tokens', `has more than ${MAX_TOKENS} entries`);
     const key = randomBytes(32);
     const byDigest = new Map<string, { digest: Buffer; actor: Actor }>();
+    const kafkaKeys: Array<[string, Buffer]> = [];
     doc.tokens.forEach((entry: unknown, i: number) => {
       const where = `tokens[${i}]`;
       if (!isObject(entry)) throw problem(where, 'must be an object {token, kind, id}');
@@ -79,8 +91,11 @@ export class TokenTable {
       const hex = digest.toString('hex');
       if (byDigest.has(hex)) throw problem(`${where}.token`, "is the same as an earlier entry's; every token must be unique");
       byDigest.set(hex, { digest, actor: { kind: kind as TokenKind, id } });
+      if (kind === 'hospital') kafkaKeys.push([id, createHmac('sha256', token).update(KAFKA_KEY_LABEL).digest()]);
     });
-    return new TokenTable(key, byDigest);
+    const table = new TokenTable(key, byDigest);
+    for (const [id, k] of kafkaKeys) table.kafkaKeys.set(id, k); // (a hospital with two tokens: the last one's key)
+    return table;
   }
 
   /** The actor a token belongs to, or null when it is not one of the table's. */

@@ -15,6 +15,7 @@
 // dead-lettered; any other thrown error is retried twice, then dead-lettered as INTERNAL so one bad
 // message cannot block its partition.
 import { CommandBus } from '@nestjs/cqrs';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Result, SettledData, settlementResult } from '#domain';
 import type { SettlementResult } from '#domain';
 import type { HandlerContext, IncomingMessage, KafkaPublisher, OutgoingMessage, TopicMessages } from '#kafka';
@@ -29,8 +30,16 @@ import type { Actor } from '../shared/writer.js';
 import { IngressCommand, PoisonError, decodeKeyedMessage, visitKey } from './discharge-message.js';
 import type { KafkaTopics } from './kafka-settings.js';
 
-/** Who is recorded as the actor of commands that came from Kafka (no credentials on that path yet). */
+/** Who is recorded as the actor of commands that came from Kafka on a local trial (no credentials configured). */
 export const KAFKA_ACTOR: Actor = { kind: 'anonymous', id: 'kafka' };
+/** With credentials: the header that proves which hospital sent a message (README, "Security"). */
+export const SIGNATURE_HEADER = 'medaid-signature';
+
+/**
+ * With credentials configured: the signing key of a hospital (http/auth.ts), by which a message
+ * proves that its hospital sent it. Null on a local trial: messages are taken unsigned.
+ */
+export type HospitalKeys = { kafkaKeyOf(hospitalId: string): Buffer | undefined } | null;
 /** The header a producer may set to its own id of the request: echoed on the outcome, and its idempotency key. */
 export const REQUEST_ID_HEADER = 'request-id';
 
@@ -67,6 +76,7 @@ export class DischargeIngress {
     private readonly writer: EventWriter,
     private readonly publisher: Pick<KafkaPublisher, 'send'>,
     private readonly topics: KafkaTopics,
+    private readonly keys: HospitalKeys = null,
   ) {}
 
   /** The consumer runner's handler: resolves once the outcome (or dead letter) was acknowledged by Kafka. */
@@ -96,8 +106,10 @@ export class DischargeIngress {
     }
     const { command } = decoded;
     const correlation = { commandType: command.type, hospitalId: command.hospitalId, visitId: command.visitId, requestId };
+    const unproven = this.keys === null ? null : unsigned(this.keys, command.hospitalId, message);
+    if (unproven !== null) return { kind: 'refused', error: unproven, correlation };
     const meta: CommandMeta = {
-      actor: KAFKA_ACTOR,
+      actor: this.keys === null ? KAFKA_ACTOR : { kind: 'hospital', id: command.hospitalId },
       correlationId: correlationIdOf(message),
       idempotencyKey: requestId === null ? correlationIdOf(message) : `kafka-request:${command.hospitalId}:${requestId}`,
       idempotencyScope: requestId === null ? 'message' : 'client',
@@ -239,4 +251,30 @@ function boundedJson(error: PoisonError): string {
     if (Buffer.byteLength(JSON.stringify(details)) > MAX_ERROR_HEADER_BYTES / 2) break;
   }
   return JSON.stringify({ code: error.code, message: error.message.slice(0, 1_000), details, truncated: true });
+}
+
+/**
+ * Why a message does not prove that the hospital it names sent it, or null when it does: its
+ * `medaid-signature` header must be `sha256=<hex HMAC-SHA256 of the value's bytes>` under that
+ * hospital's key. Compared in constant time; nothing is recorded for a message refused here.
+ */
+function unsigned(keys: NonNullable<HospitalKeys>, hospitalId: string, message: IncomingMessage): PoisonError | null {
+  const field = `(header ${SIGNATURE_HEADER})`;
+  const refuse = (problem: string): PoisonError => ({
+    code: 'UNAUTHENTICATED',
+    message: `${field}: ${problem}`,
+    details: [{ field, problem }],
+  });
+  const header = message.headers[SIGNATURE_HEADER]?.toString('latin1');
+  if (header === undefined) return refuse(`is missing: a message must be signed by its hospital (sha256=<hex HMAC-SHA256 of the value>)`);
+  const key = keys.kafkaKeyOf(hospitalId);
+  const given = /^sha256=([0-9a-f]{64})$/.exec(header)?.[1];
+  if (given === undefined) return refuse('must be sha256=<64 lowercase hex digits>');
+  const expected = createHmac('sha256', key ?? Buffer.alloc(32))
+    .update(message.value ?? Buffer.alloc(0))
+    .digest();
+  // An unknown hospital is checked against a throw-away key: the same time, the same answer.
+  if (!timingSafeEqual(expected, Buffer.from(given, 'hex')) || key === undefined)
+    return refuse(`is not the signature of hospital ${hospitalId} over this message`);
+  return null;
 }

@@ -12,6 +12,7 @@ import { CommandBus } from '@nestjs/cqrs';
 import { join } from 'node:path';
 import { KafkaClient, backoffMs, sleep } from '#kafka';
 import { logLine } from '../shared/log.js';
+import { callers } from '../http/actor.js';
 import type { ConsumerRunner, KafkaLease, KafkaPublisher, LeaseTerm } from '#kafka';
 import { Lifecycle } from '../app.module.js';
 import type { MedaidRuntime } from '../infrastructure/runtime.js';
@@ -55,7 +56,8 @@ export class KafkaBridge {
     this.client = new KafkaClient({ brokers: settings.brokers, clientId: 'medaid', log: logLine });
     this.ingressPublisher = this.client.publisher('ingress');
     this.relayPublisher = this.client.publisher('relay');
-    const handler = new DischargeIngress(bus, runtime.writer, this.ingressPublisher, settings.topics);
+    // With credentials configured, a discharge must prove which hospital sent it (its signature).
+    const handler = new DischargeIngress(bus, runtime.writer, this.ingressPublisher, settings.topics, callers.table);
     this.ingress = this.client.consumer({
       groupId: settings.groupId,
       topics: [settings.topics.discharges],
