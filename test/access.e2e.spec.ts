@@ -121,6 +121,9 @@ describe('access control, route by route and caller by caller', () => {
     }
     expect(wrong).toEqual([]);
     expect(refused).toBeGreaterThan(100);
+    // the role is checked before the body is read: a caller without a token learns nothing from a malformed one
+    const malformed = await http(service.url, 'POST', '/v1/settlements', '{"hospitalId": ', anonymous());
+    expect([malformed.status, malformed.body.code]).toEqual([401, 'UNAUTHENTICATED']);
     expect(await position()).toBe(before);
   });
 

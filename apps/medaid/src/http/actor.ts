@@ -10,7 +10,7 @@ import type { FastifyReply } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { Actor, ActorKind, CommandMeta } from '../shared/writer.js';
 import type { TokenTable } from './auth.js';
-import { authorize } from './access.js';
+import { authorize, ruleOf } from './access.js';
 import type { Refusal } from './access.js';
 
 interface RequestLike {
@@ -62,20 +62,26 @@ export function installAuthentication(app: NestFastifyApplication, table: TokenT
       return refuse(reply, request, { status: 401, code: 'UNAUTHENTICATED', message });
     }
     if (actor !== null) (request as unknown as RequestLike).medaidActor = actor;
+    const route = request.routeOptions.url;
     // A path that matches no route: with credentials, only an authenticated caller learns that.
-    if (request.routeOptions.url === undefined && credentials && actor === null)
-      return refuse(reply, request, { status: 401, code: 'UNAUTHENTICATED', message: 'send "Authorization: Bearer <token>"' });
-    return undefined;
+    if (route === undefined)
+      return credentials && actor === null
+        ? refuse(reply, request, { status: 401, code: 'UNAUTHENTICATED', message: 'send "Authorization: Bearer <token>"' })
+        : undefined; // 404, answered by the not-found handler
+    // The role (and a hospital named in the path) before the body is read: a refused caller learns
+    // nothing from how its body would have been taken.
+    const refusal = authorize(`${request.method} ${route}`, resolveActor(request as unknown as RequestLike), credentials, () => {
+      const params = request.params as { hospitalId?: unknown } | null | undefined;
+      return params?.hospitalId;
+    });
+    return refusal === null ? undefined : refuse(reply, request, refusal);
   });
+  // A hospital named in the body (settle, preview): checked once the body is parsed.
   fastify.addHook('preHandler', async (request, reply) => {
     const route = request.routeOptions.url;
-    if (route === undefined) return undefined; // 404, answered by the not-found handler
+    if (route === undefined || ruleOf(`${request.method} ${route}`)?.hospital !== 'body') return undefined;
     const refusal = authorize(`${request.method} ${route}`, resolveActor(request as unknown as RequestLike), credentials, () =>
-      request.params !== null && typeof request.params === 'object' && 'hospitalId' in request.params
-        ? (request.params as { hospitalId?: unknown }).hospitalId
-        : request.body !== null && typeof request.body === 'object'
-          ? (request.body as { hospitalId?: unknown }).hospitalId
-          : undefined,
+      request.body !== null && typeof request.body === 'object' ? (request.body as { hospitalId?: unknown }).hospitalId : undefined,
     );
     return refusal === null ? undefined : refuse(reply, request, refusal);
   });
