@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, Service, discharge, http, removeDir, startService, writeAuthFile } from './support/service.js';
+import { ROOT, Service, TEST_CALLERS, discharge, http, removeDir, startService, writeAuthFile } from './support/service.js';
 
 type Obj = Record<string, any>;
 const auth = writeAuthFile([]);
@@ -31,7 +31,6 @@ const DOCUMENTED = new Set([...readFileSync(join(ROOT, 'README.md'), 'utf8').mat
 
 /** Raw bytes to a route, as the caller the route needs. */
 async function raw(method: string, path: string, body: Buffer | string, contentType = 'application/json') {
-  const { TEST_CALLERS } = await import('./support/service.js');
   const token = path.startsWith('/v1/settlements') ? TEST_CALLERS.hospitals['h-county']! : TEST_CALLERS.admin;
   const r = await fetch(`${service.url}${path}`, {
     method,
