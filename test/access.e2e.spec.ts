@@ -1,17 +1,34 @@
 // Access control end to end, generated from the one table of rules (apps/medaid/src/http/access.ts):
 // every HTTP route and every gRPC method, called as every kind of caller (anonymous, an unknown
 // token, an administrator, an auditor, the visit's hospital, another hospital acting on that
-// visit), answers what the table says; a refused call records nothing. The table is checked
+// visit — each by a token of the file and by an identity provider's JWT — and an expired and a
+// forged JWT), answers what the table says; a refused call records nothing. The table is checked
 // against the routes the service really serves (its OpenAPI document), both ways. And: without
 // credentials the service stays on loopback unless told --insecure.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as grpc from '@grpc/grpc-js';
 import { spawnSync } from 'node:child_process';
-import { ACCESS_RULES, authorize } from '../apps/medaid/src/http/access.js';
-import type { Actor } from '../apps/medaid/src/shared/writer.js';
+import { ACCESS_RULES } from '../apps/medaid/src/http/access.js';
+import { HTTP_KEYS as httpKeys, VISIT, callOf, expected } from './support/access-matrix.js';
+import type { Caller } from './support/access-matrix.js';
 import { connect } from './support/grpc-client.js';
 import type { Client } from './support/grpc-client.js';
-import { BIN, ROOT, Service, anonymous, discharge, freePort, http, removeDir, startService, writeAuthFile } from './support/service.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  BIN,
+  ROOT,
+  Service,
+  anonymous,
+  discharge,
+  freePort,
+  http,
+  removeDir,
+  startService,
+  tempDir,
+  writeAuthFile,
+} from './support/service.js';
+import { AUDIENCE, ISSUER, makeIdentityProvider } from './support/tls.js';
 
 type Obj = Record<string, any>;
 const TOKENS = {
@@ -20,19 +37,8 @@ const TOKENS = {
   ha: 'access-hospital-a-token-0123456789abc',
   hb: 'access-hospital-b-token-0123456789abc',
 };
-const auth = writeAuthFile([
-  { token: TOKENS.admin, kind: 'admin', id: 'office-1' },
-  { token: TOKENS.auditor, kind: 'auditor', id: 'audit-1' },
-  { token: TOKENS.ha, kind: 'hospital', id: 'h-a' },
-  { token: TOKENS.hb, kind: 'hospital', id: 'h-b' },
-]);
+let auth: { dir: string; file: string };
 
-interface Caller {
-  name: string;
-  headers: Record<string, string>;
-  /** What access.ts knows of this caller; 'invalid' for a token the service does not know. */
-  actor: Actor | 'invalid';
-}
 const CALLERS: Caller[] = [
   { name: 'anonymous', headers: anonymous(), actor: { kind: 'anonymous', id: 'anonymous' } },
   { name: 'unknown token', headers: { authorization: 'Bearer not-a-token-of-this-service-at-all' }, actor: 'invalid' },
@@ -42,41 +48,56 @@ const CALLERS: Caller[] = [
   { name: 'hospital h-b (on h-a’s visit)', headers: { authorization: `Bearer ${TOKENS.hb}` }, actor: { kind: 'hospital', id: 'h-b' } },
 ];
 
-/** The visit every call is about: hospital h-a's. */
-const VISIT = discharge({ hospitalId: 'h-a', visitId: 'acc-1', personId: 'p-acc' });
-const PARAMS: Record<string, string> = {
-  hospitalId: 'h-a',
-  visitId: 'acc-1',
-  personId: 'p-acc',
-  policyId: 'demo-county',
-  version: '1',
-  adjustmentId: '00000000-0000-0000-0000-000000000000',
-  year: '2012',
-  file: 'discharge.schema.json',
-};
-/** A body for each write route: valid where it is cheap, since a refused caller must be refused before validation anyway. */
-const BODIES: Record<string, unknown> = {
-  'POST /v1/settlements': VISIT,
-  'POST /v1/settlements/preview': VISIT,
-  'POST /v1/settlements/:hospitalId/:visitId/reversal': { reason: 'access test' },
-  'POST /v1/persons/:personId/categories': { category: 'dibao', validFrom: '2012-01-01' },
-};
-
-const httpKeys = Object.keys(ACCESS_RULES).filter((k) => !k.startsWith('grpc ') && k !== 'GET /docs/*');
-const pathOf = (pattern: string) => pattern.replace(/:([A-Za-z]+)/g, (_, name: string) => PARAMS[name]!);
-
-/** 401/403 and the code the table expects of this caller on this route, or 'allowed'. */
-function expected(key: string, caller: Caller): string {
-  if (caller.actor === 'invalid') return '401 UNAUTHENTICATED'; // an unknown token is refused on every route, public ones included
-  const refusal = authorize(key, caller.actor, true, () => 'h-a');
-  return refusal === null ? 'allowed' : `${refusal.status} ${refusal.code}`;
-}
-
 let service: Service;
 let client: Client;
 let grpcPort: number;
 
 beforeAll(async () => {
+  // The same callers again with JWTs of an identity provider (the service reads its JWKS file),
+  // and tokens it must refuse on every route: expired, and signed by a key not in the JWKS.
+  const dir = tempDir('medaid-auth-');
+  const idp = await makeIdentityProvider();
+  const forger = await makeIdentityProvider();
+  writeFileSync(join(dir, 'jwks.json'), JSON.stringify(idp.jwks));
+  auth = writeAuthFile(
+    [
+      { token: TOKENS.admin, kind: 'admin', id: 'office-1' },
+      { token: TOKENS.auditor, kind: 'auditor', id: 'audit-1' },
+      { token: TOKENS.ha, kind: 'hospital', id: 'h-a' },
+      { token: TOKENS.hb, kind: 'hospital', id: 'h-b' },
+    ],
+    { jwt: { jwks: 'jwks.json', issuer: ISSUER, audience: AUDIENCE, clockToleranceSeconds: 0 } },
+    dir,
+  );
+  const jwt = (token: string) => ({ authorization: `Bearer ${token}` });
+  CALLERS.push(
+    {
+      name: 'admin (JWT)',
+      headers: jwt(await idp.sign({ medaid_role: 'admin', sub: 'office-2' })),
+      actor: { kind: 'admin', id: 'office-2' },
+    },
+    {
+      name: 'auditor (JWT)',
+      headers: jwt(await idp.sign({ medaid_role: 'auditor', sub: 'audit-2' })),
+      actor: { kind: 'auditor', id: 'audit-2' },
+    },
+    {
+      name: 'hospital h-a (JWT, its own visit)',
+      headers: jwt(await idp.sign({ medaid_role: 'hospital', medaid_hospital: 'h-a', sub: 'his-a' })),
+      actor: { kind: 'hospital', id: 'h-a' },
+    },
+    {
+      name: 'hospital h-b (JWT, on h-a’s visit)',
+      headers: jwt(await idp.sign({ medaid_role: 'hospital', medaid_hospital: 'h-b', sub: 'his-b' })),
+      actor: { kind: 'hospital', id: 'h-b' },
+    },
+    {
+      name: 'expired JWT',
+      headers: jwt(await idp.sign({ medaid_role: 'admin', sub: 'office-2' }, { expiresIn: Math.floor(Date.now() / 1000) - 5 })),
+      actor: 'invalid',
+    },
+    { name: 'forged JWT', headers: jwt(await forger.sign({ medaid_role: 'admin', sub: 'office-2' })), actor: 'invalid' },
+  );
   grpcPort = await freePort();
   service = await startService({ args: ['--auth', auth.file, '--grpc-port', String(grpcPort)] });
   client = connect(grpcPort);
@@ -109,12 +130,12 @@ describe('access control, route by route and caller by caller', () => {
     const wrong: string[] = [];
     let refused = 0;
     for (const key of httpKeys) {
-      const [method, pattern] = key.split(' ') as [string, string];
+      const { method, path, body } = callOf(key);
       for (const caller of CALLERS) {
         const want = expected(key, caller);
         if (want === 'allowed') continue;
         refused++;
-        const r = await http(service.url, method, pathOf(pattern), method === 'POST' ? (BODIES[key] ?? {}) : undefined, caller.headers);
+        const r = await http(service.url, method, path, body, caller.headers);
         const got = `${r.status} ${r.body?.code}`;
         if (got !== want || !Array.isArray(r.body?.details)) wrong.push(`${key} as ${caller.name}: ${got}, expected ${want}`);
       }
@@ -130,10 +151,10 @@ describe('access control, route by route and caller by caller', () => {
   it('over HTTP: lets each caller the table allows through (the answer is then the route’s own, never 401 or 403)', async () => {
     const wrong: string[] = [];
     for (const key of httpKeys) {
-      const [method, pattern] = key.split(' ') as [string, string];
+      const { method, path, body } = callOf(key);
       for (const caller of CALLERS) {
         if (expected(key, caller) !== 'allowed') continue;
-        const r = await http(service.url, method, pathOf(pattern), method === 'POST' ? (BODIES[key] ?? {}) : undefined, caller.headers);
+        const r = await http(service.url, method, path, body, caller.headers);
         if (r.status === 401 || r.status === 403) wrong.push(`${key} as ${caller.name}: ${r.status} ${r.body?.code}`);
       }
     }

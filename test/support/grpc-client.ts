@@ -23,11 +23,11 @@ export type Reply =
       rich: Buffer | undefined;
     };
 
-/** A client of SettlementService; `protoFile` lets a test speak with a .proto that differs from the service's. */
-export function connect(port: number, protoFile = PROTO) {
+/** A client of SettlementService; `protoFile` lets a test speak with a .proto that differs from the service's; `credentials`: TLS. */
+export function connect(port: number, protoFile = PROTO, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
   const Service = (grpc.loadPackageDefinition(protoLoader.loadSync(protoFile, LOADER)) as any).medaid.settlement.v1
     .SettlementService as typeof grpc.Client;
-  const client = new Service(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const client = new Service(`127.0.0.1:${port}`, credentials);
   const call = (method: 'Settle' | 'Preview' | 'Reverse' | 'Get', request: Obj, metadata = new grpc.Metadata()) =>
     new Promise<Reply>((resolve) => {
       let headers: grpc.Metadata | undefined;

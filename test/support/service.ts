@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ACCESS_RULES, ruleOf } from '../../apps/medaid/src/http/access.js';
+import { httpsCall } from './tls.js';
 
 export const ROOT = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../..');
 export const BIN = join(ROOT, 'bin/medaid.js');
@@ -48,6 +49,8 @@ export interface StartOptions {
   args?: string[];
   /** More environment variables for the child (e.g. KAFKA_BROKERS). */
   env?: Record<string, string>;
+  /** The service serves HTTPS (its auth file's "tls"): the CA its certificate chains to, and the client certificate readiness is probed with. */
+  tls?: { ca: Buffer; pem?: { key: Buffer; cert: Buffer } };
 }
 
 export async function startService(options: StartOptions = {}): Promise<Service> {
@@ -66,7 +69,11 @@ export async function startService(options: StartOptions = {}): Promise<Service>
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
     child.once('exit', (code, signal) => res({ code, signal })),
   );
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
+  const ready = async () =>
+    options.tls === undefined
+      ? (await fetch(`${url}/ready`)).status
+      : (await httpsCall(url, 'GET', '/ready', { ca: options.tls.ca, pem: options.tls.pem })).status;
   const auth = options.args?.indexOf('--auth') ?? -1;
   const authFile = auth >= 0 ? options.args![auth + 1] : options.env?.MEDAID_AUTH_FILE;
   if (authFile !== undefined && authFiles.has(authFile)) servicesWithCallers.add(url);
@@ -74,8 +81,7 @@ export async function startService(options: StartOptions = {}): Promise<Service>
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`service exited during start-up: ${err}`);
     try {
-      const r = await fetch(`${url}/ready`);
-      if (r.status === 200) break;
+      if ((await ready()) === 200) break;
     } catch {
       // not listening yet
     }
@@ -130,12 +136,18 @@ const TEST_CALLER_TOKENS: AuthToken[] = [
 const authFiles = new Set<string>();
 const servicesWithCallers = new Set<string>();
 
-/** An auth file for `serve --auth` holding these tokens and TEST_CALLERS, in a directory of its own (remove it with removeDir). */
-export function writeAuthFile(tokens: AuthToken[]): { dir: string; file: string } {
-  const dir = tempDir('medaid-auth-');
+/**
+ * An auth file for `serve --auth` holding these tokens and TEST_CALLERS, in a directory of its own
+ * (remove it with removeDir); `sections` adds its "jwt" or "tls" (their files may be written into `dir` first).
+ */
+export function writeAuthFile(
+  tokens: AuthToken[],
+  sections: { jwt?: unknown; tls?: unknown } = {},
+  dir = tempDir('medaid-auth-'),
+): { dir: string; file: string } {
   const file = join(dir, 'auth.json');
   const taken = new Set(tokens.map((t) => t.token));
-  writeFileSync(file, JSON.stringify({ tokens: [...tokens, ...TEST_CALLER_TOKENS.filter((t) => !taken.has(t.token))] }));
+  writeFileSync(file, JSON.stringify({ tokens: [...tokens, ...TEST_CALLER_TOKENS.filter((t) => !taken.has(t.token))], ...sections }));
   authFiles.add(file);
   return { dir, file };
 }

@@ -11,7 +11,7 @@ import { PublishPolicy } from './commands/policies/policy.handlers.js';
 import { connectGrpc } from './grpc/grpc-server.js';
 import { createHttpApp } from './http/http-app.js';
 import { installAuthentication } from './http/actor.js';
-import { TokenTable } from './http/auth.js';
+import { Credentials } from './http/identity.js';
 import { startKafkaFromEnv } from './kafka/kafka-bridge.js';
 import { startTracingFromEnv } from './shared/tracing.js';
 import { openRuntime, storeUrlFrom } from './infrastructure/runtime.js';
@@ -43,9 +43,11 @@ serve     runs the HTTP service on the embedded durable store in DIR (default ./
           store; no writer lock, and the decision state follows the log (see the README).
           With --grpc-port (or $GRPC_PORT) it also serves the gRPC API
           (proto/medaid/settlement/v1/settlement.proto) on --grpc-host (default: --host).
-          --auth FILE (or $MEDAID_AUTH_FILE) names the bearer tokens it accepts:
-          {"tokens": [{"token", "kind": "admin"|"hospital"|"auditor", "id"}]}; then every route but
-          /health, /ready and /metrics needs one. Without --auth it runs open for a local trial and
+          --auth FILE (or $MEDAID_AUTH_FILE) names who may call: bearer tokens
+          {"tokens": [{"token", "kind": "admin"|"hospital"|"auditor", "id"}]}, JWTs of an identity
+          provider ("jwt": {"jwks", "issuer", "audience", …}) and TLS with client certificates
+          ("tls": {"cert", "key", "clientCa", "clients": [...]}) (README, "Security"); then every
+          route but /health, /ready and /metrics needs a caller. Without --auth it runs open for a local trial and
           refuses any address but loopback (--insecure overrides, with a warning at every start).
 simulate  runs commands (one JSON object per line, from FILE or standard input) against a
           fresh throw-away store and prints one JSON result line per command.
@@ -75,11 +77,11 @@ async function serve(args: string[]): Promise<void> {
   const port = portOf('--port', values.port);
   const grpcPort = values['grpc-port'] === undefined ? null : portOf('--grpc-port', values['grpc-port']);
   // Read before the store opens: a bad auth file stops the start before anything else happens.
-  const tokens = values.auth === undefined ? null : TokenTable.load(resolve(values.auth));
+  const credentials = values.auth === undefined ? null : Credentials.load(resolve(values.auth));
   // Secure by default: without credentials the service is a local trial, reachable from this machine only.
   const hosts = [values.host, ...(grpcPort === null ? [] : [values['grpc-host'] ?? values.host])];
   const exposed = hosts.filter((h) => !isLoopback(h));
-  if (tokens === null && exposed.length > 0) {
+  if (credentials === null && exposed.length > 0) {
     if (!values.insecure)
       throw new Error(
         `refusing to listen on ${exposed.join(', ')} without credentials: anyone who reaches it could settle, reverse and read medical data. ` +
@@ -89,7 +91,7 @@ async function serve(args: string[]): Promise<void> {
       { hosts: exposed },
       'INSECURE: listening beyond this machine without credentials (--insecure): every caller may settle, reverse and read',
     );
-  } else if (tokens === null) {
+  } else if (credentials === null) {
     log.warn({}, 'running OPEN for a local trial: no credentials configured (--auth), so only this machine may connect (127.0.0.1)');
   }
   const rateLimit = process.env.MEDAID_RATE_LIMIT_PER_MINUTE;
@@ -99,13 +101,23 @@ async function serve(args: string[]): Promise<void> {
   // Traces are exported only when an OTLP endpoint is configured (shared/tracing.ts).
   const stopTracing = await startTracingFromEnv(process.env);
   const runtime = await openRuntime(resolve(values.data), { storeUrl: storeUrlFrom(values.store, process.env), shared: values.shared });
-  const app = await createHttpApp(runtime, { logRequests: !values.quiet, grpc: grpcPort !== null, rateLimitPerMinute });
-  installAuthentication(app, tokens);
+  const app = await createHttpApp(runtime, {
+    logRequests: !values.quiet,
+    grpc: grpcPort !== null,
+    rateLimitPerMinute,
+    tls: credentials?.tls ?? null,
+  });
+  installAuthentication(app, credentials);
   installReadRecording(app, runtime.accessLog);
   const grpc =
     grpcPort === null
       ? null
-      : connectGrpc(app, app.get(Lifecycle), { host: values['grpc-host'] ?? values.host, port: grpcPort, logCalls: !values.quiet });
+      : connectGrpc(app, app.get(Lifecycle), {
+          host: values['grpc-host'] ?? values.host,
+          port: grpcPort,
+          logCalls: !values.quiet,
+          tls: credentials?.tls ?? null,
+        });
   await app.init(); // registers the command handlers before the demo policy goes through the bus
   if (runtime.state.eventCount === 0 && !values['no-demo-policy']) {
     const published: Result<unknown> = await app
@@ -125,7 +137,7 @@ async function serve(args: string[]): Promise<void> {
       data: runtime.dataDir,
       rebuiltEvents: runtime.rebuilt.events,
       rebuildMs: runtime.rebuilt.ms,
-      authTokens: tokens?.size ?? 0,
+      credentials: credentials?.summary ?? null,
     },
     'medaid listening',
   );

@@ -15,7 +15,8 @@
 //   UNAUTHENTICATED                                            → UNAUTHENTICATED    (HTTP 401: no or unknown credentials)
 //   FORBIDDEN                                                  → PERMISSION_DENIED  (HTTP 403: this actor may not do this)
 //   STORE_OVERLOADED, STORE_CLOSED, STORE_UNAVAILABLE,
-//   STORE_DEADLINE_EXCEEDED, STORE_CONTENDED                   → UNAVAILABLE        (HTTP 503: retry shortly; a retry
+//   STORE_DEADLINE_EXCEEDED, STORE_CONTENDED,
+//   IDENTITY_UNAVAILABLE (the JWKS cannot be fetched)          → UNAVAILABLE        (HTTP 503: retry shortly; a retry
 //                                                                 is never recorded twice — shared/store-failures.ts)
 //   anything else                                              → INTERNAL           (HTTP 500), message "internal error"
 import { Catch } from '@nestjs/common';
@@ -27,7 +28,7 @@ import { RETRY_MESSAGE, retryableStoreCode, type RetryableStoreCode } from '../s
 import { logUnexpected } from '../shared/log.js';
 import { richStatus } from './rich-status.js';
 
-export type MedaidErrorCode = ErrorCode | 'NOT_FOUND' | 'UNAUTHENTICATED' | RetryableStoreCode | 'INTERNAL';
+export type MedaidErrorCode = ErrorCode | 'NOT_FOUND' | 'UNAUTHENTICATED' | 'IDENTITY_UNAVAILABLE' | RetryableStoreCode | 'INTERNAL';
 
 export const GRPC_STATUS: Record<MedaidErrorCode, GrpcStatus> = {
   VALIDATION_FAILED: GrpcStatus.INVALID_ARGUMENT,
@@ -52,6 +53,7 @@ export const GRPC_STATUS: Record<MedaidErrorCode, GrpcStatus> = {
   STORE_UNAVAILABLE: GrpcStatus.UNAVAILABLE,
   STORE_DEADLINE_EXCEEDED: GrpcStatus.UNAVAILABLE,
   STORE_CONTENDED: GrpcStatus.UNAVAILABLE,
+  IDENTITY_UNAVAILABLE: GrpcStatus.UNAVAILABLE,
   INTERNAL: GrpcStatus.INTERNAL,
 };
 

@@ -30,9 +30,10 @@ describe('toGrpcFailure', () => {
       IDEMPOTENCY_KEY_REUSED: GrpcStatus.FAILED_PRECONDITION,
       UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
       FORBIDDEN: GrpcStatus.PERMISSION_DENIED,
+      IDENTITY_UNAVAILABLE: GrpcStatus.UNAVAILABLE,
     };
     // Given every code the domain can reject with (so a new code cannot slip through unmapped)
-    for (const code of [...ERROR_CODES, 'NOT_FOUND' as const]) {
+    for (const code of [...ERROR_CODES, 'NOT_FOUND' as const, 'IDENTITY_UNAVAILABLE' as const]) {
       // when a rejection with that code is turned into a gRPC failure
       const f = toGrpcFailure(new GrpcRejected({ code, message: `m ${code}`, details: [{ field: 'visitId', problem: 'p' }] }));
       // then it has the status, the message, and the code and details in the trailers

@@ -17,6 +17,7 @@ import type { GrpcFailure } from './grpc-errors.js';
 import { MalformedRequest, shapeOf, wireProblems } from './wire.js';
 import type { MessageDescriptor } from './wire.js';
 import { accessLog } from '../shared/log.js';
+import type { TlsSettings } from '../http/identity.js';
 import { metrics } from '../shared/metrics.js';
 import { context } from '@opentelemetry/api';
 import { startServerSpan, tracingOn } from '../shared/tracing.js';
@@ -43,6 +44,8 @@ export interface GrpcListenOptions {
   host: string;
   port: number;
   logCalls: boolean;
+  /** TLS, and client certificates when a client CA is given (the auth file's "tls"; http/identity.ts). */
+  tls?: TlsSettings | null;
 }
 
 type UnaryHandler = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => Promise<void>;
@@ -72,7 +75,9 @@ export class MedaidGrpcServer extends ServerGrpc {
       'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS,
     });
     this.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(this.url, grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
+      server.bindAsync(this.url, serverCredentials(this.listenOptions.tls ?? null), (error, port) =>
+        error ? reject(error) : resolve(port),
+      ),
     );
     return server;
   }
@@ -136,6 +141,30 @@ export class MedaidGrpcServer extends ServerGrpc {
         });
       return traced === null ? run() : context.with(traced.context, run);
     };
+  }
+}
+
+/**
+ * Plain, TLS, or mutual TLS. grpc-js's own createSsl either asks for no client certificate or
+ * refuses a connection without a valid one; "optional" (a hospital with a certificate, an admin
+ * with a token, on one port) is the same TLS server asking for a certificate without requiring it.
+ * The controller then sees a certificate only when it verified (getAuthContext).
+ */
+function serverCredentials(tls: TlsSettings | null): grpc.ServerCredentials {
+  if (tls === null) return grpc.ServerCredentials.createInsecure();
+  const pair = { private_key: tls.key, cert_chain: tls.cert };
+  if (tls.clientCa === null) return grpc.ServerCredentials.createSsl(null, [pair], false);
+  if (tls.clientCertificates === 'required') return grpc.ServerCredentials.createSsl(tls.clientCa, [pair], true);
+  return new OptionalClientCertificates(tls);
+}
+
+class OptionalClientCertificates extends grpc.ServerCredentials {
+  constructor(tls: TlsSettings) {
+    super({ requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, { ca: tls.clientCa!, cert: tls.cert, key: tls.key });
+  }
+
+  _equals(other: grpc.ServerCredentials): boolean {
+    return other === this;
   }
 }
 

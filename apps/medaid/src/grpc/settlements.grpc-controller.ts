@@ -9,6 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { ID_PATTERN } from '#domain';
 import type { SettlementResult } from '#domain';
 import { authenticate, callers, resolveActor } from '../http/actor.js';
+import { isUnproven } from '../http/identity.js';
+import type { PeerCertificate } from '../http/identity.js';
 import { authorize } from '../http/access.js';
 import { IsIdentifier, invalid, validateInput } from '../shared/validation.js';
 import type { Validated } from '../shared/validation.js';
@@ -47,30 +49,30 @@ export class SettlementsGrpcController {
   ) {}
 
   @GrpcMethod(SERVICE, 'Settle')
-  async settle(request: unknown, metadata: CallMetadata): Promise<Settlement> {
-    const meta = unwrap(keyedMeta(metadata, 'Settle', request));
+  async settle(request: unknown, metadata: CallMetadata, call?: GrpcCall): Promise<Settlement> {
+    const meta = unwrap(await keyedMeta(metadata, 'Settle', request, call));
     const discharge = unwrap(toDischarge(unwrap(received(request))));
     const outcome = unwrap(await this.bus.execute(new SettleDischarge(discharge, meta)));
     return { ...outcome.result, created: outcome.created };
   }
 
   @GrpcMethod(SERVICE, 'Preview')
-  async preview(request: unknown, metadata: CallMetadata): Promise<Settlement> {
-    metaOf(metadata, 'Preview', request);
+  async preview(request: unknown, metadata: CallMetadata, call?: GrpcCall): Promise<Settlement> {
+    await metaOf(metadata, 'Preview', request, call);
     const discharge = unwrap(toDischarge(unwrap(received(request))));
     return { ...unwrap(await this.bus.execute(new PreviewDischarge(discharge))), created: false };
   }
 
   @GrpcMethod(SERVICE, 'Reverse')
-  async reverse(request: unknown, metadata: CallMetadata): Promise<Settlement> {
-    const meta = unwrap(keyedMeta(metadata, 'Reverse', request));
+  async reverse(request: unknown, metadata: CallMetadata, call?: GrpcCall): Promise<Settlement> {
+    const meta = unwrap(await keyedMeta(metadata, 'Reverse', request, call));
     const { hospitalId, visitId, reason } = unwrap(validateInput(ReverseSettlementDto, unwrap(received(request))));
     return { ...unwrap(await this.bus.execute(new ReverseSettlement(hospitalId, visitId, reason, meta))), created: false };
   }
 
   @GrpcMethod(SERVICE, 'Get')
-  async get(request: unknown, metadata: CallMetadata, call?: { getPeer(): string }) {
-    const { actor, correlationId } = metaOf(metadata, 'Get', request);
+  async get(request: unknown, metadata: CallMetadata, call?: GrpcCall) {
+    const { actor, correlationId } = await metaOf(metadata, 'Get', request, call);
     const { hospitalId, visitId } = unwrap(validateInput(VisitRefDto, unwrap(received(request))));
     const view = await this.queries.execute(new GetVisit(hospitalId, visitId));
     if (view === null) throw notFound(`settlement of visit ${hospitalId}/${visitId}`);
@@ -100,27 +102,47 @@ function visitSettlement({ settledAtMs, reversal, ...settlement }: HistoryEntry)
 }
 
 /** The call's metadata with its `idempotency-key`, in the same key space as HTTP's Idempotency-Key. */
-function keyedMeta(metadata: CallMetadata, method: string, request: unknown) {
+async function keyedMeta(metadata: CallMetadata, method: string, request: unknown, call: GrpcCall | undefined) {
   const [raw] = metadata.get('idempotency-key');
-  return withApiKey(metaOf(metadata, method, request), raw === undefined ? undefined : String(raw), '(metadata idempotency-key)');
+  return withApiKey(
+    await metaOf(metadata, method, request, call),
+    raw === undefined ? undefined : String(raw),
+    '(metadata idempotency-key)',
+  );
+}
+
+/** What Nest hands a handler as its third argument: grpc-js's call. */
+interface GrpcCall {
+  getPeer(): string;
+  getAuthContext?(): { sslPeerCertificate?: { subject?: Record<string, string | string[]> } } | null;
+}
+
+/**
+ * The call's verified client certificate: grpc-js shows one only when it chains to the client CA
+ * (an untrusted one looks like none — then the call needs a token, or is refused in the handshake
+ * with "clientCertificates": "required").
+ */
+function peerOf(call: GrpcCall | undefined): PeerCertificate | null {
+  const cert = call?.getAuthContext?.()?.sslPeerCertificate;
+  return cert === undefined ? null : { authorized: true, subject: cert.subject ?? {} };
 }
 
 /**
  * Actor and correlation id of a call, decided as for HTTP requests: the `authorization` metadata
- * (`Bearer <token>`, an unknown one is UNAUTHENTICATED), x-medaid-client, x-request-id; then the
+ * (`Bearer <token or JWT>`; one that proves nothing is UNAUTHENTICATED) or the client certificate, x-medaid-client, x-request-id; then the
  * method's access rule (http/access.ts), the hospital's scope read from the request.
  */
-function metaOf(metadata: CallMetadata, method: string, request: unknown): CommandMeta {
+async function metaOf(metadata: CallMetadata, method: string, request: unknown, call: GrpcCall | undefined): Promise<CommandMeta> {
   const text = (key: string) => {
     const value = metadata.get(key)[0];
     return typeof value === 'string' ? value : undefined;
   };
   const authorization = metadata.get('authorization').length > 0 ? (text('authorization') ?? '') : undefined;
-  const authenticated = authenticate(callers.table, authorization);
-  if (authenticated === 'invalid')
+  const authenticated = await authenticate(callers.identity, authorization, peerOf(call));
+  if (authenticated !== null && isUnproven(authenticated))
     throw new GrpcRejected({
-      code: 'UNAUTHENTICATED',
-      message: 'the authorization metadata must be "Bearer <token>" with a valid token',
+      code: authenticated.code,
+      message: authenticated.message.replace('Authorization header', 'authorization metadata'),
       details: [],
     });
   const actor = authenticated ?? resolveActor({ headers: { 'x-medaid-client': text('x-medaid-client') } });

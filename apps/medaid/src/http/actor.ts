@@ -1,7 +1,8 @@
 // Who is calling: the single place that decides the actor. A request with `Authorization: Bearer
-// <token>` is the actor the token belongs to (http/auth.ts); a request without that header is
+// <credential>` is the actor a token of the file or a verified JWT names; one without it over
+// mutual TLS is its client certificate's mapped subject (identity.ts); any other request is
 // anonymous, which only a local trial (no credentials configured) lets through, on the routes
-// access.ts marks for it. A header with an unknown or malformed token is refused with 401 before
+// access.ts marks for it. A credential that proves nothing is refused with 401 before
 // any route sees it; then every route's access rule (access.ts) is applied before its handler.
 // Controllers pass the actor into commands; handlers record it in every event's metadata.
 import { ExecutionContext, createParamDecorator } from '@nestjs/common';
@@ -9,7 +10,9 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyReply } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { Actor, ActorKind, CommandMeta } from '../shared/writer.js';
-import type { TokenTable } from './auth.js';
+import { TLSSocket } from 'node:tls';
+import { isUnproven } from './identity.js';
+import type { Credentials, PeerCertificate, Unproven } from './identity.js';
 import { authorize, ruleOf } from './access.js';
 import type { Refusal } from './access.js';
 
@@ -19,17 +22,34 @@ interface RequestLike {
   medaidActor?: Actor;
 }
 
-const BEARER = /^Bearer +([\x21-\x7e]+) *$/i;
-
 /**
- * The actor an Authorization header names: null without one, 'invalid' when it is not
- * `Bearer <token>` with a token of the table (with no table, every token is unknown).
+ * The actor a request's credentials name: null for none, Unproven for an Authorization header or a
+ * client certificate that proves nothing (identity.ts decides; with no credentials configured,
+ * every token is unknown).
  */
-export function authenticate(table: TokenTable | null, authorization: string | string[] | undefined): Actor | null | 'invalid' {
-  if (authorization === undefined) return null;
-  const match = typeof authorization === 'string' ? BEARER.exec(authorization) : null;
-  if (match === null || table === null) return 'invalid';
-  return table.authenticate(match[1]!) ?? 'invalid';
+export async function authenticate(
+  credentials: Credentials | null,
+  authorization: string | string[] | undefined,
+  peer: PeerCertificate | null = null,
+): Promise<Actor | null | Unproven> {
+  if (credentials === null) {
+    if (authorization === undefined) return null;
+    return { status: 401, code: 'UNAUTHENTICATED', message: 'this service accepts no tokens (it was started without --auth)' };
+  }
+  if (Array.isArray(authorization)) return { status: 401, code: 'UNAUTHENTICATED', message: 'send one Authorization header' };
+  return credentials.authenticate(authorization, peer);
+}
+
+/** The client certificate of an HTTPS request, or null when none was presented (or the connection is plain). */
+function peerOf(socket: unknown): PeerCertificate | null {
+  if (!(socket instanceof TLSSocket)) return null;
+  const cert = socket.getPeerCertificate();
+  if (cert === null || typeof cert !== 'object' || Object.keys(cert).length === 0) return null;
+  return {
+    authorized: socket.authorized,
+    ...(socket.authorizationError === undefined ? {} : { error: String(socket.authorizationError) }),
+    subject: (cert.subject ?? {}) as unknown as PeerCertificate['subject'],
+  };
 }
 
 /**
@@ -38,29 +58,28 @@ export function authenticate(table: TokenTable | null, authorization: string | s
  * access rule (access.ts): 401 without a needed token, 403 for a caller of another kind or a
  * hospital acting on another hospital's visit. Nothing of a refused request reaches a handler.
  */
-export function installAuthentication(app: NestFastifyApplication, table: TokenTable | null): void {
+export function installAuthentication(app: NestFastifyApplication, configured: Credentials | null): void {
   const fastify = app.getHttpAdapter().getInstance();
-  const credentials = table !== null;
-  callers.table = table;
+  const credentials = configured !== null;
+  callers.identity = configured;
   callers.credentials = credentials;
-  const refuse = async (reply: FastifyReply, request: unknown, r: Refusal) => {
+  const refuse = async (reply: FastifyReply, request: unknown, r: Refusal | Unproven) => {
     (request as { medaidOutcome?: string }).medaidOutcome = r.code;
     if (r.status === 401) reply.header('www-authenticate', 'Bearer realm="medaid"');
+    if (r.status === 503) reply.header('retry-after', '5');
     await reply
       .code(r.status)
       .header('content-type', 'application/json; charset=utf-8')
-      .send({ code: r.code, message: r.message, details: r.field === undefined ? [] : [{ field: r.field, problem: r.message }] });
+      .send({
+        code: r.code,
+        message: r.message,
+        details: 'field' in r && r.field !== undefined ? [{ field: r.field, problem: r.message }] : [],
+      });
     return reply;
   };
   fastify.addHook('onRequest', async (request, reply) => {
-    const actor = authenticate(table, request.headers.authorization);
-    if (actor === 'invalid') {
-      const message =
-        table === null
-          ? 'this service accepts no tokens (it was started without --auth)'
-          : 'the Authorization header must be "Bearer <token>" with a valid token';
-      return refuse(reply, request, { status: 401, code: 'UNAUTHENTICATED', message });
-    }
+    const actor = await authenticate(configured, request.headers.authorization, peerOf(request.raw.socket));
+    if (actor !== null && isUnproven(actor)) return refuse(reply, request, actor);
     if (actor !== null) (request as unknown as RequestLike).medaidActor = actor;
     const route = request.routeOptions.url;
     // A path that matches no route: with credentials, only an authenticated caller learns that.
@@ -88,7 +107,7 @@ export function installAuthentication(app: NestFastifyApplication, table: TokenT
 }
 
 /** The credentials the service started with, for the gRPC controller (set once, by installAuthentication). */
-export const callers: { table: TokenTable | null; credentials: boolean } = { table: null, credentials: false };
+export const callers: { identity: Credentials | null; credentials: boolean } = { identity: null, credentials: false };
 
 export function resolveActor(request: RequestLike): Actor {
   if (request.medaidActor !== undefined) return request.medaidActor;

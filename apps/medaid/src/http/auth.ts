@@ -1,11 +1,10 @@
-// The bearer tokens the service accepts, read once at start from the file named by `--auth FILE`
-// (or $MEDAID_AUTH_FILE): {"tokens": [{"token", "kind": "admin"|"hospital"|"auditor", "id"}]}.
+// The bearer tokens the service accepts, the `tokens` of the file named by `--auth FILE` (or
+// $MEDAID_AUTH_FILE; identity.ts reads the whole file): [{"token", "kind": "admin"|"hospital"|"auditor", "id"}].
 // Tokens are secrets: no message, log line or error ever contains one, and the table keeps only
 // keyed digests of them. A presented token is looked up by its HMAC under a key drawn at start, so
 // neither the lookup nor the final comparison (timingSafeEqual) takes a time that depends on how
 // much of a real token a guess got right.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
 import { ID_PATTERN } from '#domain';
 import type { Actor } from '../shared/writer.js';
 
@@ -17,8 +16,6 @@ export const MIN_TOKEN_CHARS = 24;
 const MAX_TOKEN_CHARS = 512;
 /** Printable ASCII without spaces: what a `Bearer` credential can carry. */
 const TOKEN_PATTERN = /^[\x21-\x7e]+$/;
-/** Bounds on the file, so a wrong path (a log, a database) is refused at once. */
-const MAX_FILE_BYTES = 1024 * 1024;
 const MAX_TOKENS = 10_000;
 
 /** A refused auth file: the message names the entry and the problem, never a token. */
@@ -46,36 +43,15 @@ export class TokenTable {
     return this.byDigest.size;
   }
 
-  static load(path: string): TokenTable {
-    let text: string;
-    try {
-      const bytes = statSync(path).size;
-      if (bytes > MAX_FILE_BYTES) throw new AuthFileError(`auth file ${path} is larger than ${MAX_FILE_BYTES} bytes`);
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      if (e instanceof AuthFileError) throw e;
-      throw new AuthFileError(`auth file ${path} cannot be read: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
-    }
-    return TokenTable.parse(text, path);
-  }
-
-  static parse(text: string, source = 'auth file'): TokenTable {
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch {
-      // The parser's message may quote the text, which holds tokens: say only where.
-      throw new AuthFileError(`${source} is not valid JSON`);
-    }
+  /** The `tokens` list of an auth file: [{token, kind, id}], each checked; `source` names the file in refusals. */
+  static fromEntries(tokens: unknown, source: string): TokenTable {
     const problem = (where: string, what: string) => new AuthFileError(`${source}: ${where} ${what}`);
-    if (!isObject(doc) || Object.keys(doc).some((k) => k !== 'tokens') || !Array.isArray(doc.tokens)) {
-      throw problem('the document', 'must be {"tokens": [...]} and nothing else');
-    }
-    if (doc.tokens.length > MAX_TOKENS) throw problem('tokens', `has more than ${MAX_TOKENS} entries`);
+    if (!Array.isArray(tokens)) throw problem('tokens', 'must be a list of {token, kind, id}');
+    if (tokens.length > MAX_TOKENS) throw problem('tokens', `has more than ${MAX_TOKENS} entries`);
     const key = randomBytes(32);
     const byDigest = new Map<string, { digest: Buffer; actor: Actor }>();
     const kafkaKeys: Array<[string, Buffer]> = [];
-    doc.tokens.forEach((entry: unknown, i: number) => {
+    tokens.forEach((entry: unknown, i: number) => {
       const where = `tokens[${i}]`;
       if (!isObject(entry)) throw problem(where, 'must be an object {token, kind, id}');
       const unknown = Object.keys(entry).find((k) => k !== 'token' && k !== 'kind' && k !== 'id');

@@ -16,6 +16,7 @@ import { accessLog, log } from '../shared/log.js';
 import { metrics } from '../shared/metrics.js';
 import { startServerSpan, tracingOn } from '../shared/tracing.js';
 import { ErrorFilter } from './errors.js';
+import type { TlsSettings } from './identity.js';
 
 /**
  * How long in-flight requests may take to finish after SIGTERM before their connections are cut;
@@ -31,12 +32,29 @@ export interface HttpOptions {
   logRequests: boolean;
   /** Requests one caller (a token, or an address without one) may make per minute before 429 (default 600,000: floods only). */
   rateLimitPerMinute?: number;
+  /** HTTPS, and client certificates when a client CA is given (the auth file's "tls"; identity.ts). */
+  tls?: TlsSettings | null;
   /** Registers the gRPC controller too; main.ts connects and starts the gRPC server (grpc/grpc-server.ts). */
   grpc?: boolean;
 }
 
 export async function createHttpApp(runtime: MedaidRuntime, options: HttpOptions): Promise<NestFastifyApplication> {
+  const tls = options.tls ?? null;
   const adapter = new FastifyAdapter({
+    ...(tls === null
+      ? {}
+      : {
+          https: {
+            cert: tls.cert,
+            key: tls.key,
+            minVersion: 'TLSv1.2' as const,
+            ...(tls.clientCa === null
+              ? {}
+              : // 'optional': a certificate is asked for, and one that does not verify is refused per request
+                // (401, with the reason: actor.ts); 'required': the handshake itself refuses it.
+                { ca: tls.clientCa, requestCert: true, rejectUnauthorized: tls.clientCertificates === 'required' }),
+          },
+        }),
     bodyLimit: BODY_LIMIT_BYTES,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),

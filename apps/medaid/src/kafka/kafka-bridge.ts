@@ -57,7 +57,7 @@ export class KafkaBridge {
     this.ingressPublisher = this.client.publisher('ingress');
     this.relayPublisher = this.client.publisher('relay');
     // With credentials configured, a discharge must prove which hospital sent it (its signature).
-    const handler = new DischargeIngress(bus, runtime.writer, this.ingressPublisher, settings.topics, callers.table);
+    const handler = new DischargeIngress(bus, runtime.writer, this.ingressPublisher, settings.topics, callers.identity);
     this.ingress = this.client.consumer({
       groupId: settings.groupId,
       topics: [settings.topics.discharges],
