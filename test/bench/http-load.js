@@ -6,9 +6,29 @@
 import autocannon from 'autocannon';
 import { dischargeFor } from './common.js';
 
-/** One autocannon run; every request body is a new discharge (visitId `${prefix}${n}`). */
-function load(port, { connections, seconds, persons, prefix, overallRate }) {
+/**
+ * One autocannon run; every request body is a new discharge (visitId `${prefix}${n}`), sent with
+ * its hospital's `authorization` when `tokens` ({hospitalId: header}) is given. With `reads`
+ * ({paths, authorization}) it GETs those paths in turn instead.
+ */
+function load(port, { connections, seconds, persons, prefix, overallRate, tokens, reads }) {
   let n = 0;
+  const settle = {
+    method: 'POST',
+    path: '/v1/settlements',
+    headers: { 'content-type': 'application/json' },
+    setupRequest: (req) => {
+      const i = n++;
+      const discharge = dischargeFor(i, i % persons, prefix);
+      const headers = tokens === undefined ? req.headers : { ...req.headers, authorization: tokens[discharge.hospitalId] };
+      return { ...req, headers, body: JSON.stringify(discharge) };
+    },
+  };
+  const read = reads && {
+    method: 'GET',
+    headers: { authorization: reads.authorization },
+    setupRequest: (req) => ({ ...req, path: reads.paths[n++ % reads.paths.length] }),
+  };
   return autocannon({
     url: `http://127.0.0.1:${port}`,
     connections,
@@ -17,22 +37,13 @@ function load(port, { connections, seconds, persons, prefix, overallRate }) {
     pipelining: 1,
     duration: seconds,
     timeout: 10,
-    requests: [
-      {
-        method: 'POST',
-        path: '/v1/settlements',
-        headers: { 'content-type': 'application/json' },
-        setupRequest: (req) => {
-          const i = n++;
-          return { ...req, body: JSON.stringify(dischargeFor(i, i % persons, prefix)) };
-        },
-      },
-    ],
+    requests: [read ?? settle],
   });
 }
 
 function summarise(result) {
   const created = result.statusCodeStats?.['201']?.count ?? 0;
+  // (reads: every 200 is a read answered and recorded)
   return {
     rate: result['2xx'] / result.duration,
     created,

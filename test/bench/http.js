@@ -26,21 +26,21 @@ const BIN = join(ROOT, 'bin/medaid.js');
 const BARE = join(ROOT, 'test/bench/bare-fastify.js');
 const LOAD = join(ROOT, 'test/bench/http-load.js');
 
-async function post(url, body) {
-  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+export async function post(url, body, headers = {}) {
+  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   return { status: r.status, body: await r.json() };
 }
 
 /** The fixed rate of (c)'s open-loop run, requests/s (BENCH_HTTP_OPEN_RATE). */
 const OPEN_RATE = setting('BENCH_HTTP_OPEN_RATE', 1_000);
 
-/** Records every person's category / approval over HTTP. */
-export async function seedPersons(base, persons) {
+/** Records every person's category / approval over HTTP (as the caller `headers` name, if any). */
+export async function seedPersons(base, persons, headers = {}) {
   await pool(persons, 32, async (p) => {
     for (const f of personFacts(p)) {
       const path = f.type === 'AssignCategory' ? 'categories' : 'approvals';
       const { type, personId: _, ...body } = f;
-      const r = await post(`${base}/v1/persons/${personId(p)}/${path}`, body);
+      const r = await post(`${base}/v1/persons/${personId(p)}/${path}`, body, headers);
       if (r.status !== 200) throw new Error(`${type} ${personId(p)}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
     }
   });
@@ -50,7 +50,7 @@ export async function seedPersons(base, persons) {
  * The warm-up and the measured run, by the load generator in a child process of its own
  * (http-load.js), with the same Node flags as the servers.
  */
-async function measure(port, options) {
+export async function measure(port, options) {
   const child = spawn(process.execPath, [...NODE_FLAGS, LOAD, JSON.stringify({ port, ...options })], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],

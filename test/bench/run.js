@@ -16,6 +16,7 @@
 // (g) audit replay / verify: BENCH_AUDIT_EVENTS (200,000), BENCH_AUDIT_PERSONS (20,000), scaled.
 // (h) start-up and memory: BENCH_STARTUP_EVENTS (1000000,10000000 — not scaled; logs cached in .bench-cache/).
 // (c)'s open-loop rate: BENCH_HTTP_OPEN_RATE (1,000/s).
+// (k) access control and the record of reads: BENCH_READ_RATE (1,000/s), BENCH_ACCESS_LOG_ENTRIES (200,000, scaled).
 // (i) several instances on one store: PostgreSQL at MEDAID_TEST_POSTGRES_URL; BENCH_SHARED_SETTLEMENTS
 // (3,000), BENCH_SHARED_PERSONS (500), BENCH_SHARED_CONCURRENCY (48).
 import 'reflect-metadata'; // the command handlers are decorated classes
@@ -295,6 +296,41 @@ const SECTIONS = {
       );
     },
   },
+  k: {
+    title: 'access control and the record of reads (same build: open vs credentials; settling with and without reads)',
+    async run() {
+      const { benchAccess } = await import('./access.js');
+      const r = await benchAccess();
+      const open = `${perSec(r.open.rate)} same service, open`;
+      row('(k) HTTP settlements/s, hospital tokens', perSec(r.token.rate), open, ratio(r.token.rate, r.open.rate), 'info');
+      const tokens = (r.token.rate + r.token2.rate) / 2;
+      row(
+        '(k) HTTP settlements/s, hospital JWTs (ES256)',
+        perSec(r.jwt.rate),
+        `${perSec(tokens)} tokens, runs before and after`,
+        ratio(r.jwt.rate, tokens),
+        'info',
+      );
+      row('(k) p99, hospital tokens', ms(r.token.p99), `${ms(r.open.p99)} open`, ratio(r.token.p99, r.open.p99), 'info');
+      row(
+        `(k) settlements/s while ${fmtNum(r.reads.rate)} reads/s are recorded`,
+        perSec(r.mixed.rate),
+        `${perSec(r.token2.rate)} settling alone, the run before`,
+        ratio(r.mixed.rate, r.token2.rate),
+        'info',
+      );
+      row(
+        '(k) access log alone, entries/s',
+        perSec(r.log.logged),
+        `${perSec(r.log.plain)} plain SQLite rows`,
+        ratio(r.log.logged, r.log.plain),
+        'info',
+      );
+      const bad = [r.open, r.token, r.jwt, r.token2, r.mixed, r.reads].reduce((sum, x) => sum + x.non2xx + x.errors + x.timeouts, 0);
+      row('(k) non-2xx + errors + timeouts', fmtNum(bad), '', '', '= 0', bad === 0);
+      return r.notes;
+    },
+  },
 };
 
 async function main() {
@@ -305,7 +341,7 @@ async function main() {
   console.log(`  node:   ${m.node} (${m.platform}) ${process.execArgv.join(' ') || '(no flags: run it as `npm run bench`)'}`);
   console.log(`  scale:  BENCH_SCALE=${SCALE}`);
   console.log('');
-  const only = (process.env.BENCH_ONLY ?? 'a,b,c,d,e,f,g,h')
+  const only = (process.env.BENCH_ONLY ?? 'a,b,c,d,e,f,g,h,k')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
@@ -313,7 +349,7 @@ async function main() {
   const started = performance.now();
   for (const key of only) {
     const section = SECTIONS[key];
-    if (section === undefined) throw new Error(`BENCH_ONLY: unknown section "${key}" (a, b, c, d, e, f, g, h)`);
+    if (section === undefined) throw new Error(`BENCH_ONLY: unknown section "${key}" (${Object.keys(SECTIONS).join(', ')})`);
     const t = performance.now();
     process.stdout.write(`(${key}) ${section.title} … `);
     try {

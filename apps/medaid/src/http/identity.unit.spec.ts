@@ -136,6 +136,16 @@ describe('JWT bearer tokens', () => {
     expect(await c.authenticate(bearer(tampered), null)).toMatchObject({ status: 401, code: 'UNAUTHENTICATED' });
   });
 
+  it('given a token verified once, then it is taken from the cache until it expires, and refused after', async () => {
+    const c = credentials({ clockToleranceSeconds: 0 });
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const token = bearer(await sign({ medaid_role: 'auditor', sub: 'a-1' }, { exp }));
+    expect(await c.authenticate(token, null)).toEqual({ kind: 'auditor', id: 'a-1' });
+    expect(await c.authenticate(token, null)).toEqual({ kind: 'auditor', id: 'a-1' });
+    await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 50));
+    expect(await c.authenticate(token, null)).toMatchObject({ status: 401, message: expect.stringContaining('expired') });
+  });
+
   it('given an unreachable JWKS URL, then 503 IDENTITY_UNAVAILABLE (the service’s fault, not the caller’s)', async () => {
     const c = Credentials.load(write('auth-url.json', { jwt: jwtSection({ jwks: 'http://127.0.0.1:9/jwks.json' }) }));
     const got = await c.authenticate(bearer(await sign({ medaid_role: 'admin', sub: 'a' }, { exp: '5m' })), null);
