@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import { PROTO } from './support/grpc-client.js';
+import { seeded } from './support/random.js';
 import { ROOT, Service, TEST_CALLERS, discharge, freePort, http, removeDir, startService, writeAuthFile } from './support/service.js';
 
 type Obj = Record<string, any>;
@@ -33,17 +34,6 @@ const position = async () => (await http(service.url, 'GET', '/ready')).body.pos
 
 /** Every code the README's error table documents. */
 const DOCUMENTED = new Set([...readFileSync(join(ROOT, 'README.md'), 'utf8').matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]!));
-
-/** mulberry32: a fixed, reproducible sequence in [0, 1). */
-function seeded(start: number): () => number {
-  let seed = start;
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** Raw bytes to a route, as the caller the route needs. */
 async function raw(method: string, path: string, body: Buffer | string, contentType = 'application/json') {

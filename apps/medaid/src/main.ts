@@ -17,6 +17,7 @@ import { startTracingFromEnv } from './shared/tracing.js';
 import { openRuntime, storeUrlFrom } from './infrastructure/runtime.js';
 import { openInput, simulate } from './cli/simulate.js';
 import { runAudit } from './cli/audit.js';
+import { runWhatIf } from './cli/whatif.js';
 import { IMPORT_USAGE, runImport } from './cli/import.js';
 import { log } from './shared/log.js';
 import { SYSTEM_ACTOR } from './shared/writer.js';
@@ -29,6 +30,7 @@ const USAGE = `medaid — 一站式 medical-aid settlement
   medaid simulate [--input FILE.jsonl] [--policy FILE.json ...]
   medaid audit    verify|replay|report [--data DIR] [--store esdb://…|postgres://…] …   (medaid audit --help)
   medaid import   [--data DIR] [--input FILE.jsonl] [--concurrency N]   (medaid import --help)
+  medaid whatif   --draft FILE --year Y [--region R] [--format table|csv|json] …   (medaid whatif --help)
   medaid schemas  --out DIR   writes the JSON Schemas GET /schemas serves, one file each
 
 serve     runs the HTTP service on the embedded durable store in DIR (default ./data, or
@@ -52,7 +54,9 @@ serve     runs the HTTP service on the embedded durable store in DIR (default ./
 simulate  runs commands (one JSON object per line, from FILE or standard input) against a
           fresh throw-away store and prints one JSON result line per command.
 audit     the auditor's commands, read-only: verify (settlements recomputed, the journal's hash
-          chain, balance and payouts), replay (projections rebuilt and compared), report (a year).`;
+          chain, balance and payouts), replay (projections rebuilt and compared), report (a year).
+whatif    what a draft policy would have cost: the year's discharges settled again under it, in
+          memory, compared with what was paid (read-only).`;
 
 const DEMO_POLICY = join(dirname(fileURLToPath(import.meta.url)), '../../../../apps/medaid/assets/demo-policy.json');
 
@@ -211,6 +215,9 @@ async function main(argv: string[]): Promise<void> {
       return runImportCommand(rest);
     case 'schemas':
       return writeSchemas(rest);
+    case 'whatif':
+      process.exitCode = await runWhatIf(rest);
+      return;
     case undefined:
     case 'help':
     case '--help':
