@@ -221,6 +221,10 @@ describe('strict input', () => {
       ['/v1/adjustments', { settlementId: 'h-county/strict-1/1', layerId: 'aid', deltaFen: 100, reason: 'fuzz' }],
       ['/v1/adjustments/00000000-0000-0000-0000-000000000000/approval', {}],
       ['/v1/policies', JSON.parse(readFileSync(join(ROOT, 'apps/medaid/assets/demo-policy.json'), 'utf8')) as Obj],
+      [
+        '/v1/simulations',
+        { year: 2013, drafts: [JSON.parse(readFileSync(join(ROOT, 'apps/medaid/assets/demo-policy.json'), 'utf8')) as Obj] },
+      ],
     ];
     // Values no field of any of these routes takes.
     const NEVER = [null, true, false, { '!': 1 }, [[[]]], -1.5, 'x'.repeat(600), '\u0000', 1e300];

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seeded } from './support/random.js';
-import { BIN, ROOT, removeDir, tempDir } from './support/service.js';
+import { BIN, ROOT, TEST_CALLERS, http, removeDir, startService, tempDir, writeAuthFile } from './support/service.js';
 
 type Obj = Record<string, any>;
 const DEMO = JSON.parse(readFileSync(join(ROOT, 'apps/medaid/assets/demo-policy.json'), 'utf8')) as Obj;
@@ -189,4 +189,62 @@ describe('medaid whatif', () => {
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toContain('layers');
   });
+
+  it('runs as a job of the service (POST /v1/simulations, admin or auditor) with progress, and keeps the same result for later', async () => {
+    const auth = writeAuthFile([]);
+    const service = await startService({ dataDir, args: ['--auth', auth.file] });
+    try {
+      const draft = withRatio('aid', 'aid-dibao-ip', 9000);
+      const asAdmin = { authorization: `Bearer ${TEST_CALLERS.admin}` };
+      const submitted = await http(
+        service.url,
+        'POST',
+        '/v1/simulations',
+        { year: 2013, drafts: [draft], thresholdsFen: [500000] },
+        asAdmin,
+      );
+      expect([submitted.status, submitted.body.status === 'queued' || submitted.body.status === 'running']).toEqual([202, true]);
+      const id = submitted.body.simulationId as string;
+      let job: Obj = submitted.body;
+      for (let i = 0; i < 600 && job.status !== 'done' && job.status !== 'failed'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        job = (await http(service.url, 'GET', `/v1/simulations/${id}`, undefined, { authorization: `Bearer ${TEST_CALLERS.auditor}` }))
+          .body;
+      }
+      expect([job.status, job.error]).toEqual(['done', null]);
+      expect(job.progress.eventsRead).toBeGreaterThan(1_500);
+      expect(job.requestedBy).toEqual({ kind: 'admin', id: 'test-admin' });
+      const cli = whatif([draft], ['--threshold', '500000']);
+      expect(job.result).toEqual(cli);
+      // refused: a hospital; a draft that is not a policy (named by its field); an unknown id
+      const hospital = await http(
+        service.url,
+        'POST',
+        '/v1/simulations',
+        { year: 2013, drafts: [draft] },
+        {
+          authorization: `Bearer ${TEST_CALLERS.hospitals['h-a']}`,
+        },
+      );
+      expect(hospital.status).toBe(403);
+      const bad = await http(service.url, 'POST', '/v1/simulations', { year: 2013, drafts: [{ ...draft, layers: 'none' }] }, asAdmin);
+      expect([bad.status, bad.body.code, bad.body.details[0].field]).toEqual([400, 'INVALID_POLICY', 'drafts[0].layers']);
+      const none = await http(service.url, 'POST', '/v1/simulations', { year: 2013, drafts: [] }, asAdmin);
+      expect([none.status, none.body.code]).toEqual([400, 'VALIDATION_FAILED']);
+      const unknown = await http(service.url, 'GET', '/v1/simulations/00000000-0000-0000-0000-000000000000', undefined, asAdmin);
+      expect(unknown.status).toBe(404);
+      // kept for later: after a restart it is read from DIR/simulations/
+      await service.stop();
+      const again = await startService({ dataDir, args: ['--auth', auth.file] });
+      try {
+        const later = await http(again.url, 'GET', `/v1/simulations/${id}`, undefined, asAdmin);
+        expect([later.status, later.body.result]).toEqual([200, cli]);
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      await service.stop();
+      removeDir(auth.dir);
+    }
+  }, 180_000);
 });

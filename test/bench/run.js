@@ -16,6 +16,7 @@
 // (g) audit replay / verify: BENCH_AUDIT_EVENTS (200,000), BENCH_AUDIT_PERSONS (20,000), scaled.
 // (h) start-up and memory: BENCH_STARTUP_EVENTS (1000000,10000000 — not scaled; logs cached in .bench-cache/).
 // (c)'s open-loop rate: BENCH_HTTP_OPEN_RATE (1,000/s).
+// (j) whatif: BENCH_WHATIF_EVENTS (1,250,000, scaled; the log is cached in .bench-cache/), BENCH_WHATIF_MEMORY_EVENTS (200,000).
 // (k) access control and the record of reads: BENCH_READ_RATE (1,000/s), BENCH_ACCESS_LOG_ENTRIES (200,000, scaled).
 // (i) several instances on one store: PostgreSQL at MEDAID_TEST_POSTGRES_URL; BENCH_SHARED_SETTLEMENTS
 // (3,000), BENCH_SHARED_PERSONS (500), BENCH_SHARED_CONCURRENCY (48).
@@ -296,6 +297,31 @@ const SECTIONS = {
       );
     },
   },
+  j: {
+    title: 'policy impact simulation (medaid whatif) over a year of settlements',
+    async run() {
+      const { benchWhatIf } = await import('./whatif.js');
+      const r = await benchWhatIf();
+      row(
+        `(j) whatif, ${fmtNum(r.settlements)} settlements of a year, end to end`,
+        `${fmtNum(r.commandSeconds, 1)} s (${perSec(r.commandRate)})`,
+        `${perSec(r.plainRate)} events plain readAll`,
+        ratio(r.events / r.commandSeconds, r.plainRate),
+        '< 10 s per 1,000,000',
+        r.commandSeconds * (1_000_000 / r.settlements) < 10,
+      );
+      row(
+        '(j) whatif replay in memory, settlements/s',
+        perSec(r.replayRate),
+        `${perSec(r.engineRate)} settle() alone`,
+        ratio(r.replayRate, r.engineRate),
+        '≥ 50 % of the engine',
+        r.replayRate >= 0.5 * r.engineRate,
+      );
+      row('(j) the live policy reproduces every settlement', r.identical ? 'yes' : 'NO', '', '', 'yes', r.identical);
+      return r.notes;
+    },
+  },
   k: {
     title: 'access control and the record of reads (same build: open vs credentials; settling with and without reads)',
     async run() {
@@ -341,7 +367,7 @@ async function main() {
   console.log(`  node:   ${m.node} (${m.platform}) ${process.execArgv.join(' ') || '(no flags: run it as `npm run bench`)'}`);
   console.log(`  scale:  BENCH_SCALE=${SCALE}`);
   console.log('');
-  const only = (process.env.BENCH_ONLY ?? 'a,b,c,d,e,f,g,h,k')
+  const only = (process.env.BENCH_ONLY ?? 'a,b,c,d,e,f,g,h,j,k')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);

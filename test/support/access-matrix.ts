@@ -23,6 +23,7 @@ const PARAMS: Record<string, string> = {
   adjustmentId: '00000000-0000-0000-0000-000000000000',
   year: '2012',
   file: 'discharge.schema.json',
+  simulationId: '00000000-0000-0000-0000-000000000000',
 };
 /** A body for each write route: valid where it is cheap, since a refused caller must be refused before validation anyway. */
 const BODIES: Record<string, unknown> = {

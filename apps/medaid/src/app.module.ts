@@ -33,6 +33,8 @@ import { SettlementsGrpcController } from './grpc/settlements.grpc-controller.js
 import { ReportsController } from './reports/reports.controller.js';
 import { SchemasController } from './http/schemas.controller.js';
 import { LedgerController } from './ledger/ledger.controller.js';
+import { SimulationJobs } from './simulation/simulation-jobs.js';
+import { SIMULATIONS, SimulationsController } from './simulation/simulations.controller.js';
 import { Ledger } from './ledger/ledger.js';
 import type { MedaidRuntime } from './infrastructure/runtime.js';
 import { scrape } from './shared/metrics.js';
@@ -163,6 +165,7 @@ export class MedaidModule {
               ReportsController,
               LedgerController,
               AccessLogController,
+              SimulationsController,
               SchemasController,
               HealthController,
             ]
@@ -177,6 +180,7 @@ export class MedaidModule {
         ...QUERY_HANDLERS,
         { provide: Ledger, useValue: runtime.ledger },
         { provide: AccessLog, useValue: runtime.accessLog },
+        { provide: SIMULATIONS, useValue: new SimulationJobs(runtime.dataDir, runtime.storeUrl) },
         Lifecycle,
         PublishPolicyHandler,
         RecordPersonFactHandler,

@@ -18,6 +18,8 @@ import { openRuntime, storeUrlFrom } from './infrastructure/runtime.js';
 import { openInput, simulate } from './cli/simulate.js';
 import { runAudit } from './cli/audit.js';
 import { runWhatIf } from './cli/whatif.js';
+import { SimulationJobs } from './simulation/simulation-jobs.js';
+import { SIMULATIONS } from './simulation/simulations.controller.js';
 import { IMPORT_USAGE, runImport } from './cli/import.js';
 import { log } from './shared/log.js';
 import { SYSTEM_ACTOR } from './shared/writer.js';
@@ -130,6 +132,8 @@ async function serve(args: string[]): Promise<void> {
     if (!published.ok) throw new Error(`demo policy: ${published.error.message}`);
   }
   if (stopTracing !== null) app.get(Lifecycle).beforeStoreClose(() => stopTracing().catch(() => undefined));
+  // a simulation still running when the service stops is lost (its thread would keep the process up)
+  app.get(Lifecycle).beforeStoreClose(() => app.get<SimulationJobs>(SIMULATIONS).close());
   startKafkaFromEnv(app, runtime); // only when KAFKA_BROKERS is set; starts in the background, never blocks HTTP
   await app.startAllMicroservices(); // gRPC, when on: listening before HTTP answers /ready
   await app.listen(port, values.host);

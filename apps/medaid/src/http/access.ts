@@ -78,6 +78,9 @@ export const ACCESS_RULES: Readonly<Record<string, AccessRule>> = {
   'GET /v1/ledger': OFFICE_LIST,
   'GET /v1/ledger/balances': OFFICE_READ,
   'GET /v1/reports/:year': OFFICE_READ,
+  // policy impact simulations: the result lists persons (ids) whose self-pay changes most
+  'POST /v1/simulations': { roles: ['admin', 'auditor'], trial: true },
+  'GET /v1/simulations/:simulationId': OFFICE_LIST,
   // gRPC (proto/medaid/settlement/v1/settlement.proto): the twins of the settlement routes
   'grpc SettlementService/Settle': { roles: ['hospital'], hospital: 'body', trial: true },
   'grpc SettlementService/Preview': { roles: ['hospital'], hospital: 'body', trial: true },

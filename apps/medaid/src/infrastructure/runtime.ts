@@ -28,6 +28,8 @@ export interface MedaidRuntime {
   dataDir: string;
   /** Which store: "sqlite" (embedded, in dataDir), "esdb" (EventStoreDB/KurrentDB) or "postgres". */
   storeKind: StoreKind;
+  /** Its connection string (undefined: the embedded store), for readers of their own (simulations). */
+  storeUrl: string | undefined;
   /** Start-up: events read after the decision snapshot (the tail), from which position, and how long it took. */
   rebuilt: { events: number; fromPosition: number; ms: number };
   /** With `shared`: the follower that advances the decision state (its status for /ready); null otherwise. */
@@ -140,6 +142,7 @@ export async function openRuntime(dataDir: string, options: RuntimeOptions = {})
       accessLog,
       dataDir,
       storeKind: storeKindOf(options.storeUrl),
+      storeUrl: options.storeUrl,
       rebuilt: { events: tailEvents, fromPosition: snapshotPosition, ms: Math.round(performance.now() - started) },
       stateFollower,
       async close() {

@@ -19,7 +19,7 @@ import {
   type PersonState,
   applyPolicyPublished,
   fail,
-  fromSettledData,
+  inScopeOf,
   initialPolicyRegistry,
   policyKey,
   fundRoomFor,
@@ -123,59 +123,58 @@ export interface Line {
   identical: boolean;
 }
 
-const metaOf = new WeakMap<readonly unknown[], LayerMeta[]>();
+/** Drafts get versions no published policy can have, so a draft never collides with one in the log. */
+const DRAFT_VERSION_BASE = POLICY_LIMITS.maxVersion + 1;
 
-export function lineOf(r: SettlementRecord, identical: boolean, policyLayers: readonly { id: string }[]): Line {
-  let meta = metaOf.get(policyLayers);
+const metaOf = new WeakMap<Policy, LayerMeta[]>();
+
+/** The layers of a policy as lines name them (one array per policy, shared). */
+function layerMeta(policy: Policy): LayerMeta[] {
+  let meta = metaOf.get(policy);
   if (meta === undefined) {
-    meta = r.layers.map((l) => ({ layerId: l.layerId, kind: l.kind, fund: l.fund }));
-    metaOf.set(policyLayers, meta);
+    meta = policy.layers.map((l) => ({ layerId: l.id, kind: l.kind, fund: l.fund }));
+    metaOf.set(policy, meta);
   }
+  return meta;
+}
+
+/** A settlement as recorded (SettledData) under `policy`: its totals follow from its layers (spec §6). */
+export function lineOf(s: SettledData, policy: Policy, identical: boolean): Line {
+  const pays = s.layers.map((l) => l[4]);
+  let fundPayFen = 0;
+  for (const pay of pays) fundPayFen += pay;
+  const d = s.discharge;
   return {
-    settlementId: r.settlementId,
-    personId: r.discharge.personId,
-    category: r.category,
-    visitType: r.discharge.visitType,
-    totalFen: r.discharge.totalFen,
-    inScopeFen: r.inScopeFen,
-    fundPayFen: r.totals.fundPayFen,
-    patientPayFen: r.totals.patientPayFen,
-    meta,
-    pays: r.layers.map((l) => l.payFen),
+    settlementId: s.settlementId,
+    personId: d.personId,
+    category: s.category,
+    visitType: d.visitType,
+    totalFen: d.totalFen,
+    inScopeFen: inScopeOf(d),
+    fundPayFen,
+    patientPayFen: d.totalFen - fundPayFen,
+    meta: layerMeta(policy),
+    pays,
     identical,
   };
 }
 
-/** Whether two results of one discharge pay the same, layer by layer (the policy reference aside). */
-export function sameResult(a: SettlementRecord, b: SettlementRecord): boolean {
+/**
+ * Whether two results of one discharge are the same: the category, the aid block and every layer's
+ * rule and amounts (the totals follow from them), with the layers of the same ids in the same order.
+ */
+export function sameResult(a: SettledData, aPolicy: Policy, b: SettledData, bPolicy: Policy): boolean {
   if (a.category !== b.category || a.aidBlockedReason !== b.aidBlockedReason || a.layers.length !== b.layers.length) return false;
-  const t = a.totals;
-  const u = b.totals;
-  if (
-    t.deductibleFen !== u.deductibleFen ||
-    t.insurancePayFen !== u.insurancePayFen ||
-    t.criticalIllnessPayFen !== u.criticalIllnessPayFen ||
-    t.aidPayFen !== u.aidPayFen ||
-    t.fundPayFen !== u.fundPayFen ||
-    t.inScopeSelfPayFen !== u.inScopeSelfPayFen ||
-    t.patientPayFen !== u.patientPayFen
-  )
-    return false;
-  return a.layers.every((l, i) => {
-    const m = b.layers[i]!;
-    return (
-      l.layerId === m.layerId &&
-      l.ruleId === m.ruleId &&
-      l.baseFen === m.baseFen &&
-      l.belowThresholdFen === m.belowThresholdFen &&
-      l.rawFen === m.rawFen &&
-      l.payFen === m.payFen &&
-      l.cappedBy === m.cappedBy
-    );
-  });
+  const ma = layerMeta(aPolicy);
+  const mb = layerMeta(bPolicy);
+  for (let i = 0; i < a.layers.length; i++) {
+    const x = a.layers[i]!;
+    const y = b.layers[i]!;
+    if (ma[i]!.layerId !== mb[i]!.layerId) return false;
+    for (let k = 0; k < 6; k++) if (x[k] !== y[k]) return false;
+  }
+  return true;
 }
-/** Drafts get versions no published policy can have, so a draft never collides with one in the log. */
-const DRAFT_VERSION_BASE = POLICY_LIMITS.maxVersion + 1;
 
 /**
  * The state a world settles from. A draft whose funds may all be overdrawn needs only the persons'
@@ -243,9 +242,8 @@ export class WhatIf {
       const s = e.data as SettledData;
       const published = this.policies.byKey.get(policyKey(s.policy.policyId, s.policy.version));
       if (published === undefined) throw new Error(`settlement ${s.settlementId} names a policy that is not in the log before it`);
-      const actual = fromSettledData(s, published.policy);
-      this.actualActive.set(s.settlementId, lineOf(actual, true, published.policy.layers));
-      for (const world of this.worlds) this.applyTo(world, e, actual);
+      this.actualActive.set(s.settlementId, lineOf(s, published.policy, true));
+      for (const world of this.worlds) this.applyTo(world, e, published.policy);
       return;
     }
     for (const world of this.worlds) this.applyTo(world, e, null);
@@ -270,9 +268,9 @@ export class WhatIf {
     return s.year === this.options.year && s.discharge.region === this.options.region;
   }
 
-  /** `actual`: the recorded result of an in-scope settlement (null for any other event). */
-  private applyTo(world: World, e: RecordedEvent, actual: SettlementRecord | null): void {
-    if (actual !== null) {
+  /** `actualPolicy`: for an in-scope settlement, the policy it was settled under (null for any other event). */
+  private applyTo(world: World, e: RecordedEvent, actualPolicy: Policy | null): void {
+    if (actualPolicy !== null) {
       const s = e.data as SettledData;
       const d = s.discharge;
       const state = world.model.person(d.personId).state;
@@ -297,8 +295,9 @@ export class WhatIf {
         world.skipped.set(s.settlementId, { settlementId: s.settlementId, personId: d.personId, code, message });
         return;
       }
-      world.model.apply(e.streamId, e.revision, e.position, e.type, toSettledData(settled.value));
-      world.active.set(s.settlementId, lineOf(settled.value, sameResult(actual, settled.value), world.policy.layers));
+      const data = toSettledData(settled.value);
+      world.model.apply(e.streamId, e.revision, e.position, e.type, data);
+      world.active.set(s.settlementId, lineOf(data, world.policy, sameResult(s, actualPolicy, data, world.policy)));
       return;
     }
     if (e.type === 'SettlementReversed' || e.type === 'AdjustmentApplied') {
