@@ -287,8 +287,9 @@ function model(policy: Policy, d: Discharge, who: Eligibility, year: YearState) 
     const T = rule.threshold?.fen ?? 0;
     const [lo, hi] = [Math.max(prev, T), prev + base];
     let numerator = 0n;
-    rule.bands.forEach((b, i) => {
-      const [from, to] = [i === 0 ? 0 : rule.bands[i - 1]!.uptoFen!, b.uptoFen ?? Number.MAX_SAFE_INTEGER];
+    const bands = rule.bands ?? []; // (the generated policies pay by bands only)
+    bands.forEach((b, i) => {
+      const [from, to] = [i === 0 ? 0 : bands[i - 1]!.uptoFen!, b.uptoFen ?? Number.MAX_SAFE_INTEGER];
       numerator += BigInt(Math.max(0, Math.min(hi, to) - Math.max(lo, from))) * BigInt(b.ratioBp);
     });
     const raw = Number((numerator + 5000n) / 10000n);

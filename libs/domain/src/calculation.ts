@@ -3,7 +3,7 @@
 // (大病保险), medical aid (医疗救助) and its second and third rounds (二次/三次救助). Each is just a
 // layer of the policy, applied in order to what the previous layers left unpaid. Pure: integer
 // 分 in, integer 分 out; no clock, no I/O.
-import { Band, Layer, LayerKind, Match, Policy, Rule } from './policy.js';
+import { Band, FixedSum, Layer, LayerKind, Match, Policy, Rule, fixedSumCounter } from './policy.js';
 import {
   Fen,
   HospitalLevel,
@@ -180,8 +180,9 @@ export function computeSettlement(
   return ok({ inScopeFen, layers, totals: totalsOf(d, layers, remaining), contributions });
 }
 
-/** One layer's rule applied to what remains: threshold (起付线), bands, caps. */
+/** One layer's rule applied to what remains: threshold (起付线), bands, caps — or its fixed sum. */
 function applyRule(rule: Rule, baseFen: Fen, layerId: string, year: YearState, contributions: YearState, fundLimit?: [string, Fen]) {
+  if (rule.fixedSum !== undefined) return applyFixedSum(rule, rule.fixedSum, baseFen, layerId, year, contributions, fundLimit);
   // For per-year thresholds, the bands are in the coordinates of the year's cumulative base,
   // so a band pays on the part of this settlement that falls within it, whichever settlement
   // crossed the threshold.
@@ -190,8 +191,44 @@ function applyRule(rule: Rule, baseFen: Fen, layerId: string, year: YearState, c
   const prevFen = perYear ? (own(year.yearBase, layerId) ?? 0) + (own(contributions.yearBase, layerId) ?? 0) : 0;
   const lo = Math.max(prevFen, thresholdFen);
   const hi = prevFen + baseFen;
-  const rawFen = roundHalfUpBp(bandNumerator(rule.bands, lo, hi));
+  const rawFen = roundHalfUpBp(bandNumerator(rule.bands ?? [], lo, hi));
+  const { payFen, cappedBy } = limited(rule, rawFen, baseFen, year, contributions, fundLimit);
+  const belowThresholdFen = Math.min(baseFen, Math.max(0, thresholdFen - prevFen));
 
+  // The year's base counts every settlement in which the layer matched a rule (spec §6, "State").
+  add(contributions.yearBase, layerId, baseFen);
+  for (const cap of rule.annualCaps ?? []) add(contributions.used, cap.counter, payFen);
+  assert(payFen >= 0 && payFen <= baseFen, 'a layer pays between 0 and its base');
+  return { rawFen, payFen, cappedBy, belowThresholdFen };
+}
+
+/**
+ * 全费用定额救助 (README, "Fixed-sum rules"): `amountFen` when the base is above `aboveFen` and the
+ * rule has not paid this person yet this year (its counter, fixedSumCounter, is 0), then the caps
+ * and the fund as for any rule. `belowThresholdFen` is the part of the base at or under `aboveFen`.
+ */
+function applyFixedSum(
+  rule: Rule,
+  fixed: FixedSum,
+  baseFen: Fen,
+  layerId: string,
+  year: YearState,
+  contributions: YearState,
+  fundLimit?: [string, Fen],
+) {
+  const counter = fixedSumCounter(rule.id);
+  const paidBefore = (own(year.used, counter) ?? 0) + (own(contributions.used, counter) ?? 0);
+  const rawFen = baseFen > fixed.aboveFen && paidBefore === 0 ? fixed.amountFen : 0;
+  const { payFen, cappedBy } = limited(rule, rawFen, baseFen, year, contributions, fundLimit);
+  add(contributions.yearBase, layerId, baseFen);
+  for (const cap of rule.annualCaps ?? []) add(contributions.used, cap.counter, payFen);
+  add(contributions.used, counter, payFen);
+  assert(payFen >= 0 && payFen <= baseFen, 'a layer pays between 0 and its base');
+  return { rawFen, payFen, cappedBy, belowThresholdFen: Math.min(baseFen, fixed.aboveFen) };
+}
+
+/** What a rule pays of `rawFen`: at most the base, the per-settlement cap, each annual cap's room and the fund's room. */
+function limited(rule: Rule, rawFen: Fen, baseFen: Fen, year: YearState, contributions: YearState, fundLimit?: [string, Fen]) {
   const limits: Array<[string, Fen]> = [];
   if (rule.perSettlementCapFen !== undefined && rule.perSettlementCapFen !== null) limits.push(['settlement', rule.perSettlementCapFen]);
   for (const cap of rule.annualCaps ?? []) {
@@ -201,13 +238,7 @@ function applyRule(rule: Rule, baseFen: Fen, layerId: string, year: YearState, c
   if (fundLimit !== undefined) limits.push([fundLimit[0], Math.max(0, fundLimit[1])]);
   const payFen = Math.min(rawFen, baseFen, ...limits.map(([, fen]) => fen));
   const cappedBy = payFen === rawFen ? null : (limits.find(([, fen]) => fen === payFen)?.[0] ?? null);
-  const belowThresholdFen = Math.min(baseFen, Math.max(0, thresholdFen - prevFen));
-
-  // The year's base counts every settlement in which the layer matched a rule (spec §6, "State").
-  add(contributions.yearBase, layerId, baseFen);
-  for (const cap of rule.annualCaps ?? []) add(contributions.used, cap.counter, payFen);
-  assert(payFen >= 0 && payFen <= baseFen, 'a layer pays between 0 and its base');
-  return { rawFen, payFen, cappedBy, belowThresholdFen };
+  return { payFen, cappedBy };
 }
 
 /** Σ over bands of overlap((lo, hi], (upto_{i−1}, upto_i]) × ratioBp_i, in fen·bp. */

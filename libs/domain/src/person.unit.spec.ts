@@ -438,3 +438,73 @@ describe('ids that are also names of Object.prototype members (spec §2 allows t
     },
   );
 });
+
+describe('fixed-sum rules (全费用定额救助, README "Fixed-sum rules")', () => {
+  /** Basic insurance 50 % above 100 元, then a fixed 500 元 once a year when over 300 元 of in-scope self-pay is left. */
+  const fixedPolicy = (fixedSum: { amountFen: number; aboveFen: number }, extra: Partial<Rule> = {}): Policy => ({
+    ...policy(),
+    layers: [policy().layers[0]!, { id: 'fixed', kind: 'aid', fund: '610103', rules: [{ id: 'fixed-all', fixedSum, ...extra }] }],
+  });
+  const p = fixedPolicy({ amountFen: 50000, aboveFen: 30000 });
+
+  it('given a base above the line, then the fixed amount is paid; at or under it, nothing', () => {
+    // in-scope 110000: basic 50 % of 100000 = 50000, left 60000 > 30000 → 50000
+    const [over] = series(p, { totalFen: 110000 });
+    expect(pays(over!)).toEqual({ basic: 50000, fixed: 50000 });
+    expect(over!.layers[1]).toMatchObject({ ruleId: 'fixed-all', rawFen: 50000, belowThresholdFen: 30000, cappedBy: null });
+    // in-scope 70000: basic 30000, left 40000 > 30000 → the fixed 50000 is more than the base: 40000
+    const [capped] = series(p, { totalFen: 70000 });
+    expect(pays(capped!)).toEqual({ basic: 30000, fixed: 40000 });
+    // in-scope 70000 with a line of 40000: left 40000 is not above it → nothing
+    const [under] = series(fixedPolicy({ amountFen: 50000, aboveFen: 40000 }), { totalFen: 70000 });
+    expect(pays(under!)).toEqual({ basic: 30000, fixed: 0 });
+  });
+
+  it('given two qualifying settlements in a year, then only the first is paid; next year again; a reversal gives the year back', () => {
+    const [first, second, nextYear] = series(
+      p,
+      { totalFen: 110000, dischargeDate: '2012-03-01' },
+      { totalFen: 210000, dischargeDate: '2012-05-01' },
+      { totalFen: 110000, dischargeDate: '2013-02-01' },
+    );
+    expect([pays(first!).fixed, pays(second!).fixed, pays(nextYear!).fixed]).toEqual([50000, 0, 50000]);
+    expect(first!.contributions.used).toEqual({ 'fixed:fixed-all': 50000 });
+    // reversed, the first gives its fixed sum back to the year: a later settlement is paid it
+    let state = evolvePerson(initialPersonState(), { type: 'DischargeSettled', data: toSettledData(first!) });
+    state = evolvePerson(state, {
+      type: 'SettlementReversed',
+      data: { personId: PERSON, settlementId: first!.settlementId, hospitalId: 'H1', visitId: first!.discharge.visitId, reason: 'x' },
+    });
+    expect(pays(settled(state, { totalFen: 210000, dischargeDate: '2012-05-01' }, p)).fixed).toBe(50000);
+  });
+
+  it('given an annual cap, then it limits the fixed sum like any pay', () => {
+    const [capped] = series(fixedPolicy({ amountFen: 50000, aboveFen: 30000 }, { annualCaps: [{ counter: 'aid', capFen: 20000 }] }), {
+      totalFen: 110000,
+    });
+    expect([pays(capped!).fixed, capped!.layers[1]!.cappedBy]).toEqual([20000, 'aid']);
+  });
+
+  it('validates: a positive amount, a line, and no bands or threshold next to it; fixed:… counters are reserved', () => {
+    const raw = (rule: Record<string, unknown>) =>
+      validatePolicy({ ...p, layers: [{ id: 'fixed', kind: 'aid', fund: '610103', rules: [{ id: 'f', ...rule }] }] });
+    const problems = (rule: Record<string, unknown>) => {
+      const r = raw(rule);
+      return r.ok ? [] : r.error.details.map((d) => d.field);
+    };
+    expect(problems({ fixedSum: { amountFen: 50000, aboveFen: 30000 } })).toEqual([]);
+    expect(problems({ fixedSum: { amountFen: 0, aboveFen: 30000 } })).toEqual(['layers[0].rules[0].fixedSum.amountFen']);
+    expect(problems({ fixedSum: { amountFen: 1, aboveFen: -1 } })).toEqual(['layers[0].rules[0].fixedSum.aboveFen']);
+    expect(problems({ fixedSum: { amountFen: 1, aboveFen: 0 }, bands: [{ uptoFen: null, ratioBp: 1 }] })).toEqual([
+      'layers[0].rules[0].bands',
+    ]);
+    expect(problems({ fixedSum: { amountFen: 1, aboveFen: 0 }, threshold: { fen: 1, per: 'year' } })).toEqual([
+      'layers[0].rules[0].threshold',
+    ]);
+    expect(problems({ fixedSum: { amountFen: 1, aboveFen: 0, extra: 1 } })).toEqual(['layers[0].rules[0].fixedSum.extra']);
+    expect(problems({})).toEqual(['layers[0].rules[0].bands']);
+    expect(problems({ bands: [{ uptoFen: null, ratioBp: 1 }], annualCaps: [{ counter: 'fixed:x', capFen: 1 }] })).toEqual([
+      'layers[0].rules[0].annualCaps[0].counter',
+    ]);
+  });
+});

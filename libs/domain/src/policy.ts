@@ -42,14 +42,28 @@ export interface Match {
   categories?: string[];
   diagnosisPrefixes?: string[];
 }
+/**
+ * Extension of spec §3 (README, "Fixed-sum rules"): 全费用定额救助 — the layer pays a fixed amount,
+ * at most once a year per person and rule, to a settlement whose in-scope self-pay left when the
+ * layer is reached (its base) is above `aboveFen`. A rule has either bands or a fixed sum.
+ */
+export interface FixedSum {
+  amountFen: Fen;
+  aboveFen: Fen;
+}
 export interface Rule {
   id: string;
   match?: Match;
   threshold?: Threshold;
-  bands: Band[];
+  /** Required unless the rule has a fixed sum (then absent). */
+  bands?: Band[];
+  fixedSum?: FixedSum;
   perSettlementCapFen?: Fen | null;
   annualCaps?: AnnualCap[];
 }
+
+/** The year's counter that says a fixed-sum rule has paid (what it paid, in fen): reserved, no policy counter may be named so. */
+export const fixedSumCounter = (ruleId: string) => `fixed:${ruleId}`;
 export interface Layer {
   id: string;
   kind: LayerKind;
@@ -179,7 +193,7 @@ export function validatePolicy(raw: unknown): Result<Policy> {
 }
 
 function checkRule(v: Checker, r: unknown, p: string, codes: Set<string>, ruleIds: Set<string>): void {
-  if (!v.object(r, p, ['id', 'match', 'threshold', 'bands', 'perSettlementCapFen', 'annualCaps'])) return;
+  if (!v.object(r, p, ['id', 'match', 'threshold', 'bands', 'fixedSum', 'perSettlementCapFen', 'annualCaps'])) return;
   if (v.id(r.id, `${p}.id`)) {
     if (ruleIds.has(r.id as string)) v.problem(`${p}.id`, 'duplicate rule id (rule ids are unique across the policy)');
     ruleIds.add(r.id as string);
@@ -205,7 +219,16 @@ function checkRule(v: Checker, r: unknown, p: string, codes: Set<string>, ruleId
     if (!isFen(r.threshold.fen)) v.problem(`${p}.threshold.fen`, 'must be an integer number of fen (0 … 100000000000)');
     if (r.threshold.per !== 'settlement' && r.threshold.per !== 'year') v.problem(`${p}.threshold.per`, 'must be "settlement" or "year"');
   }
-  const bands = v.list(r.bands, `${p}.bands`, POLICY_LIMITS.bands, 1);
+  if (r.fixedSum !== undefined) {
+    if (v.object(r.fixedSum, `${p}.fixedSum`, ['amountFen', 'aboveFen'])) {
+      if (!isFen(r.fixedSum.amountFen) || r.fixedSum.amountFen === 0)
+        v.problem(`${p}.fixedSum.amountFen`, 'must be an integer number of fen above 0');
+      if (!isFen(r.fixedSum.aboveFen)) v.problem(`${p}.fixedSum.aboveFen`, 'must be an integer number of fen (0 … 100000000000)');
+    }
+    if (r.bands !== undefined) v.problem(`${p}.bands`, 'a rule pays by bands or a fixed sum, not both');
+    if (r.threshold !== undefined) v.problem(`${p}.threshold`, 'a fixed-sum rule has no threshold (fixedSum.aboveFen says when it pays)');
+  }
+  const bands = r.fixedSum !== undefined ? [] : v.list(r.bands, `${p}.bands`, POLICY_LIMITS.bands, 1);
   let previousUpto = -1;
   bands.forEach((b, k) => {
     const bp = `${p}.bands[${k}]`;
@@ -229,6 +252,7 @@ function checkRule(v: Checker, r: unknown, p: string, codes: Set<string>, ruleId
       const cp = `${p}.annualCaps[${k}]`;
       if (!v.object(c, cp, ['counter', 'capFen'])) return;
       if (v.id(c.counter, `${cp}.counter`)) {
+        if ((c.counter as string).startsWith('fixed:')) v.problem(`${cp}.counter`, "counters named fixed:… are the fixed-sum rules' own");
         if (counters.has(c.counter as string)) v.problem(`${cp}.counter`, 'a rule names each counter at most once');
         counters.add(c.counter as string);
       }

@@ -124,11 +124,14 @@ const RULE: Schema = closed(
       POLICY_LIMITS.bands,
       1,
     ),
+    fixedSum: closed({ amountFen: { ...FEN, minimum: 1 }, aboveFen: FEN }, ['amountFen', 'aboveFen']),
     perSettlementCapFen: { anyOf: [FEN, { type: 'null' }] },
     annualCaps: list(closed({ counter: ID, capFen: FEN }, ['counter', 'capFen']), POLICY_LIMITS.annualCaps),
   },
-  ['id', 'bands'],
+  ['id'],
 );
+// bands, or (the README's extension) a fixed sum: exactly one of them
+RULE.oneOf = [{ required: ['bands'] }, { required: ['fixedSum'] }];
 const POLICY: Schema = closed(
   {
     policyId: ID,

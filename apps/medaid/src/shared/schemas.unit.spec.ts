@@ -83,6 +83,34 @@ describe('published schemas', () => {
     ],
     ['the reserved category "none"', (p) => ({ ...p, categories: [...p.categories, { code: 'none', name: 'x' }] })],
     ['too many layers', (p) => ({ ...p, layers: Array.from({ length: 21 }, (_, i) => ({ ...p.layers[0], id: `l${i}`, rules: [] })) })],
+    [
+      'a fixed-sum rule',
+      (p) => ({
+        ...p,
+        layers: [...p.layers, { id: 'fx', kind: 'aid', fund: 'f', rules: [{ id: 'fx-1', fixedSum: { amountFen: 1, aboveFen: 0 } }] }],
+      }),
+    ],
+    [
+      'a fixed-sum rule with bands too',
+      (p) => ({
+        ...p,
+        layers: [
+          ...p.layers,
+          { id: 'fx', kind: 'aid', fund: 'f', rules: [{ id: 'fx-1', fixedSum: { amountFen: 1, aboveFen: 0 }, bands: [] }] },
+        ],
+      }),
+    ],
+    [
+      'a fixed sum of 0',
+      (p) => ({
+        ...p,
+        layers: [...p.layers, { id: 'fx', kind: 'aid', fund: 'f', rules: [{ id: 'fx-1', fixedSum: { amountFen: 0, aboveFen: 0 } }] }],
+      }),
+    ],
+    [
+      'a rule with neither bands nor a fixed sum',
+      (p) => ({ ...p, layers: [...p.layers, { id: 'fx', kind: 'aid', fund: 'f', rules: [{ id: 'fx-1' }] }] }),
+    ],
   ];
 
   it.each(policyMutations)('agree with the domain on the structure of a policy with %s', (_what, mutate) => {
