@@ -24,6 +24,7 @@ import { connect } from './support/grpc-client.js';
 import { schemaValidator } from './support/schemas.js';
 import { PostgresEventStore } from '#event-store-postgres';
 import { createTestDatabase } from './support/postgres.js';
+import { otlpReceiver } from './support/otlp.js';
 import {
   Broker,
   Collected,
@@ -56,7 +57,7 @@ interface Rig {
 }
 
 /** A service with Kafka on, its own topics and group, and a probe on those topics. */
-async function rig(args: string[] = []): Promise<Rig> {
+async function rig(args: string[] = [], extraEnv: Record<string, string> = {}): Promise<Rig> {
   const prefix = `${RUN}-${++tests}.`;
   const probe = new KafkaProbe(broker.brokers, prefix);
   await probe.start();
@@ -66,6 +67,7 @@ async function rig(args: string[] = []): Promise<Rig> {
     KAFKA_GROUP_ID: `medaid-${prefix}`,
     KAFKA_SESSION_TIMEOUT_MS: '6000',
     KAFKAJS_NO_PARTITIONER_WARNING: '1',
+    ...extraEnv,
   };
   const dataDir = tempDir();
   const service = await startService({ dataDir, env, args });
@@ -512,6 +514,42 @@ describe('Kafka ingress and relay', () => {
       expect(back).toMatchObject({ streamId: 'person-p-ev-0', hospitalId: 'h-county', visitId: 'ev-0', personId: 'p-ev-0' });
     } finally {
       await teardown(r);
+    }
+  });
+});
+
+describe('Kafka in the traces', () => {
+  it('given a discharge with a traceparent header, then its trace goes consume → command → append → publish, and the outcome carries it on; the relay publishes in spans of its own', async () => {
+    let r: Rig | undefined;
+    const receiver = await otlpReceiver();
+    try {
+      r = await rig([], { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: '50' });
+      const traceId = '5bf92f3577b34da6a3ce929d0e0e4737';
+      const producerSpan = '10f067aa0ba902b8';
+      const d = discharge({ visitId: 'k-traced', personId: 'p-kafka-traced-7f3a' });
+      await r.probe.produce([{ key: keyOf(d), value: settle(d), headers: { traceparent: `00-${traceId}-${producerSpan}-01` } }]);
+      await r.probe.waitFor('one outcome', () => r!.probe.outcomes().length === 1);
+      const [outcome] = r.probe.outcomes();
+      expect(outcome!.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+      await receiver.waitFor((s) => s.traceId === traceId && s.kind === 4);
+      await receiver.waitFor((s) => s.name === `${r!.probe.topics.events} publish`);
+      const trace = receiver.spans().filter((s) => s.traceId === traceId);
+      const consume = trace.find((s) => s.name === `${r!.probe.topics.discharges} process`);
+      const command = trace.find((s) => s.name === 'medaid.SettleDischarge');
+      const publish = trace.find((s) => s.name === `${r!.probe.topics.settlements} publish`);
+      expect([consume?.kind, consume?.parentSpanId]).toEqual([5, producerSpan]); // 5 = CONSUMER
+      expect(command?.parentSpanId).toBe(consume!.spanId);
+      expect(trace.some((s) => s.name === 'medaid.store.append' && s.parentSpanId === command!.spanId)).toBe(true);
+      expect([publish?.kind, publish?.parentSpanId]).toEqual([4, consume!.spanId]); // 4 = PRODUCER
+      expect(outcome!.headers.traceparent).toBe(`00-${traceId}-${publish!.spanId}-01`);
+      const attr = (s: Obj, key: string) => s.attributes.find((a: Obj) => a.key === key)?.value;
+      expect(attr(consume!, 'medaid.outcome')).toEqual({ stringValue: 'ok' });
+      const relay = receiver.spans().find((s) => s.name === `${r!.probe.topics.events} publish`);
+      expect([relay?.kind, attr(relay!, 'messaging.system')]).toEqual([4, { stringValue: 'kafka' }]);
+      expect(JSON.stringify(receiver.exported)).not.toContain('p-kafka-traced-7f3a');
+    } finally {
+      await teardown(r);
+      await receiver.close();
     }
   });
 });

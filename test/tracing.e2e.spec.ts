@@ -2,32 +2,23 @@
 // trace — the server span (continuing the caller's traceparent), the command, the store's append —
 // to a real HTTP receiver speaking OTLP/HTTP JSON, as a collector would. No span names a person.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer, type Server } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { connect, type Client } from './support/grpc-client.js';
+import { otlpReceiver, type OtlpReceiver } from './support/otlp.js';
 import { Service, discharge, freePort, http, removeDir, startService } from './support/service.js';
 
 type Obj = Record<string, any>;
-let receiver: Server;
-const exported: Obj[] = [];
+let receiver: OtlpReceiver;
 let service: Service;
 let client: Client;
+const spans = () => receiver.spans();
 
 beforeAll(async () => {
-  receiver = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      if (req.url === '/v1/traces') exported.push({ contentType: req.headers['content-type'], body: JSON.parse(body) });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const port = (receiver.address() as { port: number }).port;
+  receiver = await otlpReceiver();
   const grpcPort = await freePort();
   service = await startService({
     args: ['--grpc-port', String(grpcPort)],
-    env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_BSP_SCHEDULE_DELAY: '50', OTEL_SERVICE_NAME: 'medaid-test' },
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY: '50', OTEL_SERVICE_NAME: 'medaid-test' },
   });
   client = connect(grpcPort);
 });
@@ -36,18 +27,8 @@ afterAll(async () => {
   client?.close();
   await service?.stop();
   if (service) removeDir(service.dataDir);
-  await new Promise((resolve) => receiver?.close(resolve));
+  await receiver?.close();
 });
-
-/** Every span exported so far, with its resource's service name. */
-function spans(): Obj[] {
-  return exported.flatMap((e) =>
-    (e.body.resourceSpans as Obj[]).flatMap((rs) => {
-      const service = rs.resource.attributes.find((a: Obj) => a.key === 'service.name')?.value.stringValue;
-      return (rs.scopeSpans as Obj[]).flatMap((ss) => (ss.spans as Obj[]).map((s) => ({ ...s, service })));
-    }),
-  );
-}
 
 describe('traces (OTLP/HTTP, when configured)', () => {
   it('given a settlement posted with a traceparent, then its trace goes HTTP → command → append, under the caller’s trace, naming no person', async () => {
@@ -70,9 +51,9 @@ describe('traces (OTLP/HTTP, when configured)', () => {
     expect(attr(server!, 'http.response.status_code')).toEqual({ intValue: 201 });
     expect(attr(command!, 'medaid.outcome')).toEqual({ stringValue: 'settled' });
     expect(attr(append!, 'medaid.stream.kind')).toEqual({ stringValue: 'person' });
-    expect(JSON.stringify(exported)).not.toContain('p-traced-5e1d');
-    expect(JSON.stringify(exported)).not.toContain('v-traced-1');
-    expect(exported[0]!.contentType).toContain('application/json');
+    expect(JSON.stringify(receiver.exported)).not.toContain('p-traced-5e1d');
+    expect(JSON.stringify(receiver.exported)).not.toContain('v-traced-1');
+    expect(receiver.exported[0]!.contentType).toContain('application/json');
   });
 
   it('given a settlement over gRPC with a traceparent in its metadata, then the call is a server span with the command inside', async () => {
@@ -88,6 +69,6 @@ describe('traces (OTLP/HTTP, when configured)', () => {
     const server = trace.find((s) => s.name === 'medaid.settlement.v1.SettlementService/Settle');
     expect([server?.parentSpanId, server?.kind]).toEqual(['b7ad6b7169203331', 2]);
     expect(trace.find((s) => s.name === 'medaid.SettleDischarge')?.parentSpanId).toBe(server!.spanId);
-    expect(JSON.stringify(exported)).not.toContain('p-traced-grpc');
+    expect(JSON.stringify(receiver.exported)).not.toContain('p-traced-grpc');
   });
 });

@@ -23,6 +23,8 @@ import { ReverseSettlement, SettleDischarge } from '../commands/settlements/sett
 import type { SettleOutcome } from '../commands/settlements/settlement.handlers.js';
 import { isIdempotencyKey } from '../shared/command-answers.js';
 import { logUnexpected } from '../shared/log.js';
+import { inConsumerSpan, inSpan, traceHeaders } from '../shared/tracing.js';
+import { SpanKind, type Span } from '@opentelemetry/api';
 import { retryableStoreCode } from '../shared/store-failures.js';
 import { readVisit, reversalEvent, settledEvent } from '../shared/lookups.js';
 import { CommandMeta, EventWriter } from '../shared/writer.js';
@@ -68,6 +70,9 @@ type Pending =
   | { kind: 'refused'; error: PoisonError; correlation: Correlation }
   | { kind: 'dead-letter'; error: PoisonError };
 
+/** What a span says of a message's fate: ok, or the code it was answered (or dead-lettered) with. */
+const outcomeCode = (p: Pending): string => (p.kind === 'outcome' ? (p.outcome.ok ? 'ok' : p.outcome.error.code) : p.error.code);
+
 export class DischargeIngress {
   private readonly pending = new Map<string, Pending>();
 
@@ -80,7 +85,22 @@ export class DischargeIngress {
   ) {}
 
   /** The consumer runner's handler: resolves once the outcome (or dead letter) was acknowledged by Kafka. */
-  readonly handle = async (message: IncomingMessage, context: HandlerContext): Promise<void> => {
+  readonly handle = (message: IncomingMessage, context: HandlerContext): Promise<void> =>
+    // one CONSUMER span per message (continuing the sender's traceparent); the command's spans are its children
+    inConsumerSpan(
+      `${message.topic} process`,
+      {
+        'messaging.system': 'kafka',
+        'messaging.operation': 'process',
+        'messaging.destination.name': message.topic,
+        'messaging.kafka.destination.partition': message.partition,
+        'messaging.kafka.message.offset': Number(message.offset),
+      },
+      message.headers,
+      (span) => this.handleMessage(message, context, span),
+    );
+
+  private async handleMessage(message: IncomingMessage, context: HandlerContext, span: Span): Promise<void> {
     const id = correlationIdOf(message);
     let pending = this.pending.get(id);
     if (pending === undefined) {
@@ -88,11 +108,23 @@ export class DischargeIngress {
       if (this.pending.size >= MAX_PENDING_OUTCOMES) this.pending.delete(this.pending.keys().next().value!);
       this.pending.set(id, pending);
     }
+    span.setAttribute('medaid.outcome', outcomeCode(pending));
     // A failed publish throws: the runner retries this message and finds the outcome kept above,
     // so the command is not executed again within this process (nor in another: its answer is recorded).
-    await this.publisher.send(this.messagesOf(message, pending));
+    const messages = this.messagesOf(message, pending);
+    await inSpan(
+      `${messages[0]!.topic} publish`,
+      { 'messaging.system': 'kafka', 'messaging.operation': 'publish', 'messaging.destination.name': messages[0]!.topic },
+      () => {
+        // the outcome (and dead letter) carry the trace on: a consumer of the outcome topic continues it
+        const trace = traceHeaders();
+        for (const t of messages) for (const m of t.messages) m.headers = { ...m.headers, ...trace };
+        return this.publisher.send(messages);
+      },
+      SpanKind.PRODUCER,
+    );
     this.pending.delete(id);
-  };
+  }
 
   private async decide(message: IncomingMessage, context: HandlerContext): Promise<Pending> {
     const requestId = requestIdOf(message);

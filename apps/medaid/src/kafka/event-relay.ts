@@ -10,6 +10,8 @@
 //   crash in between republishes from the checkpoint; consumers drop the duplicates by the
 //   event-id header.
 // - Bounded: one page of the log (maxBatchEvents) in hand, sent in batches of at most maxBatchBytes.
+import { SpanKind } from '@opentelemetry/api';
+import { inSpan } from '../shared/tracing.js';
 import { CheckpointedFollower } from '#event-store';
 import type { EventStore, RecordedEvent } from '#event-store';
 import { backoffMs } from '#kafka';
@@ -147,7 +149,18 @@ export class EventRelay {
       { topic: this.topics.payouts, messages: batch.flatMap((p) => (p.payout === null ? [] : [p.payout])) },
     ];
     try {
-      await this.publisher.send(messages);
+      // one PRODUCER span per batch (the relay follows the log, outside any request's trace)
+      await inSpan(
+        `${this.topics.events} publish`,
+        {
+          'messaging.system': 'kafka',
+          'messaging.operation': 'publish',
+          'messaging.destination.name': this.topics.events,
+          'messaging.batch.message_count': batch.length,
+        },
+        () => this.publisher.send(messages),
+        SpanKind.PRODUCER,
+      );
     } catch (error) {
       throw new SendFailed(String(error));
     }

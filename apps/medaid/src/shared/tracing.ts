@@ -39,9 +39,9 @@ export async function startTracingFromEnv(env: NodeJS.ProcessEnv): Promise<(() =
 }
 
 /** Runs fn in a child span of the active one; an error marks the span (its message is not recorded: it may name a case). */
-export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
+export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>, kind = SpanKind.INTERNAL): Promise<T> {
   if (!tracingOn) return fn(NO_SPAN); // nothing to record: not even a no-op span's context switch
-  return tracer.startActiveSpan(name, { attributes }, async (span) => {
+  return tracer.startActiveSpan(name, { attributes, kind }, async (span) => {
     try {
       return await fn(span);
     } catch (error) {
@@ -58,6 +58,41 @@ export function startServerSpan(name: string, attributes: Attributes, carrier: R
   const parent = propagation.extract(context.active(), carrier);
   const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
   return { span, context: trace.setSpan(parent, span) };
+}
+
+/**
+ * Runs fn in a CONSUMER span for a Kafka message, continuing the producer's trace when the message
+ * carries W3C trace-context headers (`traceparent`, `tracestate`).
+ */
+export function inConsumerSpan<T>(
+  name: string,
+  attributes: Attributes,
+  headers: Record<string, Buffer>,
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  if (!tracingOn) return fn(NO_SPAN);
+  const carrier: Record<string, string> = {};
+  for (const key of ['traceparent', 'tracestate']) if (headers[key] !== undefined) carrier[key] = headers[key]!.toString('latin1');
+  const parent = propagation.extract(context.active(), carrier);
+  const span = tracer.startSpan(name, { kind: SpanKind.CONSUMER, attributes }, parent);
+  return context.with(trace.setSpan(parent, span), async () => {
+    try {
+      return await fn(span);
+    } catch (error) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as { code?: string } | null)?.code ?? 'error' });
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** The W3C trace-context headers of the active span, for a message produced under it ({} without tracing). */
+export function traceHeaders(): Record<string, string> {
+  if (!tracingOn) return {};
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  return carrier;
 }
 
 /** A stream named by its kind only (`person-…` → `person`): the id in it names a case. */
