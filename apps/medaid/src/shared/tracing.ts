@@ -41,16 +41,19 @@ export async function startTracingFromEnv(env: NodeJS.ProcessEnv): Promise<(() =
 /** Runs fn in a child span of the active one; an error marks the span (its message is not recorded: it may name a case). */
 export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>, kind = SpanKind.INTERNAL): Promise<T> {
   if (!tracingOn) return fn(NO_SPAN); // nothing to record: not even a no-op span's context switch
-  return tracer.startActiveSpan(name, { attributes, kind }, async (span) => {
-    try {
-      return await fn(span);
-    } catch (error) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as { code?: string } | null)?.code ?? 'error' });
-      throw error;
-    } finally {
-      span.end();
-    }
-  });
+  return tracer.startActiveSpan(name, { attributes, kind }, (span) => ended(span, fn));
+}
+
+/** fn's result, the span ended after it; an error marks the span with its code only. */
+async function ended<T>(span: Span, fn: (span: Span) => Promise<T>): Promise<T> {
+  try {
+    return await fn(span);
+  } catch (error) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (error as { code?: string } | null)?.code ?? 'error' });
+    throw error;
+  } finally {
+    span.end();
+  }
 }
 
 /** A server span (an HTTP request, a gRPC call), continuing the caller's trace (a `traceparent` header or metadata) when it sends one. */
@@ -75,16 +78,7 @@ export function inConsumerSpan<T>(
   for (const key of ['traceparent', 'tracestate']) if (headers[key] !== undefined) carrier[key] = headers[key]!.toString('latin1');
   const parent = propagation.extract(context.active(), carrier);
   const span = tracer.startSpan(name, { kind: SpanKind.CONSUMER, attributes }, parent);
-  return context.with(trace.setSpan(parent, span), async () => {
-    try {
-      return await fn(span);
-    } catch (error) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as { code?: string } | null)?.code ?? 'error' });
-      throw error;
-    } finally {
-      span.end();
-    }
-  });
+  return context.with(trace.setSpan(parent, span), () => ended(span, fn));
 }
 
 /** The W3C trace-context headers of the active span, for a message produced under it ({} without tracing). */
