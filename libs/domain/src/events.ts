@@ -126,7 +126,38 @@ export type PersonEvent =
   | { type: 'DischargeSettled'; data: SettledData }
   | { type: 'SettlementReversed'; data: SettlementReversedData }
   | { type: 'AdjustmentApplied'; data: AdjustmentAppliedData }
-  | { type: 'EnrolmentSubsidyGranted'; data: EnrolmentSubsidyGrantedData };
+  | { type: 'EnrolmentSubsidyGranted'; data: EnrolmentSubsidyGrantedData }
+  | { type: 'HighMedicalCostFlagged'; data: HighMedicalCostFlaggedData }
+  | { type: 'HighMedicalCostCleared'; data: HighMedicalCostClearedData };
+
+/**
+ * A person's self-pay went above a monitoring threshold of the policy (README, "Monitoring
+ * thresholds"), recorded with the settlement that took it there, once per year and threshold.
+ */
+export interface HighMedicalCostFlaggedData {
+  personId: string;
+  year: number;
+  thresholdId: string;
+  per: 'settlement' | 'year';
+  aboveFen: Fen;
+  /** The self-pay that crossed it: the settlement's (per settlement) or the year's so far (per year). */
+  amountFen: Fen;
+  settlementId: string;
+  category: string;
+  region: string;
+  dischargeDate: string;
+}
+
+/** A reversal took the person back under a threshold they were flagged for (the flag may come again). */
+export interface HighMedicalCostClearedData {
+  personId: string;
+  year: number;
+  thresholdId: string;
+  /** The self-pay left after the reversal (the year's, or the largest single settlement's). */
+  amountFen: Fen;
+  /** The settlement whose reversal cleared it. */
+  settlementId: string;
+}
 
 // ---- adjustment-{adjustmentId} ------------------------------------------------------------------
 

@@ -128,7 +128,25 @@ export interface PersonState {
   active: ActiveList | null;
   /** Enrolment subsidies (资助参保) granted, by year: at most one per person and year. */
   subsidies?: Record<number, Fen>;
+  /** Monitoring flags standing (HighMedicalCostFlagged, not cleared), by alertKey(year, thresholdId). */
+  alerts?: Record<string, StandingAlert>;
 }
+
+export interface StandingAlert {
+  year: number;
+  thresholdId: string;
+  per: 'settlement' | 'year';
+  aboveFen: Fen;
+  settlementId: string;
+}
+
+export const alertKey = (year: number, thresholdId: string) => `${year}/${thresholdId}`;
+
+/**
+ * The year's counter of the patient's self-pay (patientPayFen) over active settlements, kept only
+ * under a policy with monitoring thresholds (README, "Monitoring thresholds"); reserved like fixed:….
+ */
+export const SELF_PAY_COUNTER = 'monitor:selfPay';
 
 /** Active settlements, oldest first. */
 export function activeSettlements(state: PersonState): ActiveSettlement[] {
@@ -200,16 +218,84 @@ export function decidePerson(command: PersonCommand, state: PersonState, ctx: Pe
       return ok([{ type: 'DeathRecorded', data: { personId: command.personId, date: command.date } }]);
     case 'SettleDischarge': {
       const settled = settle(command.discharge, command.policy, command.settlementId, state, command.fingerprint, command.fundRoomFen);
-      return settled.ok ? ok([{ type: 'DischargeSettled', data: toSettledData(settled.value) }]) : settled;
+      if (!settled.ok) return settled;
+      return ok([{ type: 'DischargeSettled', data: toSettledData(settled.value) }, ...flagsOf(settled.value, command.policy, state)]);
     }
     case 'ReverseSettlement': {
-      if (findActive(state, command.settlementId) === undefined) {
+      const reversed = findActive(state, command.settlementId);
+      if (reversed === undefined) {
         return fail('ALREADY_REVERSED', `settlement of visit ${command.hospitalId}/${command.visitId} is already reversed`);
       }
       const { personId, settlementId, hospitalId, visitId, reason } = command;
-      return ok([{ type: 'SettlementReversed', data: { personId, settlementId, hospitalId, visitId, reason } }]);
+      return ok([
+        { type: 'SettlementReversed', data: { personId, settlementId, hospitalId, visitId, reason } },
+        ...clearedBy(state, reversed, personId),
+      ]);
     }
   }
+}
+
+/**
+ * The monitoring thresholds a new settlement takes the person above for the first time in its
+ * year (README, "Monitoring thresholds"): per settlement, its own self-pay; per year, the year's
+ * self-pay over the active settlements with this one. A threshold already standing is not flagged again.
+ */
+function flagsOf(r: SettlementRecord, policy: Policy, state: PersonState): PersonEvent[] {
+  const out: PersonEvent[] = [];
+  for (const t of policy.monitoring?.thresholds ?? []) {
+    if (t.categories !== undefined && !t.categories.includes(r.category)) continue;
+    if (state.alerts !== undefined && own(state.alerts, alertKey(r.year, t.id)) !== undefined) continue;
+    const amountFen =
+      t.per === 'settlement'
+        ? r.totals.patientPayFen
+        : (own(state.years[r.year]?.used ?? {}, SELF_PAY_COUNTER) ?? 0) + r.totals.patientPayFen;
+    if (amountFen <= t.aboveFen) continue;
+    out.push({
+      type: 'HighMedicalCostFlagged',
+      data: {
+        personId: r.discharge.personId,
+        year: r.year,
+        thresholdId: t.id,
+        per: t.per,
+        aboveFen: t.aboveFen,
+        amountFen,
+        settlementId: r.settlementId,
+        category: r.category,
+        region: r.discharge.region,
+        dischargeDate: r.discharge.dischargeDate,
+      },
+    });
+  }
+  return out;
+}
+
+/**
+ * The flags of the reversed settlement's year that its reversal takes the person back under: per
+ * year, when the year's self-pay left is at or under the line; per settlement, when no other
+ * active settlement of the year is above it. The flag's own record says the line: no policy needed.
+ */
+function clearedBy(state: PersonState, reversed: ActiveSettlement, personId: string): PersonEvent[] {
+  if (state.alerts === undefined) return [];
+  const out: PersonEvent[] = [];
+  const selfPay = (s: ActiveSettlement) => own(s.contributions.used, SELF_PAY_COUNTER) ?? 0;
+  for (const alert of Object.values(state.alerts)) {
+    if (alert.year !== reversed.year) continue;
+    let amountFen: Fen;
+    if (alert.per === 'year') amountFen = (own(state.years[alert.year]?.used ?? {}, SELF_PAY_COUNTER) ?? 0) - selfPay(reversed);
+    else
+      amountFen = Math.max(
+        0,
+        ...activeSettlements(state)
+          .filter((s) => s.year === alert.year && s.settlementId !== reversed.settlementId)
+          .map(selfPay),
+      );
+    if (amountFen > alert.aboveFen) continue;
+    out.push({
+      type: 'HighMedicalCostCleared',
+      data: { personId, year: alert.year, thresholdId: alert.thresholdId, amountFen, settlementId: reversed.settlementId },
+    });
+  }
+  return out;
 }
 
 /**
@@ -246,6 +332,8 @@ export function settle(
   const computed: Result<Computation> = computeSettlement(policy, d, who, state.years[year] ?? { yearBase: {}, used: {} }, fundRoomFen);
   if (!computed.ok) return computed;
   const c = computed.value;
+  // Under monitoring thresholds the year also counts the patient's self-pay (reversal removes it with the rest).
+  if (policy.monitoring !== undefined) setOwn(c.contributions.used, SELF_PAY_COUNTER, c.totals.patientPayFen);
   return ok({
     settlementId,
     // The service passes a digest of the canonical form; without one, the canonical form itself.
@@ -328,6 +416,18 @@ export function evolvePerson(state: PersonState, event: PersonEvent): PersonStat
       return { ...state, subsidies: { ...state.subsidies, [event.data.year]: event.data.amountFen } };
     case 'AdjustmentApplied':
       return applyAdjustment(state, event.data);
+    case 'HighMedicalCostFlagged': {
+      const { year, thresholdId, per, aboveFen, settlementId } = event.data;
+      return {
+        ...state,
+        alerts: withEntry(state.alerts ?? dict(), alertKey(year, thresholdId), { year, thresholdId, per, aboveFen, settlementId }),
+      };
+    }
+    case 'HighMedicalCostCleared': {
+      const alerts = dict(state.alerts);
+      delete alerts[alertKey(event.data.year, event.data.thresholdId)];
+      return { ...state, alerts };
+    }
   }
 }
 

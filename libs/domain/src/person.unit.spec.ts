@@ -508,3 +508,100 @@ describe('fixed-sum rules (全费用定额救助, README "Fixed-sum rules")', ()
     ]);
   });
 });
+
+describe('monitoring thresholds (防止因病返贫致贫动态监测, README "Monitoring thresholds")', () => {
+  // without a category, a 110000 discharge leaves 60000 of self-pay (basic pays 50 % above 10000), a 50000 one 30000
+  const monitored = (thresholds: unknown[]): Policy => ({ ...policy(), monitoring: { thresholds } as Policy['monitoring'] });
+  const decide = (state: PersonState, p: Policy, d: Partial<Discharge>) => {
+    const decided = decidePerson(
+      { type: 'SettleDischarge', discharge: discharge(d), settlementId: `M${++settlementNo}`, policy: p },
+      state,
+      known,
+    );
+    if (!decided.ok) throw new Error(decided.error.message);
+    return { events: decided.value, state: decided.value.reduce(evolvePerson, state) };
+  };
+  const types = (events: Array<{ type: string }>) => events.map((e) => e.type);
+
+  it('given a year threshold, then the settlement that takes the year over it is flagged, once; a new year counts again', () => {
+    const p = monitored([{ id: 'year-5000', per: 'year', aboveFen: 80000 }]);
+    const first = decide(initialPersonState(), p, { totalFen: 110000, dischargeDate: '2012-03-01' }); // self-pay 60000 (no category)
+    expect(types(first.events)).toEqual(['DischargeSettled']);
+    const second = decide(first.state, p, { totalFen: 50000, dischargeDate: '2012-04-01' }); // + 30000 → 90000 > 80000
+    expect(types(second.events)).toEqual(['DischargeSettled', 'HighMedicalCostFlagged']);
+    expect(second.events[1]!.data).toMatchObject({ year: 2012, thresholdId: 'year-5000', per: 'year', aboveFen: 80000, amountFen: 90000 });
+    const third = decide(second.state, p, { totalFen: 500000, dischargeDate: '2012-05-01' });
+    expect(types(third.events)).toEqual(['DischargeSettled']); // once per person, year and threshold
+    const nextYear = decide(third.state, p, { totalFen: 500000, dischargeDate: '2013-05-01' });
+    expect(types(nextYear.events)).toEqual(['DischargeSettled', 'HighMedicalCostFlagged']);
+    expect(Object.keys(nextYear.state.alerts ?? {}).sort()).toEqual(['2012/year-5000', '2013/year-5000']);
+  });
+
+  it('given a per-settlement threshold limited to a category, then only a single settlement above it of that category is flagged', () => {
+    const p = monitored([{ id: 'admission-6000', per: 'settlement', aboveFen: 600000, categories: ['dibao'] }]);
+    const none = decide(initialPersonState(), p, { totalFen: 5_000_000 });
+    expect(types(none.events)).toEqual(['DischargeSettled']); // no category: not monitored by this threshold
+    const dibao = given(assign('dibao', '2012-01-01'));
+    const small = decide(dibao, p, { totalFen: 110000 });
+    expect(types(small.events)).toEqual(['DischargeSettled']);
+    const big = decide(small.state, p, { totalFen: 5_000_000, fullOwnPayFen: 1_000_000 });
+    expect(types(big.events)).toEqual(['DischargeSettled', 'HighMedicalCostFlagged']);
+    expect((big.events[1]!.data as { amountFen: number }).amountFen).toBeGreaterThan(600000);
+  });
+
+  it('given a reversal that takes the person back under, then the flag is cleared (and may come again); one that does not, keeps it', () => {
+    const p = monitored([{ id: 'year', per: 'year', aboveFen: 80000 }]);
+    const a = decide(initialPersonState(), p, { totalFen: 110000, dischargeDate: '2012-03-01' }); // 60000
+    const b = decide(a.state, p, { totalFen: 50000, dischargeDate: '2012-04-01' }); // 90000: flagged
+    const c = decide(b.state, p, { totalFen: 50000, dischargeDate: '2012-05-01' }); // 120000
+    const reverse = (state: PersonState, settled: { events: Array<{ data: unknown }> }) => {
+      const s = settled.events[0]!.data as { settlementId: string; discharge: Discharge };
+      const r = decidePerson(
+        {
+          type: 'ReverseSettlement',
+          personId: PERSON,
+          settlementId: s.settlementId,
+          hospitalId: 'H1',
+          visitId: s.discharge.visitId,
+          reason: 'x',
+        },
+        state,
+        known,
+      );
+      if (!r.ok) throw new Error(r.error.message);
+      return { events: r.value, state: r.value.reduce(evolvePerson, state) };
+    };
+    const keep = reverse(c.state, b); // 120000 − 30000 = 90000: still above
+    expect(types(keep.events)).toEqual(['SettlementReversed']);
+    const clear = reverse(keep.state, c); // 90000 − 30000 = 60000: back under
+    expect(types(clear.events)).toEqual(['SettlementReversed', 'HighMedicalCostCleared']);
+    expect(clear.events[1]!.data).toMatchObject({ year: 2012, thresholdId: 'year', amountFen: 60000 });
+    expect(clear.state.alerts).toEqual({});
+    const again = decide(clear.state, p, { totalFen: 90000, dischargeDate: '2012-06-01' }); // 60000 + 40000
+    expect(types(again.events)).toEqual(['DischargeSettled', 'HighMedicalCostFlagged']);
+  });
+
+  it('validates thresholds: ids unique, per settlement or year, fen, known categories; a policy without them records no self-pay counter', () => {
+    const problems = (monitoring: unknown) => {
+      const r = validatePolicy({ ...policy(), monitoring });
+      return r.ok ? [] : r.error.details.map((d) => d.field);
+    };
+    expect(problems({ thresholds: [{ id: 'a', per: 'year', aboveFen: 1, categories: ['dibao', 'none'] }] })).toEqual([]);
+    expect(
+      problems({
+        thresholds: [
+          { id: 'a', per: 'month', aboveFen: -1 },
+          { id: 'a', per: 'year', aboveFen: 1, categories: ['nobody'] },
+        ],
+      }),
+    ).toEqual([
+      'monitoring.thresholds[0].per',
+      'monitoring.thresholds[0].aboveFen',
+      'monitoring.thresholds[1].id',
+      'monitoring.thresholds[1].categories[0]',
+    ]);
+    expect(problems({ thresholds: [] })).toEqual(['monitoring.thresholds']);
+    const [plain] = series(policy(), { totalFen: 110000 });
+    expect(Object.keys(plain!.contributions.used)).not.toContain('monitor:selfPay');
+  });
+});

@@ -97,6 +97,21 @@ export interface EnrolmentSubsidy {
   toFund: string;
   byCategory: SubsidyRate[];
 }
+/**
+ * Extension of spec §3 (README, "Monitoring thresholds"): 防止因病返贫致贫动态监测. A person whose
+ * self-pay (everything the patient pays: patientPayFen) goes above `aboveFen` — in one settlement
+ * (`per: "settlement"`) or summed over the year's active settlements (`per: "year"`) — is flagged
+ * once per year and threshold (HighMedicalCostFlagged); `categories` limits it to those categories.
+ */
+export interface MonitoringThreshold {
+  id: string;
+  per: 'settlement' | 'year';
+  aboveFen: Fen;
+  categories?: string[];
+}
+export interface Monitoring {
+  thresholds: MonitoringThreshold[];
+}
 export interface Policy {
   policyId: string;
   version: number;
@@ -107,6 +122,7 @@ export interface Policy {
   layers: Layer[];
   funds?: PolicyFund[];
   enrolmentSubsidy?: EnrolmentSubsidy;
+  monitoring?: Monitoring;
 }
 export interface PolicyRef {
   policyId: string;
@@ -123,6 +139,7 @@ export const POLICY_LIMITS = {
   matchEntries: 200,
   maxVersion: 1_000_000,
   funds: 50,
+  monitoringThresholds: 20,
 } as const;
 
 const PREFIX_PATTERN = /^[A-Z][0-9A-Z.]{0,9}$/;
@@ -142,6 +159,7 @@ export function validatePolicy(raw: unknown): Result<Policy> {
       'layers',
       'funds',
       'enrolmentSubsidy',
+      'monitoring',
     ])
   ) {
     return fail('INVALID_POLICY', 'the policy must be a JSON object', problems);
@@ -184,6 +202,7 @@ export function validatePolicy(raw: unknown): Result<Policy> {
 
   if (raw.funds !== undefined) checkFunds(v, raw.funds);
   if (raw.enrolmentSubsidy !== undefined) checkSubsidy(v, raw.enrolmentSubsidy, codes);
+  if (raw.monitoring !== undefined) checkMonitoring(v, raw.monitoring, codes);
 
   if (problems.length > 0) {
     const first = problems[0]!;
@@ -252,7 +271,7 @@ function checkRule(v: Checker, r: unknown, p: string, codes: Set<string>, ruleId
       const cp = `${p}.annualCaps[${k}]`;
       if (!v.object(c, cp, ['counter', 'capFen'])) return;
       if (v.id(c.counter, `${cp}.counter`)) {
-        if ((c.counter as string).startsWith('fixed:')) v.problem(`${cp}.counter`, "counters named fixed:… are the fixed-sum rules' own");
+        if (/^(fixed|monitor):/.test(c.counter as string)) v.problem(`${cp}.counter`, 'counters named fixed:… and monitor:… are reserved');
         if (counters.has(c.counter as string)) v.problem(`${cp}.counter`, 'a rule names each counter at most once');
         counters.add(c.counter as string);
       }
@@ -273,6 +292,26 @@ function checkFunds(v: Checker, funds: unknown): void {
     }
     if (f.name !== undefined) v.text(f.name, `${p}.name`, 200);
     if (typeof f.mayOverdraw !== 'boolean') v.problem(`${p}.mayOverdraw`, 'must be a boolean');
+  });
+}
+
+function checkMonitoring(v: Checker, m: unknown, codes: Set<string>): void {
+  if (!v.object(m, 'monitoring', ['thresholds'])) return;
+  const ids = new Set<string>();
+  v.list(m.thresholds, 'monitoring.thresholds', POLICY_LIMITS.monitoringThresholds, 1).forEach((t, i) => {
+    const p = `monitoring.thresholds[${i}]`;
+    if (!v.object(t, p, ['id', 'per', 'aboveFen', 'categories'])) return;
+    if (v.id(t.id, `${p}.id`)) {
+      if (ids.has(t.id as string)) v.problem(`${p}.id`, 'duplicate threshold id');
+      ids.add(t.id as string);
+    }
+    if (t.per !== 'settlement' && t.per !== 'year') v.problem(`${p}.per`, 'must be "settlement" or "year"');
+    if (!isFen(t.aboveFen)) v.problem(`${p}.aboveFen`, 'must be an integer number of fen (0 … 100000000000)');
+    if (t.categories !== undefined)
+      v.list(t.categories, `${p}.categories`, POLICY_LIMITS.categories + 1, 1).forEach((c, k) => {
+        if (c !== NO_CATEGORY && !codes.has(c as string))
+          v.problem(`${p}.categories[${k}]`, `must be a category code of this policy or "${NO_CATEGORY}"`);
+      });
   });
 }
 

@@ -158,6 +158,20 @@ const POLICY: Schema = closed(
       POLICY_LIMITS.funds,
       1,
     ),
+    monitoring: closed(
+      {
+        thresholds: list(
+          closed({ id: ID, per: { enum: ['settlement', 'year'] }, aboveFen: FEN, categories: list(ID, POLICY_LIMITS.categories + 1, 1) }, [
+            'id',
+            'per',
+            'aboveFen',
+          ]),
+          POLICY_LIMITS.monitoringThresholds,
+          1,
+        ),
+      },
+      ['thresholds'],
+    ),
     enrolmentSubsidy: closed(
       {
         premiumFen: FEN,

@@ -193,6 +193,15 @@ export class EventWriter {
 /** Event ids derived from what the event records, so that a retry can never record it twice. */
 export const settlementEventId = (settlementId: string) => deterministicEventId('DischargeSettled', settlementId);
 export const reversalEventId = (settlementId: string) => deterministicEventId('SettlementReversed', settlementId);
+/**
+ * The ids of a settlement's or reversal's events: the first its own, each monitoring flag after it
+ * (README, "Monitoring thresholds") one derived from it and the event's kind and threshold, so a
+ * retried command appends none of them twice.
+ */
+export const eventIdsOf = (firstId: string, events: ReadonlyArray<{ type: string; data: unknown }>): string[] =>
+  events.map((e, i) =>
+    i === 0 ? firstId : deterministicEventId(firstId, e.type, String((e.data as { thresholdId?: unknown }).thresholdId ?? i)),
+  );
 export const personEventId = (personId: string, revision: number, type: string) => deterministicEventId(personId, String(revision), type);
 /** By content too: two different documents of one version (two instances at once) must not pass for a retry of each other. */
 export const policyEventId = (policyId: string, version: number, document: unknown) =>

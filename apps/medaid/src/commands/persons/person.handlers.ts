@@ -49,5 +49,13 @@ export function personView(personId: string, entry: PersonEntry) {
       yearBaseFen: y.yearBase,
       usedFen: y.used,
     })),
+    // monitoring flags standing (README, "Monitoring thresholds"): year, threshold, the settlement that raised it
+    alerts: Object.values(state.alerts ?? {}).map(({ year, thresholdId, per, aboveFen, settlementId }) => ({
+      year,
+      thresholdId,
+      per,
+      aboveFen,
+      settlementId,
+    })),
   };
 }

@@ -27,7 +27,7 @@ import { AppendConditionFailedError } from '#event-store';
 import { answerOnce } from '../../shared/command-answers.js';
 import { DecisionState, takenBy } from '../../shared/decision-state.js';
 import { VisitView, fingerprintOf, readVisit, settledEvent, visitCondition } from '../../shared/lookups.js';
-import { CommandMeta, EventWriter, reversalEventId, settlementEventId } from '../../shared/writer.js';
+import { CommandMeta, EventWriter, eventIdsOf, reversalEventId, settlementEventId } from '../../shared/writer.js';
 import { metrics } from '../../shared/metrics.js';
 import { inSpan } from '../../shared/tracing.js';
 
@@ -179,7 +179,7 @@ export class SettleDischargeHandler implements ICommandHandler<SettleDischarge> 
               const result = settlementResult(fromSettledData(event.data, policy), 'settled', false);
               return {
                 events: decided.value,
-                eventIds: [settlementEventId(settlementId)],
+                eventIds: eventIdsOf(settlementEventId(settlementId), decided.value),
                 value: ok({ result, created: true }),
                 // what it takes from a fund that may not be overdrawn: decided on the funds as of now (writer.ts)
                 ...(held.takes ? { fundScope: { region: d.region, year: event.data.year } } : {}),
@@ -257,7 +257,7 @@ export class ReverseSettlementHandler implements ICommandHandler<ReverseSettleme
             if (!decided.ok) return { error: decided };
             return {
               events: decided.value,
-              eventIds: [reversalEventId(settlementId)],
+              eventIds: eventIdsOf(reversalEventId(settlementId), decided.value),
               value: ok(settlementResult(record, 'reversed', false)),
             };
           },

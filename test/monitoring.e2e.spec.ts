@@ -1,0 +1,105 @@
+// Monitoring thresholds (防止因病返贫致贫动态监测), end to end on the real service: a policy with a
+// yearly and a per-settlement threshold; settlements over HTTP flag the person once per year and
+// threshold (a re-post flags nothing again), a reversal that takes them back under clears it, the
+// flags reach the person's view, and `audit verify` and `audit replay` stay clean on the result.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN, ROOT, Service, discharge, http, removeDir, startService } from './support/service.js';
+
+type Obj = Record<string, any>;
+const DEMO = JSON.parse(readFileSync(join(ROOT, 'apps/medaid/assets/demo-policy.json'), 'utf8')) as Obj;
+const MONITORED = {
+  ...DEMO,
+  monitoring: {
+    thresholds: [
+      { id: 'year-over-8000', per: 'year', aboveFen: 800_000 },
+      { id: 'admission-over-6000', per: 'settlement', aboveFen: 600_000, categories: ['dibao_edge', 'none'] },
+    ],
+  },
+};
+let service: Service;
+
+beforeAll(async () => {
+  service = await startService({ demoPolicy: false });
+  expect((await http(service.url, 'POST', '/v1/policies', MONITORED)).status).toBe(201);
+}, 60_000);
+
+afterAll(async () => {
+  await service?.stop();
+  if (service) removeDir(service.dataDir);
+});
+
+const person = async (id: string) => (await http(service.url, 'GET', `/v1/persons/${id}`)).body as Obj;
+const position = async () => (await http(service.url, 'GET', '/ready')).body.position as number;
+
+describe('monitoring thresholds', () => {
+  it('flags a person once per year and threshold, not again on a re-post, and clears the flag when a reversal takes them back under', async () => {
+    // no category: insurance only, so most of a large bill is self-pay
+    const big = discharge({
+      personId: 'p-mon-1',
+      visitId: 'mon-1',
+      totalFen: 2_000_000,
+      fullOwnPayFen: 1_500_000,
+      dischargeDate: '2012-03-10',
+      admissionDate: '2012-03-01',
+    });
+    const before = await position();
+    expect((await http(service.url, 'POST', '/v1/settlements', big)).status).toBe(201);
+    const flagged = await person('p-mon-1');
+    expect(flagged.alerts.map((a: Obj) => a.thresholdId).sort()).toEqual(['admission-over-6000', 'year-over-8000']);
+    expect(flagged.alerts[0]).toMatchObject({ year: 2012, settlementId: 'h-county/mon-1/1' });
+    expect(flagged.years[0].usedFen['monitor:selfPay']).toBeGreaterThan(800_000);
+    expect(await position()).toBe(before + 3); // the settlement and its two flags, in one append
+
+    // a re-post is a duplicate; a second large settlement of the year flags nothing new
+    expect((await http(service.url, 'POST', '/v1/settlements', big)).status).toBe(200);
+    const second = discharge({
+      personId: 'p-mon-1',
+      visitId: 'mon-2',
+      totalFen: 2_000_000,
+      fullOwnPayFen: 1_500_000,
+      dischargeDate: '2012-05-10',
+      admissionDate: '2012-05-01',
+    });
+    expect((await http(service.url, 'POST', '/v1/settlements', second)).status).toBe(201);
+    expect(await position()).toBe(before + 4);
+    expect((await person('p-mon-1')).alerts).toHaveLength(2);
+
+    // reversing the first leaves the second: still above both (the per-settlement one through the second)
+    expect((await http(service.url, 'POST', '/v1/settlements/h-county/mon-1/reversal', { reason: 'test' })).status).toBe(200);
+    expect((await person('p-mon-1')).alerts).toHaveLength(2);
+    // reversing the second too takes the year back to nothing: both cleared
+    expect((await http(service.url, 'POST', '/v1/settlements/h-county/mon-2/reversal', { reason: 'test' })).status).toBe(200);
+    expect((await person('p-mon-1')).alerts).toEqual([]);
+
+    // a category the per-settlement threshold does not name is flagged by the yearly one only
+    expect((await http(service.url, 'POST', '/v1/persons/p-mon-2/categories', { category: 'sixin', validFrom: '2012-01-01' })).status).toBe(
+      200,
+    );
+    const sixin = discharge({
+      personId: 'p-mon-2',
+      visitId: 'mon-3',
+      totalFen: 20_000_000,
+      fullOwnPayFen: 2_000_000,
+      dischargeDate: '2012-03-10',
+      admissionDate: '2012-03-01',
+    });
+    expect((await http(service.url, 'POST', '/v1/settlements', sixin)).status).toBe(201);
+    const p2 = await person('p-mon-2');
+    expect(p2.alerts.map((a: Obj) => a.thresholdId)).toEqual(['year-over-8000']); // its 2,000,000 of own pay alone is above both lines
+  });
+
+  it('leaves audit verify and audit replay clean on a log with flags and clearings', async () => {
+    await service.stop();
+    for (const command of ['verify', 'replay']) {
+      const r = spawnSync(process.execPath, [BIN, 'audit', command, '--data', service.dataDir], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect([command, r.status, r.stdout.includes('result: clean')]).toEqual([command, 0, true]);
+    }
+  }, 90_000);
+});
