@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, ROOT, Service, discharge, http, removeDir, startService } from './support/service.js';
+import { BIN, ROOT, Service, discharge, http, removeDir, startService, writeAuthFile } from './support/service.js';
 
 type Obj = Record<string, any>;
 const DEMO = JSON.parse(readFileSync(join(ROOT, 'apps/medaid/assets/demo-policy.json'), 'utf8')) as Obj;
@@ -20,15 +20,18 @@ const MONITORED = {
   },
 };
 let service: Service;
+// with credentials (the test callers): the lists need a named office even on a trial
+const auth = writeAuthFile([]);
 
 beforeAll(async () => {
-  service = await startService({ demoPolicy: false });
+  service = await startService({ demoPolicy: false, args: ['--auth', auth.file] });
   expect((await http(service.url, 'POST', '/v1/policies', MONITORED)).status).toBe(201);
 }, 60_000);
 
 afterAll(async () => {
   await service?.stop();
   if (service) removeDir(service.dataDir);
+  removeDir(auth.dir);
 });
 
 const person = async (id: string) => (await http(service.url, 'GET', `/v1/persons/${id}`)).body as Obj;
@@ -89,6 +92,39 @@ describe('monitoring thresholds', () => {
     expect((await http(service.url, 'POST', '/v1/settlements', sixin)).status).toBe(201);
     const p2 = await person('p-mon-2');
     expect(p2.alerts.map((a: Obj) => a.thresholdId)).toEqual(['year-over-8000']); // its 2,000,000 of own pay alone is above both lines
+  });
+
+  it('lists the flags at GET /v1/alerts (admin or auditor), filtered by region, threshold, person and status, newest first with cursor paging', async () => {
+    const head = await position();
+    let page: Obj = {};
+    for (let i = 0; i < 200; i++) {
+      page = (await http(service.url, 'GET', '/v1/alerts?region=360827')).body as Obj;
+      if (page.asOfPosition >= head) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(page.asOfPosition).toBeGreaterThanOrEqual(head);
+    const rows = (page.items as Obj[]).map((a) => [a.personId, a.thresholdId, a.status]);
+    expect(rows).toEqual([
+      ['p-mon-2', 'year-over-8000', 'standing'],
+      ['p-mon-1', 'admission-over-6000', 'cleared'], // (flagged after the yearly one, in the policy's order)
+      ['p-mon-1', 'year-over-8000', 'cleared'],
+    ]);
+    expect(page.items[0]).toMatchObject({
+      year: 2012,
+      region: '360827',
+      category: 'sixin',
+      dischargeDate: '2012-03-10',
+      per: 'year',
+      aboveFen: 800_000,
+    });
+    const standing = (await http(service.url, 'GET', '/v1/alerts?status=standing')).body.items as Obj[];
+    expect(standing.map((a) => a.personId)).toEqual(['p-mon-2']);
+    const byThreshold = (await http(service.url, 'GET', '/v1/alerts?thresholdId=admission-over-6000&personId=p-mon-1')).body.items as Obj[];
+    expect(byThreshold).toHaveLength(1);
+    const first = (await http(service.url, 'GET', '/v1/alerts?limit=2')).body as Obj;
+    const second = (await http(service.url, 'GET', `/v1/alerts?limit=2&cursor=${first.nextCursor}`)).body as Obj;
+    expect([first.items.length, second.items.length, second.nextCursor]).toEqual([2, 1, null]);
+    expect((await http(service.url, 'GET', '/v1/alerts?status=open')).status).toBe(400);
   });
 
   it('leaves audit verify and audit replay clean on a log with flags and clearings', async () => {

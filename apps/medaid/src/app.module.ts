@@ -22,7 +22,7 @@ import { PoliciesController } from './commands/policies/policies.controller.js';
 import { PublishPolicyHandler } from './commands/policies/policy.handlers.js';
 import { PreviewDischargeHandler, ReverseSettlementHandler, SettleDischargeHandler } from './commands/settlements/settlement.handlers.js';
 import { SettlementsController } from './commands/settlements/settlements.controller.js';
-import { PersonListController, SettlementSearchController } from './queries/queries.controller.js';
+import { AlertListController, PersonListController, SettlementSearchController } from './queries/queries.controller.js';
 import { QUERY_HANDLERS, STATE, STORE } from './queries/query.handlers.js';
 import { FundsController } from './commands/funds/funds.controller.js';
 import { AllocateFundHandler } from './commands/funds/fund.handlers.js';
@@ -157,6 +157,7 @@ export class MedaidModule {
           ? [
               PoliciesController,
               PersonListController,
+              AlertListController,
               PersonsController,
               SettlementSearchController,
               SettlementsController,

@@ -10,7 +10,14 @@
 //   (CategoryAssigned adds one, CategoryRevoked ends or removes them), listed by category.
 import type Database from 'better-sqlite3';
 import { PERSON_STREAM_PREFIX, dayBefore } from '#domain';
-import type { CategoryAssignedData, CategoryRevokedData, SettledData, SettlementReversedData } from '#domain';
+import type {
+  CategoryAssignedData,
+  CategoryRevokedData,
+  HighMedicalCostClearedData,
+  HighMedicalCostFlaggedData,
+  SettledData,
+  SettlementReversedData,
+} from '#domain';
 
 /** What a projection needs of an event. */
 export interface ProjectedEvent {
@@ -37,7 +44,44 @@ export const PROJECTION_TABLES_SQL = `
   CREATE TABLE IF NOT EXISTS person_categories (
     category TEXT NOT NULL, person_id TEXT NOT NULL, valid_from TEXT NOT NULL, valid_to TEXT, position INTEGER NOT NULL
   ) STRICT;
-  CREATE INDEX IF NOT EXISTS person_categories_by_category ON person_categories (category, person_id);`;
+  CREATE INDEX IF NOT EXISTS person_categories_by_category ON person_categories (category, person_id);
+  CREATE TABLE IF NOT EXISTS alerts (
+    position INTEGER PRIMARY KEY, person_id TEXT NOT NULL, year INTEGER NOT NULL, threshold_id TEXT NOT NULL, per TEXT NOT NULL,
+    above_fen INTEGER NOT NULL, amount_fen INTEGER NOT NULL, settlement_id TEXT NOT NULL, category TEXT NOT NULL, region TEXT NOT NULL,
+    discharge_date TEXT NOT NULL, flagged_at_ms INTEGER, status TEXT NOT NULL, cleared_position INTEGER
+  ) STRICT;
+  CREATE INDEX IF NOT EXISTS alerts_by_region ON alerts (region, position);
+  CREATE INDEX IF NOT EXISTS alerts_by_date ON alerts (discharge_date, position);`;
+
+/** GET /v1/alerts: monitoring flags (HighMedicalCostFlagged), newest first, keyset paging. */
+export interface AlertFilter {
+  region?: string;
+  category?: string;
+  thresholdId?: string;
+  personId?: string;
+  status?: 'standing' | 'cleared';
+  /** Discharge dates of the flagging settlement, from and to (inclusive). */
+  from?: string;
+  to?: string;
+  before?: number;
+  limit: number;
+}
+
+export interface AlertRow {
+  personId: string;
+  year: number;
+  thresholdId: string;
+  per: string;
+  aboveFen: number;
+  amountFen: number;
+  settlementId: string;
+  category: string;
+  region: string;
+  dischargeDate: string;
+  flaggedAtMs: number | null;
+  status: 'standing' | 'cleared';
+  position: number;
+}
 
 export interface SettlementFilter {
   hospitalId?: string;
@@ -114,6 +158,11 @@ export class ProjectionTables {
         Record<string, unknown>
       >(`SELECT category, person_id, valid_from, valid_to, position
         FROM person_categories WHERE (category, person_id, valid_from, position) > (?, ?, ?, ?) ORDER BY category, person_id, valid_from, position LIMIT ?`),
+      flag: db.prepare(`INSERT OR IGNORE INTO alerts (position, person_id, year, threshold_id, per, above_fen, amount_fen, settlement_id, category,
+        region, discharge_date, flagged_at_ms, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'standing')`),
+      clear: db.prepare<[number, string, number, string]>(
+        "UPDATE alerts SET status = 'cleared', cleared_position = ? WHERE person_id = ? AND year = ? AND threshold_id = ? AND status = 'standing'",
+      ),
       intervals: db.prepare<[string, string], { valid_from: string; valid_to: string | null }>(
         'SELECT valid_from, valid_to FROM person_categories WHERE category = ? AND person_id = ? ORDER BY valid_from, position',
       ),
@@ -197,33 +246,89 @@ export class ProjectionTables {
         this.stmt.revokeEnd.run(lastDay, r.category, r.personId, lastDay);
         return;
       }
+      case 'HighMedicalCostFlagged': {
+        const a = e.data as HighMedicalCostFlaggedData;
+        this.stmt.flag.run(
+          e.position,
+          a.personId,
+          a.year,
+          a.thresholdId,
+          a.per,
+          a.aboveFen,
+          a.amountFen,
+          a.settlementId,
+          a.category,
+          a.region,
+          a.dischargeDate,
+          e.createdMs ?? null,
+        );
+        return;
+      }
+      case 'HighMedicalCostCleared': {
+        const c = e.data as HighMedicalCostClearedData;
+        this.stmt.clear.run(e.position, c.personId, c.year, c.thresholdId);
+        return;
+      }
       default:
         return;
     }
   }
 
-  /** Settlements matching the filter, newest first (by log position), at most `limit`. */
-  settlements(f: SettlementFilter): SettlementRow[] {
-    const where: string[] = [];
-    const args: Array<string | number> = [];
-    const add = (sql: string, value: string | number | undefined) => {
-      if (value === undefined) return;
-      where.push(sql);
-      args.push(value);
-    };
-    add('hospital_id = ?', f.hospitalId);
-    add('person_id = ?', f.personId);
-    add('category = ?', f.category);
-    add('status = ?', f.status);
-    add('discharge_date >= ?', f.from);
-    add('discharge_date <= ?', f.to);
-    add('position < ?', f.before);
-    const sql = `SELECT * FROM settlements ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY position DESC LIMIT ?`;
-    // One statement per combination of filters (at most 2^7), prepared once.
+  /**
+   * Rows of a table matching every condition whose value is given, newest first (by log position):
+   * one statement per combination of conditions, prepared once.
+   */
+  private newestFirst(table: 'settlements' | 'alerts', limit: number, conditions: Array<[string, string | number | undefined]>) {
+    const given = conditions.filter(([, value]) => value !== undefined) as Array<[string, string | number]>;
+    const where = given.map(([sql]) => sql);
+    const sql = `SELECT * FROM ${table} ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY position DESC LIMIT ?`;
     let statement = this.searches.get(sql);
     if (statement === undefined)
       this.searches.set(sql, (statement = this.db.prepare<Array<string | number>, Record<string, unknown>>(sql)));
-    return statement.all(...args, f.limit).map((r) => ({
+    return statement.all(...given.map(([, value]) => value), limit);
+  }
+
+  /** Monitoring flags matching the filter, newest first (by log position), at most `limit`. */
+  alerts(f: AlertFilter): AlertRow[] {
+    const rows = this.newestFirst('alerts', f.limit, [
+      ['region = ?', f.region],
+      ['category = ?', f.category],
+      ['threshold_id = ?', f.thresholdId],
+      ['person_id = ?', f.personId],
+      ['status = ?', f.status],
+      ['discharge_date >= ?', f.from],
+      ['discharge_date <= ?', f.to],
+      ['position < ?', f.before],
+    ]);
+    return rows.map((r) => ({
+      personId: r.person_id as string,
+      year: r.year as number,
+      thresholdId: r.threshold_id as string,
+      per: r.per as string,
+      aboveFen: r.above_fen as number,
+      amountFen: r.amount_fen as number,
+      settlementId: r.settlement_id as string,
+      category: r.category as string,
+      region: r.region as string,
+      dischargeDate: r.discharge_date as string,
+      flaggedAtMs: r.flagged_at_ms as number | null,
+      status: r.status as 'standing' | 'cleared',
+      position: r.position as number,
+    }));
+  }
+
+  /** Settlements matching the filter, newest first (by log position), at most `limit`. */
+  settlements(f: SettlementFilter): SettlementRow[] {
+    const rows = this.newestFirst('settlements', f.limit, [
+      ['hospital_id = ?', f.hospitalId],
+      ['person_id = ?', f.personId],
+      ['category = ?', f.category],
+      ['status = ?', f.status],
+      ['discharge_date >= ?', f.from],
+      ['discharge_date <= ?', f.to],
+      ['position < ?', f.before],
+    ]);
+    return rows.map((r) => ({
       settlementId: r.settlement_id as string,
       hospitalId: r.hospital_id as string,
       visitId: r.visit_id as string,

@@ -58,6 +58,7 @@ export const ACCESS_RULES: Readonly<Record<string, AccessRule>> = {
   // the office: lists across hospitals and persons
   'GET /v1/settlements': { roles: ['admin', 'auditor'], personal: 'list' },
   'GET /v1/persons': { roles: ['admin', 'auditor'], personal: 'list' },
+  'GET /v1/alerts': { roles: ['admin', 'auditor'], personal: 'list' },
   'GET /v1/persons/:personId': { ...OFFICE_READ, personal: 'person' },
   'POST /v1/persons/:personId/categories': ADMIN_WRITE,
   'POST /v1/persons/:personId/category-revocations': ADMIN_WRITE,

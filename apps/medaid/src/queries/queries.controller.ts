@@ -10,8 +10,8 @@ import { QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { unwrap } from '../http/errors.js';
 import { validateInput } from '../shared/validation.js';
-import { DEFAULT_PAGE_ROWS, PersonQueryDto, SettlementQueryDto } from './queries.dto.js';
-import { ListCategoryMembers, SearchSettlements } from './query.handlers.js';
+import { AlertQueryDto, DEFAULT_PAGE_ROWS, PersonQueryDto, SettlementQueryDto } from './queries.dto.js';
+import { ListCategoryMembers, SearchAlerts, SearchSettlements } from './query.handlers.js';
 
 @ApiTags('settlements')
 @Controller('v1/settlements')
@@ -47,5 +47,31 @@ export class PersonListController {
   list(@Query() query: Record<string, unknown>) {
     const q = unwrap(validateInput(PersonQueryDto, { ...query }));
     return this.queries.execute(new ListCategoryMembers(q.category, q.cursor ?? '', Number(q.limit ?? DEFAULT_PAGE_ROWS), q.asOf));
+  }
+}
+
+@ApiTags('alerts')
+@Controller('v1/alerts')
+export class AlertListController {
+  constructor(private readonly queries: QueryBus) {}
+
+  @Get()
+  @ApiOperation({
+    summary:
+      'Monitoring flags (HighMedicalCostFlagged: 防止因病返贫致贫动态监测) by region, category, threshold, person, status, date; newest first',
+  })
+  list(@Query() query: Record<string, unknown>) {
+    const q = unwrap(validateInput(AlertQueryDto, { ...query }));
+    const filter = {
+      region: q.region,
+      category: q.category,
+      thresholdId: q.thresholdId,
+      personId: q.personId,
+      status: q.status,
+      from: q.from,
+      to: q.to,
+      before: q.cursor === undefined ? undefined : Number(q.cursor),
+    };
+    return this.queries.execute(new SearchAlerts(filter, Number(q.limit ?? DEFAULT_PAGE_ROWS)));
   }
 }

@@ -10,14 +10,8 @@ export const DEFAULT_PAGE_ROWS = 50;
 const LIMIT = /^(?:[1-9]|[1-9][0-9]|[1-4][0-9]{2}|500)$/;
 const CURSOR = /^[1-9][0-9]{0,15}$/;
 
-export class SettlementQueryDto {
-  @ApiPropertyOptional({ example: 'H001' }) @IsOptional() @IsIdentifier() hospitalId?: string;
-  @ApiPropertyOptional({ example: 'P0001' }) @IsOptional() @IsIdentifier() personId?: string;
-  @ApiPropertyOptional({ example: 'DB', description: 'the category the settlement was made under' })
-  @IsOptional()
-  @IsIdentifier()
-  category?: string;
-  @ApiPropertyOptional({ enum: ['settled', 'reversed'] }) @IsOptional() @IsIn(['settled', 'reversed']) status?: 'settled' | 'reversed';
+/** The paging and discharge-date range of the newest-first lists. */
+class NewestFirstPageDto {
   @ApiPropertyOptional({ example: '2012-01-01', description: 'discharge date from (inclusive)' })
   @IsOptional()
   @IsCalendarDate()
@@ -33,6 +27,16 @@ export class SettlementQueryDto {
   cursor?: string;
 }
 
+export class SettlementQueryDto extends NewestFirstPageDto {
+  @ApiPropertyOptional({ example: 'H001' }) @IsOptional() @IsIdentifier() hospitalId?: string;
+  @ApiPropertyOptional({ example: 'P0001' }) @IsOptional() @IsIdentifier() personId?: string;
+  @ApiPropertyOptional({ example: 'DB', description: 'the category the settlement was made under' })
+  @IsOptional()
+  @IsIdentifier()
+  category?: string;
+  @ApiPropertyOptional({ enum: ['settled', 'reversed'] }) @IsOptional() @IsIn(['settled', 'reversed']) status?: 'settled' | 'reversed';
+}
+
 export class PersonQueryDto {
   @ApiPropertyOptional({ example: 'DB' }) @IsIdentifier() category!: string;
   @ApiPropertyOptional({ example: '2012-06-30', description: 'only persons whose interval of the category covers this day' })
@@ -44,4 +48,15 @@ export class PersonQueryDto {
   @Matches(LIMIT, { message: `must be an integer from 1 to ${MAX_PAGE_ROWS}` })
   limit?: string;
   @ApiPropertyOptional({ description: 'nextCursor of the previous page (a person id)' }) @IsOptional() @IsIdentifier() cursor?: string;
+}
+
+export class AlertQueryDto extends NewestFirstPageDto {
+  @ApiPropertyOptional({ example: '360827' }) @IsOptional() @IsIdentifier() region?: string;
+  @ApiPropertyOptional({ example: 'dibao_edge', description: 'the category of the flagging settlement' })
+  @IsOptional()
+  @IsIdentifier()
+  category?: string;
+  @ApiPropertyOptional({ example: 'year-50pct' }) @IsOptional() @IsIdentifier() thresholdId?: string;
+  @ApiPropertyOptional({ example: 'P0001' }) @IsOptional() @IsIdentifier() personId?: string;
+  @ApiPropertyOptional({ enum: ['standing', 'cleared'] }) @IsOptional() @IsIn(['standing', 'cleared']) status?: 'standing' | 'cleared';
 }

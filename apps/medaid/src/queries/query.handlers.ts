@@ -7,7 +7,7 @@ import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { PublishedPolicy, byFundRegionYear, fundBalanceFen, fundIncomeFen, policyKey, settlementResult, usageRateBp } from '#domain';
 import type { SettledData, SettlementResult } from '#domain';
 import type { EventStore } from '#event-store';
-import type { SettlementFilter } from '#ledger';
+import type { AlertFilter, SettlementFilter } from '#ledger';
 import { Ledger } from '../ledger/ledger.js';
 import { DecisionState, PersonEntry } from '../shared/decision-state.js';
 import { adjustmentSummaries, readVisit, reversalEvent, settledEvent } from '../shared/lookups.js';
@@ -196,7 +196,30 @@ export class ListCategoryMembersHandler implements IQueryHandler<ListCategoryMem
   }
 }
 
+/** A page of the monitoring flags, newest first (README, "Monitoring thresholds"). */
+export class SearchAlerts extends Query<{ items: unknown[]; nextCursor: string | null; asOfPosition: number }> {
+  constructor(
+    readonly filter: Omit<AlertFilter, 'limit'>,
+    readonly limit: number,
+  ) {
+    super();
+  }
+}
+
+@QueryHandler(SearchAlerts)
+export class SearchAlertsHandler implements IQueryHandler<SearchAlerts> {
+  constructor(private readonly ledger: Ledger) {}
+  async execute({ filter, limit }: SearchAlerts) {
+    const { projections } = this.ledger.journal;
+    const asOfPosition = projections.checkpoint();
+    const rows = projections.alerts({ ...filter, limit: limit + 1 });
+    const items = rows.slice(0, limit);
+    return { items, nextCursor: rows.length > limit ? String(items[items.length - 1]!.position) : null, asOfPosition };
+  }
+}
+
 export const QUERY_HANDLERS = [
+  SearchAlertsHandler,
   ListPoliciesHandler,
   GetPolicyHandler,
   GetPersonHandler,
