@@ -180,9 +180,24 @@ export function computeSettlement(
   return ok({ inScopeFen, layers, totals: totalsOf(d, layers, remaining), contributions });
 }
 
-/** One layer's rule applied to what remains: threshold (起付线), bands, caps — or its fixed sum. */
+/** One layer's rule applied to what remains: threshold (起付线) and bands — or its fixed sum — then the caps. */
 function applyRule(rule: Rule, baseFen: Fen, layerId: string, year: YearState, contributions: YearState, fundLimit?: [string, Fen]) {
-  if (rule.fixedSum !== undefined) return applyFixedSum(rule, rule.fixedSum, baseFen, layerId, year, contributions, fundLimit);
+  const { rawFen, belowThresholdFen } =
+    rule.fixedSum === undefined
+      ? bandsDue(rule, baseFen, layerId, year, contributions)
+      : fixedSumDue(rule.id, rule.fixedSum, baseFen, year, contributions);
+  const { payFen, cappedBy } = limited(rule, rawFen, baseFen, year, contributions, fundLimit);
+
+  // The year's base counts every settlement in which the layer matched a rule (spec §6, "State").
+  add(contributions.yearBase, layerId, baseFen);
+  for (const cap of rule.annualCaps ?? []) add(contributions.used, cap.counter, payFen);
+  if (rule.fixedSum !== undefined) add(contributions.used, fixedSumCounter(rule.id), payFen);
+  assert(payFen >= 0 && payFen <= baseFen, 'a layer pays between 0 and its base');
+  return { rawFen, payFen, cappedBy, belowThresholdFen };
+}
+
+/** What the bands give above the threshold, and the part of the base under it. */
+function bandsDue(rule: Rule, baseFen: Fen, layerId: string, year: YearState, contributions: YearState) {
   // For per-year thresholds, the bands are in the coordinates of the year's cumulative base,
   // so a band pays on the part of this settlement that falls within it, whichever settlement
   // crossed the threshold.
@@ -191,40 +206,24 @@ function applyRule(rule: Rule, baseFen: Fen, layerId: string, year: YearState, c
   const prevFen = perYear ? (own(year.yearBase, layerId) ?? 0) + (own(contributions.yearBase, layerId) ?? 0) : 0;
   const lo = Math.max(prevFen, thresholdFen);
   const hi = prevFen + baseFen;
-  const rawFen = roundHalfUpBp(bandNumerator(rule.bands ?? [], lo, hi));
-  const { payFen, cappedBy } = limited(rule, rawFen, baseFen, year, contributions, fundLimit);
-  const belowThresholdFen = Math.min(baseFen, Math.max(0, thresholdFen - prevFen));
-
-  // The year's base counts every settlement in which the layer matched a rule (spec §6, "State").
-  add(contributions.yearBase, layerId, baseFen);
-  for (const cap of rule.annualCaps ?? []) add(contributions.used, cap.counter, payFen);
-  assert(payFen >= 0 && payFen <= baseFen, 'a layer pays between 0 and its base');
-  return { rawFen, payFen, cappedBy, belowThresholdFen };
+  return {
+    rawFen: roundHalfUpBp(bandNumerator(rule.bands ?? [], lo, hi)),
+    belowThresholdFen: Math.min(baseFen, Math.max(0, thresholdFen - prevFen)),
+  };
 }
 
 /**
  * 全费用定额救助 (README, "Fixed-sum rules"): `amountFen` when the base is above `aboveFen` and the
- * rule has not paid this person yet this year (its counter, fixedSumCounter, is 0), then the caps
- * and the fund as for any rule. `belowThresholdFen` is the part of the base at or under `aboveFen`.
+ * rule has not paid this person yet this year (its counter, fixedSumCounter, is 0); the caps and
+ * the fund then limit it as any pay. `belowThresholdFen` is the part of the base at or under `aboveFen`.
  */
-function applyFixedSum(
-  rule: Rule,
-  fixed: FixedSum,
-  baseFen: Fen,
-  layerId: string,
-  year: YearState,
-  contributions: YearState,
-  fundLimit?: [string, Fen],
-) {
-  const counter = fixedSumCounter(rule.id);
+function fixedSumDue(ruleId: string, fixed: FixedSum, baseFen: Fen, year: YearState, contributions: YearState) {
+  const counter = fixedSumCounter(ruleId);
   const paidBefore = (own(year.used, counter) ?? 0) + (own(contributions.used, counter) ?? 0);
-  const rawFen = baseFen > fixed.aboveFen && paidBefore === 0 ? fixed.amountFen : 0;
-  const { payFen, cappedBy } = limited(rule, rawFen, baseFen, year, contributions, fundLimit);
-  add(contributions.yearBase, layerId, baseFen);
-  for (const cap of rule.annualCaps ?? []) add(contributions.used, cap.counter, payFen);
-  add(contributions.used, counter, payFen);
-  assert(payFen >= 0 && payFen <= baseFen, 'a layer pays between 0 and its base');
-  return { rawFen, payFen, cappedBy, belowThresholdFen: Math.min(baseFen, fixed.aboveFen) };
+  return {
+    rawFen: baseFen > fixed.aboveFen && paidBefore === 0 ? fixed.amountFen : 0,
+    belowThresholdFen: Math.min(baseFen, fixed.aboveFen),
+  };
 }
 
 /** What a rule pays of `rawFen`: at most the base, the per-settlement cap, each annual cap's room and the fund's room. */

@@ -148,6 +148,9 @@ export const alertKey = (year: number, thresholdId: string) => `${year}/${thresh
  */
 export const SELF_PAY_COUNTER = 'monitor:selfPay';
 
+/** The self-pay of a year's active settlements, as its counter says (0 without monitoring). */
+const yearSelfPay = (state: PersonState, year: number): Fen => own(state.years[year]?.used ?? {}, SELF_PAY_COUNTER) ?? 0;
+
 /** Active settlements, oldest first. */
 export function activeSettlements(state: PersonState): ActiveSettlement[] {
   const out: ActiveSettlement[] = [];
@@ -245,10 +248,7 @@ function flagsOf(r: SettlementRecord, policy: Policy, state: PersonState): Perso
   for (const t of policy.monitoring?.thresholds ?? []) {
     if (t.categories !== undefined && !t.categories.includes(r.category)) continue;
     if (state.alerts !== undefined && own(state.alerts, alertKey(r.year, t.id)) !== undefined) continue;
-    const amountFen =
-      t.per === 'settlement'
-        ? r.totals.patientPayFen
-        : (own(state.years[r.year]?.used ?? {}, SELF_PAY_COUNTER) ?? 0) + r.totals.patientPayFen;
+    const amountFen = t.per === 'settlement' ? r.totals.patientPayFen : yearSelfPay(state, r.year) + r.totals.patientPayFen;
     if (amountFen <= t.aboveFen) continue;
     out.push({
       type: 'HighMedicalCostFlagged',
@@ -281,7 +281,7 @@ function clearedBy(state: PersonState, reversed: ActiveSettlement, personId: str
   for (const alert of Object.values(state.alerts)) {
     if (alert.year !== reversed.year) continue;
     let amountFen: Fen;
-    if (alert.per === 'year') amountFen = (own(state.years[alert.year]?.used ?? {}, SELF_PAY_COUNTER) ?? 0) - selfPay(reversed);
+    if (alert.per === 'year') amountFen = yearSelfPay(state, alert.year) - selfPay(reversed);
     else
       amountFen = Math.max(
         0,
