@@ -241,7 +241,20 @@ describe('the year report over HTTP and from the command line', () => {
     const r = await auditReport(['--year', '2012', '--format', 'csv', '--data', service.dataDir]);
     expect(r.status).toBe(0);
     const [header, ...rows] = parseCsv(r.stdout);
-    expect(header).toEqual(['section', 'category', 'visit_type', 'layer', 'kind', 'fund', 'region', 'name', 'metric', 'term', 'value']);
+    expect(header).toEqual([
+      'section',
+      'category',
+      'visit_type',
+      'layer',
+      'kind',
+      'fund',
+      'region',
+      'name',
+      'metric',
+      'term',
+      'value',
+      'threshold',
+    ]);
     expect(rows.every((row) => row.length === header!.length)).toBe(true);
     const value = (section: string, metric: string, where: (row: string[]) => boolean = () => true) =>
       rows.filter((row) => row[0] === section && row[8] === metric && where(row)).map((row) => row[10]);

@@ -66,6 +66,18 @@ export interface FundRow {
   persons: number;
   personTimes: number; // settlements this fund paid in this region
 }
+/** Persons flagged by a monitoring threshold in the year (防止因病返贫致贫动态监测): flagged = standing + cleared. */
+export interface MonitoringCounts {
+  flaggedPersons: number;
+  standingPersons: number; // the flag stands at the report's position
+  clearedPersons: number; // a reversal took them back under, and no later settlement over again
+}
+export interface MonitoringRow extends MonitoringCounts {
+  thresholdId: string;
+  per: 'settlement' | 'year';
+  aboveFen: Fen;
+  byCategory: Array<{ category: string; name: string | null } & MonitoringCounts>;
+}
 export interface YearReport {
   year: number;
   basis: { position: number; events: number };
@@ -83,6 +95,8 @@ export interface YearReport {
     amountFen: Fen;
     byCategory: Array<{ category: string; name: string | null; persons: number; amountFen: Fen }>;
   };
+  /** One row per threshold (id, per, line) that flagged anyone in the year; the category of each person's latest flag. */
+  monitoring: MonitoringRow[];
 }
 
 /** The years a report may be asked for (the allocations' range too): a 4-digit year from 2000 to 2100. */
@@ -317,6 +331,20 @@ export function buildYearReport(state: ReportState, year: number): YearReport {
     fundOf(s.toFund, s.region).receivedFen += s.amountFen;
   }
 
+  const monitoring = new Map<string, { row: MonitoringRow; byCategory: Map<string, MonitoringCounts> }>();
+  for (const a of state.facts.alertsOf(year)) {
+    const key = `${a.thresholdId}\u0000${a.per}\u0000${a.aboveFen}`;
+    const m = getOr(monitoring, key, () => ({
+      row: { thresholdId: a.thresholdId, per: a.per, aboveFen: a.aboveFen, ...noMonitoring(), byCategory: [] },
+      byCategory: new Map<string, MonitoringCounts>(),
+    }));
+    for (const counts of [m.row, getOr(m.byCategory, a.category, noMonitoring)]) {
+      counts.flaggedPersons += 1;
+      if (a.standing) counts.standingPersons += 1;
+      else counts.clearedPersons += 1;
+    }
+  }
+
   const categoryName = (code: string) => (code === NO_CATEGORY ? null : (state.categoryOrder.get(code)?.name ?? null));
   const fundName = (code: string) => state.fundNames.get(code) ?? KNOWN_FUND_NAMES[code] ?? null;
   const rank = (code: string) => (code === NO_CATEGORY ? Infinity : (state.categoryOrder.get(code)?.rank ?? Number.MAX_SAFE_INTEGER));
@@ -379,8 +407,20 @@ export function buildYearReport(state: ReportState, year: number): YearReport {
         .sort(categoryOrder)
         .map((category) => ({ category, name: categoryName(category), ...subsidyByCategory.get(category)! })),
     },
+    monitoring: [...monitoring.values()]
+      .sort(
+        (a, b) => byCodePoint(a.row.thresholdId, b.row.thresholdId) || byCodePoint(a.row.per, b.row.per) || a.row.aboveFen - b.row.aboveFen,
+      )
+      .map(({ row, byCategory }) => ({
+        ...row,
+        byCategory: [...byCategory.keys()]
+          .sort(categoryOrder)
+          .map((category) => ({ category, name: categoryName(category), ...byCategory.get(category)! })),
+      })),
   };
 }
+
+const noMonitoring = (): MonitoringCounts => ({ flaggedPersons: 0, standingPersons: 0, clearedPersons: 0 });
 
 /** Folds a whole log and reports one year: what `medaid audit report` does, for a log in memory. */
 export function reportFromEvents(events: Iterable<ReportEvent>, year: number): YearReport {

@@ -8,6 +8,8 @@ import {
   AllocationSource,
   EnrolmentSubsidyGrantedData,
   FundAllocatedData,
+  HighMedicalCostClearedData,
+  HighMedicalCostFlaggedData,
   SettledData,
 } from './events.js';
 import { fundKey } from './funds.js';
@@ -57,6 +59,21 @@ export interface Allocation {
 /** What the report keeps of a subsidy. */
 export type Subsidy = Omit<EnrolmentSubsidyGrantedData, 'policy' | 'asOf'>;
 
+/**
+ * A monitoring flag of a person, year and threshold (HighMedicalCostFlagged): the latest flag's
+ * figures, and whether it stands (a HighMedicalCostCleared ended it; a later flag raises it again).
+ */
+export interface AlertFact {
+  personId: string;
+  year: number;
+  thresholdId: string;
+  per: 'settlement' | 'year';
+  aboveFen: Fen;
+  category: string;
+  region: string;
+  standing: boolean;
+}
+
 /** Events the fold could not place: each one is a log the auditor should look at. */
 export interface ReportAnomalies {
   settlementsWithoutPolicy: number;
@@ -65,6 +82,8 @@ export interface ReportAnomalies {
   adjustmentsOfInactiveSettlements: number;
   adjustmentsOfUnknownLayers: number;
   repeatedSubsidies: number;
+  /** HighMedicalCostCleared of a person, year and threshold with no standing flag. */
+  clearingsWithoutFlag: number;
 }
 
 /**
@@ -91,6 +110,11 @@ export interface ReportFacts {
   settlementsOf(year: number, policies: ReadonlyMap<string, Policy>): Iterable<SettlementFact>;
   subsidiesOf(year: number): Iterable<Subsidy>;
   allocationsOf(year: number): Iterable<Allocation>;
+  /** A person's flag for a year and threshold, or undefined; put records it (new or changed). */
+  alert(personId: string, year: number, thresholdId: string): AlertFact | undefined;
+  putAlert(alert: AlertFact): void;
+  /** The year's flags, standing or cleared (any order). */
+  alertsOf(year: number): Iterable<AlertFact>;
 }
 
 /** The backing in memory: an audit's fold of the whole log. */
@@ -101,6 +125,7 @@ export class MemoryReportFacts implements ReportFacts {
   /** One per person and year (the grant's event id makes it idempotent). */
   private readonly subsidies = new Map<string, Subsidy>();
   private readonly allocations = new Map<string, Allocation>();
+  private readonly alerts = new Map<string, AlertFact>();
 
   addSettlement(settlementId: string, year: number, fact: SettlementFact): boolean {
     if (this.yearOf.has(settlementId)) return false;
@@ -145,7 +170,18 @@ export class MemoryReportFacts implements ReportFacts {
   *allocationsOf(year: number): Iterable<Allocation> {
     for (const a of this.allocations.values()) if (a.year === year) yield a;
   }
+  alert(personId: string, year: number, thresholdId: string): AlertFact | undefined {
+    return this.alerts.get(alertFactKey(personId, year, thresholdId));
+  }
+  putAlert(a: AlertFact): void {
+    this.alerts.set(alertFactKey(a.personId, a.year, a.thresholdId), a);
+  }
+  *alertsOf(year: number): Iterable<AlertFact> {
+    for (const a of this.alerts.values()) if (a.year === year) yield a;
+  }
 }
+
+const alertFactKey = (personId: string, year: number, thresholdId: string) => `${personId}\u0000${year}\u0000${thresholdId}`;
 
 /** The small part of the state (policies and their names and orders, counters), kept whole wherever the facts are. */
 export interface ReportState {
@@ -168,6 +204,7 @@ export const noReportAnomalies = (): ReportAnomalies => ({
   adjustmentsOfInactiveSettlements: 0,
   adjustmentsOfUnknownLayers: 0,
   repeatedSubsidies: 0,
+  clearingsWithoutFlag: 0,
 });
 
 export const initialReportState = (facts: ReportFacts = new MemoryReportFacts()): ReportState => ({
@@ -203,6 +240,10 @@ export function applyReportEvent(state: ReportState, event: ReportEvent): void {
       return onSubsidy(state, event.data as EnrolmentSubsidyGrantedData);
     case 'FundAllocated':
       return onAllocation(state, event.data as FundAllocatedData);
+    case 'HighMedicalCostFlagged':
+      return onFlagged(state, event.data as HighMedicalCostFlaggedData);
+    case 'HighMedicalCostCleared':
+      return onCleared(state, event.data as HighMedicalCostClearedData);
     default:
       return; // events that change no figure of the report
   }
@@ -293,4 +334,18 @@ function onAllocation(state: ReportState, a: FundAllocatedData): void {
   };
   found.fen[a.source] += a.amountFen;
   state.facts.putAllocation(found);
+}
+
+function onFlagged(state: ReportState, f: HighMedicalCostFlaggedData): void {
+  const { personId, year, thresholdId, per, aboveFen, category, region } = f;
+  state.facts.putAlert({ personId, year, thresholdId, per, aboveFen, category, region, standing: true });
+}
+
+function onCleared(state: ReportState, c: HighMedicalCostClearedData): void {
+  const found = state.facts.alert(c.personId, c.year, c.thresholdId);
+  if (found === undefined || !found.standing) {
+    state.anomalies.clearingsWithoutFlag += 1;
+    return;
+  }
+  state.facts.putAlert({ ...found, standing: false });
 }

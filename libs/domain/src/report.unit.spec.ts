@@ -110,6 +110,25 @@ const subsidy = (personId: string, category: string, amountFen: number, year = 2
     policy: { policyId: 'county', version: 1 },
   },
 });
+const flag = (personId: string, thresholdId: string, category: string, year = 2012) => ({
+  type: 'HighMedicalCostFlagged',
+  data: {
+    personId,
+    year,
+    thresholdId,
+    per: thresholdId === 'year-line' ? 'year' : 'settlement',
+    aboveFen: thresholdId === 'year-line' ? 800_000 : 600_000,
+    amountFen: 900_000,
+    settlementId: `s-${personId}`,
+    category,
+    region: 'r1',
+    dischargeDate: `${year}-05-10`,
+  },
+});
+const clear = (personId: string, thresholdId: string, year = 2012) => ({
+  type: 'HighMedicalCostCleared',
+  data: { personId, year, thresholdId, amountFen: 100, settlementId: `s-${personId}` },
+});
 const report = (...events: Array<{ type: string; data: unknown }>): YearReport => reportFromEvents(log(...events), 2012);
 const category = (r: YearReport, code: string) => r.byCategory.find((c) => c.category === code)!;
 
@@ -362,6 +381,49 @@ describe('the year report: enrolment subsidies (资助参保) and the log itself
     applyReportEvent(state, { ...published(), position: 5 });
 
     expect(() => applyReportEvent(state, { ...published(), position: 5 })).toThrow(/global order/);
+  });
+});
+
+describe('the year report: monitoring flags (因病返贫致贫监测)', () => {
+  it('given flags, clearings and a flag raised again, when reported, then persons flagged, standing and cleared are per threshold and category', () => {
+    const r = report(
+      published(),
+      flag('p1', 'year-line', 'dibao'),
+      flag('p2', 'year-line', 'none'),
+      flag('p3', 'year-line', 'dibao'),
+      clear('p3', 'year-line'),
+      flag('p2', 'admission', 'none'),
+      clear('p2', 'admission'),
+      flag('p2', 'admission', 'none'), // raised again by a later settlement: one person, standing
+      flag('p4', 'year-line', 'dibao', 2013),
+      clear('p5', 'year-line'), // no flag: an anomaly
+    );
+
+    expect(r.monitoring).toEqual([
+      {
+        thresholdId: 'admission',
+        per: 'settlement',
+        aboveFen: 600_000,
+        flaggedPersons: 1,
+        standingPersons: 1,
+        clearedPersons: 0,
+        byCategory: [{ category: 'none', name: null, flaggedPersons: 1, standingPersons: 1, clearedPersons: 0 }],
+      },
+      {
+        thresholdId: 'year-line',
+        per: 'year',
+        aboveFen: 800_000,
+        flaggedPersons: 3,
+        standingPersons: 2,
+        clearedPersons: 1,
+        byCategory: [
+          { category: 'dibao', name: '城乡低保对象', flaggedPersons: 2, standingPersons: 1, clearedPersons: 1 },
+          { category: 'none', name: null, flaggedPersons: 1, standingPersons: 1, clearedPersons: 0 },
+        ],
+      },
+    ]);
+    expect(r.anomalies.clearingsWithoutFlag).toBe(1);
+    expect(reportFromEvents(log(published()), 2012).monitoring).toEqual([]);
   });
 });
 

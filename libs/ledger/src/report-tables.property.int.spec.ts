@@ -1,6 +1,7 @@
 // The year report's projection on disk against the audit's fold in memory: random logs (policies,
 // settlements over two years, re-used settlement ids, reversals of active and unknown settlements,
-// adjustments of known and unknown layers, repeated subsidies, allocations), posted through the
+// adjustments of known and unknown layers, repeated subsidies, allocations, monitoring flags and
+// clearings, some of flags that do not stand), posted through the
 // journal's own postBatch in random batches on a real SQLite file, with transactions made to fail
 // after the report's tables were written (they roll back; the batch is posted again) and the file
 // closed and opened again between batches. Every year's report must equal the memory fold's, and
@@ -39,7 +40,9 @@ type Step =
   | { kind: 'reverse'; id: number }
   | { kind: 'adjust'; id: number; layer: string; delta: number }
   | { kind: 'subsidy'; person: number; year: number; amount: number }
-  | { kind: 'allocate'; year: number; source: 'superior' | 'local' | 'carryover'; amount: number };
+  | { kind: 'allocate'; year: number; source: 'superior' | 'local' | 'carryover'; amount: number }
+  | { kind: 'flag'; person: number; year: number; threshold: string; category: string }
+  | { kind: 'clear'; person: number; year: number; threshold: string };
 
 const id = fc.integer({ min: 0, max: 30 });
 const person = fc.integer({ min: 0, max: 12 });
@@ -78,6 +81,20 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       source: fc.constantFrom('superior' as const, 'local' as const, 'carryover' as const),
       amount: fc.integer({ min: 1, max: 9_000_000 }),
     }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('flag' as const),
+      person,
+      year,
+      threshold: fc.constantFrom('t-year', 't-once'),
+      category: fc.constantFrom('tekun', 'dibao', 'none'),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('clear' as const), person, year, threshold: fc.constantFrom('t-year', 't-once') }),
   },
 );
 
@@ -172,6 +189,31 @@ function logOf(steps: readonly Step[]): LogEvent[] {
           streamId: 'funds',
           type: 'FundAllocated',
           data: { fund: '610100', region: 'r1', year: s.year, source: s.source, amountFen: s.amount, reference: 'x' },
+        };
+      case 'flag':
+        return {
+          ...base,
+          streamId: `person-p${s.person}`,
+          type: 'HighMedicalCostFlagged',
+          data: {
+            personId: `p${s.person}`,
+            year: s.year,
+            thresholdId: s.threshold,
+            per: s.threshold === 't-year' ? 'year' : 'settlement',
+            aboveFen: 600_000,
+            amountFen: 700_000,
+            settlementId: `s${position}`,
+            category: s.category,
+            region: 'r1',
+            dischargeDate: `${s.year}-05-10`,
+          },
+        };
+      case 'clear':
+        return {
+          ...base,
+          streamId: `person-p${s.person}`,
+          type: 'HighMedicalCostCleared',
+          data: { personId: `p${s.person}`, year: s.year, thresholdId: s.threshold, amountFen: 0, settlementId: `s${position}` },
         };
     }
   });

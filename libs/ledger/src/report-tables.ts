@@ -1,6 +1,7 @@
 // The year report's projection on disk, next to the journal in DIR/ledger.sqlite: the domain's
 // report fold (libs/domain/src/report.ts) with its facts in tables instead of maps — active
-// settlements (a reversal deletes the row), enrolment subsidies, fund allocations — and the small
+// settlements (a reversal deletes the row), enrolment subsidies, fund allocations, monitoring
+// flags — and the small
 // part (policies, counters, anomalies) in two more tables. Written by the journal's follower in the
 // same transaction as the journal, with a checkpoint of its own (report_meta.position), so a crash
 // leaves it exactly at its checkpoint; a journal written before these tables existed is not posted
@@ -13,6 +14,7 @@
 // while it is built.
 import type Database from 'better-sqlite3';
 import {
+  AlertFact,
   Allocation,
   AdjustmentFact,
   Policy,
@@ -50,11 +52,22 @@ export const REPORT_TABLES_SQL = `
   CREATE TABLE IF NOT EXISTS report_allocations (
     fund TEXT NOT NULL, region TEXT NOT NULL, year INTEGER NOT NULL, superior_fen INTEGER NOT NULL, local_fen INTEGER NOT NULL,
     carryover_fen INTEGER NOT NULL, PRIMARY KEY (fund, region, year)
-  ) STRICT, WITHOUT ROWID;`;
+  ) STRICT, WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS report_alerts (
+    person_id TEXT NOT NULL, year INTEGER NOT NULL, threshold_id TEXT NOT NULL, alert TEXT NOT NULL, PRIMARY KEY (person_id, year, threshold_id)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS report_alerts_by_year ON report_alerts (year);`;
 
 const FACT_COLUMNS = 'person_id, region, category, visit_type, total_fen, in_scope_fen, policy_key, pays, adjustments';
 
-export const REPORT_TABLES = ['report_meta', 'report_policies', 'report_settlements', 'report_subsidies', 'report_allocations'] as const;
+export const REPORT_TABLES = [
+  'report_meta',
+  'report_policies',
+  'report_settlements',
+  'report_subsidies',
+  'report_allocations',
+  'report_alerts',
+] as const;
 export type ReportTable = (typeof REPORT_TABLES)[number];
 const DUMPS: Record<ReportTable, string> = {
   report_meta: "SELECT 'meta' AS key, json_array(position, events, anomalies) AS row FROM report_meta",
@@ -64,6 +77,7 @@ const DUMPS: Record<ReportTable, string> = {
   report_subsidies: 'SELECT json_array(person_id, year) AS key, subsidy AS row FROM report_subsidies ORDER BY 1',
   report_allocations: `SELECT json_array(fund, region, year) AS key, json_array(superior_fen, local_fen, carryover_fen) AS row
     FROM report_allocations ORDER BY 1`,
+  report_alerts: 'SELECT json_array(person_id, year, threshold_id) AS key, alert AS row FROM report_alerts ORDER BY 1',
 };
 
 interface FactRow {
@@ -109,6 +123,12 @@ class SqliteReportFacts implements ReportFacts {
         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fund, region, year) DO UPDATE
         SET superior_fen = excluded.superior_fen, local_fen = excluded.local_fen, carryover_fen = excluded.carryover_fen`),
       allocationsOf: db.prepare<[number], AllocationRow>('SELECT * FROM report_allocations WHERE year = ?'),
+      alert: db
+        .prepare<[string, number, string], string>('SELECT alert FROM report_alerts WHERE person_id = ? AND year = ? AND threshold_id = ?')
+        .pluck(),
+      putAlert: db.prepare<[string, number, string, string]>(`INSERT INTO report_alerts (person_id, year, threshold_id, alert)
+        VALUES (?, ?, ?, ?) ON CONFLICT (person_id, year, threshold_id) DO UPDATE SET alert = excluded.alert`),
+      alertsOf: db.prepare<[number], string>('SELECT alert FROM report_alerts WHERE year = ?').pluck(),
     };
   }
 
@@ -156,6 +176,16 @@ class SqliteReportFacts implements ReportFacts {
   }
   allocationsOf(year: number): Iterable<Allocation> {
     return this.stmt.allocationsOf.all(year).map(allocationOf);
+  }
+  alert(personId: string, year: number, thresholdId: string): AlertFact | undefined {
+    const text = this.stmt.alert.get(personId, year, thresholdId);
+    return text === undefined ? undefined : (JSON.parse(text) as AlertFact);
+  }
+  putAlert(a: AlertFact): void {
+    this.stmt.putAlert.run(a.personId, a.year, a.thresholdId, JSON.stringify(a));
+  }
+  *alertsOf(year: number): Iterable<AlertFact> {
+    for (const text of this.stmt.alertsOf.iterate(year)) yield JSON.parse(text) as AlertFact;
   }
 }
 
@@ -205,7 +235,8 @@ export class ReportTables {
       ) as Record<ReportTable, Database.Statement<[], { key: string; row: string }>>,
       years: db
         .prepare<[], number>(
-          'SELECT year FROM report_settlements UNION SELECT year FROM report_subsidies UNION SELECT year FROM report_allocations ORDER BY 1',
+          `SELECT year FROM report_settlements UNION SELECT year FROM report_subsidies UNION SELECT year FROM report_allocations
+            UNION SELECT year FROM report_alerts ORDER BY 1`,
         )
         .pluck(),
     };
@@ -263,7 +294,8 @@ export class ReportTables {
     for (const text of this.stmt.policies.all()) onPolicy(state, JSON.parse(text) as Policy);
     state.position = meta.position;
     state.events = meta.events;
-    state.anomalies = JSON.parse(meta.anomalies) as ReportState['anomalies'];
+    // an anomaly counter added later starts at 0 on a projection written before it
+    state.anomalies = { ...noReportAnomalies(), ...(JSON.parse(meta.anomalies) as Partial<ReportState['anomalies']>) };
     return state;
   }
 }

@@ -14,15 +14,16 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { noReportAnomalies } from '#domain';
 import type { JournalEntry, JournalLine } from './journal.js';
 import { PROJECTION_TABLES_SQL, ProjectionTables } from './projections.js';
-import { REPORT_TABLES_SQL, ReportTables } from './report-tables.js';
+import { REPORT_TABLES, REPORT_TABLES_SQL, ReportTables } from './report-tables.js';
 
 /**
  * 2: the query projections (projections.ts) next to the journal; 3: the year report's (report-tables.ts).
  * An older file gains the newer tables, empty, at open; the follower fills them from the log.
  */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 const BUSY_TIMEOUT_MS = 5_000;
 const MAX_PAGE = 10_000;
 const CACHE_SIZE_KIB = 16 * 1024;
@@ -337,7 +338,13 @@ function migrate(db: Database.Database, durable: boolean): void {
     db.exec(PROJECTION_TABLES_SQL);
     db.exec(REPORT_TABLES_SQL);
     const version = db.prepare<[], string>("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get();
-    if (version === undefined || Number(version) === 1 || Number(version) === 2) {
+    if (version === undefined || Number(version) === 1 || Number(version) === 2 || Number(version) === 3) {
+      // 4 adds the monitoring flags to the report projection: a projection of 3 is folded again from
+      // the start of the log (the follower reads from the lowest checkpoint; the journal keeps its own)
+      if (Number(version) === 3) {
+        for (const table of REPORT_TABLES) if (table !== 'report_meta') db.prepare(`DELETE FROM ${table}`).run();
+        db.prepare(`UPDATE report_meta SET position = 0, events = 0, anomalies = ?`).run(JSON.stringify(noReportAnomalies()));
+      }
       db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(
         String(SCHEMA_VERSION),
       );

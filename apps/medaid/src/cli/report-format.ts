@@ -2,7 +2,7 @@
 // decimals, English labels with the Chinese term), `csv` for spreadsheets and scripts (one file,
 // one value per line, a `section` column, RFC 4180 quoting, money in integer fen as everywhere
 // else). JSON is the report object itself, the same as GET /v1/reports/{year}.
-import { PayRow, ReportRow, YearReport } from '#domain';
+import { MonitoringCounts, PayRow, ReportRow, YearReport } from '#domain';
 
 // ---- labels --------------------------------------------------------------------------------------
 
@@ -53,6 +53,9 @@ export const TERMS: Readonly<Record<string, string>> = {
   year: '结算年度',
   position: '日志位置',
   events: '事件数',
+  flaggedPersons: '预警人数',
+  standingPersons: '未解除人数',
+  clearedPersons: '已解除人数',
 };
 
 const categoryLabel = (code: string, name: string | null) =>
@@ -234,6 +237,28 @@ export function reportToTable(r: YearReport): string {
         ['all 合计', count(r.subsidies.persons), yuan(r.subsidies.amountFen)],
       ],
     )}`,
+    r.monitoring.length === 0
+      ? 'Monitoring 因病返贫致贫监测: no person flagged'
+      : `Monitoring 因病返贫致贫监测 (persons over a self-pay threshold)\n${renderTable(
+          ['threshold', 'category', 'flagged 预警人数', 'standing 未解除', 'cleared 已解除'],
+          r.monitoring.flatMap((m) => [
+            ...m.byCategory.map((c) => [
+              `${m.thresholdId} (${m.per} > ${yuan(m.aboveFen)})`,
+              categoryLabel(c.category, c.name),
+              count(c.flaggedPersons),
+              count(c.standingPersons),
+              count(c.clearedPersons),
+            ]),
+            [
+              `${m.thresholdId} (${m.per} > ${yuan(m.aboveFen)})`,
+              'all 合计',
+              count(m.flaggedPersons),
+              count(m.standingPersons),
+              count(m.clearedPersons),
+            ],
+          ]),
+          2,
+        )}`,
     anomalies.length === 0
       ? 'Log anomalies: none'
       : `Log anomalies (events the report could not place; check the log)\n${renderTable(
@@ -258,8 +283,9 @@ export const CSV_HEADER = [
   'metric',
   'term',
   'value',
+  'threshold', // last: added with the monitoring section, the columns before it keep their places
 ] as const;
-type CsvKeys = Partial<Record<'category' | 'visit_type' | 'layer' | 'kind' | 'fund' | 'region' | 'name', string | null>>;
+type CsvKeys = Partial<Record<'category' | 'visit_type' | 'layer' | 'kind' | 'fund' | 'region' | 'threshold' | 'name', string | null>>;
 
 /** RFC 4180: a field with a comma, quote, CR or LF is quoted, quotes doubled. */
 export function csvField(value: string): string {
@@ -301,6 +327,7 @@ export function reportToCsv(r: YearReport): string {
         metric,
         TERMS[metric] ?? '',
         value === null ? '' : String(value),
+        k('threshold'),
       ];
       lines.push(fields.map(csvField).join(','));
     }
@@ -349,6 +376,16 @@ export function reportToCsv(r: YearReport): string {
       ['persons', c.persons],
       ['amountFen', c.amountFen],
     ]);
+  const monitoringMetrics = (m: MonitoringCounts): Array<[string, number | null]> => [
+    ['flaggedPersons', m.flaggedPersons],
+    ['standingPersons', m.standingPersons],
+    ['clearedPersons', m.clearedPersons],
+  ];
+  for (const m of r.monitoring) {
+    const threshold = `${m.thresholdId}:${m.per}:${m.aboveFen}`;
+    emit('monitoring', { threshold }, monitoringMetrics(m));
+    for (const c of m.byCategory) emit('monitoring_by_category', { threshold, category: c.category, name: c.name }, monitoringMetrics(c));
+  }
   emit('anomalies', {}, Object.entries(r.anomalies));
   // CRLF line ends, as RFC 4180 says; spreadsheets and csv parsers take them everywhere.
   return `${lines.join('\r\n')}\r\n`;
