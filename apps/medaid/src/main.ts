@@ -18,6 +18,7 @@ import { openRuntime, storeUrlFrom } from './infrastructure/runtime.js';
 import { openInput, simulate } from './cli/simulate.js';
 import { runAudit } from './cli/audit.js';
 import { runWhatIf } from './cli/whatif.js';
+import { runAlerts } from './cli/alerts.js';
 import { SimulationJobs } from './simulation/simulation-jobs.js';
 import { SIMULATIONS } from './simulation/simulations.controller.js';
 import { IMPORT_USAGE, runImport } from './cli/import.js';
@@ -33,6 +34,7 @@ const USAGE = `medaid — 一站式 medical-aid settlement
   medaid audit    verify|replay|report [--data DIR] [--store esdb://…|postgres://…] …   (medaid audit --help)
   medaid import   [--data DIR] [--input FILE.jsonl] [--concurrency N]   (medaid import --help)
   medaid whatif   --draft FILE --year Y [--region R] [--format table|csv|json] …   (medaid whatif --help)
+  medaid alerts   export --from YYYY-MM-DD --to YYYY-MM-DD [--region R] …   (medaid alerts --help)
   medaid schemas  --out DIR   writes the JSON Schemas GET /schemas serves, one file each
 
 serve     runs the HTTP service on the embedded durable store in DIR (default ./data, or
@@ -58,7 +60,8 @@ simulate  runs commands (one JSON object per line, from FILE or standard input) 
 audit     the auditor's commands, read-only: verify (settlements recomputed, the journal's hash
           chain, balance and payouts), replay (projections rebuilt and compared), report (a year).
 whatif    what a draft policy would have cost: the year's discharges settled again under it, in
-          memory, compared with what was paid (read-only).`;
+          memory, compared with what was paid (read-only).
+alerts    export: the monitoring flags (因病返贫致贫监测) of a period as CSV, from the log (read-only).`;
 
 const DEMO_POLICY = join(dirname(fileURLToPath(import.meta.url)), '../../../../apps/medaid/assets/demo-policy.json');
 
@@ -221,6 +224,9 @@ async function main(argv: string[]): Promise<void> {
       return writeSchemas(rest);
     case 'whatif':
       process.exitCode = await runWhatIf(rest);
+      return;
+    case 'alerts':
+      process.exitCode = await runAlerts(rest);
       return;
     case undefined:
     case 'help':

@@ -77,7 +77,7 @@ export async function runAuditReport(args: string[], io: AuditReportIo = process
  * Writes and waits for it; a reader that went away (`… | head`) ends the output quietly. The
  * listener stays: the stream emits 'error' after the write's callback, and the command ends here.
  */
-function writeAll(out: NodeJS.WritableStream, text: string): Promise<void> {
+export function writeAll(out: NodeJS.WritableStream, text: string): Promise<void> {
   return new Promise((done, failed) => {
     const onError = (e: NodeJS.ErrnoException) => (e.code === 'EPIPE' ? done() : failed(e));
     out.on('error', onError);
