@@ -5,6 +5,7 @@
 // Each test has its own topics (KAFKA_TOPIC_PREFIX) and consumer groups, deleted at the end.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ROOT,
@@ -512,6 +513,26 @@ describe('Kafka ingress and relay', () => {
       expect([paid!.fundPayFen + back!.fundPayFen, paid!.fundPayFen]).toEqual([0, settlement.fundPayFen]);
       expect(paid!.payouts.reduce((sum: number, p: Obj) => sum + p.amountFen, 0)).toBe(settlement.fundPayFen);
       expect(back).toMatchObject({ streamId: 'person-p-ev-0', hospitalId: 'h-county', visitId: 'ev-0', personId: 'p-ev-0' });
+
+      // under a policy with a monitoring line, a flag and its clearing reach medaid.alerts.v1 (and the events topic)
+      const demo = JSON.parse(readFileSync(join(ROOT, 'apps/medaid/assets/demo-policy.json'), 'utf8')) as Obj;
+      const monitored = {
+        ...demo,
+        version: demo.version + 1,
+        monitoring: { thresholds: [{ id: 'year-8000', per: 'year', aboveFen: 800_000 }] },
+      };
+      expect((await http(url, 'POST', '/v1/policies', monitored)).status).toBe(201);
+      const big = discharge({ visitId: 'ev-big', personId: 'p-ev-big', totalFen: 2_000_000, fullOwnPayFen: 1_500_000 });
+      expect((await http(url, 'POST', '/v1/settlements', big)).status).toBe(201);
+      expect((await http(url, 'POST', '/v1/settlements/h-county/ev-big/reversal', { reason: 'wrong person' })).status).toBe(200);
+      await r.probe.waitFor('a flag and its clearing', () => r!.probe.on(r!.probe.topics.alerts).length >= 2);
+      const alerts = r.probe.on(r.probe.topics.alerts);
+      expect(alerts.map((m) => [m.json.type, m.json.data.personId, m.json.data.thresholdId])).toEqual([
+        ['HighMedicalCostFlagged', 'p-ev-big', 'year-8000'],
+        ['HighMedicalCostCleared', 'p-ev-big', 'year-8000'],
+      ]);
+      expect(alerts.every((m) => m.headers['event-id'] === m.json.id && m.key === 'person-p-ev-big')).toBe(true);
+      await expectLogRelayed(r);
     } finally {
       await teardown(r);
     }

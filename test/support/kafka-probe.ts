@@ -71,6 +71,7 @@ export const topicsOf = (prefix: string) => ({
   dlq: `${prefix}medaid.discharges.dlq.v1`,
   events: `${prefix}medaid.events.v1`,
   payouts: `${prefix}medaid.payouts.v1`,
+  alerts: `${prefix}medaid.alerts.v1`,
 });
 
 /** Produces to the discharge topic and collects, in per-partition order, every output topic. */
@@ -95,7 +96,7 @@ export class KafkaProbe {
     await this.client.ensureTopics(Object.values(this.topics).map((topic) => ({ topic, partitions: 3 })));
     this.collector = this.client.consumer({
       groupId: `probe-${this.prefix}`,
-      topics: [this.topics.settlements, this.topics.dlq, this.topics.events, this.topics.payouts],
+      topics: [this.topics.settlements, this.topics.dlq, this.topics.events, this.topics.payouts, this.topics.alerts],
       partitionsConcurrently: 12,
       handle: async (m) => {
         this.received.push(collected(m));

@@ -12,7 +12,7 @@ import { SqliteEventStore } from '#event-store-sqlite';
 import { EventRelay, carriesPayouts } from './event-relay.js';
 import { RelayCheckpoint } from './relay-checkpoint.js';
 
-const TOPICS = { events: 'medaid.events.v1', payouts: 'medaid.payouts.v1' };
+const TOPICS = { events: 'medaid.events.v1', payouts: 'medaid.payouts.v1', alerts: 'medaid.alerts.v1' };
 const quiet = () => undefined;
 
 /** Stands in for Kafka: fails the sends it is told to, records the acknowledged ones. */
@@ -63,7 +63,14 @@ afterEach(async () => {
 async function record(count: number, streams = 3): Promise<void> {
   for (let i = 0; i < count; i++) {
     const streamId = `person-${i % streams}`;
-    const type = i % 4 === 0 ? 'DischargeSettled' : 'CategoryAssigned';
+    const type =
+      i % 4 === 0
+        ? 'DischargeSettled'
+        : i % 10 === 3
+          ? 'HighMedicalCostFlagged'
+          : i % 10 === 7
+            ? 'HighMedicalCostCleared'
+            : 'CategoryAssigned';
     await store.appendToStream(streamId, [{ id: randomUUID(), type, data: { i } }], { expectedRevision: 'any' });
   }
 }
@@ -93,6 +100,10 @@ describe('EventRelay', () => {
 
     expect(publisher.positions(TOPICS.events)).toEqual(range(1, 120));
     expect(publisher.positions(TOPICS.payouts)).toEqual(range(1, 120).filter((p) => (p - 1) % 4 === 0));
+    // the monitoring flags and clearings once more on their own topic, in log order
+    const alerts = range(1, 120).filter((p) => (p - 1) % 4 !== 0 && ((p - 1) % 10 === 3 || (p - 1) % 10 === 7));
+    expect(alerts.length).toBeGreaterThan(10);
+    expect(publisher.positions(TOPICS.alerts)).toEqual(alerts);
     expect(publisher.maxInFlight).toBe(1);
     expect(publisher.acked.every((b) => b[0]!.messages.length <= 25)).toBe(true);
     expect(publisher.checkpointAtSend.every(({ checkpoint: c, first }) => c < first)).toBe(true);

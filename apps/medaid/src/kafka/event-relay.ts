@@ -49,10 +49,13 @@ export type RelayState = 'idle' | 'publishing' | 'retrying' | 'stopped';
 
 interface Prepared {
   position: number;
+  type: string;
   bytes: number;
   event: OutgoingMessage;
   payout: OutgoingMessage | null;
 }
+
+const ALERT_EVENTS: ReadonlySet<string> = new Set(['HighMedicalCostFlagged', 'HighMedicalCostCleared']);
 
 /** A send Kafka refused (rather than a read of the log that failed): said so in the log. */
 class SendFailed extends Error {}
@@ -69,7 +72,7 @@ export class EventRelay {
     private readonly store: EventStore,
     private readonly publisher: Pick<KafkaPublisher, 'send'>,
     private readonly checkpoint: RelayCheckpointStore,
-    private readonly topics: { events: string; payouts: string },
+    private readonly topics: { events: string; payouts: string; alerts: string },
     private readonly log: KafkaLog,
     options: RelayOptions = {},
   ) {
@@ -147,6 +150,8 @@ export class EventRelay {
     const messages: TopicMessages[] = [
       { topic: this.topics.events, messages: batch.map((p) => p.event) },
       { topic: this.topics.payouts, messages: batch.flatMap((p) => (p.payout === null ? [] : [p.payout])) },
+      // the monitoring flags again on a topic of their own, for 民政 / 乡村振兴 systems that want only them
+      { topic: this.topics.alerts, messages: batch.flatMap((p) => (ALERT_EVENTS.has(p.type) ? [p.event] : [])) },
     ];
     try {
       // one PRODUCER span per batch (the relay follows the log, outside any request's trace)
@@ -213,5 +218,5 @@ function prepare(e: RecordedEvent, presented: Presented | undefined): Prepared {
     (payout === null || payout === event ? 0 : Buffer.byteLength(payout.value as string)) +
     Buffer.byteLength(e.streamId) +
     200;
-  return { position: e.position, bytes, payout, event };
+  return { position: e.position, type: e.type, bytes, payout, event };
 }

@@ -11,6 +11,8 @@ export interface KafkaTopics {
   events: string;
   /** Events that carry payouts (DischargeSettled, SettlementReversed), key streamId. */
   payouts: string;
+  /** Monitoring flags and their clearings (HighMedicalCostFlagged / HighMedicalCostCleared), as on events, key streamId. */
+  alerts: string;
 }
 
 export interface KafkaSettings {
@@ -33,6 +35,7 @@ export function topicNames(prefix: string): KafkaTopics {
     dlq: `${prefix}medaid.discharges.dlq.v1`,
     events: `${prefix}medaid.events.v1`,
     payouts: `${prefix}medaid.payouts.v1`,
+    alerts: `${prefix}medaid.alerts.v1`,
   };
 }
 

@@ -21,6 +21,7 @@ describe('kafkaSettingsFromEnv', () => {
         dlq: 'medaid.discharges.dlq.v1',
         events: 'medaid.events.v1',
         payouts: 'medaid.payouts.v1',
+        alerts: 'medaid.alerts.v1',
       },
     });
   });
