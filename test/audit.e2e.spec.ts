@@ -233,7 +233,7 @@ describe('the ledger over HTTP, and audit verify on the stopped service', () => 
     try {
       const r = await audit(['replay', '--data', projected]);
       expect([r.status, r.stdout]).toEqual([1, expect.stringMatching(/settlement row at position \d+: row live \[\d+,"[^"]+","h-county/)]);
-      expect(r.stdout).toMatch(/projections: settlements and persons by category up to position \d+, differences: 1/);
+      expect(r.stdout).toMatch(/projections: settlements, alerts and persons by category up to position \d+, differences: 1/);
       expect(r.stdout).toMatch(/year report: .* differences: 0/);
     } finally {
       removeDir(projected);

@@ -243,7 +243,7 @@ export function decidePerson(command: PersonCommand, state: PersonState, ctx: Pe
  * year (README, "Monitoring thresholds"): per settlement, its own self-pay; per year, the year's
  * self-pay over the active settlements with this one. A threshold already standing is not flagged again.
  */
-function flagsOf(r: SettlementRecord, policy: Policy, state: PersonState): PersonEvent[] {
+export function flagsOf(r: SettlementRecord, policy: Policy, state: PersonState): PersonEvent[] {
   const out: PersonEvent[] = [];
   for (const t of policy.monitoring?.thresholds ?? []) {
     if (t.categories !== undefined && !t.categories.includes(r.category)) continue;
@@ -274,7 +274,7 @@ function flagsOf(r: SettlementRecord, policy: Policy, state: PersonState): Perso
  * year, when the year's self-pay left is at or under the line; per settlement, when no other
  * active settlement of the year is above it. The flag's own record says the line: no policy needed.
  */
-function clearedBy(state: PersonState, reversed: ActiveSettlement, personId: string): PersonEvent[] {
+export function clearedBy(state: PersonState, reversed: ActiveSettlement, personId: string): PersonEvent[] {
   if (state.alerts === undefined) return [];
   const out: PersonEvent[] = [];
   const selfPay = (s: ActiveSettlement) => own(s.contributions.used, SELF_PAY_COUNTER) ?? 0;

@@ -153,6 +153,11 @@ export class ProjectionTables {
           status, policy_id, policy_version, total_fen, fund_pay_fen, settled_at_ms, reversed_position) AS row
         FROM settlements WHERE position > ? ORDER BY position LIMIT ?`,
       ),
+      alertRows: db.prepare<[number, number], { position: number; row: string }>(
+        `SELECT position, json_array(position, person_id, year, threshold_id, per, above_fen, amount_fen, settlement_id, category,
+          region, discharge_date, flagged_at_ms, status, cleared_position) AS row
+        FROM alerts WHERE position > ? ORDER BY position LIMIT ?`,
+      ),
       categoryRows: db.prepare<
         [string, string, string, number, number],
         Record<string, unknown>
@@ -172,6 +177,11 @@ export class ProjectionTables {
   /** Raw settlement rows after a position, in position order (for audit replay's comparison). */
   settlementRowsAfter(position: number, limit: number): Array<{ position: number; row: string }> {
     return this.stmt.settlementRows.all(position, limit);
+  }
+
+  /** Alert rows (monitoring flags) after a log position, in position order (for audit replay). */
+  alertRowsAfter(position: number, limit: number): Array<{ position: number; row: string }> {
+    return this.stmt.alertRows.all(position, limit);
   }
 
   /** Category rows after a key (category, person, valid_from, position), in that order (for audit replay). */

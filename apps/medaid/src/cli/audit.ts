@@ -138,6 +138,7 @@ async function runVerify(args: string[], io: AuditIo): Promise<number> {
     );
     out.write(`  (a) settlements recomputed: ${fmt(r.settlements)}, problems: ${n('settlements')}\n`);
     out.write(`      funds that may not be overdrawn, after every event that took from them, problems: ${n('funds')}\n`);
+    out.write(`      monitoring flags and clearings, each the one the rules give, problems: ${n('monitoring')}\n`);
     out.write(`  (b) hash chain: ${fmt(r.journal.entries)} entries, problems: ${n('chain')}\n`);
     out.write(`  (c) entries balance, problems: ${n('balance')}\n`);
     out.write(`  (d) payouts: ${fmt(r.journal.expected)} entries expected from the events, problems: ${n('payouts')}\n`);
@@ -184,10 +185,10 @@ async function runReplay(args: string[], io: AuditIo): Promise<number> {
       `  journal:    ${fmt(r.journal.entries)} live entries up to position ${r.journal.position}, differences: ${n('journal')}; balances, differences: ${n('balances')}\n`,
     );
     out.write(
-      `  projections: settlements and persons by category up to position ${live.projections.checkpoint()}, differences: ${n('projections')}\n`,
+      `  projections: settlements, alerts and persons by category up to position ${live.projections.checkpoint()}, differences: ${n('projections')}\n`,
     );
     out.write(
-      `  year report: active settlements, subsidies and allocations up to position ${live.report.checkpoint()}, row by row, differences: ${n('report')}\n`,
+      `  year report: active settlements, subsidies, allocations and monitoring flags up to position ${live.report.checkpoint()}, row by row, differences: ${n('report')}\n`,
     );
     out.write(
       r.snapshot === null

@@ -144,7 +144,7 @@ function compareJournals(live: SqliteJournal, rebuilt: SqliteJournal, difference
   );
 }
 
-/** The query projections (settlements, persons by category), row by row, when both are at the same position. */
+/** The query projections (settlements, alerts, persons by category), row by row, when both are at the same position. */
 function compareProjections(live: SqliteJournal, rebuilt: SqliteJournal, differences: Problems, serviceRunning: boolean): void {
   const [l, r] = [live.projections.checkpoint(), rebuilt.projections.checkpoint()];
   if (l !== r) {
@@ -152,27 +152,32 @@ function compareProjections(live: SqliteJournal, rebuilt: SqliteJournal, differe
     if (!serviceRunning) differences.add('projections', `checkpoint: live at position ${l}, rebuilt at ${r}`);
     return;
   }
-  for (let after = 0; ;) {
-    const a = live.projections.settlementRowsAfter(after, PAGE_ROWS);
-    const b = rebuilt.projections.settlementRowsAfter(after, PAGE_ROWS);
-    if (a.length === 0 && b.length === 0) break;
-    const bound = Math.min(
-      a.length === PAGE_ROWS ? a[a.length - 1]!.position : Infinity,
-      b.length === PAGE_ROWS ? b[b.length - 1]!.position : Infinity,
-    );
-    const within = (x: { position: number }) => x.position <= bound;
-    compareKeyed(
-      'projections',
-      a.filter(within),
-      b.filter(within),
-      (x) => x.position,
-      (x) => `settlement row at position ${x.position}`,
-      differences,
-      ['row'],
-    );
-    if (bound === Infinity) break;
-    after = bound;
-  }
+  const byPosition = [
+    { rows: (p: SqliteJournal, after: number) => p.projections.settlementRowsAfter(after, PAGE_ROWS), what: 'settlement' },
+    { rows: (p: SqliteJournal, after: number) => p.projections.alertRowsAfter(after, PAGE_ROWS), what: 'alert' },
+  ];
+  for (const { rows, what } of byPosition)
+    for (let after = 0; ;) {
+      const a = rows(live, after);
+      const b = rows(rebuilt, after);
+      if (a.length === 0 && b.length === 0) break;
+      const bound = Math.min(
+        a.length === PAGE_ROWS ? a[a.length - 1]!.position : Infinity,
+        b.length === PAGE_ROWS ? b[b.length - 1]!.position : Infinity,
+      );
+      const within = (x: { position: number }) => x.position <= bound;
+      compareKeyed(
+        'projections',
+        a.filter(within),
+        b.filter(within),
+        (x) => x.position,
+        (x) => `${what} row at position ${x.position}`,
+        differences,
+        ['row'],
+      );
+      if (bound === Infinity) break;
+      after = bound;
+    }
   const keyText = (k: readonly unknown[]) => JSON.stringify(k);
   for (let after: [string, string, string, number] = ['', '', '', 0]; ;) {
     const a = live.projections.categoryRowsAfter(after, PAGE_ROWS);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { AdjustmentAppliedData, Policy, settle, toSettledData } from '#domain';
+import { AdjustmentAppliedData, Policy, flagsOf, settle, toSettledData } from '#domain';
 import { deterministicEventId } from '#event-store';
 import { SqliteEventStore } from '#event-store-sqlite';
 import { SqliteJournal } from '#ledger';
@@ -56,9 +56,9 @@ async function verifyLog(events: Array<[streamId: string, type: string, data: un
   }
 }
 
-/** A settlement of p1 as a service without the fund limit would have recorded it: L2 takes all that is left. */
-function unlimitedSettlement() {
-  const d = {
+/** A discharge of p1 (500,000 fen, 30,000 of it paid outside on L1). */
+function unlimitedSettlementInput() {
+  return {
     hospitalId: 'h1',
     visitId: 'v1',
     personId: 'p1',
@@ -75,6 +75,11 @@ function unlimitedSettlement() {
     preSelfPayFen: 0,
     externalPayments: { L1: 30000 },
   };
+}
+
+/** A settlement of p1 as a service without the fund limit would have recorded it: L2 takes all that is left. */
+function unlimitedSettlement() {
+  const d = unlimitedSettlementInput();
   const settled = settle(d, POLICY, 'h1/v1/1', { categories: {}, approvals: [], deathDate: null, years: {}, active: null });
   if (!settled.ok) throw new Error(settled.error.message);
   return toSettledData(settled.value);
@@ -155,5 +160,65 @@ describe('audit verify and funds that may not be overdrawn', () => {
       ['person-p2', 'EnrolmentSubsidyGranted', subsidy],
     ]);
     expect(funds).toEqual([]);
+  });
+});
+
+describe('audit verify and the monitoring flags', () => {
+  const MONITORED: Policy = {
+    ...POLICY,
+    funds: [],
+    layers: [POLICY.layers[0]!],
+    monitoring: { thresholds: [{ id: 't-admission', per: 'settlement', aboveFen: 100_000 }] },
+  };
+  const EMPTY = { categories: {}, approvals: [], deathDate: null, years: {}, active: null };
+  function monitoredSettlement() {
+    const d = { ...unlimitedSettlementInput(), externalPayments: {} };
+    const settled = settle(d, MONITORED, 'h1/v1/1', EMPTY);
+    if (!settled.ok) throw new Error(settled.error.message);
+    const flags = flagsOf(settled.value, MONITORED, EMPTY);
+    expect(flags).toHaveLength(1); // 500,000 less half: 250,000 of self-pay, over the line
+    return { data: toSettledData(settled.value), flag: flags[0]!.data as unknown as Record<string, unknown> };
+  }
+  const monitoring = (all: { listed: string[] }) => all.listed.filter((p) => p.includes('HighMedicalCost'));
+
+  it('given the flag the rules give right after its settlement, then no monitoring problem is reported', async () => {
+    const { data, flag } = monitoredSettlement();
+    const { all } = await verifyLog([
+      ['policy-P', 'PolicyPublished', { policy: MONITORED }],
+      ['person-p1', 'DischargeSettled', data],
+      ['person-p1', 'HighMedicalCostFlagged', flag],
+    ]);
+    expect(monitoring(all)).toEqual([]);
+  });
+
+  it('given a missing flag, a flag of another amount and a flag no settlement gives, then each is named', async () => {
+    const { data, flag } = monitoredSettlement();
+    const missing = await verifyLog([
+      ['policy-P', 'PolicyPublished', { policy: MONITORED }],
+      ['person-p1', 'DischargeSettled', data],
+      ['person-p1', 'CategoryAssigned', { personId: 'p1', category: 'dibao', validFrom: '2020-01-01', validTo: null }],
+    ]);
+    expect(monitoring(missing.all)).toEqual([
+      expect.stringMatching(/^settlement h1\/v1\/1 .*: HighMedicalCostFlagged .* should follow it and is not recorded$/),
+    ]);
+    rmSync(dir, { recursive: true, force: true });
+
+    const changed = await verifyLog([
+      ['policy-P', 'PolicyPublished', { policy: MONITORED }],
+      ['person-p1', 'DischargeSettled', data],
+      ['person-p1', 'HighMedicalCostFlagged', { ...flag, amountFen: 99 }],
+    ]);
+    expect(monitoring(changed.all)).toEqual([
+      expect.stringMatching(/^HighMedicalCostFlagged at position 3 .*: the rules give .*"amountFen":250000.* not .*"amountFen":99/),
+    ]);
+    rmSync(dir, { recursive: true, force: true });
+
+    const stray = await verifyLog([
+      ['policy-P', 'PolicyPublished', { policy: MONITORED }],
+      ['person-p2', 'HighMedicalCostFlagged', { ...flag, personId: 'p2' }],
+    ]);
+    expect(monitoring(stray.all)).toEqual([
+      expect.stringMatching(/^HighMedicalCostFlagged at position 2 .*: no settlement or reversal before it in its append gives it$/),
+    ]);
   });
 });

@@ -2,7 +2,9 @@
 //  (a) every settlement: recomputed by the domain (settle) from its recorded input, the policy
 //      version it names and the person's state before it, equals what was recorded; the version
 //      is the one in force at that point of the log; no fund that may not be overdrawn is, after
-//      any event that takes money from it (settlements, raises, subsidies);
+//      any event that takes money from it (settlements, raises, subsidies); the monitoring flags
+//      recorded right after a settlement, and the clearings right after a reversal, are exactly
+//      the ones the rules give (flagsOf / clearedBy), and there are no others;
 //  (b) the journal's hash chain, and (c) that each entry balances (journal-check.ts);
 //  (d) that every payout — each paying layer of a settlement, each reversal, each applied
 //      adjustment, each subsidy, each allocation — is in the journal exactly once with the right
@@ -15,9 +17,12 @@ import {
   EnrolmentSubsidyGrantedData,
   Fen,
   Policy,
+  PersonEvent,
   PolicyRef,
   SettledData,
+  clearedBy,
   dischargeFingerprint,
+  flagsOf,
   findActive,
   fundBalanceFen,
   fundKey,
@@ -93,6 +98,8 @@ class VerifyPass {
   /** Settlements whose policy lists funds that may not be overdrawn, with those funds: they govern the settlement's adjustments too. */
   private readonly limitedSettlements = new Map<string, ReadonlySet<string>>();
   private readonly limitedByPolicy = new WeakMap<Policy, ReadonlySet<string> | null>();
+  /** The monitoring events the last settlement or reversal must be followed by, in its stream, in this order. */
+  private follow: { streamId: string; what: string; events: PersonEvent[] } | null = null;
   events = 0;
   settlements = 0;
   expected = 0;
@@ -105,6 +112,7 @@ class VerifyPass {
 
   event(e: RecordedEvent): void {
     this.events += 1;
+    this.checkMonitoring(e);
     if (e.type === 'DischargeSettled') this.checkSettlement(e);
     if (e.type === 'SettlementReversed') this.checkReversal(e);
     if (e.position <= this.checkpoint) this.checkPosting(e);
@@ -112,8 +120,9 @@ class VerifyPass {
     this.checkFundsNotOverdrawn(e);
   }
 
-  /** Journal entries the events never asked for. */
+  /** Journal entries the events never asked for; monitoring events owed at the end of the log. */
   finish(): void {
+    this.owedMonitoring();
     for (let j = this.cursor.next(); j !== null; j = this.cursor.next()) this.extra(j);
   }
 
@@ -153,11 +162,51 @@ class VerifyPass {
     }
     const again = toSettledData(recomputed.value);
     if (!sameJson(again, s)) this.problems.add('settlements', `${at}: recomputed differently: ${differences(policy, s, again)}`);
+    this.follow = { streamId: e.streamId, what: at, events: flagsOf(recomputed.value, policy, state) };
+  }
+
+  /**
+   * The monitoring flags (HighMedicalCostFlagged) a settlement gives and the clearings a reversal
+   * gives are recorded in the same append, right after it: each such event must be the next one
+   * owed, and nothing owed may be missing when another event comes.
+   */
+  private checkMonitoring(e: RecordedEvent): void {
+    const monitoring = e.type === 'HighMedicalCostFlagged' || e.type === 'HighMedicalCostCleared';
+    if (!monitoring) {
+      this.owedMonitoring();
+      return;
+    }
+    const owed = this.follow !== null && this.follow.streamId === e.streamId ? this.follow.events.shift() : undefined;
+    const at = `${e.type} at position ${e.position} (${e.streamId}@${e.revision})`;
+    if (owed === undefined) this.problems.add('monitoring', `${at}: no settlement or reversal before it in its append gives it`);
+    else if (owed.type !== e.type || !sameJson(owed.data, e.data))
+      this.problems.add(
+        'monitoring',
+        `${at}: the rules give ${owed.type} ${JSON.stringify(owed.data)} there, not ${JSON.stringify(e.data)}`,
+      );
+  }
+
+  private owedMonitoring(): void {
+    if (this.follow === null) return;
+    for (const missing of this.follow.events)
+      this.problems.add(
+        'monitoring',
+        `${this.follow.what}: ${missing.type} ${JSON.stringify(missing.data)} should follow it and is not recorded`,
+      );
+    this.follow = null;
   }
 
   private checkReversal(e: RecordedEvent): void {
     const { settlementId, personId } = e.data as { settlementId: string; personId: string };
-    if (findActive(this.model.person(personId).state, settlementId) === undefined) {
+    const state = this.model.person(personId).state;
+    const reversed = findActive(state, settlementId);
+    if (reversed !== undefined)
+      this.follow = {
+        streamId: e.streamId,
+        what: `reversal of ${settlementId} at position ${e.position}`,
+        events: clearedBy(state, reversed, personId),
+      };
+    if (reversed === undefined) {
       this.problems.add(
         'settlements',
         `reversal at position ${e.position} (${e.streamId}@${e.revision}): settlement ${settlementId} is not active`,
