@@ -1,11 +1,13 @@
 // Monitoring thresholds (防止因病返贫致贫动态监测), end to end on the real service: a policy with a
 // yearly and a per-settlement threshold; settlements over HTTP flag the person once per year and
 // threshold (a re-post flags nothing again), a reversal that takes them back under clears it, the
-// flags reach the person's view, and `audit verify` and `audit replay` stay clean on the result.
+// flags reach the person's view, the year report counts them, `medaid alerts export` writes them as
+// CSV, and `audit verify` and `audit replay` stay clean on the result (replay compares the alerts).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { BIN, ROOT, Service, discharge, http, removeDir, startService, writeAuthFile } from './support/service.js';
 
 type Obj = Record<string, any>;
@@ -34,6 +36,7 @@ afterAll(async () => {
   removeDir(auth.dir);
 });
 
+const cli = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
 const person = async (id: string) => (await http(service.url, 'GET', `/v1/persons/${id}`)).body as Obj;
 const position = async () => (await http(service.url, 'GET', '/ready')).body.position as number;
 
@@ -127,15 +130,93 @@ describe('monitoring thresholds', () => {
     expect((await http(service.url, 'GET', '/v1/alerts?status=open')).status).toBe(400);
   });
 
-  it('leaves audit verify and audit replay clean on a log with flags and clearings', async () => {
+  it('counts the flagged persons in the year report, per threshold and category, the same from the service and from the log', async () => {
+    const report = (await http(service.url, 'GET', '/v1/reports/2012')).body as Obj;
+    const expected = [
+      {
+        thresholdId: 'admission-over-6000',
+        per: 'settlement',
+        aboveFen: 600_000,
+        flaggedPersons: 1,
+        standingPersons: 0,
+        clearedPersons: 1,
+        byCategory: [{ category: 'none', name: null, flaggedPersons: 1, standingPersons: 0, clearedPersons: 1 }],
+      },
+      {
+        thresholdId: 'year-over-8000',
+        per: 'year',
+        aboveFen: 800_000,
+        flaggedPersons: 2,
+        standingPersons: 1,
+        clearedPersons: 1,
+        byCategory: [
+          { category: 'sixin', name: expect.any(String), flaggedPersons: 1, standingPersons: 1, clearedPersons: 0 },
+          { category: 'none', name: null, flaggedPersons: 1, standingPersons: 0, clearedPersons: 1 },
+        ],
+      },
+    ];
+    expect(report.monitoring).toEqual(expected);
+    const audit = cli(['audit', 'report', '--year', '2012', '--format', 'json', '--data', service.dataDir]);
+    expect(audit.status).toBe(0);
+    expect(JSON.parse(audit.stdout).monitoring).toEqual(report.monitoring);
+    const csv = cli(['audit', 'report', '--year', '2012', '--format', 'csv', '--data', service.dataDir]).stdout;
+    expect(csv).toContain('\r\nmonitoring,,,,,,,,standingPersons,未解除人数,1,year-over-8000:year:800000\r\n');
+  }, 60_000);
+
+  it('exports the flags of a period as CSV (medaid alerts export), each with whether it stands, filtered like GET /v1/alerts', async () => {
+    const all = cli(['alerts', 'export', '--from', '2012-01-01', '--to', '2012-12-31', '--data', service.dataDir]);
+    expect(all.status).toBe(0);
+    const lines = all.stdout.split('\r\n').filter((l) => l !== '');
+    expect(lines[0]).toBe(
+      'position,person_id,year,threshold_id,per,above_fen,amount_fen,category,region,discharge_date,settlement_id,flagged_at,status,cleared_by_settlement,cleared_amount_fen',
+    );
+    const rows = lines.slice(1).map((l) => l.split(','));
+    // log order: p-mon-1's two flags (cleared by the second reversal), then p-mon-2's, standing
+    expect(rows.map((r) => [r[1], r[3], r[9], r[12], r[13]])).toEqual([
+      ['p-mon-1', 'year-over-8000', '2012-03-10', 'cleared', 'h-county/mon-2/1'],
+      ['p-mon-1', 'admission-over-6000', '2012-03-10', 'cleared', 'h-county/mon-2/1'],
+      ['p-mon-2', 'year-over-8000', '2012-03-10', 'standing', ''],
+    ]);
+    expect(rows.every((r) => /^\d{4}-\d\d-\d\dT/.test(r[11]!) && Number(r[6]) > Number(r[5]))).toBe(true);
+    // the same flags as GET /v1/alerts lists for that period
+    const listed = (await http(service.url, 'GET', '/v1/alerts?from=2012-01-01&to=2012-12-31&limit=100')).body.items as Obj[];
+    expect(new Set(rows.map((r) => `${r[1]}/${r[3]}/${r[12]}`))).toEqual(
+      new Set(listed.map((a) => `${a.personId}/${a.thresholdId}/${a.status}`)),
+    );
+    const standing = cli([
+      'alerts',
+      'export',
+      '--from',
+      '2012-03-10',
+      '--to',
+      '2012-03-10',
+      '--status',
+      'standing',
+      '--data',
+      service.dataDir,
+    ]);
+    expect(standing.stdout.split('\r\n').filter((l) => l !== '')).toHaveLength(2);
+    const outside = cli(['alerts', 'export', '--from', '2013-01-01', '--to', '2013-12-31', '--data', service.dataDir]);
+    expect(outside.stdout.split('\r\n').filter((l) => l !== '')).toHaveLength(1);
+    const bad = cli(['alerts', 'export', '--from', '2012-02-30', '--to', '2012-12-31', '--data', service.dataDir]);
+    expect([bad.status, bad.stderr]).toEqual([1, expect.stringContaining('--from must be a date YYYY-MM-DD')]);
+  }, 60_000);
+
+  it('leaves audit verify and audit replay clean on a log with flags and clearings, and replay finds an alert row changed', async () => {
     await service.stop();
     for (const command of ['verify', 'replay']) {
-      const r = spawnSync(process.execPath, [BIN, 'audit', command, '--data', service.dataDir], {
-        cwd: ROOT,
-        encoding: 'utf8',
-        timeout: 60_000,
-      });
+      const r = cli(['audit', command, '--data', service.dataDir]);
       expect([command, r.status, r.stdout.includes('result: clean')]).toEqual([command, 0, true]);
     }
+    expect(cli(['audit', 'verify', '--data', service.dataDir]).stdout).toContain(
+      'monitoring flags and clearings, each the one the rules give, problems: 0',
+    );
+    // a flag marked cleared behind the log's back: the rebuilt projection disagrees
+    const db = new Database(join(service.dataDir, 'ledger.sqlite'));
+    db.prepare("UPDATE alerts SET status = 'cleared' WHERE person_id = 'p-mon-2'").run();
+    db.close();
+    const tampered = cli(['audit', 'replay', '--data', service.dataDir]);
+    expect(tampered.status).not.toBe(0);
+    expect(tampered.stdout).toMatch(/alert row at position \d+/);
   }, 90_000);
 });

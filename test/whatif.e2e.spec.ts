@@ -131,7 +131,14 @@ describe('medaid whatif', () => {
   });
 
   it('with one aid ratio raised, changes the aid layers of those categories only, and the patients pay exactly what the funds pay more', () => {
-    const r = whatif([withRatio('aid', 'aid-dibao-ip', 9000)], ['--threshold', '500000,1000000']);
+    const raised = withRatio('aid', 'aid-dibao-ip', 9000);
+    raised.monitoring = {
+      thresholds: [
+        { id: 'year-5000', per: 'year', aboveFen: 500_000 },
+        { id: 'admission-10000', per: 'settlement', aboveFen: 1_000_000, categories: ['dibao'] },
+      ],
+    };
+    const r = whatif([raised], ['--threshold', '500000,1000000']);
     const [draft] = r.drafts;
     const a = r.actual;
     const t = draft.totals;
@@ -153,6 +160,19 @@ describe('medaid whatif', () => {
     expect(Object.keys(t.personsAboveThreshold)).toEqual(['500000', '1000000']);
     expect(t.personsAboveThreshold['500000']).toBeLessThanOrEqual(a.personsAboveThreshold['500000']);
     expect(t.shareDecilesBp).toHaveLength(10);
+    // the draft's own monitoring thresholds, before and after: the yearly one agrees with --threshold
+    const [year, admission] = draft.monitoring;
+    expect(year).toEqual({
+      thresholdId: 'year-5000',
+      per: 'year',
+      aboveFen: 500_000,
+      actualPersons: a.personsAboveThreshold['500000'],
+      draftPersons: t.personsAboveThreshold['500000'],
+    });
+    expect(year.actualPersons).toBeGreaterThan(0);
+    expect(admission).toMatchObject({ thresholdId: 'admission-10000', per: 'settlement' });
+    expect(admission.draftPersons).toBeLessThanOrEqual(admission.actualPersons);
+    expect(admission.actualPersons).toBeLessThanOrEqual(a.byCategory.dibao.persons);
   });
 
   it('compares several drafts side by side, and counts the discharges a draft cannot settle (a category it does not define)', () => {

@@ -150,6 +150,18 @@ export function whatIfToCsv(r: WhatIfResult): string {
   r.drafts.forEach((d, i) => {
     for (const [code, n] of Object.entries(d.unsettled.byCode))
       lines.push(['cannot settle', code, 'settlements', '', ...r.drafts.map((_, j) => (j === i ? String(n) : ''))].map(csvField).join(','));
+    for (const m of d.monitoring)
+      lines.push(
+        [
+          `monitoring thresholds, draft ${i + 1}`,
+          `${m.thresholdId} (${m.per} > ${m.aboveFen} fen)`,
+          'persons',
+          String(m.actualPersons),
+          ...r.drafts.map((_, j) => (j === i ? String(m.draftPersons) : '')),
+        ]
+          .map(csvField)
+          .join(','),
+      );
     for (const c of d.largestChanges)
       lines.push(
         [
@@ -194,6 +206,20 @@ export function whatIfToTable(r: WhatIfResult): string {
     if (d.unsettled.count > 0) {
       out.push('', `draft ${i + 1} cannot settle ${d.unsettled.count}: ${JSON.stringify(d.unsettled.byCode)}`);
       for (const u of d.unsettled.listed.slice(0, 20)) out.push(`  ${u.settlementId} (${u.personId}): ${u.code} ${u.message}`);
+    }
+    if (d.monitoring.length > 0) {
+      out.push('', `draft ${i + 1}: persons over its monitoring thresholds (因病返贫致贫监测 预警人数)`);
+      out.push(
+        renderTable(
+          ['threshold', 'actual', 'draft', 'Δ'],
+          d.monitoring.map((m) => [
+            `${m.thresholdId} (${m.per} > ${yuan(m.aboveFen)} 元)`,
+            m.actualPersons.toLocaleString('en-US'),
+            m.draftPersons.toLocaleString('en-US'),
+            signed(m.draftPersons - m.actualPersons, (v) => v.toLocaleString('en-US')),
+          ]),
+        ),
+      );
     }
     if (d.largestChanges.length > 0) {
       out.push('', `draft ${i + 1}: largest changes of a person's year self-pay (个人负担), 元`);

@@ -28,6 +28,7 @@ import {
   settle,
   toSettledData,
   type Fen,
+  type MonitoringThreshold,
   type Policy,
   type Result,
   type SettledData,
@@ -82,6 +83,12 @@ export interface DraftOutcome {
   largestChanges: Array<{ personId: string; actualPatientPayFen: Fen; draftPatientPayFen: Fen; deltaFen: Fen }>;
   /** Settlements whose every layer and total equals the actual one. */
   identicalSettlements: number;
+  /**
+   * The draft's own monitoring thresholds (README, "Monitoring thresholds"): persons above each at
+   * the end of the year, actually and under the draft (the rules of HighMedicalCostFlagged applied
+   * to the active settlements, in their order).
+   */
+  monitoring: Array<{ thresholdId: string; per: 'settlement' | 'year'; aboveFen: Fen; actualPersons: number; draftPersons: number }>;
 }
 
 export interface WhatIfResult {
@@ -333,8 +340,32 @@ export class WhatIf {
       unsettled: unsettledOf(world),
       largestChanges: changes,
       identicalSettlements: identical,
+      monitoring: (world.policy.monitoring?.thresholds ?? []).map((t) => ({
+        thresholdId: t.id,
+        per: t.per,
+        aboveFen: t.aboveFen,
+        actualPersons: personsOver(this.actualActive.values(), t),
+        draftPersons: personsOver(records, t),
+      })),
     };
   }
+}
+
+/**
+ * Persons a monitoring threshold flags over these lines (in settlement order): per settlement, a
+ * settlement of a listed category whose patient pay is above the line; per year, a settlement of
+ * a listed category that takes the year's patient pay so far above it.
+ */
+export function personsOver(lines: Iterable<Line>, t: MonitoringThreshold): number {
+  const flagged = new Set<string>();
+  const yearSoFar = new Map<string, Fen>();
+  for (const l of lines) {
+    const sum = (yearSoFar.get(l.personId) ?? 0) + l.patientPayFen;
+    yearSoFar.set(l.personId, sum);
+    if (t.categories !== undefined && !t.categories.includes(l.category)) continue;
+    if ((t.per === 'settlement' ? l.patientPayFen : sum) > t.aboveFen) flagged.add(l.personId);
+  }
+  return flagged.size;
 }
 
 function unsettledOf(world: World): DraftOutcome['unsettled'] {
