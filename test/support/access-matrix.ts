@@ -24,6 +24,7 @@ const PARAMS: Record<string, string> = {
   year: '2012',
   file: 'discharge.schema.json',
   simulationId: '00000000-0000-0000-0000-000000000000',
+  infno: '2303',
 };
 /** A body for each write route: valid where it is cheap, since a refused caller must be refused before validation anyway. */
 const BODIES: Record<string, unknown> = {

@@ -1,5 +1,8 @@
 // The service's wiring: CQRS command bus, handlers, and (for `serve`) the HTTP and gRPC controllers.
 // `simulate` uses the same module without controllers, so both run the same handlers.
+import { NhsaController } from './nhsa/nhsa.controller.js';
+import { NhsaGateway } from './nhsa/gateway.js';
+import { NHSA_CONFIG } from './nhsa/config.js';
 import { AccessLog } from './access-log/access-log.js';
 import { AccessLogController } from './access-log/access-log.controller.js';
 import {
@@ -167,6 +170,7 @@ export class MedaidModule {
               LedgerController,
               AccessLogController,
               SimulationsController,
+              NhsaController,
               SchemasController,
               HealthController,
             ]
@@ -193,6 +197,8 @@ export class MedaidModule {
         RequestAdjustmentHandler,
         ApproveAdjustmentHandler,
         RejectAdjustmentHandler,
+        { provide: NHSA_CONFIG, useValue: runtime.nhsa ?? null },
+        NhsaGateway,
       ],
     };
   }

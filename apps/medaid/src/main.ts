@@ -19,6 +19,7 @@ import { openInput, simulate } from './cli/simulate.js';
 import { runAudit } from './cli/audit.js';
 import { runWhatIf } from './cli/whatif.js';
 import { runAlerts } from './cli/alerts.js';
+import { loadNhsaConfig } from './nhsa/config.js';
 import { SimulationJobs } from './simulation/simulation-jobs.js';
 import { SIMULATIONS } from './simulation/simulations.controller.js';
 import { IMPORT_USAGE, runImport } from './cli/import.js';
@@ -29,7 +30,7 @@ import { Lifecycle } from './app.module.js';
 const USAGE = `medaid — 一站式 medical-aid settlement
 
   medaid serve    [--data DIR] [--store esdb://…|postgres://…] [--port N] [--host ADDR] [--grpc-port N]
-                  [--grpc-host ADDR] [--auth FILE] [--insecure] [--shared] [--no-demo-policy] [--quiet]
+                  [--grpc-host ADDR] [--auth FILE] [--nhsa FILE] [--insecure] [--shared] [--no-demo-policy] [--quiet]
   medaid simulate [--input FILE.jsonl] [--policy FILE.json ...]
   medaid audit    verify|replay|report [--data DIR] [--store esdb://…|postgres://…] …   (medaid audit --help)
   medaid import   [--data DIR] [--input FILE.jsonl] [--concurrency N]   (medaid import --help)
@@ -55,6 +56,8 @@ serve     runs the HTTP service on the embedded durable store in DIR (default ./
           ("tls": {"cert", "key", "clientCa", "clients": [...]}) (README, "Security"); then every
           route but /health, /ready and /metrics needs a caller. Without --auth it runs open for a local trial and
           refuses any address but loopback (--insecure overrides, with a warning at every start).
+          --nhsa FILE (or $MEDAID_NHSA_FILE) turns on POST /nhsa/{infno}, the national platform's
+          message format (README, "For HIS vendors").
 simulate  runs commands (one JSON object per line, from FILE or standard input) against a
           fresh throw-away store and prints one JSON result line per command.
 audit     the auditor's commands, read-only: verify (settlements recomputed, the journal's hash
@@ -77,6 +80,7 @@ async function serve(args: string[]): Promise<void> {
       'grpc-port': { type: 'string', default: process.env.GRPC_PORT || undefined },
       'grpc-host': { type: 'string', default: process.env.GRPC_HOST || undefined },
       auth: { type: 'string', default: process.env.MEDAID_AUTH_FILE || undefined },
+      nhsa: { type: 'string', default: process.env.MEDAID_NHSA_FILE || undefined },
       'no-demo-policy': { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       shared: { type: 'boolean', default: ['1', 'true'].includes(process.env.MEDAID_SHARED ?? '') },
@@ -87,6 +91,7 @@ async function serve(args: string[]): Promise<void> {
   const grpcPort = values['grpc-port'] === undefined ? null : portOf('--grpc-port', values['grpc-port']);
   // Read before the store opens: a bad auth file stops the start before anything else happens.
   const credentials = values.auth === undefined ? null : Credentials.load(resolve(values.auth));
+  const nhsa = values.nhsa === undefined ? null : loadNhsaConfig(resolve(values.nhsa));
   // Secure by default: without credentials the service is a local trial, reachable from this machine only.
   const hosts = [values.host, ...(grpcPort === null ? [] : [values['grpc-host'] ?? values.host])];
   const exposed = hosts.filter((h) => !isLoopback(h));
@@ -110,6 +115,7 @@ async function serve(args: string[]): Promise<void> {
   // Traces are exported only when an OTLP endpoint is configured (shared/tracing.ts).
   const stopTracing = await startTracingFromEnv(process.env);
   const runtime = await openRuntime(resolve(values.data), { storeUrl: storeUrlFrom(values.store, process.env), shared: values.shared });
+  runtime.nhsa = nhsa;
   const app = await createHttpApp(runtime, {
     logRequests: !values.quiet,
     grpc: grpcPort !== null,

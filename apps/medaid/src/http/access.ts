@@ -82,6 +82,8 @@ export const ACCESS_RULES: Readonly<Record<string, AccessRule>> = {
   // policy impact simulations: the result lists persons (ids) whose self-pay changes most
   'POST /v1/simulations': { roles: ['admin', 'auditor'], trial: true },
   'GET /v1/simulations/:simulationId': OFFICE_LIST,
+  // the national platform's format: hospitals, each only as its own fixmedins_code (checked by the gateway)
+  'POST /nhsa/:infno': { roles: ['hospital'], trial: true },
   // gRPC (proto/medaid/settlement/v1/settlement.proto): the twins of the settlement routes
   'grpc SettlementService/Settle': { roles: ['hospital'], hospital: 'body', trial: true },
   'grpc SettlementService/Preview': { roles: ['hospital'], hospital: 'body', trial: true },

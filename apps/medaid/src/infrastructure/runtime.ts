@@ -2,6 +2,7 @@
 // EventStoreDB/KurrentDB cluster or a PostgreSQL database when a connection string is given — and brings the decision
 // state to the head of the log from its snapshot. This is the one file of the service that knows
 // which event-store adapter is in use.
+import type { NhsaConfig } from '../nhsa/config.js';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { FUND_SCOPE_TAG_RULES, MEDAID_TAG_RULES, SettlementReversedData } from '#domain';
@@ -34,6 +35,8 @@ export interface MedaidRuntime {
   rebuilt: { events: number; fromPosition: number; ms: number };
   /** With `shared`: the follower that advances the decision state (its status for /ready); null otherwise. */
   stateFollower: CheckpointedFollower | null;
+  /** The national platform's interface (`--nhsa FILE`): which institution is which hospital; null when off. */
+  nhsa?: NhsaConfig | null;
   close(): Promise<void>;
 }
 

@@ -90,6 +90,13 @@ export async function answerOnce(
 const recordedEvents = (commandType: CommandAnsweredData['commandType'], a: SettlementAnswer) =>
   commandType === 'SettleDischarge' ? a.created : a.result.status === 'reversed' && !a.result.duplicate;
 
+/** The answer recorded for a key the caller sent (as withApiKey scopes it), or undefined when none was. */
+export async function answeredUnder(writer: EventWriter, meta: CommandMeta, raw: string): Promise<CommandAnsweredData | undefined> {
+  const keyed = withApiKey(meta, raw, 'key');
+  if (!keyed.ok || keyed.value.idempotencyKey === undefined) return undefined;
+  return recordedAnswer(writer, commandStream(hash('sha256', keyed.value.idempotencyKey, 'hex')));
+}
+
 async function recordedAnswer(writer: EventWriter, stream: string): Promise<CommandAnsweredData | undefined> {
   const [event] = await writer.store.readStream(stream, { maxCount: 1 });
   return event?.data as CommandAnsweredData | undefined;
