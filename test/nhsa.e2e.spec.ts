@@ -6,9 +6,10 @@
 // wrote for the identity values that were sent (name, 证件号, 就诊凭证号): none may be there.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { seeded } from './support/random.js';
-import { Service, TEST_CALLERS, discharge, http, removeDir, startService, tempDir, writeAuthFile } from './support/service.js';
+import { BIN, Service, TEST_CALLERS, discharge, http, removeDir, startService, tempDir, writeAuthFile } from './support/service.js';
 
 type Obj = Record<string, any>;
 const COUNTY = 'H36082700001';
@@ -368,6 +369,102 @@ describe('POST /nhsa/{infno}: the national platform format', () => {
       ).status,
     ).toBe(403);
     expect(await position()).toBe(before);
+  });
+
+  it('reconciles with the hospital (对账): totals and records over HTTP, 3201 and 3202 in the platform format, and medaid reconcile', async () => {
+    const day = (offset: number) => new Date(Date.now() + 8 * 3_600_000 + offset * 86_400_000).toISOString().slice(0, 10);
+    const [from, to] = [day(-1), day(1)];
+    const totals = (await http(service.url, 'GET', `/v1/reconciliation/h-county?from=${from}&to=${to}`)).body as Obj;
+    // what the settlements list says of the same hospital: every settlement a record, every reversal one more
+    const listed = (await http(service.url, 'GET', '/v1/settlements?hospitalId=h-county&limit=500')).body.items as Obj[];
+    const active = listed.filter((l) => l.status === 'settled');
+    const reversed = listed.length - active.length;
+    expect(totals).toMatchObject({
+      hospitalId: 'h-county',
+      from,
+      to,
+      settlements: listed.length,
+      reversals: reversed,
+      records: listed.length + reversed,
+    });
+    expect(reversed).toBeGreaterThanOrEqual(3);
+    expect(totals.medfeeSumFen).toBe(active.reduce((sum, l) => sum + l.totalFen, 0));
+    expect(totals.fundPaySumFen).toBe(active.reduce((sum, l) => sum + l.fundPayFen, 0)); // no adjustments here
+    expect(totals.patientPaySumFen).toBe(totals.medfeeSumFen - totals.fundPaySumFen);
+    expect(totals.byFund.reduce((sum: number, f: Obj) => sum + f.fen, 0)).toBe(totals.fundPaySumFen);
+    const details = (await http(service.url, 'GET', `/v1/reconciliation/h-county/details?from=${from}&to=${to}`)).body as Obj;
+    expect(details.items).toHaveLength(totals.records);
+    const csv = await http(service.url, 'GET', `/v1/reconciliation/h-county/details?from=${from}&to=${to}&format=csv`);
+    expect(csv.headers.get('content-type')).toContain('text/csv');
+    expect((csv.body as string).split('\r\n')[0]).toBe(
+      'kind,settlement_id,visit_id,person_id,recorded_at,total_fen,fund_pay_fen,patient_pay_fen,funds',
+    );
+    expect((csv.body as string).split('\r\n').filter((l) => l !== '')).toHaveLength(totals.records + 1);
+    // a hospital reads only its own; an empty period is all zeros
+    expect(
+      (await http(service.url, 'GET', `/v1/reconciliation/h-county?from=${from}&to=${to}`, undefined, hospital('h-city'))).status,
+    ).toBe(403);
+    expect((await http(service.url, 'GET', '/v1/reconciliation/h-county?from=2011-01-01&to=2011-01-31')).body).toMatchObject({
+      records: 0,
+      medfeeSumFen: 0,
+    });
+    expect((await http(service.url, 'GET', '/v1/reconciliation/h-county?from=2012-01-01&to=2013-06-01')).status).toBe(400);
+
+    // 3201: the hospital's totals, in 元
+    const stmt = (extra: Obj = {}) => ({
+      data: {
+        insutype: '390',
+        clr_type: '21',
+        setl_optins: '360827',
+        stmt_begndate: from,
+        stmt_enddate: to,
+        medfee_sumamt: totals.medfeeSumFen / 100,
+        fund_pay_sumamt: (totals.fundPaySumFen / 100).toFixed(2),
+        acct_pay: 0,
+        fixmedins_setl_cnt: totals.records,
+        ...extra,
+      },
+    });
+    expect((await call('3201', stmt())).output.stmtinfo).toMatchObject({ stmt_rslt: '0', fixmedins_setl_cnt: totals.records });
+    const off = (await call('3201', stmt({ fixmedins_setl_cnt: totals.records - 1 }))).output.stmtinfo as Obj;
+    expect([off.stmt_rslt, off.stmt_rslt_dscr]).toEqual([
+      '1',
+      `fixmedins_setl_cnt: the hospital has ${totals.records - 1}, medaid ${totals.records}`,
+    ]);
+
+    // 3202: the hospital's lines; one amount wrong and one line missing are named, the rest agree
+    const lines = (details.items as Obj[]).map((r) => ({
+      setl_id: r.settlementId,
+      refd_setl_flag: r.kind === 'reversal' ? '1' : '0',
+      medfee_sumamt: r.totalFen / 100,
+      fund_pay_sumamt: String(r.fundPayFen / 100),
+    }));
+    expect((await call('3202', { data: { stmt_begndate: from, stmt_enddate: to, details: lines } })).output.stmtinfo.stmt_rslt).toBe('0');
+    const [first, second, ...rest] = lines;
+    const wrong = { ...first!, medfee_sumamt: Math.abs(first!.medfee_sumamt) + 1 };
+    const result = (await call('3202', { data: { stmt_begndate: from, stmt_enddate: to, details: [wrong, ...rest] } })).output
+      .stmtinfo as Obj;
+    expect(result.stmt_rslt).toBe('1');
+    expect(result.differences).toBe(2);
+    expect(result.stmt_rslt_dscr).toContain(
+      `${first!.setl_id} (${first!.refd_setl_flag === '1' ? 'reversal' : 'settlement'}) medfee_sumamt`,
+    );
+    expect(result.stmt_rslt_dscr).toContain(
+      `${second!.setl_id} (${second!.refd_setl_flag === '1' ? 'reversal' : 'settlement'}): medaid has it, the hospital does not`,
+    );
+
+    // the command line: the same totals from the data directory, while the service runs
+    const cli = spawnSync(
+      process.execPath,
+      [BIN, 'reconcile', '--hospital', 'h-county', '--from', from, '--to', to, '--data', service.dataDir],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(cli.status).toBe(0);
+    const { asOfPosition: _a, ...cliTotals } = JSON.parse(cli.stdout) as Obj;
+    const { asOfPosition: _b, ...httpTotals } = totals;
+    expect(cliTotals).toEqual(httpTotals);
   });
 
   it('answers 600 malformed messages (fixed seed) with an envelope, infcode −1 unless a preview is whole, never a 5xx, and records nothing', async () => {

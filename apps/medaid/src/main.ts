@@ -19,6 +19,7 @@ import { openInput, simulate } from './cli/simulate.js';
 import { runAudit } from './cli/audit.js';
 import { runWhatIf } from './cli/whatif.js';
 import { runAlerts } from './cli/alerts.js';
+import { runReconcile } from './cli/reconcile.js';
 import { loadNhsaConfig } from './nhsa/config.js';
 import { SimulationJobs } from './simulation/simulation-jobs.js';
 import { SIMULATIONS } from './simulation/simulations.controller.js';
@@ -36,6 +37,7 @@ const USAGE = `medaid — 一站式 medical-aid settlement
   medaid import   [--data DIR] [--input FILE.jsonl] [--concurrency N]   (medaid import --help)
   medaid whatif   --draft FILE --year Y [--region R] [--format table|csv|json] …   (medaid whatif --help)
   medaid alerts   export --from YYYY-MM-DD --to YYYY-MM-DD [--region R] …   (medaid alerts --help)
+  medaid reconcile --hospital ID --from YYYY-MM-DD --to YYYY-MM-DD [--details] [--format json|csv] [--data DIR]
   medaid schemas  --out DIR   writes the JSON Schemas GET /schemas serves, one file each
 
 serve     runs the HTTP service on the embedded durable store in DIR (default ./data, or
@@ -64,7 +66,8 @@ audit     the auditor's commands, read-only: verify (settlements recomputed, the
           chain, balance and payouts), replay (projections rebuilt and compared), report (a year).
 whatif    what a draft policy would have cost: the year's discharges settled again under it, in
           memory, compared with what was paid (read-only).
-alerts    export: the monitoring flags (因病返贫致贫监测) of a period as CSV, from the log (read-only).`;
+alerts    export: the monitoring flags (因病返贫致贫监测) of a period as CSV, from the log (read-only).
+reconcile 对账 of a hospital for a period: totals, or the records behind them (read-only).`;
 
 const DEMO_POLICY = join(dirname(fileURLToPath(import.meta.url)), '../../../../apps/medaid/assets/demo-policy.json');
 
@@ -233,6 +236,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'alerts':
       process.exitCode = await runAlerts(rest);
+      return;
+    case 'reconcile':
+      process.exitCode = await runReconcile(rest);
       return;
     case undefined:
     case 'help':

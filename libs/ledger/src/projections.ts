@@ -35,8 +35,10 @@ export const PROJECTION_TABLES_SQL = `
     position INTEGER PRIMARY KEY, settlement_id TEXT NOT NULL UNIQUE, hospital_id TEXT NOT NULL, visit_id TEXT NOT NULL, person_id TEXT NOT NULL,
     region TEXT NOT NULL, year INTEGER NOT NULL, discharge_date TEXT NOT NULL, category TEXT NOT NULL, status TEXT NOT NULL,
     policy_id TEXT NOT NULL, policy_version INTEGER NOT NULL, total_fen INTEGER NOT NULL, fund_pay_fen INTEGER NOT NULL,
-    settled_at_ms INTEGER, reversed_position INTEGER
+    settled_at_ms INTEGER, reversed_position INTEGER, reversed_at_ms INTEGER
   ) STRICT;
+  CREATE INDEX IF NOT EXISTS settlements_by_hospital_time ON settlements (hospital_id, settled_at_ms);
+  CREATE INDEX IF NOT EXISTS settlements_by_hospital_reversal ON settlements (hospital_id, reversed_at_ms) WHERE reversed_at_ms IS NOT NULL;
   CREATE INDEX IF NOT EXISTS settlements_by_hospital ON settlements (hospital_id, position);
   CREATE INDEX IF NOT EXISTS settlements_by_person ON settlements (person_id, position);
   CREATE INDEX IF NOT EXISTS settlements_by_date ON settlements (discharge_date, position);
@@ -83,6 +85,17 @@ export interface AlertRow {
   position: number;
 }
 
+/** A settlement or reversal record of a hospital (reconciliation). */
+export interface ReconciliationRow {
+  kind: 'settlement' | 'reversal';
+  at_ms: number;
+  position: number;
+  settlement_id: string;
+  visit_id: string;
+  person_id: string;
+  total_fen: number;
+}
+
 export interface SettlementFilter {
   hospitalId?: string;
   personId?: string;
@@ -125,7 +138,17 @@ export class ProjectionTables {
       insertSettlement:
         db.prepare(`INSERT OR IGNORE INTO settlements (position, settlement_id, hospital_id, visit_id, person_id, region, year, discharge_date, category,
         status, policy_id, policy_version, total_fen, fund_pay_fen, settled_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'settled', ?, ?, ?, ?, ?)`),
-      reverse: db.prepare<[number, string]>("UPDATE settlements SET status = 'reversed', reversed_position = ? WHERE settlement_id = ?"),
+      reverse: db.prepare<[number, number | null, string]>(
+        "UPDATE settlements SET status = 'reversed', reversed_position = ?, reversed_at_ms = ? WHERE settlement_id = ?",
+      ),
+      reconciliation: db.prepare<[string, number, number, string, number, number, number], ReconciliationRow>(
+        `SELECT 'settlement' AS kind, settled_at_ms AS at_ms, position, settlement_id, visit_id, person_id, total_fen FROM settlements
+           WHERE hospital_id = ? AND settled_at_ms >= ? AND settled_at_ms < ?
+         UNION ALL
+         SELECT 'reversal' AS kind, reversed_at_ms AS at_ms, reversed_position AS position, settlement_id, visit_id, person_id, total_fen FROM settlements
+           WHERE hospital_id = ? AND reversed_at_ms >= ? AND reversed_at_ms < ?
+         ORDER BY at_ms, position LIMIT ?`,
+      ),
       adjust: db.prepare<[number, string]>('UPDATE settlements SET fund_pay_fen = fund_pay_fen + ? WHERE settlement_id = ?'),
       assign: db.prepare<[string, string, string, string | null, number]>(
         'INSERT INTO person_categories (category, person_id, valid_from, valid_to, position) VALUES (?, ?, ?, ?, ?)',
@@ -150,7 +173,7 @@ export class ProjectionTables {
       // The row as one text made by SQLite: an audit compares millions of them.
       settlementRows: db.prepare<[number, number], { position: number; row: string }>(
         `SELECT position, json_array(position, settlement_id, hospital_id, visit_id, person_id, region, year, discharge_date, category,
-          status, policy_id, policy_version, total_fen, fund_pay_fen, settled_at_ms, reversed_position) AS row
+          status, policy_id, policy_version, total_fen, fund_pay_fen, settled_at_ms, reversed_position, reversed_at_ms) AS row
         FROM settlements WHERE position > ? ORDER BY position LIMIT ?`,
       ),
       alertRows: db.prepare<[number, number], { position: number; row: string }>(
@@ -177,6 +200,14 @@ export class ProjectionTables {
   /** Raw settlement rows after a position, in position order (for audit replay's comparison). */
   settlementRowsAfter(position: number, limit: number): Array<{ position: number; row: string }> {
     return this.stmt.settlementRows.all(position, limit);
+  }
+
+  /**
+   * A hospital's settlement and reversal records recorded from `fromMs` (inclusive) to `toMs`
+   * (exclusive), in time order, at most `limit` (对账: a reversal is a record of its own, at its time).
+   */
+  reconciliationRows(hospitalId: string, fromMs: number, toMs: number, limit: number): ReconciliationRow[] {
+    return this.stmt.reconciliation.all(hospitalId, fromMs, toMs, hospitalId, fromMs, toMs, limit);
   }
 
   /** Alert rows (monitoring flags) after a log position, in position order (for audit replay). */
@@ -236,7 +267,7 @@ export class ProjectionTables {
         return;
       }
       case 'SettlementReversed':
-        this.stmt.reverse.run(e.position, (e.data as SettlementReversedData).settlementId);
+        this.stmt.reverse.run(e.position, e.createdMs ?? null, (e.data as SettlementReversedData).settlementId);
         return;
       case 'AdjustmentApplied': {
         const a = e.data as { settlementId: string; deltaFen: number };

@@ -99,6 +99,11 @@ export class SqliteJournal {
       addBalance: db.prepare(`INSERT INTO balances (account, year, debit_fen, credit_fen) VALUES (?, ?, ?, ?)
         ON CONFLICT (account, year) DO UPDATE SET debit_fen = debit_fen + excluded.debit_fen, credit_fen = credit_fen + excluded.credit_fen`),
       setCheckpoint: db.prepare('UPDATE checkpoint SET position = ?, events = ?, event_id = ?, updated_ms = ? WHERE id = 1'),
+      settlementLines: db
+        .prepare<[string], string>(
+          "SELECT body FROM journal WHERE settlement_id = ? AND event_type = 'DischargeSettled' ORDER BY seq LIMIT 1",
+        )
+        .pluck(),
       postedFor: db
         .prepare<[string], string>(
           "SELECT body FROM journal WHERE settlement_id = ? AND event_type IN ('DischargeSettled', 'AdjustmentApplied') ORDER BY seq",
@@ -202,6 +207,12 @@ export class SqliteJournal {
     } finally {
       if (this.db.inTransaction) this.db.exec('COMMIT');
     }
+  }
+
+  /** The lines of a settlement's own entry (its payouts as settled); [] when it paid nothing. */
+  settlementLines(settlementId: string): JournalLine[] {
+    const body = this.stmt.settlementLines.get(settlementId);
+    return body === undefined ? [] : (JSON.parse(body) as JournalEntry).lines;
   }
 
   /** The lines of the entries a reversal of the settlement mirrors (see PostingContext.postedFor). */
@@ -335,6 +346,13 @@ function migrate(db: Database.Database, durable: boolean): void {
       INSERT OR IGNORE INTO checkpoint (id, position, events, event_id, updated_ms) VALUES (1, 0, 0, NULL, NULL);
       CREATE TABLE IF NOT EXISTS snapshot_meta (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL, events INTEGER NOT NULL, written_ms INTEGER NOT NULL) STRICT;
       CREATE TABLE IF NOT EXISTS snapshot_rows (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key)) STRICT, WITHOUT ROWID;`);
+    // The settlements list of a ledger before schema 4 lacks the reversal's time (reconciliation):
+    // the lists are dropped and rebuilt from the start of the log by the follower (the journal keeps its place).
+    const columns = db.prepare<[], string>("SELECT name FROM pragma_table_info('settlements')").pluck().all();
+    if (columns.length > 0 && !columns.includes('reversed_at_ms'))
+      db.exec(
+        'DROP TABLE settlements; DROP TABLE IF EXISTS person_categories; DROP TABLE IF EXISTS alerts; DROP TABLE IF EXISTS projection_checkpoint',
+      );
     db.exec(PROJECTION_TABLES_SQL);
     db.exec(REPORT_TABLES_SQL);
     const version = db.prepare<[], string>("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get();

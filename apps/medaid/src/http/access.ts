@@ -82,6 +82,14 @@ export const ACCESS_RULES: Readonly<Record<string, AccessRule>> = {
   // policy impact simulations: the result lists persons (ids) whose self-pay changes most
   'POST /v1/simulations': { roles: ['admin', 'auditor'], trial: true },
   'GET /v1/simulations/:simulationId': OFFICE_LIST,
+  // 对账: a hospital its own, the office every hospital's (the details name persons)
+  'GET /v1/reconciliation/:hospitalId': { roles: ['hospital', 'admin', 'auditor'], hospital: 'param', trial: true },
+  'GET /v1/reconciliation/:hospitalId/details': {
+    roles: ['hospital', 'admin', 'auditor'],
+    hospital: 'param',
+    trial: true,
+    personal: 'list',
+  },
   // the national platform's format: hospitals, each only as its own fixmedins_code (checked by the gateway)
   'POST /nhsa/:infno': { roles: ['hospital'], trial: true },
   // gRPC (proto/medaid/settlement/v1/settlement.proto): the twins of the settlement routes

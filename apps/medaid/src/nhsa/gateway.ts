@@ -23,7 +23,10 @@ import { answeredUnder, withApiKey } from '../shared/command-answers.js';
 import { logUnexpected } from '../shared/log.js';
 import { RETRY_MESSAGE, retryableStoreCode } from '../shared/store-failures.js';
 import { CommandMeta, EventWriter } from '../shared/writer.js';
+import { Ledger } from '../ledger/ledger.js';
+import { ReconciliationRecord, reconciliationRecords, totalsOf } from '../reconciliation/reconciliation.js';
 import { setldetailOf, setlinfoOf } from './answers.js';
+import { yuanOfFen } from './money.js';
 import { NHSA_CONFIG, NhsaConfig, NhsaInstitution, regionConfig } from './config.js';
 import {
   Answer,
@@ -39,10 +42,11 @@ import {
   parseEnvelope,
   platformTime,
   refuse,
+  signedFen,
   text,
 } from './message.js';
 
-export const NHSA_TRANSACTIONS = ['2201', '2206', '2207', '2208', '2303', '2304', '2305', '2401', '2402', '2601'] as const;
+export const NHSA_TRANSACTIONS = ['2201', '2206', '2207', '2208', '2303', '2304', '2305', '2401', '2402', '2601', '3201', '3202'] as const;
 
 /** What a registration (2401 / 2201 / 2402) records of the visit: no name, no identity number. */
 export interface NhsaVisitRegisteredData {
@@ -119,6 +123,7 @@ export class NhsaGateway {
     private readonly writer: EventWriter,
     @Inject(STATE) private readonly state: DecisionState,
     @Inject(NHSA_CONFIG) private readonly config: NhsaConfig | null,
+    private readonly ledger: Ledger,
   ) {}
 
   /** One exchange: the request's envelope in, the answer's envelope out; nothing thrown to the caller. */
@@ -184,6 +189,9 @@ export class NhsaGateway {
         return this.reverse(env, inst, config, meta);
       case '2601':
         return this.undo(env, inst, meta);
+      case '3201':
+      case '3202':
+        return this.reconcile(env, inst);
       default:
         return refuse('infno', `is not a transaction medaid takes (${NHSA_TRANSACTIONS.join(', ')})`);
     }
@@ -523,5 +531,81 @@ export class NhsaGateway {
       return {};
     }
     return refuse(at('oinfno'), 'cannot be undone by 2601 (2304, 2207, 2401, 2402, 2201; a reversal is undone by settling again)');
+  }
+
+  // ---- 对账 ---------------------------------------------------------------------------------------
+
+  /**
+   * 3201 (总额对账): the hospital's totals for a period against medaid's — 结算笔数 (settlements and
+   * reversals, each a record), medfee_sumamt, fund_pay_sumamt (net; reversals negative). 3202 (明细对账):
+   * the hospital's records, given inline as `details` (the platform takes a file; medaid takes the
+   * lines in the message), against medaid's, line by line. `stmt_rslt` "0" when they agree, "1" when not.
+   */
+  private async reconcile(env: Envelope, inst: NhsaInstitution) {
+    const data = env.input.data;
+    if (!isObject(data)) return refuse('input.data', 'must be an object');
+    const at = (f: string) => `input.data.${f}`;
+    const from = date(data, 'stmt_begndate', at('stmt_begndate'));
+    const to = date(data, 'stmt_enddate', at('stmt_enddate'));
+    if (to < from || Date.parse(to) - Date.parse(from) >= 366 * 86_400_000)
+      refuse(at('stmt_enddate'), 'must be on or after stmt_begndate, and at most 365 days after it');
+    await this.ledger.writer.catchUp(5_000);
+    const ours =
+      reconciliationRecords(this.ledger.journal, inst.hospitalId, from, to) ??
+      refuse(at('stmt_enddate'), 'ends a period too long for one answer');
+    const totals = totalsOf(inst.hospitalId, from, to, ours, this.ledger.journal.projections.checkpoint());
+    const differences: string[] = [];
+    const compare = (field: string, theirs: number, mine: number, show: (v: number) => string) => {
+      if (theirs !== mine) differences.push(`${field}: the hospital has ${show(theirs)}, medaid ${show(mine)}`);
+    };
+    const count = (field: string) => {
+      const v = data[field];
+      const n = typeof v === 'string' && /^[0-9]{1,9}$/.test(v.trim()) ? Number(v) : v;
+      return Number.isSafeInteger(n) && (n as number) >= 0 ? (n as number) : refuse(at(field), 'must be a count (a non-negative integer)');
+    };
+    const yuan = (v: number) => `${yuanOfFen(v)} 元`;
+    if (env.infno === '3201') {
+      compare('fixmedins_setl_cnt', count('fixmedins_setl_cnt'), totals.records, String);
+      compare('medfee_sumamt', fen(data, 'medfee_sumamt', at('medfee_sumamt')), totals.medfeeSumFen, yuan);
+      compare('fund_pay_sumamt', fen(data, 'fund_pay_sumamt', at('fund_pay_sumamt')), totals.fundPaySumFen, yuan);
+      compare('acct_pay', fen(data, 'acct_pay', at('acct_pay'), 0), 0, yuan);
+    } else {
+      const lines = Array.isArray(data.details) ? data.details : refuse(at('details'), 'must be the list of the hospital’s records');
+      if (lines.length > 200_000) refuse(at('details'), 'has more than 200,000 records');
+      const mine = new Map<string, ReconciliationRecord>(ours.map((r) => [`${r.settlementId}\u0000${r.kind}`, r]));
+      const seen = new Set<string>();
+      lines.forEach((line, i) => {
+        const f = (name: string) => `${at('details')}[${i}].${name}`;
+        if (!isObject(line)) return refuse(f('(line)'), 'must be an object');
+        const setlId = text(line, 'setl_id', /^[A-Za-z0-9._:/-]{1,200}$/, 'must be a setl_id', f('setl_id'));
+        const kind = String(line.refd_setl_flag ?? '0') === '1' ? 'reversal' : 'settlement';
+        const key = `${setlId}\u0000${kind}`;
+        if (seen.has(key)) refuse(f('setl_id'), 'is listed twice');
+        seen.add(key);
+        const r = mine.get(key);
+        if (r === undefined) return differences.push(`${setlId} (${kind}): the hospital has it, medaid has no such record in the period`);
+        // amounts as the hospital books them: a reversal's positive or negative, compared by size
+        const sum = Math.abs(signedFen(line, 'medfee_sumamt', f('medfee_sumamt')));
+        const fund = Math.abs(signedFen(line, 'fund_pay_sumamt', f('fund_pay_sumamt')));
+        if (sum !== Math.abs(r.totalFen))
+          differences.push(`${setlId} (${kind}) medfee_sumamt: the hospital has ${yuan(sum)}, medaid ${yuan(Math.abs(r.totalFen))}`);
+        if (fund !== Math.abs(r.fundPayFen))
+          differences.push(`${setlId} (${kind}) fund_pay_sumamt: the hospital has ${yuan(fund)}, medaid ${yuan(Math.abs(r.fundPayFen))}`);
+      });
+      for (const [key, r] of mine)
+        if (!seen.has(key)) differences.push(`${r.settlementId} (${r.kind}): medaid has it, the hospital does not`);
+    }
+    return {
+      stmtinfo: {
+        setl_optins: typeof data.setl_optins === 'string' ? data.setl_optins : inst.region,
+        stmt_rslt: differences.length === 0 ? '0' : '1',
+        stmt_rslt_dscr: differences.length === 0 ? '对账一致 (in agreement)' : differences.slice(0, 100).join('; '),
+        medfee_sumamt: yuanOfFen(totals.medfeeSumFen),
+        fund_pay_sumamt: yuanOfFen(totals.fundPaySumFen),
+        acct_pay: 0,
+        fixmedins_setl_cnt: totals.records,
+        differences: differences.length,
+      },
+    };
   }
 }

@@ -89,6 +89,14 @@ export function fen(o: Record<string, unknown>, field: string, at: string, fallb
   return r.ok ? r.fen : refuse(at, r.problem);
 }
 
+/** An amount that may carry a sign (a reversal's line as a hospital books it): its fen, negative when it is. */
+export function signedFen(o: Record<string, unknown>, field: string, at: string): number {
+  const v = o[field];
+  const negative = typeof v === 'number' ? v < 0 : typeof v === 'string' && v.trim().startsWith('-');
+  const size = typeof v === 'number' ? Math.abs(v) : typeof v === 'string' ? v.trim().replace(/^-/, '') : v;
+  return (negative ? -1 : 1) * fen({ [field]: size }, field, at);
+}
+
 /** A date or date-time as HIS clients send it ("2012-02-01", "2012-02-01 08:30:00", "20120201", "20120201083000") → YYYY-MM-DD. */
 export function date(o: Record<string, unknown>, field: string, at: string): string {
   const v = o[field];
