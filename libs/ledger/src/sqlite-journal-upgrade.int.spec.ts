@@ -47,13 +47,12 @@ const settled = (id: string): SettledData => ({
   layers: [['b', 0, 0, 5_000, 5_000, null]] as SettledData['layers'],
 });
 const events: LogEvent[] = [
-  { id: 'e1', position: 1, revision: 0, createdMs: 1_000, streamId: 'policy-county', type: 'PolicyPublished', data: { policy } },
-  { id: 'e2', position: 2, revision: 0, createdMs: 2_000, streamId: 'person-p1', type: 'DischargeSettled', data: settled('v1') },
-  { id: 'e3', position: 3, revision: 1, createdMs: 3_000, streamId: 'person-p1', type: 'DischargeSettled', data: settled('v2') },
+  { id: 'e1', position: 1, createdMs: 1_000, streamId: 'policy-county', type: 'PolicyPublished', data: { policy } },
+  { id: 'e2', position: 2, createdMs: 2_000, streamId: 'person-p1', type: 'DischargeSettled', data: settled('v1') },
+  { id: 'e3', position: 3, createdMs: 3_000, streamId: 'person-p1', type: 'DischargeSettled', data: settled('v2') },
   {
     id: 'e4',
     position: 4,
-    revision: 2,
     createdMs: 4_000,
     streamId: 'person-p1',
     type: 'SettlementReversed',

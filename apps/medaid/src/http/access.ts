@@ -55,6 +55,12 @@ export const ACCESS_RULES: Readonly<Record<string, AccessRule>> = {
     trial: true,
     personal: 'settlement',
   },
+  'GET /v1/settlements/:hospitalId/:visitId/fhir': {
+    roles: ['hospital', 'admin', 'auditor'],
+    hospital: 'param',
+    trial: true,
+    personal: 'settlement',
+  },
   // the office: lists across hospitals and persons
   'GET /v1/settlements': { roles: ['admin', 'auditor'], personal: 'list' },
   'GET /v1/persons': { roles: ['admin', 'auditor'], personal: 'list' },
