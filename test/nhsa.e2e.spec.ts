@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { seeded } from './support/random.js';
 import { BIN, Service, TEST_CALLERS, discharge, http, removeDir, startService, tempDir, writeAuthFile } from './support/service.js';
@@ -122,8 +123,11 @@ beforeAll(async () => {
         { fixmedinsCode: CITY, hospitalId: 'h-city', hospitalLevel: 'city', region: '360802' },
       ],
       regions: { default: { fundCodes: { '610102': '610100' }, paidByPlatform: { hifp_pay: 'basic', hifmi_pay: 'critical' } } },
+      pseudonymKeyFile: 'pseudonym.key',
+      identityTypes: { dibao: '2301' },
     }),
   );
+  writeFileSync(join(dir, 'pseudonym.key'), randomBytes(32));
   service = await startService({ quiet: false, args: ['--auth', auth.file, '--nhsa', config] });
   for (const p of ['P3608270001', 'P3608270002', 'P3608270003', 'P3608270004'])
     expect((await http(service.url, 'POST', `/v1/persons/${p}/categories`, { category: 'dibao', validFrom: '2012-01-01' })).status).toBe(
@@ -228,9 +232,15 @@ describe('POST /nhsa/{infno}: the national platform format', () => {
       msgid: settled.msgid,
     });
     expect([other.infcode, other.err_msg]).toEqual([-1, expect.stringMatching(/^IDEMPOTENCY_KEY_REUSED: msgid/)]);
+    // two different messages under one new msgid at once: one is taken, the other refused
+    const racing = await Promise.all([
+      call('2401', admission('P3608270003', 'ZY003A'), { msgid: `${COUNTY}201203109999990001` }),
+      call('2401', admission('P3608270003', 'ZY003B'), { msgid: `${COUNTY}201203109999990001` }),
+    ]);
+    expect(racing.map((r) => r.infcode).sort()).toEqual([-1, 0]);
+    expect(racing.find((r) => r.infcode === -1)!.err_msg).toMatch(/^IDEMPOTENCY_KEY_REUSED: msgid/);
     const reused = await call('2401', admission('P3608270003', 'ZY003X'), { msgid: first.msgid });
     expect([reused.infcode, reused.err_msg]).toEqual([-1, expect.stringMatching(/^IDEMPOTENCY_KEY_REUSED: msgid/)]);
-    expect(await position()).toBe(head);
   });
 
   it('undoes a 2304 and a 2401 named by their msgid (2601 冲正), once', async () => {
@@ -350,7 +360,7 @@ describe('POST /nhsa/{infno}: the national platform format', () => {
       { data: { psn_no: 'P3608270001', omsgid: 'X1', oinfno: '2305' } },
       /^VALIDATION_FAILED: input.data.oinfno cannot be undone/,
     );
-    await refused('1101', { data: {} }, /^VALIDATION_FAILED: infno is not a transaction medaid takes/);
+    await refused('1102', { data: {} }, /^VALIDATION_FAILED: infno is not a transaction medaid takes/);
     await refused('2304', bill('P3608270001', 'ZY001'), /^VALIDATION_FAILED: fixmedins_code is not an institution/, {
       fixmedins: 'H99999999999',
     });
@@ -467,6 +477,34 @@ describe('POST /nhsa/{infno}: the national platform format', () => {
     expect(cliTotals).toEqual(httpTotals);
   });
 
+  it('finds a person by an identity number an office recorded (1101), which is kept only as a keyed pseudonym', async () => {
+    const admin = { authorization: `Bearer ${TEST_CALLERS.admin}` };
+    const recorded = await http(service.url, 'POST', '/v1/persons/P3608270001/identity', { certno: IDENTITY.certno }, admin);
+    expect([recorded.status, recorded.body]).toEqual([200, { personId: 'P3608270001' }]);
+    expect((await http(service.url, 'POST', '/v1/persons/P3608270001/identity', { certno: IDENTITY.certno }, admin)).status).toBe(200); // again: the same
+    const other = await http(service.url, 'POST', '/v1/persons/P3608270002/identity', { certno: IDENTITY.certno }, admin);
+    expect([other.status, other.body.details]).toEqual([400, [{ field: 'certno', problem: 'is recorded for another person' }]]);
+    const found = await call('1101', {
+      data: {
+        mdtrt_cert_type: '02',
+        mdtrt_cert_no: IDENTITY.certno,
+        psn_cert_type: '01',
+        certno: IDENTITY.certno,
+        psn_name: IDENTITY.psn_name,
+      },
+    });
+    expect(found.infcode).toBe(0);
+    expect(found.output.baseinfo).toEqual({ psn_no: 'P3608270001', psn_cert_type: '01' });
+    expect(found.output.idetinfo).toEqual([
+      { psn_idet_type: '2301', psn_type_lv: null, memo: 'dibao', begntime: '2012-01-01 00:00:00', endtime: null },
+    ]);
+    expect(JSON.stringify(found)).not.toContain(IDENTITY.certno); // nothing sent is echoed
+    const byCard = await call('1101', { data: { mdtrt_cert_type: '02', mdtrt_cert_no: IDENTITY.certno.toLowerCase() } });
+    expect(byCard.output.baseinfo.psn_no).toBe('P3608270001');
+    const unknown = await call('1101', { data: { certno: '110101199001011234' } });
+    expect([unknown.infcode, unknown.err_msg]).toEqual([-1, expect.stringMatching(/^NOT_FOUND: input.data.certno names no person/)]);
+  });
+
   it('answers 600 malformed messages (fixed seed) with an envelope, infcode −1 unless a preview is whole, never a 5xx, and records nothing', async () => {
     const random = seeded(16_2303);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
@@ -523,5 +561,10 @@ describe('POST /nhsa/{infno}: the national platform format', () => {
     expect(service.stdout()).toContain('"route":"/nhsa/:infno"'); // the log is there, and it was looked at
     // while psn_no, which the settlement needs, is recorded
     expect(files.some((f) => readFileSync(f).includes(Buffer.from('P3608270001')))).toBe(true);
-  }, 30_000);
+    // and the audits take a log with registrations, message pointers and identity pseudonyms in it
+    for (const command of ['verify', 'replay']) {
+      const r = spawnSync(process.execPath, [BIN, 'audit', command, '--data', service.dataDir], { encoding: 'utf8', timeout: 60_000 });
+      expect([command, r.status, r.stdout.includes('result: clean') ? 'clean' : r.stdout + r.stderr]).toEqual([command, 0, 'clean']);
+    }
+  }, 90_000);
 });

@@ -1,6 +1,7 @@
 // The service's wiring: CQRS command bus, handlers, and (for `serve`) the HTTP and gRPC controllers.
 // `simulate` uses the same module without controllers, so both run the same handlers.
 import { NhsaController } from './nhsa/nhsa.controller.js';
+import { IdentityController } from './nhsa/identity.js';
 import { FhirController } from './fhir/fhir.controller.js';
 import { ReconciliationController } from './reconciliation/reconciliation.controller.js';
 import { NhsaGateway } from './nhsa/gateway.js';
@@ -174,6 +175,7 @@ export class MedaidModule {
               AccessLogController,
               SimulationsController,
               NhsaController,
+              IdentityController,
               ReconciliationController,
               SchemasController,
               HealthController,

@@ -70,6 +70,8 @@ export const ACCESS_RULES: Readonly<Record<string, AccessRule>> = {
   'POST /v1/persons/:personId/category-revocations': ADMIN_WRITE,
   'POST /v1/persons/:personId/approvals': ADMIN_WRITE,
   'POST /v1/persons/:personId/death': ADMIN_WRITE,
+  // an identity number (kept as a keyed pseudonym) for 1101
+  'POST /v1/persons/:personId/identity': ADMIN_WRITE,
   'POST /v1/policies': ADMIN_WRITE,
   'GET /v1/policies': OFFICE_READ,
   'GET /v1/policies/:policyId/:version': OFFICE_READ,

@@ -4,6 +4,7 @@
 // national fund code (fund_pay_type) each policy fund is sent as, and which layer a payment the
 // platform already made (hifp_pay, hifmi_pay …) is. Read once at start; a wrong file stops the start.
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { HOSPITAL_LEVELS, HospitalLevel, isId } from '#domain';
 
 /** The injection token of the configuration (null: the service takes no national-format messages). */
@@ -29,6 +30,13 @@ export interface NhsaRegion {
 
 export interface NhsaConfig {
   institutions: Map<string, NhsaInstitution>;
+  /**
+   * The deployment secret of the identity pseudonyms (1101 人员信息获取): an identity number is
+   * kept only as HMAC-SHA256 under it; null when the file names none (1101 is then refused).
+   */
+  pseudonymKey: Buffer | null;
+  /** A category → the 人员身份类别 (psn_idet_type) 1101 sends (the code itself when absent). */
+  identityTypes: Record<string, string>;
   /** insutype → scheme (default: 390 and 391 → nrcms, 310 → ubmi). */
   insutypes: Record<string, string>;
   /** By 参保地 region code, and `default`. */
@@ -59,10 +67,10 @@ export function loadNhsaConfig(path: string): NhsaConfig {
   } catch (e) {
     throw new Error(`--nhsa ${path}: ${(e as Error).message}`);
   }
-  return parseNhsaConfig(raw, `--nhsa ${path}`);
+  return parseNhsaConfig(raw, `--nhsa ${path}`, dirname(resolve(path)));
 }
 
-export function parseNhsaConfig(raw: unknown, where = 'nhsa config'): NhsaConfig {
+export function parseNhsaConfig(raw: unknown, where = 'nhsa config', baseDir = '.'): NhsaConfig {
   const fail = (field: string, problem: string): never => {
     throw new Error(`${where}: ${field} ${problem}`);
   };
@@ -70,7 +78,8 @@ export function parseNhsaConfig(raw: unknown, where = 'nhsa config'): NhsaConfig
     v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : fail(field, 'must be an object');
   const top = object(raw, '(file)');
   for (const k of Object.keys(top))
-    if (!['institutions', 'insutypes', 'regions'].includes(k)) fail(k, 'is not a setting (institutions, insutypes, regions)');
+    if (!['institutions', 'insutypes', 'regions', 'pseudonymKeyFile', 'identityTypes'].includes(k))
+      fail(k, 'is not a setting (institutions, insutypes, regions, pseudonymKeyFile, identityTypes)');
   if (!Array.isArray(top.institutions) || top.institutions.length === 0 || top.institutions.length > 10_000)
     fail('institutions', 'must be a list of 1 to 10,000 institutions');
   const institutions = new Map<string, NhsaInstitution>();
@@ -121,5 +130,16 @@ export function parseNhsaConfig(raw: unknown, where = 'nhsa config'): NhsaConfig
         paidByPlatform: codes(o.paidByPlatform, `${f}.paidByPlatform`, FIELD, isId),
       };
     }
-  return { institutions, insutypes, regions };
+  let pseudonymKey: Buffer | null = null;
+  if (top.pseudonymKeyFile !== undefined) {
+    if (typeof top.pseudonymKeyFile !== 'string') fail('pseudonymKeyFile', 'must be a file name');
+    try {
+      pseudonymKey = readFileSync(resolve(baseDir, top.pseudonymKeyFile as string));
+    } catch (e) {
+      fail('pseudonymKeyFile', `cannot be read: ${(e as Error).message}`);
+    }
+    if (pseudonymKey!.length < 32) fail('pseudonymKeyFile', 'must hold at least 32 bytes of secret (e.g. openssl rand 32)');
+  }
+  const identityTypes = codes(top.identityTypes, 'identityTypes', CODE, (x) => typeof x === 'string' && CODE.test(x));
+  return { institutions, insutypes, regions, pseudonymKey, identityTypes };
 }

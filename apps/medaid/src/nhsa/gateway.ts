@@ -17,7 +17,8 @@ import { Discharge, Result, SettlementResult, VisitType } from '#domain';
 import { RecordedEvent, WrongExpectedRevisionError, deterministicEventId } from '#event-store';
 import { toDischarge } from '../commands/settlements/settlement.dto.js';
 import { PreviewDischarge, ReverseSettlement, SettleDischarge } from '../commands/settlements/settlement.handlers.js';
-import { GetVisit, STATE } from '../queries/query.handlers.js';
+import { GetPerson, GetVisit, STATE } from '../queries/query.handlers.js';
+import { CERTNO, personOfIdentity } from './identity.js';
 import type { DecisionState } from '../shared/decision-state.js';
 import { answeredUnder, withApiKey } from '../shared/command-answers.js';
 import { logUnexpected } from '../shared/log.js';
@@ -46,7 +47,21 @@ import {
   text,
 } from './message.js';
 
-export const NHSA_TRANSACTIONS = ['2201', '2206', '2207', '2208', '2303', '2304', '2305', '2401', '2402', '2601', '3201', '3202'] as const;
+export const NHSA_TRANSACTIONS = [
+  '1101',
+  '2201',
+  '2206',
+  '2207',
+  '2208',
+  '2303',
+  '2304',
+  '2305',
+  '2401',
+  '2402',
+  '2601',
+  '3201',
+  '3202',
+] as const;
 
 /** What a registration (2401 / 2201 / 2402) records of the visit: no name, no identity number. */
 export interface NhsaVisitRegisteredData {
@@ -174,6 +189,8 @@ export class NhsaGateway {
 
   private transaction(env: Envelope, inst: NhsaInstitution, config: NhsaConfig, meta: CommandMeta, receivedMs: number) {
     switch (env.infno) {
+      case '1101':
+        return this.identify(env, inst, config);
       case '2401':
       case '2201':
         return this.admit(env, inst, config, meta);
@@ -200,6 +217,46 @@ export class NhsaGateway {
   private keyed(meta: CommandMeta, env: Envelope): CommandMeta {
     const r = withApiKey(meta, `nhsa:${env.fixmedinsCode}:${env.msgid}`, 'msgid');
     return r.ok ? r.value : refuse('msgid', 'must be printable ASCII');
+  }
+
+  // ---- 1101 人员信息获取 ------------------------------------------------------------------------------
+
+  /**
+   * The person a HIS names by identity number (certno, or mdtrt_cert_no when it is a 身份证, type
+   * 02), found by its keyed pseudonym (identity.ts): psn_no, 险种, and the 人员身份 (categories)
+   * held today. Nothing that was sent is echoed: medaid holds no name and no number.
+   */
+  private async identify(env: Envelope, inst: NhsaInstitution, config: NhsaConfig) {
+    const data = env.input.data;
+    if (!isObject(data)) return refuse('input.data', 'must be an object');
+    const at = (f: string) => `input.data.${f}`;
+    const key =
+      config.pseudonymKey ??
+      refuse('(service)', 'looks no one up by identity number: the --nhsa file names no pseudonymKeyFile', 'NOT_CONFIGURED');
+    const byCert = data.certno !== undefined && data.certno !== '';
+    const field = byCert ? 'certno' : 'mdtrt_cert_no';
+    if (!byCert && String(data.mdtrt_cert_type ?? '02') !== '02')
+      refuse(at('mdtrt_cert_type'), 'is not 02 (居民身份证): send certno, or the psn_no itself in later transactions');
+    const certno = text(data, field, CERTNO, 'must be an identity number (6–30 letters or digits)', at(field));
+    const personId = (await personOfIdentity(this.writer, key, certno)) ?? refuse(at(field), 'names no person recorded here', 'NOT_FOUND');
+    const person = await this.queries.execute(new GetPerson(personId));
+    const today = new Date(Date.now() + 8 * 3_600_000).toISOString().slice(0, 10);
+    const idetinfo = Object.entries(person?.state.categories ?? {}).flatMap(([category, intervals]) =>
+      intervals
+        .filter((i) => i.from <= today && (i.to === null || i.to >= today))
+        .map((i) => ({
+          psn_idet_type: config.identityTypes[category] ?? category,
+          psn_type_lv: null,
+          memo: category,
+          begntime: `${i.from} 00:00:00`,
+          endtime: i.to === null ? null : `${i.to} 23:59:59`,
+        })),
+    );
+    return {
+      baseinfo: { psn_no: personId, psn_cert_type: byCert ? String(data.psn_cert_type ?? '01') : '01' },
+      insuinfo: [{ insutype: '390', psn_type: '1', psn_insu_stas: '1', insuplc_admdvs: env.insuplcAdmdvs ?? inst.region, balc: 0 }],
+      idetinfo,
+    };
   }
 
   // ---- registrations ----------------------------------------------------------------------------
@@ -278,12 +335,14 @@ export class NhsaGateway {
     const stream = messageStream(inst.hospitalId, env.msgid);
     let [pointer] = (await this.writer.store.readStream(stream, { maxCount: 1 })) as Array<RecordedEvent<NhsaMessageAnsweredData>>;
     if (pointer === undefined) {
+      // the event id names what the message said: the same message again is the same event (written
+      // once), another message with this msgid finds the stream taken and is refused below
       const data: NhsaMessageAnsweredData = { hospitalId: inst.hospitalId, msgid: env.msgid, infno: env.infno, mdtrtId, fingerprint };
       try {
         await this.writer.append(
           stream,
           -1,
-          [{ id: deterministicEventId('NhsaMessageAnswered', stream), type: 'NhsaMessageAnswered', data }],
+          [{ id: deterministicEventId('NhsaMessageAnswered', stream, fingerprint), type: 'NhsaMessageAnswered', data }],
           meta,
         );
       } catch (error) {
