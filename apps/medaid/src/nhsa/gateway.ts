@@ -21,6 +21,7 @@ import { GetPerson, GetVisit, STATE } from '../queries/query.handlers.js';
 import { CERTNO, personOfIdentity } from './identity.js';
 import type { DecisionState } from '../shared/decision-state.js';
 import { answeredUnder, withApiKey } from '../shared/command-answers.js';
+import { beijingDay } from '../shared/beijing-time.js';
 import { logUnexpected } from '../shared/log.js';
 import { RETRY_MESSAGE, retryableStoreCode } from '../shared/store-failures.js';
 import { CommandMeta, EventWriter } from '../shared/writer.js';
@@ -240,7 +241,7 @@ export class NhsaGateway {
     const certno = text(data, field, CERTNO, 'must be an identity number (6–30 letters or digits)', at(field));
     const personId = (await personOfIdentity(this.writer, key, certno)) ?? refuse(at(field), 'names no person recorded here', 'NOT_FOUND');
     const person = await this.queries.execute(new GetPerson(personId));
-    const today = new Date(Date.now() + 8 * 3_600_000).toISOString().slice(0, 10);
+    const today = beijingDay(Date.now());
     const idetinfo = Object.entries(person?.state.categories ?? {}).flatMap(([category, intervals]) =>
       intervals
         .filter((i) => i.from <= today && (i.to === null || i.to >= today))

@@ -3,6 +3,7 @@
 // README lists which are read), amounts may be numbers or strings, dates come in the formats HIS
 // clients send. Exact in what it sends. Every problem names the field, as `input.data.medfee_sumamt`.
 import { DIAGNOSIS_PATTERN, ID_PATTERN, isCalendarDate } from '#domain';
+import { beijingClock } from '../shared/beijing-time.js';
 import { fenOfYuan } from './money.js';
 
 /** A refusal of one field: becomes `infcode` -1 with the code and the field in `err_msg`. */
@@ -132,7 +133,7 @@ export function diagnoses(list: unknown, at: string): string[] {
 
 /** yyyyMMddHHmmssSSS (Beijing time, as the platform's timestamps are). */
 export function platformTime(ms: number, withMs = true): string {
-  const d = new Date(ms + 8 * 3600_000);
+  const d = beijingClock(ms);
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   const s = `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
   return withMs ? `${s}${p(d.getUTCMilliseconds(), 3)}` : s;

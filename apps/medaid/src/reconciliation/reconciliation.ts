@@ -7,10 +7,10 @@
 // are left out. Periods are calendar days in Beijing time (UTC+8), the platform's.
 import type { JournalLine, SqliteJournal } from '#ledger';
 import { csvField } from '../cli/report-format.js';
+import { BEIJING_OFFSET_MS, beijingClock } from '../shared/beijing-time.js';
 
 /** At most this many records in one period (a county hospital's year is far below it). */
 export const MAX_RECORDS = 200_000;
-const BEIJING_MS = 8 * 3_600_000;
 
 export interface ReconciliationRecord {
   kind: 'settlement' | 'reversal';
@@ -46,7 +46,7 @@ export interface ReconciliationTotals {
 /** The first and the last millisecond (exclusive) of a period of Beijing days. */
 export function periodMs(from: string, to: string): [number, number] {
   const day = (d: string) => Date.UTC(Number(d.slice(0, 4)), Number(d.slice(5, 7)) - 1, Number(d.slice(8, 10)));
-  return [day(from) - BEIJING_MS, day(to) + 86_400_000 - BEIJING_MS];
+  return [day(from) - BEIJING_OFFSET_MS, day(to) + 86_400_000 - BEIJING_OFFSET_MS];
 }
 
 /** The records of a hospital in a period, in time order; null when there are more than MAX_RECORDS. */
@@ -120,7 +120,7 @@ export function totalsOf(
 
 /** yyyy-MM-ddTHH:mm:ss.SSS+08:00 */
 export function beijingTime(ms: number): string {
-  return `${new Date(ms + BEIJING_MS).toISOString().slice(0, 23)}+08:00`;
+  return `${beijingClock(ms).toISOString().slice(0, 23)}+08:00`;
 }
 
 export const RECONCILIATION_CSV_HEADER = [
